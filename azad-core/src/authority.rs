@@ -1,0 +1,645 @@
+//! Clouds, tenants and authorities: every Entra ID URL and issuer is built here and nowhere else.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::error::ConfigError;
+
+/// The tenant id template that multi-tenant metadata uses in place of a tenant id.
+pub(crate) const TENANT_TEMPLATE: &str = "{tenantid}";
+
+/// The tenant id of personal Microsoft accounts (the `consumers` tenant).
+pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// A national cloud of Microsoft Entra ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Cloud {
+    /// The global Azure cloud (`login.microsoftonline.com`).
+    Public,
+    /// Azure US Government (`login.microsoftonline.us`).
+    UsGovernment,
+    /// Azure operated by 21Vianet in China (`login.chinacloudapi.cn`).
+    China,
+}
+
+impl Cloud {
+    /// The authority host of this cloud, e.g. `https://login.microsoftonline.com/`.
+    #[must_use]
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Self::Public => "https://login.microsoftonline.com/",
+            Self::UsGovernment => "https://login.microsoftonline.us/",
+            Self::China => "https://login.chinacloudapi.cn/",
+        }
+    }
+
+    /// The host of v1.0 token issuers (`https://sts.windows.net/` for the global and US
+    /// Government clouds, `https://sts.chinacloudapi.cn/` for China).
+    #[must_use]
+    pub fn v1_issuer_host(self) -> &'static str {
+        match self {
+            Self::Public | Self::UsGovernment => "https://sts.windows.net/",
+            Self::China => "https://sts.chinacloudapi.cn/",
+        }
+    }
+
+    /// Parses a cloud name: `public`/`AzurePublicCloud`, `usgov`/`AzureUSGovernment`,
+    /// `china`/`AzureChinaCloud` (case-insensitive).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "public" | "azurepubliccloud" | "azurecloud" | "global" => Some(Self::Public),
+            "usgov" | "usgovernment" | "azureusgovernment" | "azureusgovernmentcloud" => {
+                Some(Self::UsGovernment)
+            }
+            "china" | "azurechinacloud" => Some(Self::China),
+            _ => None,
+        }
+    }
+
+    /// Recognises a known authority host (`login.microsoftonline.com`, `login.microsoft.com`,
+    /// `login.windows.net`, `login.microsoftonline.us`, `login.chinacloudapi.cn`, ...).
+    #[must_use]
+    pub fn from_host(host: &str) -> Option<Self> {
+        match host.to_ascii_lowercase().as_str() {
+            "login.microsoftonline.com"
+            | "login.microsoft.com"
+            | "login.windows.net"
+            | "sts.windows.net" => Some(Self::Public),
+            "login.microsoftonline.us" | "login.usgovcloudapi.net" => Some(Self::UsGovernment),
+            "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Some(Self::China),
+            _ => None,
+        }
+    }
+}
+
+/// Which tenant(s) an application accepts tokens from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Tenant {
+    /// One tenant, by its id (a GUID, stored lowercase).
+    Id(String),
+    /// One tenant, by one of its domain names (e.g. `contoso.onmicrosoft.com`). The tenant id
+    /// is learned from the discovery document.
+    Domain(String),
+    /// Any work or school account tenant (multi-tenant, no personal accounts).
+    Organizations,
+    /// Any tenant, including personal Microsoft accounts (multi-tenant).
+    Common,
+    /// Personal Microsoft accounts only.
+    Consumers,
+}
+
+impl Tenant {
+    /// Parses `common`, `organizations`, `consumers` (case-insensitive), a GUID or a domain name.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `field` when the value is none of these.
+    pub fn parse(value: &str, field: &'static str) -> Result<Self, ConfigError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ConfigError::Missing { field });
+        }
+        match value.to_ascii_lowercase().as_str() {
+            "common" => return Ok(Self::Common),
+            "organizations" => return Ok(Self::Organizations),
+            "consumers" => return Ok(Self::Consumers),
+            _ => {}
+        }
+        if is_guid(value) {
+            return Ok(Self::Id(value.to_ascii_lowercase()));
+        }
+        let domain_like = value.contains('.')
+            && value.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if domain_like {
+            Ok(Self::Domain(value.to_ascii_lowercase()))
+        } else {
+            Err(ConfigError::invalid(
+                field,
+                "expected a tenant id (GUID), a domain name, `common`, `organizations` or `consumers`",
+            ))
+        }
+    }
+
+    /// The path segment used in authority URLs.
+    #[must_use]
+    pub fn as_path(&self) -> &str {
+        match self {
+            Self::Id(s) | Self::Domain(s) => s,
+            Self::Organizations => "organizations",
+            Self::Common => "common",
+            Self::Consumers => "consumers",
+        }
+    }
+
+    /// `true` for `common` and `organizations`, whose tokens come from many tenants.
+    #[must_use]
+    pub fn is_multi_tenant(&self) -> bool {
+        matches!(self, Self::Common | Self::Organizations)
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_path())
+    }
+}
+
+/// `true` if `s` is a GUID in the 8-4-4-4-12 hexadecimal form.
+#[must_use]
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Parses a URL and refuses plain `http` except for loopback hosts.
+pub(crate) fn parse_secure_url(value: &str, field: &'static str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim())
+        .map_err(|e| ConfigError::invalid(field, format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(ConfigError::InsecureUrl { field }),
+        other => {
+            return Err(ConfigError::invalid(
+                field,
+                format!("unsupported scheme `{other}`"),
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::invalid(field, "the URL has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            "the URL must not carry credentials",
+        ));
+    }
+    Ok(url)
+}
+
+/// `true` for `localhost`, 127.0.0.0/8 and `::1`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Joins `host` (a base URL) and a relative path, keeping any path prefix of the host.
+fn join(host: &Url, path: &str) -> String {
+    let base = host.as_str().trim_end_matches('/');
+    format!("{base}/{path}")
+}
+
+/// Where tokens come from: an Entra ID instance and tenant, or any OpenID Connect provider.
+///
+/// All metadata, key, token, authorisation and device-code URLs, and the issuers a token may
+/// carry, are derived here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    kind: AuthorityKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthorityKind {
+    Entra {
+        /// e.g. `https://login.microsoftonline.com/` or the dev tenant's `http://127.0.0.1:port/`.
+        host: Url,
+        /// `None` for a custom (non-Microsoft) authority host, which announces its own issuers.
+        cloud: Option<Cloud>,
+        tenant: Tenant,
+    },
+    Oidc {
+        discovery_url: Url,
+        issuer: Option<String>,
+    },
+}
+
+impl Authority {
+    /// An Entra ID authority in one of Microsoft's clouds.
+    #[must_use]
+    pub fn entra(cloud: Cloud, tenant: Tenant) -> Self {
+        let host = Url::parse(cloud.authority_host()).expect("cloud hosts are valid URLs");
+        Self {
+            kind: AuthorityKind::Entra {
+                host,
+                cloud: Some(cloud),
+                tenant,
+            },
+        }
+    }
+
+    /// An Entra-shaped authority at `host` (for example `AZURE_AUTHORITY_HOST`). Known Microsoft
+    /// hosts map to their cloud; any other host (such as the dev tenant) announces its own
+    /// issuers in its discovery documents.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming `field` if the host is not a URL, or is plain `http` off loopback.
+    pub fn entra_at_host(
+        host: &str,
+        tenant: Tenant,
+        field: &'static str,
+    ) -> Result<Self, ConfigError> {
+        let mut url = parse_secure_url(host, field)?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                field,
+                "the authority host must not have a query",
+            ));
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        let cloud = match url.host_str() {
+            Some(h) if url.path() == "/" => Cloud::from_host(h),
+            _ => None,
+        };
+        Ok(Self {
+            kind: AuthorityKind::Entra {
+                host: url,
+                cloud,
+                tenant,
+            },
+        })
+    }
+
+    /// Any OpenID Connect provider (Azure AD B2C, Entra External ID, or a non-Microsoft
+    /// provider), by the URL of its discovery document. Its `issuer` must equal `issuer` when
+    /// given, else the discovery URL without `/.well-known/openid-configuration`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming `field` if the URL is not acceptable.
+    pub fn oidc(
+        discovery_url: &str,
+        issuer: Option<String>,
+        field: &'static str,
+    ) -> Result<Self, ConfigError> {
+        let mut url = parse_secure_url(discovery_url, field)?;
+        if !url.path().contains("/.well-known/") {
+            let path = format!(
+                "{}/.well-known/openid-configuration",
+                url.path().trim_end_matches('/')
+            );
+            url.set_path(&path);
+        }
+        Ok(Self {
+            kind: AuthorityKind::Oidc {
+                discovery_url: url,
+                issuer,
+            },
+        })
+    }
+
+    /// The tenant, for Entra authorities.
+    #[must_use]
+    pub fn tenant(&self) -> Option<&Tenant> {
+        match &self.kind {
+            AuthorityKind::Entra { tenant, .. } => Some(tenant),
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
+    /// The Microsoft cloud, when the authority host is a known one.
+    #[must_use]
+    pub fn cloud(&self) -> Option<Cloud> {
+        match &self.kind {
+            AuthorityKind::Entra { cloud, .. } => *cloud,
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
+    /// `true` for Entra-shaped authorities (Microsoft clouds and custom hosts such as the dev tenant).
+    #[must_use]
+    pub fn is_entra(&self) -> bool {
+        matches!(self.kind, AuthorityKind::Entra { .. })
+    }
+
+    /// `true` if tokens may come from several tenants (`common`, `organizations`).
+    #[must_use]
+    pub fn is_multi_tenant(&self) -> bool {
+        self.tenant().is_some_and(Tenant::is_multi_tenant)
+    }
+
+    /// The authority host (`https://login.microsoftonline.com/`), for Entra authorities.
+    #[must_use]
+    pub fn host(&self) -> Option<&Url> {
+        match &self.kind {
+            AuthorityKind::Entra { host, .. } => Some(host),
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
+    /// The authority URL that clients use, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        match &self.kind {
+            AuthorityKind::Entra { host, tenant, .. } => {
+                join(host, &format!("{}/v2.0", tenant.as_path()))
+            }
+            AuthorityKind::Oidc { discovery_url, .. } => {
+                let s = discovery_url.as_str();
+                s.split("/.well-known/").next().unwrap_or(s).to_owned()
+            }
+        }
+    }
+
+    /// The v2.0 OpenID configuration URL (or the configured discovery URL).
+    #[must_use]
+    pub fn metadata_url(&self) -> String {
+        match &self.kind {
+            AuthorityKind::Entra { host, tenant, .. } => join(
+                host,
+                &format!("{}/v2.0/.well-known/openid-configuration", tenant.as_path()),
+            ),
+            AuthorityKind::Oidc { discovery_url, .. } => discovery_url.to_string(),
+        }
+    }
+
+    /// The v1.0 OpenID configuration URL, fetched only for custom Entra hosts whose v1 issuer
+    /// has no known form.
+    #[must_use]
+    pub fn v1_metadata_url(&self) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra {
+                host,
+                tenant,
+                cloud: None,
+            } => Some(join(
+                host,
+                &format!("{}/.well-known/openid-configuration", tenant.as_path()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The v2.0 token endpoint, e.g. `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    ///
+    /// For non-Entra authorities the token endpoint comes from discovery; `None` here.
+    #[must_use]
+    pub fn token_endpoint(&self) -> Option<String> {
+        self.entra_endpoint("oauth2/v2.0/token")
+    }
+
+    /// The v2.0 authorisation endpoint.
+    #[must_use]
+    pub fn authorize_endpoint(&self) -> Option<String> {
+        self.entra_endpoint("oauth2/v2.0/authorize")
+    }
+
+    /// The v2.0 device authorisation endpoint.
+    #[must_use]
+    pub fn device_code_endpoint(&self) -> Option<String> {
+        self.entra_endpoint("oauth2/v2.0/devicecode")
+    }
+
+    /// The v2.0 sign-out endpoint.
+    #[must_use]
+    pub fn logout_endpoint(&self) -> Option<String> {
+        self.entra_endpoint("oauth2/v2.0/logout")
+    }
+
+    fn entra_endpoint(&self, path: &str) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra { host, tenant, .. } => {
+                Some(join(host, &format!("{}/{path}", tenant.as_path())))
+            }
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
+    /// The issuer a v2.0 discovery document must announce, given the tenant id part it used
+    /// (a GUID, or `{tenantid}` for multi-tenant metadata). `None` for non-Entra authorities.
+    pub(crate) fn expected_v2_issuer(&self, tenant_part: &str) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra { host, .. } => Some(join(host, &format!("{tenant_part}/v2.0"))),
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
+    /// The v1.0 issuer for a tenant id part, when the cloud gives it a known form.
+    pub(crate) fn known_v1_issuer(&self, tenant_part: &str) -> Option<String> {
+        self.cloud()
+            .map(|c| format!("{}{tenant_part}/", c.v1_issuer_host()))
+    }
+
+    /// The v1.0 issuer a custom host's v1 discovery document must announce.
+    pub(crate) fn expected_custom_v1_issuer(&self, tenant_part: &str) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra {
+                host, cloud: None, ..
+            } => Some(join(host, &format!("{tenant_part}/"))),
+            _ => None,
+        }
+    }
+
+    /// The issuer an OIDC provider's discovery document must announce.
+    pub(crate) fn expected_oidc_issuer(&self) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Oidc {
+                issuer: Some(issuer),
+                ..
+            } => Some(issuer.clone()),
+            AuthorityKind::Oidc { issuer: None, .. } => Some(self.url()),
+            AuthorityKind::Entra { .. } => None,
+        }
+    }
+
+    /// Checks the tenant part of an Entra issuer announced by discovery and returns it.
+    ///
+    /// The tenant part must be the configured GUID, any GUID for a domain-named tenant,
+    /// the consumers GUID for `consumers`, and `{tenantid}` for multi-tenant authorities.
+    pub(crate) fn accepts_tenant_part(&self, part: &str) -> bool {
+        match self.tenant() {
+            Some(Tenant::Id(id)) => part.eq_ignore_ascii_case(id),
+            Some(Tenant::Domain(_)) => is_guid(part),
+            Some(Tenant::Consumers) => part.eq_ignore_ascii_case(CONSUMERS_TENANT_ID),
+            Some(Tenant::Common | Tenant::Organizations) => part == TENANT_TEMPLATE,
+            None => false,
+        }
+    }
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+    #[test]
+    fn tenant_parsing() {
+        assert_eq!(Tenant::parse("Common", "t").unwrap(), Tenant::Common);
+        assert_eq!(
+            Tenant::parse("organizations", "t").unwrap(),
+            Tenant::Organizations
+        );
+        assert_eq!(Tenant::parse("consumers", "t").unwrap(), Tenant::Consumers);
+        assert_eq!(
+            Tenant::parse(&TID.to_uppercase(), "t").unwrap(),
+            Tenant::Id(TID.to_owned())
+        );
+        assert_eq!(
+            Tenant::parse("Contoso.onmicrosoft.com", "t").unwrap(),
+            Tenant::Domain("contoso.onmicrosoft.com".into())
+        );
+        assert!(Tenant::parse("", "t").unwrap_err().is_missing());
+        let err = Tenant::parse("not a tenant", "TenantId").unwrap_err();
+        assert_eq!(err.field(), "TenantId");
+        assert!(Tenant::parse("a..b", "t").is_err());
+    }
+
+    #[test]
+    fn guid_shape() {
+        assert!(is_guid(TID));
+        assert!(!is_guid("72f988bf86f141af91ab2d7cd011db47"));
+        assert!(!is_guid("72f988bf-86f1-41af-91ab-2d7cd011db4g"));
+    }
+
+    #[test]
+    fn public_cloud_urls_and_issuers() {
+        let a = Authority::entra(Cloud::Public, Tenant::Id(TID.into()));
+        assert_eq!(
+            a.metadata_url(),
+            format!(
+                "https://login.microsoftonline.com/{TID}/v2.0/.well-known/openid-configuration"
+            )
+        );
+        assert_eq!(
+            a.token_endpoint().unwrap(),
+            format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")
+        );
+        assert_eq!(
+            a.expected_v2_issuer(TID).unwrap(),
+            format!("https://login.microsoftonline.com/{TID}/v2.0")
+        );
+        assert_eq!(
+            a.known_v1_issuer(TID).unwrap(),
+            format!("https://sts.windows.net/{TID}/")
+        );
+        assert!(a.v1_metadata_url().is_none());
+    }
+
+    #[test]
+    fn sovereign_clouds() {
+        let gov = Authority::entra(Cloud::UsGovernment, Tenant::Id(TID.into()));
+        assert_eq!(
+            gov.expected_v2_issuer(TID).unwrap(),
+            format!("https://login.microsoftonline.us/{TID}/v2.0")
+        );
+        assert_eq!(
+            gov.known_v1_issuer(TID).unwrap(),
+            format!("https://sts.windows.net/{TID}/")
+        );
+        let cn = Authority::entra(Cloud::China, Tenant::Id(TID.into()));
+        assert_eq!(
+            cn.known_v1_issuer(TID).unwrap(),
+            format!("https://sts.chinacloudapi.cn/{TID}/")
+        );
+        assert_eq!(Cloud::from_name("AzureChinaCloud"), Some(Cloud::China));
+        assert_eq!(Cloud::from_name("usgov"), Some(Cloud::UsGovernment));
+    }
+
+    #[test]
+    fn custom_host_is_entra_shaped_and_announces_its_own_issuers() {
+        let a =
+            Authority::entra_at_host("http://127.0.0.1:8080", Tenant::Id(TID.into()), "h").unwrap();
+        assert_eq!(a.cloud(), None);
+        assert_eq!(
+            a.v1_metadata_url().unwrap(),
+            format!("http://127.0.0.1:8080/{TID}/.well-known/openid-configuration")
+        );
+        assert_eq!(
+            a.expected_custom_v1_issuer(TID).unwrap(),
+            format!("http://127.0.0.1:8080/{TID}/")
+        );
+        let known =
+            Authority::entra_at_host("https://login.microsoftonline.us", Tenant::Common, "h")
+                .unwrap();
+        assert_eq!(known.cloud(), Some(Cloud::UsGovernment));
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        let err = Authority::entra_at_host(
+            "http://login.example.com",
+            Tenant::Common,
+            "AZURE_AUTHORITY_HOST",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InsecureUrl {
+                field: "AZURE_AUTHORITY_HOST"
+            }
+        );
+        assert!(Authority::entra_at_host("http://localhost:1234", Tenant::Common, "h").is_ok());
+        assert!(Authority::entra_at_host("http://[::1]:1234", Tenant::Common, "h").is_ok());
+        assert!(
+            Authority::oidc(
+                "http://idp.example.com/.well-known/openid-configuration",
+                None,
+                "m"
+            )
+            .is_err()
+        );
+        assert!(Authority::entra_at_host("ftp://x", Tenant::Common, "h").is_err());
+    }
+
+    #[test]
+    fn oidc_issuer_defaults_to_the_discovery_base() {
+        let a = Authority::oidc(
+            "https://idp.example.com/realms/x/.well-known/openid-configuration",
+            None,
+            "m",
+        )
+        .unwrap();
+        assert_eq!(
+            a.expected_oidc_issuer().unwrap(),
+            "https://idp.example.com/realms/x"
+        );
+        let b = Authority::oidc("https://idp.example.com/realms/x", None, "m").unwrap();
+        assert_eq!(
+            b.metadata_url(),
+            "https://idp.example.com/realms/x/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn discovery_tenant_parts() {
+        let single = Authority::entra(Cloud::Public, Tenant::Id(TID.into()));
+        assert!(single.accepts_tenant_part(TID));
+        assert!(!single.accepts_tenant_part(CONSUMERS_TENANT_ID));
+        assert!(!single.accepts_tenant_part(TENANT_TEMPLATE));
+        let multi = Authority::entra(Cloud::Public, Tenant::Common);
+        assert!(multi.accepts_tenant_part(TENANT_TEMPLATE));
+        assert!(!multi.accepts_tenant_part(TID));
+        let domain = Authority::entra(Cloud::Public, Tenant::Domain("contoso.com".into()));
+        assert!(domain.accepts_tenant_part(TID));
+        assert!(!domain.accepts_tenant_part("contoso.com"));
+    }
+}

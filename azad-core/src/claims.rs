@@ -1,0 +1,656 @@
+//! Typed claims of an Entra ID access token (v1.0 and v2.0), with access to every other claim.
+//!
+//! # Example
+//!
+//! ```
+//! use azad_core::Claims;
+//!
+//! let claims = Claims::from_json(br#"{
+//!     "iss": "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+//!     "aud": "6e74172b-be56-4843-9ff4-e66a39bb12e3",
+//!     "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+//!     "oid": "d9f1ce9a-6e7a-4b3b-8d1d-2b4bda0b4a31",
+//!     "scp": "access_as_user User.Read",
+//!     "ver": "2.0",
+//!     "exp": 1900000000,
+//!     "xms_custom": {"a": 1}
+//! }"#)?;
+//! assert!(claims.has_scope("access_as_user"));
+//! assert!(!claims.has_scope("Access_As_User"));
+//! assert!(!claims.is_app_only());
+//! assert_eq!(claims.get("xms_custom").unwrap()["a"], 1);
+//! # Ok::<(), azad_core::ValidationError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{TokenPart, ValidationError};
+
+/// The claims of a validated access token.
+///
+/// Typed accessors cover the claims Entra ID puts in access tokens; every other claim is
+/// available through [`get`](Self::get). Serialises back to a JSON object, so a handler can
+/// return it as JSON.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Claims {
+    iss: Option<String>,
+    aud: Vec<String>,
+    aud_array: bool,
+    sub: Option<String>,
+    oid: Option<String>,
+    tid: Option<String>,
+    azp: Option<String>,
+    appid: Option<String>,
+    scp: Option<String>,
+    roles: Vec<String>,
+    name: Option<String>,
+    preferred_username: Option<String>,
+    ver: Option<String>,
+    idtyp: Option<String>,
+    xms_cc: Vec<String>,
+    acrs: Vec<String>,
+    groups: Vec<String>,
+    wids: Vec<String>,
+    iat: Option<i64>,
+    nbf: Option<i64>,
+    exp: Option<i64>,
+    other: Map<String, Value>,
+}
+
+/// The stable identity of a principal across applications: tenant id and object id.
+///
+/// Unlike `sub` (pairwise per application), `(tid, oid)` identifies the same user or service
+/// principal for every application in the tenant. Displayed as `{oid}.{tid}`, the MSAL
+/// home-account-id format.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PrincipalKey {
+    /// The tenant id (`tid`).
+    pub tenant_id: String,
+    /// The object id (`oid`).
+    pub object_id: String,
+}
+
+impl fmt::Display for PrincipalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.object_id, self.tenant_id)
+    }
+}
+
+impl Claims {
+    /// Parses a JSON claims set (no validation). Duplicate member names and well-known claims
+    /// of the wrong type are refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ValidationError::Malformed`], [`ValidationError::DuplicateMember`] or
+    /// [`ValidationError::InvalidClaim`].
+    pub fn from_json(json: &[u8]) -> Result<Self, ValidationError> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let parsed = ParsedClaims::deserialize(&mut de)
+            .and_then(|p| de.end().map(|()| p))
+            .map_err(|_| ValidationError::Malformed(TokenPart::Payload))?;
+        if parsed.duplicate {
+            return Err(ValidationError::DuplicateMember(TokenPart::Payload));
+        }
+        if let Some(claim) = parsed.invalid {
+            return Err(ValidationError::InvalidClaim(claim));
+        }
+        Ok(parsed.claims)
+    }
+
+    /// The issuer (`iss`); empty if absent (validated tokens always have one).
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        self.iss.as_deref().unwrap_or_default()
+    }
+
+    /// The audiences (`aud`, a string or an array of strings).
+    #[must_use]
+    pub fn audiences(&self) -> &[String] {
+        &self.aud
+    }
+
+    /// The subject (`sub`): pairwise, stable for this user and this application only.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+
+    /// The object id (`oid`) of the user or service principal.
+    #[must_use]
+    pub fn object_id(&self) -> Option<&str> {
+        self.oid.as_deref()
+    }
+
+    /// The tenant id (`tid`).
+    #[must_use]
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tid.as_deref()
+    }
+
+    /// The client application's id: `azp` (v2.0 tokens).
+    #[must_use]
+    pub fn azp(&self) -> Option<&str> {
+        self.azp.as_deref()
+    }
+
+    /// The client application's id: `appid` (v1.0 tokens).
+    #[must_use]
+    pub fn appid(&self) -> Option<&str> {
+        self.appid.as_deref()
+    }
+
+    /// The client application's id, whichever token version: `azp`, else `appid`.
+    #[must_use]
+    pub fn client_app_id(&self) -> Option<&str> {
+        self.azp().or_else(|| self.appid())
+    }
+
+    /// The raw `scp` claim (space-separated delegated scopes).
+    #[must_use]
+    pub fn scp(&self) -> Option<&str> {
+        self.scp.as_deref()
+    }
+
+    /// The delegated scopes: `scp` split on spaces.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.scp
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+
+    /// `true` if `scp` contains `scope` (exact, case-sensitive).
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    /// `true` if `scp` contains any of `scopes`.
+    #[must_use]
+    pub fn has_any_scope<S: AsRef<str>>(&self, scopes: &[S]) -> bool {
+        scopes.iter().any(|s| self.has_scope(s.as_ref()))
+    }
+
+    /// `true` if `scp` contains all of `scopes`.
+    #[must_use]
+    pub fn has_all_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> bool {
+        scopes.iter().all(|s| self.has_scope(s.as_ref()))
+    }
+
+    /// The app roles (`roles`): application permissions for app-only tokens, assigned app roles
+    /// for users.
+    #[must_use]
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    /// `true` if `roles` contains `role` (exact, case-sensitive).
+    #[must_use]
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// `true` if `roles` contains any of `roles`.
+    #[must_use]
+    pub fn has_any_role<S: AsRef<str>>(&self, roles: &[S]) -> bool {
+        roles.iter().any(|r| self.has_role(r.as_ref()))
+    }
+
+    /// The display name (`name`).
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The sign-in name (`preferred_username`, v2.0 tokens).
+    #[must_use]
+    pub fn preferred_username(&self) -> Option<&str> {
+        self.preferred_username.as_deref()
+    }
+
+    /// The token version (`ver`): `"1.0"` or `"2.0"`.
+    #[must_use]
+    pub fn version(&self) -> Option<&str> {
+        self.ver.as_deref()
+    }
+
+    /// The token type (`idtyp`, optional claim): `"app"` or `"user"`.
+    #[must_use]
+    pub fn idtyp(&self) -> Option<&str> {
+        self.idtyp.as_deref()
+    }
+
+    /// Client capabilities (`xms_cc`), e.g. `cp1` for continuous access evaluation.
+    #[must_use]
+    pub fn client_capabilities(&self) -> &[String] {
+        &self.xms_cc
+    }
+
+    /// Authentication context class references satisfied (`acrs`).
+    #[must_use]
+    pub fn acrs(&self) -> &[String] {
+        &self.acrs
+    }
+
+    /// Group object ids (`groups`), when the app is configured to emit them.
+    #[must_use]
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// Directory role template ids (`wids`).
+    #[must_use]
+    pub fn wids(&self) -> &[String] {
+        &self.wids
+    }
+
+    /// Issued at (`iat`), seconds since the Unix epoch.
+    #[must_use]
+    pub fn issued_at(&self) -> Option<i64> {
+        self.iat
+    }
+
+    /// Not before (`nbf`), seconds since the Unix epoch.
+    #[must_use]
+    pub fn not_before(&self) -> Option<i64> {
+        self.nbf
+    }
+
+    /// Expiry (`exp`), seconds since the Unix epoch.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<i64> {
+        self.exp
+    }
+
+    /// Any claim that has no typed accessor (`upn`, `amr`, `sid`, custom claims, ...).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.other.get(name)
+    }
+
+    /// Any claim, typed or not, as an owned JSON value.
+    #[must_use]
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        let s = |v: &Option<String>| v.clone().map(Value::String);
+        let a = |v: &Vec<String>| (!v.is_empty()).then(|| Value::from(v.clone()));
+        let n = |v: Option<i64>| v.map(Value::from);
+        match name {
+            "iss" => s(&self.iss),
+            "aud" => self.aud_value(),
+            "sub" => s(&self.sub),
+            "oid" => s(&self.oid),
+            "tid" => s(&self.tid),
+            "azp" => s(&self.azp),
+            "appid" => s(&self.appid),
+            "scp" => s(&self.scp),
+            "roles" => a(&self.roles),
+            "name" => s(&self.name),
+            "preferred_username" => s(&self.preferred_username),
+            "ver" => s(&self.ver),
+            "idtyp" => s(&self.idtyp),
+            "xms_cc" => a(&self.xms_cc),
+            "acrs" => a(&self.acrs),
+            "groups" => a(&self.groups),
+            "wids" => a(&self.wids),
+            "iat" => n(self.iat),
+            "nbf" => n(self.nbf),
+            "exp" => n(self.exp),
+            other => self.other.get(other).cloned(),
+        }
+    }
+
+    /// `true` for app-only tokens (client credentials): `idtyp` is `app` when present;
+    /// otherwise a token without `scp` whose `oid` equals its `sub`, or that carries `roles`.
+    #[must_use]
+    pub fn is_app_only(&self) -> bool {
+        match self.idtyp.as_deref() {
+            Some(t) => t == "app",
+            None => {
+                self.scp.is_none()
+                    && (!self.roles.is_empty() || (self.oid.is_some() && self.oid == self.sub))
+            }
+        }
+    }
+
+    /// The stable principal key `(tid, oid)`, when both claims are present.
+    #[must_use]
+    pub fn principal_key(&self) -> Option<PrincipalKey> {
+        Some(PrincipalKey {
+            tenant_id: self.tid.clone()?,
+            object_id: self.oid.clone()?,
+        })
+    }
+
+    fn aud_value(&self) -> Option<Value> {
+        match (self.aud.as_slice(), self.aud_array) {
+            ([], false) => None,
+            ([one], false) => Some(Value::String(one.clone())),
+            (many, _) => Some(Value::from(many.to_vec())),
+        }
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        macro_rules! opt {
+            ($($f:ident),*) => {$(
+                if let Some(v) = &self.$f { map.serialize_entry(stringify!($f), v)?; }
+            )*};
+        }
+        macro_rules! list {
+            ($($f:ident),*) => {$(
+                if !self.$f.is_empty() { map.serialize_entry(stringify!($f), &self.$f)?; }
+            )*};
+        }
+        opt!(iss);
+        if let Some(aud) = self.aud_value() {
+            map.serialize_entry("aud", &aud)?;
+        }
+        opt!(iat, nbf, exp, sub, oid, tid, azp, appid, scp);
+        list!(roles);
+        opt!(name, preferred_username, ver, idtyp);
+        list!(xms_cc, acrs, groups, wids);
+        for (k, v) in &self.other {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parsed = ParsedClaims::deserialize(deserializer)?;
+        if parsed.duplicate {
+            return Err(de::Error::custom("duplicate claim"));
+        }
+        if let Some(claim) = parsed.invalid {
+            return Err(de::Error::custom(format_args!("invalid `{claim}` claim")));
+        }
+        Ok(parsed.claims)
+    }
+}
+
+/// A map key that borrows from the input when it has no escapes.
+pub(crate) struct CowKey<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// Claims plus what the single parsing pass noticed: a duplicate member, or a well-known
+/// claim of the wrong type (reported as a validation error, not a parse error).
+struct ParsedClaims {
+    claims: Claims,
+    duplicate: bool,
+    invalid: Option<&'static str>,
+}
+
+impl<'de> Deserialize<'de> for ParsedClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ClaimsVisitor)
+    }
+}
+
+struct ClaimsVisitor;
+
+fn take_string(v: Value) -> Result<String, ()> {
+    match v {
+        Value::String(s) => Ok(s),
+        _ => Err(()),
+    }
+}
+
+fn take_strings(v: Value) -> Result<Vec<String>, ()> {
+    match v {
+        Value::Array(items) => items.into_iter().map(take_string).collect(),
+        _ => Err(()),
+    }
+}
+
+/// A NumericDate: a JSON number (fractions are truncated). Strings are refused.
+fn take_date(v: &Value) -> Result<i64, ()> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
+            .ok_or(()),
+        _ => Err(()),
+    }
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = ParsedClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedClaims, A::Error> {
+        let mut c = Claims::default();
+        let mut seen: u32 = 0;
+        let mut duplicate = false;
+        let mut invalid: Option<&'static str> = None;
+        let mut tid_like = 0u8;
+
+        while let Some(CowKey(key)) = map.next_key::<CowKey<'de>>()? {
+            let value: Value = map.next_value()?;
+            if key.eq_ignore_ascii_case("tid") {
+                tid_like += 1;
+            }
+            let (bit, name): (u32, &'static str) = match key.as_ref() {
+                "iss" => (0, "iss"),
+                "aud" => (1, "aud"),
+                "sub" => (2, "sub"),
+                "oid" => (3, "oid"),
+                "tid" => (4, "tid"),
+                "azp" => (5, "azp"),
+                "appid" => (6, "appid"),
+                "scp" => (7, "scp"),
+                "roles" => (8, "roles"),
+                "name" => (9, "name"),
+                "preferred_username" => (10, "preferred_username"),
+                "ver" => (11, "ver"),
+                "idtyp" => (12, "idtyp"),
+                "xms_cc" => (13, "xms_cc"),
+                "acrs" => (14, "acrs"),
+                "groups" => (15, "groups"),
+                "wids" => (16, "wids"),
+                "iat" => (17, "iat"),
+                "nbf" => (18, "nbf"),
+                "exp" => (19, "exp"),
+                _ => {
+                    if c.other.insert(key.into_owned(), value).is_some() {
+                        duplicate = true;
+                    }
+                    continue;
+                }
+            };
+            if seen & (1 << bit) != 0 {
+                duplicate = true;
+                continue;
+            }
+            seen |= 1 << bit;
+            let ok = match bit {
+                0 => take_string(value).map(|s| c.iss = Some(s)),
+                1 => match value {
+                    Value::String(s) => {
+                        c.aud = vec![s];
+                        Ok(())
+                    }
+                    v @ Value::Array(_) => take_strings(v).map(|a| {
+                        c.aud = a;
+                        c.aud_array = true;
+                    }),
+                    _ => Err(()),
+                },
+                2 => take_string(value).map(|s| c.sub = Some(s)),
+                3 => take_string(value).map(|s| c.oid = Some(s)),
+                4 => take_string(value).map(|s| c.tid = Some(s)),
+                5 => take_string(value).map(|s| c.azp = Some(s)),
+                6 => take_string(value).map(|s| c.appid = Some(s)),
+                7 => take_string(value).map(|s| c.scp = Some(s)),
+                8 => take_strings(value).map(|a| c.roles = a),
+                9 => take_string(value).map(|s| c.name = Some(s)),
+                10 => take_string(value).map(|s| c.preferred_username = Some(s)),
+                11 => take_string(value).map(|s| c.ver = Some(s)),
+                12 => take_string(value).map(|s| c.idtyp = Some(s)),
+                13 => take_strings(value).map(|a| c.xms_cc = a),
+                14 => take_strings(value).map(|a| c.acrs = a),
+                15 => take_strings(value).map(|a| c.groups = a),
+                16 => take_strings(value).map(|a| c.wids = a),
+                17 => take_date(&value).map(|d| c.iat = Some(d)),
+                18 => take_date(&value).map(|d| c.nbf = Some(d)),
+                _ => take_date(&value).map(|d| c.exp = Some(d)),
+            };
+            if ok.is_err() && invalid.is_none() {
+                invalid = Some(name);
+            }
+        }
+        if tid_like > 1 {
+            duplicate = true;
+        }
+        Ok(ParsedClaims {
+            claims: c,
+            duplicate,
+            invalid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_members_are_refused() {
+        assert_eq!(
+            Claims::from_json(br#"{"aud":"a","aud":"b"}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Payload))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"x":1,"x":2}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Payload))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"tid":"a","TID":"b"}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Payload))
+        );
+        // An escaped key is the same member name.
+        assert_eq!(
+            Claims::from_json(br#"{"exp":1,"\u0065xp":2}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Payload))
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        assert_eq!(
+            Claims::from_json(br#"{"exp":"1900000000"}"#),
+            Err(ValidationError::InvalidClaim("exp"))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"aud":5}"#),
+            Err(ValidationError::InvalidClaim("aud"))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"aud":["a",1]}"#),
+            Err(ValidationError::InvalidClaim("aud"))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"roles":"Admin"}"#),
+            Err(ValidationError::InvalidClaim("roles"))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"nbf":true}"#),
+            Err(ValidationError::InvalidClaim("nbf"))
+        );
+    }
+
+    #[test]
+    fn not_an_object() {
+        assert_eq!(
+            Claims::from_json(b"[1,2]"),
+            Err(ValidationError::Malformed(TokenPart::Payload))
+        );
+        assert_eq!(
+            Claims::from_json(b"{\"a\":1} x"),
+            Err(ValidationError::Malformed(TokenPart::Payload))
+        );
+        assert_eq!(
+            Claims::from_json(b"\"s\""),
+            Err(ValidationError::Malformed(TokenPart::Payload))
+        );
+    }
+
+    #[test]
+    fn accessors_and_round_trip() {
+        let json = serde_json::json!({
+            "aud": ["api://a", "b"], "iss": "i", "iat": 1, "nbf": 2, "exp": 3.9,
+            "sub": "s", "oid": "o", "tid": "t", "azp": "c", "scp": "a  b", "roles": ["R"],
+            "name": "N", "preferred_username": "p", "ver": "2.0", "xms_cc": ["cp1"],
+            "acrs": ["c1"], "groups": ["g"], "wids": ["w"], "upn": "u@x"
+        });
+        let c = Claims::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(c.audiences(), ["api://a", "b"]);
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(c.has_all_scopes(&["a", "b"]) && c.has_any_scope(&["z", "b"]) && !c.has_scope(""));
+        assert!(c.has_role("R") && !c.has_role("r"));
+        assert_eq!(c.expires_at(), Some(3));
+        assert_eq!(c.client_app_id(), Some("c"));
+        assert_eq!(c.get("upn").unwrap(), "u@x");
+        assert_eq!(c.claim("aud").unwrap(), serde_json::json!(["api://a", "b"]));
+        assert_eq!(c.principal_key().unwrap().to_string(), "o.t");
+        assert_eq!(c.client_capabilities(), ["cp1"]);
+        let back: Claims = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, Claims { exp: Some(3), ..c });
+        let single = Claims::from_json(br#"{"aud":"x"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(&single).unwrap(),
+            serde_json::json!({"aud": "x"})
+        );
+    }
+
+    #[test]
+    fn app_only_detection() {
+        let app =
+            Claims::from_json(br#"{"idtyp":"app","roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
+        assert!(app.is_app_only());
+        let app_v1 = Claims::from_json(br#"{"roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
+        assert!(app_v1.is_app_only());
+        let user = Claims::from_json(br#"{"scp":"x","roles":["R"],"oid":"o","sub":"s"}"#).unwrap();
+        assert!(!user.is_app_only());
+        let user_typed = Claims::from_json(br#"{"idtyp":"user","roles":["R"]}"#).unwrap();
+        assert!(!user_typed.is_app_only());
+    }
+}

@@ -1,0 +1,1215 @@
+//! Configuration of a protected API: authority, client id, audiences and validation policy.
+//!
+//! Three ways in, all validated the same way and all failing with a [`ConfigError`] that names
+//! the offending field in the vocabulary of the source:
+//!
+//! - the builder, [`AzureAdConfig::builder`];
+//! - the environment, [`AzureAdConfig::from_env`];
+//! - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
+//!
+//! # Example
+//!
+//! ```
+//! use azad_core::AzureAdConfig;
+//!
+//! let cfg = AzureAdConfig::builder()
+//!     .tenant_id("72f988bf-86f1-41af-91ab-2d7cd011db47")
+//!     .client_id("6e74172b-be56-4843-9ff4-e66a39bb12e3")
+//!     .build()?;
+//! assert_eq!(cfg.audiences(), ["6e74172b-be56-4843-9ff4-e66a39bb12e3", "api://6e74172b-be56-4843-9ff4-e66a39bb12e3"]);
+//!
+//! let section: AzureAdConfig = serde_json::from_str(r#"{
+//!     "Instance": "https://login.microsoftonline.com/",
+//!     "TenantId": "organizations",
+//!     "ClientId": "6e74172b-be56-4843-9ff4-e66a39bb12e3",
+//!     "Audience": "api://my-api"
+//! }"#)?;
+//! assert!(section.authority().is_multi_tenant());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::authority::{Authority, Cloud, Tenant, is_guid};
+use crate::error::ConfigError;
+use crate::http::HttpClient;
+
+/// An RSA signature algorithm a token may be signed with.
+///
+/// `none` and the HMAC algorithms cannot be expressed: they are always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Entra ID uses).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name (`RS256`, ...).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+        }
+    }
+
+    /// Parses a JOSE algorithm name; `None` for anything that is not an RSA algorithm.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "RS256" => Self::RS256,
+            "RS384" => Self::RS384,
+            "RS512" => Self::RS512,
+            "PS256" => Self::PS256,
+            "PS384" => Self::PS384,
+            "PS512" => Self::PS512,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::RS256 => jsonwebtoken::Algorithm::RS256,
+            Self::RS384 => jsonwebtoken::Algorithm::RS384,
+            Self::RS512 => jsonwebtoken::Algorithm::RS512,
+            Self::PS256 => jsonwebtoken::Algorithm::PS256,
+            Self::PS384 => jsonwebtoken::Algorithm::PS384,
+            Self::PS512 => jsonwebtoken::Algorithm::PS512,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which access-token versions (`ver` claim) are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenVersions {
+    /// v1.0 and v2.0 tokens (the default, like Microsoft.Identity.Web).
+    Both,
+    /// Only v1.0 tokens.
+    V1Only,
+    /// Only v2.0 tokens.
+    V2Only,
+}
+
+impl TokenVersions {
+    pub(crate) fn accepts(self, ver: Option<&str>) -> bool {
+        match self {
+            Self::Both => true,
+            Self::V1Only => ver == Some("1.0"),
+            Self::V2Only => ver == Some("2.0"),
+        }
+    }
+}
+
+/// How the signing-key cache refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksPolicy {
+    /// Background refresh interval (default 12 hours, like Microsoft.IdentityModel).
+    pub refresh_interval: Duration,
+    /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
+    pub min_refresh_interval: Duration,
+    /// Minimum time between attempts after a failed fetch (default 10 seconds).
+    pub retry_interval: Duration,
+    /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
+    pub max_keys: usize,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        Self {
+            refresh_interval: Duration::from_secs(12 * 3600),
+            min_refresh_interval: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(10),
+            max_keys: 100,
+        }
+    }
+}
+
+/// Limits of the HTTP client used for metadata, keys and tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Timeout to establish a connection (default 5 seconds).
+    pub connect_timeout: Duration,
+    /// Timeout of a whole request (default 10 seconds).
+    pub timeout: Duration,
+    /// Largest accepted response body (default 512 KiB).
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 512 * 1024,
+        }
+    }
+}
+
+/// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
+///
+/// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
+/// `{tenantid}` to accept any tenant (combine with an allow-list).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticJwks {
+    pub(crate) json: String,
+    pub(crate) issuers: Vec<String>,
+}
+
+impl StaticJwks {
+    /// A static key set from JWKS JSON text.
+    #[must_use]
+    pub fn from_json(json: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self {
+            json: json.into(),
+            issuers: vec![issuer.into()],
+        }
+    }
+
+    /// Reads a JWKS file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] (`static_jwks`) if the file cannot be read.
+    pub fn from_file(
+        path: impl Into<PathBuf>,
+        issuer: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let path = path.into();
+        let json = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::invalid(
+                "static_jwks",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        Ok(Self::from_json(json, issuer))
+    }
+
+    /// Accepts one more issuer (for example both the v1 and v2 issuer of a tenant).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+}
+
+impl fmt::Debug for StaticJwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticJwks")
+            .field("bytes", &self.json.len())
+            .field("issuers", &self.issuers)
+            .finish()
+    }
+}
+
+/// The validated configuration of an API protected by Microsoft Entra ID.
+///
+/// See the [module docs](crate::config) for an example.
+#[derive(Clone)]
+pub struct AzureAdConfig {
+    pub(crate) authority: Authority,
+    pub(crate) client_id: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) allowed_tenants: Option<Vec<String>>,
+    pub(crate) token_versions: TokenVersions,
+    pub(crate) algorithms: Vec<SigningAlgorithm>,
+    pub(crate) leeway: Duration,
+    pub(crate) require_scopes_or_roles: bool,
+    pub(crate) app_specific_signing_keys: bool,
+    pub(crate) static_jwks: Option<StaticJwks>,
+    pub(crate) jwks_policy: JwksPolicy,
+    pub(crate) http_options: HttpOptions,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) validated_token_cache_capacity: u64,
+    pub(crate) http_client: Option<Arc<dyn HttpClient>>,
+}
+
+impl fmt::Debug for AzureAdConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureAdConfig")
+            .field("authority", &self.authority.url())
+            .field("client_id", &self.client_id)
+            .field("audiences", &self.audiences)
+            .field("allowed_tenants", &self.allowed_tenants)
+            .field("token_versions", &self.token_versions)
+            .field("algorithms", &self.algorithms)
+            .field("leeway", &self.leeway)
+            .field("require_scopes_or_roles", &self.require_scopes_or_roles)
+            .field("app_specific_signing_keys", &self.app_specific_signing_keys)
+            .field("static_jwks", &self.static_jwks)
+            .field("jwks_policy", &self.jwks_policy)
+            .field("http_options", &self.http_options)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field(
+                "validated_token_cache_capacity",
+                &self.validated_token_cache_capacity,
+            )
+            .field("custom_http_client", &self.http_client.is_some())
+            .finish()
+    }
+}
+
+impl AzureAdConfig {
+    /// Starts a builder.
+    pub fn builder() -> AzureAdConfigBuilder {
+        AzureAdConfigBuilder::default()
+    }
+
+    /// Reads the configuration from the process environment.
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`) |
+    /// | `AZURE_CLIENT_ID` | the API's application (client) id (required) |
+    /// | `AZURE_AUTHORITY_HOST` | authority host, default `https://login.microsoftonline.com/` |
+    /// | `AZAD_CLOUD` | `public`, `usgov` or `china` (instead of `AZURE_AUTHORITY_HOST`) |
+    /// | `AZAD_AUDIENCES` | accepted audiences, comma- or space-separated (default: client id and `api://{client id}`) |
+    /// | `AZAD_ALLOWED_TENANTS` | for `common`/`organizations`: tenant ids allowed, comma- or space-separated |
+    /// | `AZAD_METADATA_URL` | an OpenID Connect discovery URL (B2C, External ID, other providers) |
+    /// | `AZAD_ISSUER` | with `AZAD_METADATA_URL`: the issuer its tokens carry, when it differs |
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the environment variable at fault.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests and
+    /// for configuration systems that are not the process environment).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the environment variable at fault.
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut b = Self::builder();
+        if let Some(v) = get("AZURE_TENANT_ID") {
+            b = b.tenant_id(v);
+        }
+        if let Some(v) = get("AZURE_CLIENT_ID") {
+            b = b.client_id(v);
+        }
+        if let Some(v) = get("AZURE_AUTHORITY_HOST") {
+            b = b.instance(v);
+        }
+        if let Some(v) = get("AZAD_CLOUD") {
+            match Cloud::from_name(&v) {
+                Some(cloud) => b = b.cloud(cloud),
+                None => {
+                    return Err(ConfigError::invalid(
+                        "AZAD_CLOUD",
+                        "expected `public`, `usgov` or `china`",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = get("AZAD_AUDIENCES") {
+            b = b.audiences(split_list(&v));
+        }
+        if let Some(v) = get("AZAD_ALLOWED_TENANTS") {
+            b = b.allowed_tenants(split_list(&v));
+        }
+        if let Some(v) = get("AZAD_METADATA_URL") {
+            b = b.metadata_url(v);
+        }
+        if let Some(v) = get("AZAD_ISSUER") {
+            b = b.issuer(v);
+        }
+        b.build().map_err(|e| e.renamed(env_name))
+    }
+
+    /// The authority tokens come from.
+    #[must_use]
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The API's application (client) id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The accepted audiences.
+    #[must_use]
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The tenant allow-list for multi-tenant authorities, if any.
+    #[must_use]
+    pub fn allowed_tenants(&self) -> Option<&[String]> {
+        self.allowed_tenants.as_deref()
+    }
+
+    /// The accepted token versions.
+    #[must_use]
+    pub fn token_versions(&self) -> TokenVersions {
+        self.token_versions
+    }
+
+    /// The allowed signing algorithms.
+    #[must_use]
+    pub fn algorithms(&self) -> &[SigningAlgorithm] {
+        &self.algorithms
+    }
+
+    /// The allowed clock skew for `exp` and `nbf`.
+    #[must_use]
+    pub fn leeway(&self) -> Duration {
+        self.leeway
+    }
+
+    /// The signing-key refresh policy.
+    #[must_use]
+    pub fn jwks_policy(&self) -> JwksPolicy {
+        self.jwks_policy
+    }
+
+    /// The HTTP client limits.
+    #[must_use]
+    pub fn http_options(&self) -> HttpOptions {
+        self.http_options
+    }
+
+    /// The HTTP client used for metadata and keys (a shared default unless one was configured).
+    #[must_use]
+    pub fn http_client(&self) -> Option<Arc<dyn HttpClient>> {
+        self.http_client
+            .clone()
+            .or_else(|| crate::http::default_client(self.http_options))
+    }
+
+    /// Returns a copy with a different HTTP client (for tests, proxies or custom TLS).
+    #[must_use]
+    pub fn with_http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+}
+
+impl PartialEq for AzureAdConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.authority == other.authority
+            && self.client_id == other.client_id
+            && self.audiences == other.audiences
+            && self.allowed_tenants == other.allowed_tenants
+            && self.token_versions == other.token_versions
+            && self.algorithms == other.algorithms
+            && self.leeway == other.leeway
+            && self.require_scopes_or_roles == other.require_scopes_or_roles
+            && self.app_specific_signing_keys == other.app_specific_signing_keys
+            && self.static_jwks == other.static_jwks
+            && self.jwks_policy == other.jwks_policy
+            && self.http_options == other.http_options
+            && self.max_token_bytes == other.max_token_bytes
+            && self.validated_token_cache_capacity == other.validated_token_cache_capacity
+    }
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split([',', ' ', ';', '\n', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn env_name(field: &'static str) -> &'static str {
+    match field {
+        "tenant_id" => "AZURE_TENANT_ID",
+        "client_id" => "AZURE_CLIENT_ID",
+        "instance" => "AZURE_AUTHORITY_HOST",
+        "cloud" => "AZAD_CLOUD",
+        "audiences" => "AZAD_AUDIENCES",
+        "allowed_tenants" => "AZAD_ALLOWED_TENANTS",
+        "metadata_url" => "AZAD_METADATA_URL",
+        "issuer" => "AZAD_ISSUER",
+        other => other,
+    }
+}
+
+fn section_name(field: &'static str) -> &'static str {
+    match field {
+        "tenant_id" => "TenantId",
+        "client_id" => "ClientId",
+        "instance" => "Instance",
+        "cloud" => "Cloud",
+        "audiences" => "Audiences",
+        "allowed_tenants" => "AllowedTenants",
+        "metadata_url" => "MetadataUrl",
+        "authority" => "Authority",
+        "issuer" => "Issuer",
+        other => other,
+    }
+}
+
+/// Builder for [`AzureAdConfig`]. Every setter is cheap; [`build`](Self::build) validates.
+#[derive(Default)]
+#[must_use]
+pub struct AzureAdConfigBuilder {
+    instance: Option<String>,
+    cloud: Option<Cloud>,
+    tenant_id: Option<String>,
+    authority: Option<String>,
+    metadata_url: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    audiences: Vec<String>,
+    allowed_tenants: Option<Vec<String>>,
+    token_versions: Option<TokenVersions>,
+    algorithms: Option<Vec<SigningAlgorithm>>,
+    leeway: Option<Duration>,
+    allow_without_scopes_or_roles: bool,
+    app_specific_signing_keys: bool,
+    static_jwks: Option<StaticJwks>,
+    jwks_policy: JwksPolicy,
+    http_options: HttpOptions,
+    max_token_bytes: Option<usize>,
+    validated_token_cache_capacity: Option<u64>,
+    http_client: Option<Arc<dyn HttpClient>>,
+}
+
+impl fmt::Debug for AzureAdConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureAdConfigBuilder")
+            .field("instance", &self.instance)
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureAdConfigBuilder {
+    /// The authority host (`Instance`), e.g. `https://login.microsoftonline.com/` or a dev
+    /// tenant's `http://127.0.0.1:port/`. Plain `http` is accepted only for loopback hosts.
+    pub fn instance(mut self, host: impl Into<String>) -> Self {
+        self.instance = Some(host.into());
+        self
+    }
+
+    /// A Microsoft cloud by name (instead of [`instance`](Self::instance)).
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = Some(cloud);
+        self
+    }
+
+    /// The tenant: a GUID, a domain, `organizations`, `common` or `consumers`.
+    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant.into());
+        self
+    }
+
+    /// A full authority URL such as `https://login.microsoftonline.com/common/v2.0`
+    /// (instead of instance and tenant).
+    pub fn authority(mut self, authority: impl Into<String>) -> Self {
+        self.authority = Some(authority.into());
+        self
+    }
+
+    /// Any OpenID Connect provider by its discovery URL (Azure AD B2C, Entra External ID,
+    /// or a non-Microsoft provider), instead of an Entra instance and tenant.
+    pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.metadata_url = Some(url.into());
+        self
+    }
+
+    /// With [`metadata_url`](Self::metadata_url): the issuer the provider's tokens carry, when
+    /// it is not the discovery URL's base (Azure AD B2C).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The API's application (client) id.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Adds an accepted audience. Without any, the client id and `api://{client id}` are accepted.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Sets the accepted audiences.
+    pub fn audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences = audiences.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// For `common`/`organizations`: only tokens from these tenant ids are accepted.
+    pub fn allowed_tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_tenants = Some(tenants.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Accepted token versions (both by default).
+    pub fn token_versions(mut self, versions: TokenVersions) -> Self {
+        self.token_versions = Some(versions);
+        self
+    }
+
+    /// Allowed signing algorithms (`[RS256]` by default).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = SigningAlgorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Allowed clock skew for `exp` and `nbf` (5 minutes by default, at most 1 hour).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// Accepts tokens that carry neither `scp` nor `roles`, leaving authorisation to the
+    /// application (Microsoft.Identity.Web's `AllowWebApiToBeAuthorizedByACL`).
+    ///
+    /// # Security Warning
+    ///
+    /// Without this check, any application in the tenant that can get a token for this API
+    /// (client credentials with no app role assigned) is accepted. Only enable it when the
+    /// application checks the caller itself (for example against an access-control list of
+    /// client ids).
+    pub fn insecure_allow_tokens_without_scopes_or_roles(mut self, allow: bool) -> Self {
+        self.allow_without_scopes_or_roles = allow;
+        self
+    }
+
+    /// Fetches the application-specific signing keys (`jwks_uri?appid={client id}`), for apps
+    /// whose tokens are signed with a custom key (claims-mapping policies).
+    pub fn app_specific_signing_keys(mut self, enabled: bool) -> Self {
+        self.app_specific_signing_keys = enabled;
+        self
+    }
+
+    /// Uses a fixed key set and issuer instead of discovery: no network at all.
+    pub fn static_jwks(mut self, jwks: StaticJwks) -> Self {
+        self.static_jwks = Some(jwks);
+        self
+    }
+
+    /// The signing-key refresh policy.
+    pub fn jwks_policy(mut self, policy: JwksPolicy) -> Self {
+        self.jwks_policy = policy;
+        self
+    }
+
+    /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
+    pub fn jwks_min_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_policy.min_refresh_interval = interval;
+        self
+    }
+
+    /// Background key refresh interval (default 12 hours).
+    pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
+        self.jwks_policy.refresh_interval = interval;
+        self
+    }
+
+    /// HTTP client limits (timeouts, response size cap).
+    pub fn http_options(mut self, options: HttpOptions) -> Self {
+        self.http_options = options;
+        self
+    }
+
+    /// A custom HTTP client (for proxies, custom TLS, or tests).
+    pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Largest accepted token in bytes, checked before any decoding (default 16 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = Some(max);
+        self
+    }
+
+    /// Entries of the validated-token cache (default 10 000; 0 disables it).
+    pub fn validated_token_cache_capacity(mut self, capacity: u64) -> Self {
+        self.validated_token_cache_capacity = Some(capacity);
+        self
+    }
+
+    /// Validates and builds the configuration.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the builder field at fault (`tenant_id`, `client_id`, ...).
+    pub fn build(self) -> Result<AzureAdConfig, ConfigError> {
+        let client_id = self
+            .client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ConfigError::Missing { field: "client_id" })?
+            .to_owned();
+        if client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::invalid(
+                "client_id",
+                "must not contain whitespace",
+            ));
+        }
+
+        let authority = self.resolve_authority()?;
+
+        let audiences: Vec<String> = if self.audiences.is_empty() {
+            vec![client_id.clone(), format!("api://{client_id}")]
+        } else {
+            let mut out = Vec::new();
+            for a in &self.audiences {
+                let a = a.trim();
+                if a.is_empty() || a.chars().any(char::is_whitespace) {
+                    return Err(ConfigError::invalid(
+                        "audiences",
+                        "audiences must be non-empty and contain no whitespace",
+                    ));
+                }
+                if !out.iter().any(|o: &String| o == a) {
+                    out.push(a.to_owned());
+                }
+            }
+            out
+        };
+
+        let allowed_tenants = match self.allowed_tenants {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for t in list {
+                    let t = t.trim();
+                    if !is_guid(t) {
+                        return Err(ConfigError::invalid(
+                            "allowed_tenants",
+                            "tenant ids must be GUIDs",
+                        ));
+                    }
+                    out.push(t.to_ascii_lowercase());
+                }
+                if out.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "allowed_tenants",
+                        "the allow-list is empty",
+                    ));
+                }
+                let multi = authority.is_multi_tenant()
+                    || self.static_jwks.as_ref().is_some_and(|s| {
+                        s.issuers
+                            .iter()
+                            .any(|i| i.contains(crate::authority::TENANT_TEMPLATE))
+                    });
+                if !multi {
+                    return Err(ConfigError::Conflict {
+                        field: "allowed_tenants",
+                        other: "tenant_id",
+                        reason: "a tenant allow-list needs a multi-tenant authority (`common` or `organizations`)",
+                    });
+                }
+                Some(out)
+            }
+        };
+
+        let algorithms = self
+            .algorithms
+            .unwrap_or_else(|| vec![SigningAlgorithm::RS256]);
+        if algorithms.is_empty() {
+            return Err(ConfigError::invalid(
+                "algorithms",
+                "at least one algorithm must be allowed",
+            ));
+        }
+
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(300));
+        if leeway > Duration::from_secs(3600) {
+            return Err(ConfigError::invalid("leeway", "at most one hour"));
+        }
+
+        if let Some(jwks) = &self.static_jwks {
+            if jwks.issuers.is_empty() || jwks.issuers.iter().any(|i| i.trim().is_empty()) {
+                return Err(ConfigError::invalid(
+                    "static_jwks",
+                    "a static JWKS needs its issuer",
+                ));
+            }
+            crate::jwks::KeySet::parse(
+                jwks.json.as_bytes(),
+                &algorithms,
+                self.jwks_policy.max_keys,
+                "static JWKS",
+            )
+            .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
+        }
+
+        let p = self.jwks_policy;
+        if p.max_keys == 0 || p.refresh_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "jwks_policy",
+                "max_keys and refresh_interval must be positive",
+            ));
+        }
+        let h = self.http_options;
+        if h.timeout.is_zero() || h.connect_timeout.is_zero() || h.max_response_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "http_options",
+                "timeouts must be positive and the size cap at least 1 KiB",
+            ));
+        }
+        let max_token_bytes = self.max_token_bytes.unwrap_or(16 * 1024);
+        if max_token_bytes < 256 {
+            return Err(ConfigError::invalid(
+                "max_token_bytes",
+                "at least 256 bytes",
+            ));
+        }
+
+        Ok(AzureAdConfig {
+            authority,
+            client_id,
+            audiences,
+            allowed_tenants,
+            token_versions: self.token_versions.unwrap_or(TokenVersions::Both),
+            algorithms,
+            leeway,
+            require_scopes_or_roles: !self.allow_without_scopes_or_roles,
+            app_specific_signing_keys: self.app_specific_signing_keys,
+            static_jwks: self.static_jwks,
+            jwks_policy: p,
+            http_options: h,
+            max_token_bytes,
+            validated_token_cache_capacity: self.validated_token_cache_capacity.unwrap_or(10_000),
+            http_client: self.http_client,
+        })
+    }
+
+    fn resolve_authority(&self) -> Result<Authority, ConfigError> {
+        if let Some(url) = &self.metadata_url {
+            if self.tenant_id.is_some() || self.authority.is_some() {
+                return Err(ConfigError::Conflict {
+                    field: "metadata_url",
+                    other: "tenant_id",
+                    reason: "give either an OpenID Connect discovery URL or an Entra tenant",
+                });
+            }
+            return Authority::oidc(url, self.issuer.clone(), "metadata_url");
+        }
+        if self.issuer.is_some() {
+            return Err(ConfigError::Conflict {
+                field: "issuer",
+                other: "metadata_url",
+                reason: "a fixed issuer is only used with an OpenID Connect discovery URL",
+            });
+        }
+        if let Some(authority) = &self.authority {
+            if self.tenant_id.is_some() || self.instance.is_some() {
+                return Err(ConfigError::Conflict {
+                    field: "authority",
+                    other: "tenant_id",
+                    reason: "give either a full authority URL or an instance and tenant",
+                });
+            }
+            return parse_authority_url(authority);
+        }
+        let tenant = match &self.tenant_id {
+            Some(t) => Tenant::parse(t, "tenant_id")?,
+            None if self.static_jwks.is_some() => Tenant::Common,
+            None => return Err(ConfigError::Missing { field: "tenant_id" }),
+        };
+        match (&self.instance, self.cloud) {
+            (Some(_), Some(_)) => Err(ConfigError::Conflict {
+                field: "instance",
+                other: "cloud",
+                reason: "give either an authority host or a cloud name",
+            }),
+            (Some(host), None) => Authority::entra_at_host(host, tenant, "instance"),
+            (None, cloud) => Ok(Authority::entra(cloud.unwrap_or(Cloud::Public), tenant)),
+        }
+    }
+}
+
+/// Splits `https://host/{tenant}[/v2.0]` into an Entra authority; anything else is taken as an
+/// OpenID Connect provider.
+fn parse_authority_url(value: &str) -> Result<Authority, ConfigError> {
+    let url = crate::authority::parse_secure_url(value, "authority")?;
+    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    let tenant_segment = match segments.as_slice() {
+        [tenant] | [tenant, "v2.0"] => Some(*tenant),
+        _ => None,
+    };
+    if let Some(tenant) = tenant_segment.and_then(|t| Tenant::parse(t, "authority").ok()) {
+        let host = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
+        let host = match url.port() {
+            Some(port) => format!(
+                "{}://{}:{port}/",
+                url.scheme(),
+                url.host_str().unwrap_or_default()
+            ),
+            None => host,
+        };
+        return Authority::entra_at_host(&host, tenant, "authority");
+    }
+    Authority::oidc(value, None, "authority")
+}
+
+/// The shape of Microsoft.Identity.Web's `AzureAd` configuration section.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AzureAdSection {
+    #[serde(alias = "instance")]
+    instance: Option<String>,
+    #[serde(alias = "tenantId")]
+    tenant_id: Option<String>,
+    #[serde(alias = "clientId")]
+    client_id: Option<String>,
+    #[serde(alias = "authority")]
+    authority: Option<String>,
+    #[serde(alias = "audience")]
+    audience: Option<String>,
+    #[serde(alias = "audiences")]
+    audiences: Option<Vec<String>>,
+    #[serde(alias = "cloud")]
+    cloud: Option<String>,
+    #[serde(alias = "allowedTenants")]
+    allowed_tenants: Option<Vec<String>>,
+    #[serde(alias = "metadataUrl")]
+    metadata_url: Option<String>,
+    #[serde(
+        rename = "AllowWebApiToBeAuthorizedByACL",
+        alias = "allowWebApiToBeAuthorizedByACL",
+        default
+    )]
+    allow_acl: bool,
+}
+
+impl TryFrom<AzureAdSection> for AzureAdConfig {
+    type Error = ConfigError;
+
+    fn try_from(s: AzureAdSection) -> Result<Self, ConfigError> {
+        let mut b = Self::builder();
+        if let Some(v) = s.instance.filter(|v| !v.is_empty()) {
+            b = b.instance(v);
+        }
+        if let Some(v) = s.tenant_id.filter(|v| !v.is_empty()) {
+            b = b.tenant_id(v);
+        }
+        if let Some(v) = s.client_id {
+            b = b.client_id(v);
+        }
+        if let Some(v) = s.authority.filter(|v| !v.is_empty()) {
+            b = b.authority(v);
+        }
+        if let Some(v) = s.metadata_url.filter(|v| !v.is_empty()) {
+            b = b.metadata_url(v);
+        }
+        if let Some(v) = s.cloud.filter(|v| !v.is_empty()) {
+            b = b.cloud(Cloud::from_name(&v).ok_or_else(|| {
+                ConfigError::invalid("Cloud", "expected `public`, `usgov` or `china`")
+            })?);
+        }
+        let mut audiences = s.audiences.unwrap_or_default();
+        if let Some(a) = s.audience.filter(|v| !v.is_empty()) {
+            audiences.insert(0, a);
+        }
+        if !audiences.is_empty() {
+            b = b.audiences(audiences);
+        }
+        if let Some(t) = s.allowed_tenants {
+            b = b.allowed_tenants(t);
+        }
+        b = b.insecure_allow_tokens_without_scopes_or_roles(s.allow_acl);
+        b.build().map_err(|e| e.renamed(section_name))
+    }
+}
+
+impl<'de> Deserialize<'de> for AzureAdConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let section = AzureAdSection::deserialize(deserializer)?;
+        Self::try_from(section).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CID: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert_eq!(cfg.audiences(), [CID.to_owned(), format!("api://{CID}")]);
+        assert_eq!(cfg.algorithms(), [SigningAlgorithm::RS256]);
+        assert_eq!(cfg.leeway(), Duration::from_secs(300));
+        assert_eq!(cfg.token_versions(), TokenVersions::Both);
+        assert!(cfg.require_scopes_or_roles);
+        assert_eq!(cfg.authority().cloud(), Some(Cloud::Public));
+        assert_eq!(
+            cfg.jwks_policy().min_refresh_interval,
+            Duration::from_secs(300)
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        assert_eq!(
+            AzureAdConfig::builder().tenant_id(TID).build().unwrap_err(),
+            ConfigError::Missing { field: "client_id" }
+        );
+        assert_eq!(
+            AzureAdConfig::builder().client_id(CID).build().unwrap_err(),
+            ConfigError::Missing { field: "tenant_id" }
+        );
+        assert_eq!(
+            AzureAdConfig::from_env_with(env(&[("AZURE_CLIENT_ID", CID)])).unwrap_err(),
+            ConfigError::Missing {
+                field: "AZURE_TENANT_ID"
+            }
+        );
+        assert_eq!(
+            AzureAdConfig::from_env_with(env(&[("AZURE_TENANT_ID", TID)])).unwrap_err(),
+            ConfigError::Missing {
+                field: "AZURE_CLIENT_ID"
+            }
+        );
+        let err = serde_json::from_str::<AzureAdConfig>(r#"{"TenantId":"common"}"#).unwrap_err();
+        assert!(err.to_string().contains("`ClientId` is required"), "{err}");
+    }
+
+    #[test]
+    fn from_env_reads_every_documented_variable() {
+        let cfg = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_TENANT_ID", "organizations"),
+            ("AZURE_CLIENT_ID", CID),
+            ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/"),
+            ("AZAD_AUDIENCES", "api://a, api://b"),
+            ("AZAD_ALLOWED_TENANTS", TID),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.authority().cloud(), Some(Cloud::UsGovernment));
+        assert_eq!(cfg.audiences(), ["api://a", "api://b"]);
+        assert_eq!(cfg.allowed_tenants().unwrap(), [TID]);
+        assert!(cfg.authority().is_multi_tenant());
+
+        let err = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_TENANT_ID", TID),
+            ("AZURE_CLIENT_ID", CID),
+            ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InsecureUrl {
+                field: "AZURE_AUTHORITY_HOST"
+            }
+        );
+
+        let err = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_TENANT_ID", TID),
+            ("AZURE_CLIENT_ID", CID),
+            ("AZAD_ALLOWED_TENANTS", "not-a-guid"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.field(), "AZAD_ALLOWED_TENANTS");
+
+        let cfg = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_CLIENT_ID", CID),
+            ("AZAD_METADATA_URL", "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration"),
+            ("AZAD_ISSUER", "https://contoso.b2clogin.com/775527ff-9a37-4307-8b3d-cc311f58d925/v2.0/"),
+        ]))
+        .unwrap();
+        assert!(!cfg.authority().is_entra());
+        assert_eq!(
+            cfg.authority().expected_oidc_issuer().unwrap(),
+            "https://contoso.b2clogin.com/775527ff-9a37-4307-8b3d-cc311f58d925/v2.0/"
+        );
+        assert_eq!(
+            AzureAdConfig::from_env_with(env(&[
+                ("AZURE_TENANT_ID", TID),
+                ("AZURE_CLIENT_ID", CID),
+                ("AZAD_CLOUD", "mars")
+            ]))
+            .unwrap_err()
+            .field(),
+            "AZAD_CLOUD"
+        );
+    }
+
+    #[test]
+    fn section_like_microsoft_identity_web() {
+        let cfg: AzureAdConfig = serde_json::from_value(serde_json::json!({
+            "Instance": "https://login.microsoftonline.com/",
+            "Domain": "contoso.onmicrosoft.com",
+            "TenantId": TID,
+            "ClientId": CID,
+            "Audiences": ["api://x", "api://y"],
+            "Scopes": "access_as_user",
+            "CallbackPath": "/signin-oidc"
+        }))
+        .unwrap();
+        assert_eq!(cfg.authority().tenant(), Some(&Tenant::Id(TID.into())));
+        assert_eq!(cfg.audiences(), ["api://x", "api://y"]);
+
+        let cfg: AzureAdConfig = serde_json::from_value(serde_json::json!({
+            "Authority": "https://login.microsoftonline.com/common/v2.0",
+            "ClientId": CID,
+            "Audience": "api://z",
+            "AllowWebApiToBeAuthorizedByACL": true
+        }))
+        .unwrap();
+        assert_eq!(cfg.authority().tenant(), Some(&Tenant::Common));
+        assert_eq!(cfg.audiences(), ["api://z"]);
+        assert!(!cfg.require_scopes_or_roles);
+
+        let err = serde_json::from_value::<AzureAdConfig>(serde_json::json!({
+            "Instance": "http://evil.example.com/", "TenantId": TID, "ClientId": CID
+        }))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`Instance` must use https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tenants_and_clouds() {
+        for (t, multi) in [
+            ("common", true),
+            ("organizations", true),
+            ("consumers", false),
+            (TID, false),
+            ("contoso.com", false),
+        ] {
+            let cfg = AzureAdConfig::builder()
+                .tenant_id(t)
+                .client_id(CID)
+                .build()
+                .unwrap();
+            assert_eq!(cfg.authority().is_multi_tenant(), multi, "{t}");
+        }
+        let cfg = AzureAdConfig::builder()
+            .cloud(Cloud::China)
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert_eq!(
+            cfg.authority().host().unwrap().as_str(),
+            "https://login.chinacloudapi.cn/"
+        );
+        let err = AzureAdConfig::builder()
+            .tenant_id("no good")
+            .client_id(CID)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "tenant_id");
+    }
+
+    #[test]
+    fn invalid_combinations() {
+        let err = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .allowed_tenants([TID])
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Conflict {
+                field: "allowed_tenants",
+                ..
+            }
+        ));
+        let err = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .algorithms([])
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "algorithms");
+        let err = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .leeway(Duration::from_secs(7200))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "leeway");
+        let err = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .static_jwks(StaticJwks::from_json("{not json", "https://issuer"))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "static_jwks");
+        let err = AzureAdConfig::builder()
+            .client_id("a b")
+            .tenant_id(TID)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "client_id");
+    }
+
+    #[test]
+    fn debug_is_readable() {
+        let cfg = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap();
+        let s = format!("{cfg:?}");
+        assert!(s.contains(CID));
+    }
+}

@@ -1,0 +1,612 @@
+//! The dev tenant: an Entra ID emulator on loopback, and a builder for tokens shaped like Entra's.
+//!
+//! It serves what an API and its clients touch: v1.0 and v2.0 OpenID configurations and JWKS
+//! (with key rotation and retirement), for its own tenant and for `common`, `organizations` and
+//! `consumers`. Tokens are real RS256 JWTs, claim for claim like Entra's, so the whole
+//! validation path runs in tests with no Azure account and no network beyond 127.0.0.1.
+//!
+//! Issuers are the dev tenant's own (`http://127.0.0.1:{port}/{tenant id}/v2.0` for v2.0
+//! tokens and `http://127.0.0.1:{port}/{tenant id}/` for v1.0), announced by its discovery
+//! documents the way Entra announces `login.microsoftonline.com` and `sts.windows.net`.
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use azad_core::{TokenValidator, dev::{DevTenant, Endpoint}};
+//!
+//! let tenant = DevTenant::start().await?;
+//! let validator = TokenValidator::new(tenant.config());
+//!
+//! let user = tenant.token().scopes(["access_as_user"]).build();
+//! let app = tenant.token().app_only().roles(["Reports.Read.All"]).build();
+//! assert_eq!(validator.validate(&user).await?.name(), Some("Dev User"));
+//! assert!(validator.validate(&app).await?.is_app_only());
+//! assert_eq!(tenant.requests(Endpoint::Jwks), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod keys;
+mod server;
+mod token;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+pub use self::keys::DevKey;
+pub use self::token::{TokenBuilder, TokenKind, TokenVersion};
+use crate::config::AzureAdConfig;
+
+/// The dev tenant's default tenant id.
+pub const DEFAULT_TENANT_ID: &str = "7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f";
+/// The default protected API's client id.
+pub const DEFAULT_API_CLIENT_ID: &str = "a1b2c3d4-0000-4000-8000-00000000a91d";
+/// The default client application's id (the `azp`/`appid` of delegated tokens).
+pub const DEFAULT_CLIENT_APP_ID: &str = "c0ffee00-0000-4000-8000-0000000c11e7";
+
+/// An endpoint of the dev tenant, for request counters and fault injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/{tenant}/v2.0/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+    /// `/{tenant}/.well-known/openid-configuration` (v1.0).
+    OpenIdConfigurationV1,
+    /// `/{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`.
+    Jwks,
+    /// `/{tenant}/oauth2/v2.0/token`.
+    Token,
+    /// `/{tenant}/oauth2/v2.0/authorize`.
+    Authorize,
+    /// `/{tenant}/oauth2/v2.0/devicecode`.
+    DeviceCode,
+    /// The managed identity endpoint: IMDS shape (`/metadata/identity/oauth2/token`).
+    ManagedIdentity,
+    /// The managed identity endpoint: App Service shape (`/msi/token`).
+    AppServiceIdentity,
+    /// The Key Vault–shaped secrets endpoint (`/secrets/{name}`).
+    Secrets,
+}
+
+/// A fault to inject on an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with this HTTP status and an empty JSON object.
+    Status(u16),
+    /// Answer 200 with this body (garbage, a wrong document...).
+    Body(String),
+    /// Answer 200 with a body of this many bytes.
+    Oversized(usize),
+    /// Wait this long before answering normally.
+    Delay(Duration),
+    /// Answer 429 with `Retry-After: {retry_after}`.
+    TooManyRequests {
+        /// Seconds, sent as `Retry-After`.
+        retry_after: u64,
+    },
+    /// Answer 503 with `Retry-After: {retry_after}`.
+    Unavailable {
+        /// Seconds, sent as `Retry-After`.
+        retry_after: u64,
+    },
+    /// Token endpoint: answer 400 `invalid_grant`.
+    InvalidGrant,
+    /// Token endpoint: answer 400 `interaction_required` with this claims challenge (JSON).
+    InteractionRequired {
+        /// The claims challenge (JSON text).
+        claims: String,
+    },
+}
+
+#[derive(Debug)]
+struct FaultSlot {
+    fault: Fault,
+    remaining: Option<usize>,
+}
+
+/// A test user of the dev tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DevUser {
+    /// Object id.
+    pub oid: String,
+    /// Display name.
+    pub name: String,
+    /// Sign-in name (UPN).
+    pub username: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+}
+
+impl DevUser {
+    /// A user with a random object id.
+    #[must_use]
+    pub fn new(name: impl Into<String>, username: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut parts = name.splitn(2, ' ');
+        let given_name = parts.next().unwrap_or_default().to_owned();
+        let family_name = parts.next().unwrap_or_default().to_owned();
+        Self {
+            oid: random_guid(),
+            name,
+            username: username.into(),
+            given_name,
+            family_name,
+        }
+    }
+
+    /// The same user with a fixed object id.
+    #[must_use]
+    pub fn with_oid(mut self, oid: impl Into<String>) -> Self {
+        self.oid = oid.into();
+        self
+    }
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    aws_lc_rs::rand::fill(&mut b).expect("system randomness");
+    b
+}
+
+/// A random (v4) GUID.
+#[must_use]
+pub fn random_guid() -> String {
+    uuid::Builder::from_random_bytes(random_bytes::<16>())
+        .into_uuid()
+        .to_string()
+}
+
+pub(crate) struct KeyRing {
+    pub(crate) active: Arc<DevKey>,
+    pub(crate) published: Vec<Arc<DevKey>>,
+    pub(crate) unpublished: Arc<DevKey>,
+    pub(crate) app_keys: HashMap<String, Arc<DevKey>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) tenant_id: String,
+    pub(crate) domain: String,
+    pub(crate) extra_tenants: Vec<String>,
+    pub(crate) api_client_id: String,
+    pub(crate) client_app_id: String,
+    pub(crate) users: Vec<DevUser>,
+    pub(crate) keys: RwLock<KeyRing>,
+    counters: Mutex<HashMap<Endpoint, usize>>,
+    faults: Mutex<HashMap<Endpoint, FaultSlot>>,
+    pub(crate) base_url: String,
+    pub(crate) served: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn count(&self, endpoint: Endpoint) {
+        *self
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn take_fault(&self, endpoint: Endpoint) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = faults.get_mut(&endpoint)?;
+        let fault = slot.fault.clone();
+        if let Some(n) = slot.remaining.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                faults.remove(&endpoint);
+            }
+        }
+        Some(fault)
+    }
+
+    pub(crate) fn is_known_tenant(&self, t: &str) -> bool {
+        t.eq_ignore_ascii_case(&self.tenant_id)
+            || t.eq_ignore_ascii_case(&self.domain)
+            || self.extra_tenants.iter().any(|x| x.eq_ignore_ascii_case(t))
+    }
+}
+
+/// Builder for a [`DevTenant`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DevTenantBuilder {
+    tenant_id: String,
+    domain: String,
+    extra_tenants: Vec<String>,
+    api_client_id: String,
+    client_app_id: String,
+    users: Vec<DevUser>,
+    port: u16,
+}
+
+impl Default for DevTenantBuilder {
+    fn default() -> Self {
+        Self {
+            tenant_id: DEFAULT_TENANT_ID.to_owned(),
+            domain: "azaddev.onmicrosoft.com".to_owned(),
+            extra_tenants: Vec::new(),
+            api_client_id: DEFAULT_API_CLIENT_ID.to_owned(),
+            client_app_id: DEFAULT_CLIENT_APP_ID.to_owned(),
+            users: Vec::new(),
+            port: 0,
+        }
+    }
+}
+
+impl DevTenantBuilder {
+    /// The tenant id (a GUID; a fixed default otherwise).
+    pub fn tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
+        self.tenant_id = tenant_id.into().to_ascii_lowercase();
+        self
+    }
+
+    /// The tenant's domain name (`azaddev.onmicrosoft.com` by default).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = domain.into();
+        self
+    }
+
+    /// Another tenant served by the same dev tenant (same keys, like Entra): for multi-tenant tests.
+    pub fn extra_tenant(mut self, tenant_id: impl Into<String>) -> Self {
+        self.extra_tenants
+            .push(tenant_id.into().to_ascii_lowercase());
+        self
+    }
+
+    /// The protected API's client id (`aud` of its v2.0 tokens).
+    pub fn api_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.api_client_id = client_id.into();
+        self
+    }
+
+    /// The client application's id (`azp`/`appid` of delegated tokens).
+    pub fn client_app_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_app_id = client_id.into();
+        self
+    }
+
+    /// Adds a test user; the first one is the default user of tokens.
+    pub fn user(mut self, user: DevUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Listens on this port of 127.0.0.1 instead of a free one.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Starts the server on 127.0.0.1.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error if the port cannot be bound.
+    pub async fn start(self) -> std::io::Result<DevTenant> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let mut users = self.users;
+        if users.is_empty() {
+            users.push(
+                DevUser::new("Dev User", format!("dev.user@{}", self.domain))
+                    .with_oid("4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),
+            );
+        }
+        let active = Arc::new(DevKey::generate());
+        let keys = KeyRing {
+            published: vec![active.clone()],
+            active,
+            unpublished: Arc::new(DevKey::generate()),
+            app_keys: HashMap::new(),
+        };
+        let shared = Arc::new(Shared {
+            tenant_id: self.tenant_id,
+            domain: self.domain,
+            extra_tenants: self.extra_tenants,
+            api_client_id: self.api_client_id,
+            client_app_id: self.client_app_id,
+            users,
+            keys: RwLock::new(keys),
+            counters: Mutex::new(HashMap::new()),
+            faults: Mutex::new(HashMap::new()),
+            base_url,
+            served: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        tracing::debug!(target: "azad::dev", %addr, "dev tenant listening");
+        Ok(DevTenant { shared, addr, task })
+    }
+}
+
+/// A running dev tenant. Stops listening when dropped.
+///
+/// See the [module docs](crate::dev) for an example.
+pub struct DevTenant {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for DevTenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevTenant")
+            .field("base_url", &self.shared.base_url)
+            .field("tenant_id", &self.shared.tenant_id)
+            .field("api_client_id", &self.shared.api_client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DevTenant {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DevTenant {
+    /// Starts a dev tenant with the defaults on a free port of 127.0.0.1.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error if no port can be bound.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// A builder to choose the tenant id, apps and users.
+    pub fn builder() -> DevTenantBuilder {
+        DevTenantBuilder::default()
+    }
+
+    /// The authority host, e.g. `http://127.0.0.1:54321` (`AZURE_AUTHORITY_HOST`).
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The socket address it listens on.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The tenant id.
+    #[must_use]
+    pub fn tenant_id(&self) -> &str {
+        &self.shared.tenant_id
+    }
+
+    /// The protected API's client id.
+    #[must_use]
+    pub fn api_client_id(&self) -> &str {
+        &self.shared.api_client_id
+    }
+
+    /// The default client application's id.
+    #[must_use]
+    pub fn client_app_id(&self) -> &str {
+        &self.shared.client_app_id
+    }
+
+    /// The test users (the first is the default).
+    #[must_use]
+    pub fn users(&self) -> &[DevUser] {
+        &self.shared.users
+    }
+
+    /// The v2.0 issuer of this tenant's tokens.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.shared.base_url, self.shared.tenant_id)
+    }
+
+    /// The v1.0 issuer of this tenant's tokens.
+    #[must_use]
+    pub fn issuer_v1(&self) -> String {
+        format!("{}/{}/", self.shared.base_url, self.shared.tenant_id)
+    }
+
+    /// The v2.0 OpenID configuration URL.
+    #[must_use]
+    pub fn metadata_url(&self) -> String {
+        format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            self.shared.base_url, self.shared.tenant_id
+        )
+    }
+
+    /// The v2.0 JWKS URL.
+    #[must_use]
+    pub fn jwks_url(&self) -> String {
+        format!(
+            "{}/{}/discovery/v2.0/keys",
+            self.shared.base_url, self.shared.tenant_id
+        )
+    }
+
+    /// The v2.0 token endpoint.
+    #[must_use]
+    pub fn token_endpoint(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.shared.base_url, self.shared.tenant_id
+        )
+    }
+
+    /// A configuration for the default API, pointed at this tenant.
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: the values are generated by the dev tenant itself.
+    #[must_use]
+    pub fn config(&self) -> AzureAdConfig {
+        self.config_builder()
+            .build()
+            .expect("dev tenant configuration is valid")
+    }
+
+    /// A configuration builder for the default API, pointed at this tenant, to adjust.
+    pub fn config_builder(&self) -> crate::config::AzureAdConfigBuilder {
+        AzureAdConfig::builder()
+            .instance(self.base_url())
+            .tenant_id(self.tenant_id())
+            .client_id(self.api_client_id())
+    }
+
+    /// A token builder: by default a v2.0 delegated token of the default user for the default
+    /// API, with `scp` `access_as_user`, valid for one hour.
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder::new(self.shared.clone())
+    }
+
+    /// The JWKS document currently published (JSON text), e.g. to build a static key set.
+    #[must_use]
+    pub fn jwks_json(&self) -> String {
+        server::jwks_document(&self.shared, None, None).to_string()
+    }
+
+    /// Signs arbitrary header and payload JSON texts with the active key (RS256), for tests
+    /// of malformed or hostile tokens.
+    #[must_use]
+    pub fn sign_raw(&self, header_json: &str, payload_json: &str) -> String {
+        let key = self
+            .shared
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .active
+            .clone();
+        key.sign_compact(
+            crate::config::SigningAlgorithm::RS256,
+            header_json,
+            payload_json,
+        )
+    }
+
+    /// The key id tokens are signed with now.
+    #[must_use]
+    pub fn active_kid(&self) -> String {
+        self.shared
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .active
+            .kid
+            .clone()
+    }
+
+    /// Starts signing with a new key. The previous key stays published until
+    /// [`retire_key`](Self::retire_key). Returns the new key id.
+    #[allow(clippy::must_use_candidate)]
+    pub fn rotate_keys(&self) -> String {
+        let new = Arc::new(DevKey::generate());
+        let mut ring = self.shared.keys.write().unwrap_or_else(|e| e.into_inner());
+        ring.published.push(new.clone());
+        ring.active = new;
+        ring.active.kid.clone()
+    }
+
+    /// Stops publishing a key. Returns `false` if it was not published.
+    #[allow(clippy::must_use_candidate)]
+    pub fn retire_key(&self, kid: &str) -> bool {
+        let mut ring = self.shared.keys.write().unwrap_or_else(|e| e.into_inner());
+        let before = ring.published.len();
+        ring.published.retain(|k| k.kid != kid);
+        before != ring.published.len()
+    }
+
+    /// Creates an application-specific signing key for `client_id`, published only at
+    /// `jwks_uri?appid={client_id}`. Returns its key id.
+    #[allow(clippy::must_use_candidate)]
+    pub fn add_app_signing_key(&self, client_id: &str) -> String {
+        let key = Arc::new(DevKey::generate());
+        let kid = key.kid.clone();
+        self.shared
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .app_keys
+            .insert(client_id.to_owned(), key);
+        kid
+    }
+
+    /// How many requests an endpoint has served (including faulted ones).
+    #[must_use]
+    pub fn requests(&self, endpoint: Endpoint) -> usize {
+        self.shared
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Resets every request counter.
+    pub fn reset_counters(&self) {
+        self.shared
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Injects a fault on an endpoint until [`clear_fault`](Self::clear_fault).
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                endpoint,
+                FaultSlot {
+                    fault,
+                    remaining: None,
+                },
+            );
+    }
+
+    /// Injects a fault for the next `times` requests to an endpoint.
+    pub fn inject_times(&self, endpoint: Endpoint, fault: Fault, times: usize) {
+        if times == 0 {
+            return;
+        }
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                endpoint,
+                FaultSlot {
+                    fault,
+                    remaining: Some(times),
+                },
+            );
+    }
+
+    /// Removes the fault of an endpoint.
+    pub fn clear_fault(&self, endpoint: Endpoint) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&endpoint);
+    }
+
+    /// Total requests served, all endpoints.
+    #[must_use]
+    pub fn total_requests(&self) -> usize {
+        self.shared.served.load(Ordering::Relaxed)
+    }
+}

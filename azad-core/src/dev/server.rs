@@ -1,0 +1,333 @@
+//! The dev tenant's HTTP server: routing, fault injection, and the metadata and key endpoints.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use super::{Endpoint, Fault, Shared};
+use crate::authority::CONSUMERS_TENANT_ID;
+
+pub(crate) type DevResponse = Response<Full<Bytes>>;
+
+pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(target: "azad::dev", error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A parsed request as the endpoint handlers see it.
+#[derive(Debug)]
+pub(crate) struct DevRequest {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl DevRequest {
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+#[derive(Debug)]
+enum Route {
+    Discovery { tenant: String, v2: bool },
+    Jwks { tenant: String, v2: bool },
+}
+
+impl Route {
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Self::Discovery { v2: true, .. } => Endpoint::OpenIdConfiguration,
+            Self::Discovery { v2: false, .. } => Endpoint::OpenIdConfigurationV1,
+            Self::Jwks { .. } => Endpoint::Jwks,
+        }
+    }
+}
+
+fn route(method: &Method, path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let tenant = |t: &str| t.to_ascii_lowercase();
+    match (method, segments.as_slice()) {
+        (&Method::GET, [t, "v2.0", ".well-known", "openid-configuration"]) => {
+            Some(Route::Discovery {
+                tenant: tenant(t),
+                v2: true,
+            })
+        }
+        (&Method::GET, [t, ".well-known", "openid-configuration"]) => Some(Route::Discovery {
+            tenant: tenant(t),
+            v2: false,
+        }),
+        (&Method::GET, [t, "discovery", "v2.0", "keys"]) => Some(Route::Jwks {
+            tenant: tenant(t),
+            v2: true,
+        }),
+        (&Method::GET, [t, "discovery", "keys"]) => Some(Route::Jwks {
+            tenant: tenant(t),
+            v2: false,
+        }),
+        _ => None,
+    }
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> DevResponse {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("static response parts")
+}
+
+/// An Entra-shaped OAuth error body.
+pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Value {
+    let trace_id = super::random_guid();
+    let correlation_id = super::random_guid();
+    json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: 2026-01-01 00:00:00Z"),
+        "error_codes": [code],
+        "timestamp": "2026-01-01 00:00:00Z",
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+    })
+}
+
+/// An Entra-shaped OAuth error response.
+pub(crate) fn oauth_error(
+    status: StatusCode,
+    error: &str,
+    code: u32,
+    description: &str,
+) -> DevResponse {
+    json_response(status, &oauth_error_body(error, code, description))
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevResponse, Infallible> {
+    shared.served.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, 1024 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &json!({"error": "invalid_request"}),
+            ));
+        }
+    };
+    let request = DevRequest {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body,
+    };
+    let Some(route) = route(&request.method, &request.path) else {
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "not_found"}),
+        ));
+    };
+    let endpoint = route.endpoint();
+    shared.count(endpoint);
+    if let Some(fault) = shared.take_fault(endpoint)
+        && let Some(response) = apply_fault(fault).await
+    {
+        return Ok(response);
+    }
+    Ok(match route {
+        Route::Discovery { tenant, v2 } => discovery(&shared, &tenant, v2),
+        Route::Jwks { tenant, v2 } => jwks(&shared, &tenant, v2, &request),
+    })
+}
+
+/// Returns the faulty response, or `None` to continue normally (after a delay).
+async fn apply_fault(fault: Fault) -> Option<DevResponse> {
+    let with_retry_after = |status: StatusCode, secs: u64| {
+        let mut r = json_response(status, &json!({"error": "temporarily_unavailable"}));
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        r
+    };
+    Some(match fault {
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            return None;
+        }
+        Fault::Status(code) => json_response(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &json!({}),
+        ),
+        Fault::Body(body) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("static response parts"),
+        Fault::Oversized(n) => {
+            let mut body = String::with_capacity(n + 16);
+            body.push_str("{\"keys\":[],\"pad\":\"");
+            body.extend(std::iter::repeat_n('x', n));
+            body.push_str("\"}");
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .expect("static response parts")
+        }
+        Fault::TooManyRequests { retry_after } => {
+            with_retry_after(StatusCode::TOO_MANY_REQUESTS, retry_after)
+        }
+        Fault::Unavailable { retry_after } => {
+            with_retry_after(StatusCode::SERVICE_UNAVAILABLE, retry_after)
+        }
+        Fault::InvalidGrant => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50173,
+            "The provided grant has expired due to it being revoked.",
+        ),
+        Fault::InteractionRequired { claims } => {
+            let mut body = oauth_error_body(
+                "interaction_required",
+                50076,
+                "Due to a configuration change made by your administrator, you must use multi-factor authentication.",
+            );
+            body["claims"] = claims.into();
+            json_response(StatusCode::BAD_REQUEST, &body)
+        }
+    })
+}
+
+/// The tenant part of issuers for a tenant path segment, or `None` for an unknown tenant.
+fn tenant_part(shared: &Shared, tenant: &str) -> Option<String> {
+    match tenant {
+        "common" | "organizations" => Some(crate::authority::TENANT_TEMPLATE.to_owned()),
+        "consumers" => Some(CONSUMERS_TENANT_ID.to_owned()),
+        t if t == shared.domain || t == shared.tenant_id => Some(shared.tenant_id.clone()),
+        t if shared.is_known_tenant(t) => Some(t.to_owned()),
+        _ => None,
+    }
+}
+
+fn unknown_tenant(tenant: &str) -> DevResponse {
+    oauth_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_tenant",
+        90002,
+        &format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        ),
+    )
+}
+
+fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
+    let Some(part) = tenant_part(shared, tenant) else {
+        return unknown_tenant(tenant);
+    };
+    let base = &shared.base_url;
+    let doc = if v2 {
+        json!({
+            "issuer": format!("{base}/{part}/v2.0"),
+            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+            "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "preferred_username", "oid", "tid", "ver"],
+            "request_uri_parameter_supported": false,
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "azad.dev",
+        })
+    } else {
+        json!({
+            "issuer": format!("{base}/{part}/"),
+            "jwks_uri": format!("{base}/{tenant}/discovery/keys"),
+            "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
+            "end_session_endpoint": format!("{base}/{tenant}/oauth2/logout"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "cloud_instance_name": "azad.dev",
+        })
+    };
+    json_response(StatusCode::OK, &doc)
+}
+
+/// The published JWKS: v2.0 keys carry their issuer, v1.0 keys do not (like Entra).
+pub(crate) fn jwks_document(shared: &Shared, issuer: Option<&str>, appid: Option<&str>) -> Value {
+    let ring = shared.keys.read().unwrap_or_else(|e| e.into_inner());
+    let mut keys: Vec<Value> = ring.published.iter().map(|k| k.jwk(issuer)).collect();
+    if let Some(key) = appid.and_then(|a| ring.app_keys.get(a)) {
+        keys.push(key.jwk(issuer));
+    }
+    json!({ "keys": keys })
+}
+
+fn jwks(shared: &Shared, tenant: &str, v2: bool, request: &DevRequest) -> DevResponse {
+    let Some(part) = tenant_part(shared, tenant) else {
+        return unknown_tenant(tenant);
+    };
+    let issuer = v2.then(|| format!("{}/{part}/v2.0", shared.base_url));
+    let appid = request.query_param("appid");
+    let doc = jwks_document(shared, issuer.as_deref(), appid.as_deref());
+    let body = doc.to_string();
+    let etag = {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+        format!(
+            "\"{}\"",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                &d.as_ref()[..12]
+            )
+        )
+    };
+    if request
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(header::ETAG, etag)
+            .body(Full::new(Bytes::new()))
+            .expect("static response parts");
+    }
+    let mut r = json_response(StatusCode::OK, &doc);
+    r.headers_mut()
+        .insert(header::ETAG, etag.parse().expect("etag is ASCII"));
+    r
+}

@@ -1,0 +1,383 @@
+//! Error types: build-time ([`ConfigError`]), metadata and key loading ([`JwksError`]),
+//! per-request validation ([`ValidationError`]) and transport ([`HttpError`]).
+
+use std::fmt;
+
+/// A configuration value is missing or invalid.
+///
+/// Returned when an [`AzureAdConfig`](crate::AzureAdConfig) is built (from the builder, the
+/// environment or a deserialised `AzureAd` section). Every variant names the offending field
+/// in the vocabulary of its source: the builder method (`tenant_id`), the environment variable
+/// (`AZURE_TENANT_ID`) or the configuration key (`TenantId`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required value was not given.
+    #[error("`{field}` is required")]
+    Missing {
+        /// The field, environment variable or configuration key.
+        field: &'static str,
+    },
+    /// A value was given but cannot be used.
+    #[error("`{field}` is invalid: {reason}")]
+    Invalid {
+        /// The field, environment variable or configuration key.
+        field: &'static str,
+        /// Why the value was refused (never contains secret material).
+        reason: String,
+    },
+    /// A URL uses plain `http` for a host that is not loopback.
+    #[error("`{field}` must use https (plain http is only accepted for loopback hosts)")]
+    InsecureUrl {
+        /// The field, environment variable or configuration key.
+        field: &'static str,
+    },
+    /// Two settings contradict each other.
+    #[error("`{field}` conflicts with `{other}`: {reason}")]
+    Conflict {
+        /// The first field.
+        field: &'static str,
+        /// The field it conflicts with.
+        other: &'static str,
+        /// Why they cannot be combined.
+        reason: &'static str,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The field, environment variable or configuration key this error is about.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Missing { field }
+            | Self::Invalid { field, .. }
+            | Self::InsecureUrl { field }
+            | Self::Conflict { field, .. } => field,
+        }
+    }
+
+    /// `true` if a required value was missing.
+    #[must_use]
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Self::Missing { .. })
+    }
+
+    /// Renames the field, used when the same validation serves several sources.
+    pub(crate) fn renamed(self, rename: impl Fn(&'static str) -> &'static str) -> Self {
+        match self {
+            Self::Missing { field } => Self::Missing {
+                field: rename(field),
+            },
+            Self::Invalid { field, reason } => Self::Invalid {
+                field: rename(field),
+                reason,
+            },
+            Self::InsecureUrl { field } => Self::InsecureUrl {
+                field: rename(field),
+            },
+            Self::Conflict {
+                field,
+                other,
+                reason,
+            } => Self::Conflict {
+                field: rename(field),
+                other: rename(other),
+                reason,
+            },
+        }
+    }
+}
+
+/// What went wrong in a transport call (discovery, JWKS, token endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpErrorKind {
+    /// The connection could not be made.
+    Connect,
+    /// The request (or connecting) took longer than its timeout.
+    Timeout,
+    /// The response body was larger than the configured cap.
+    TooLarge,
+    /// The server answered with a redirect, which is never followed.
+    Redirect,
+    /// Any other transport failure.
+    Other,
+}
+
+/// A transport error from an [`HttpClient`](crate::http::HttpClient).
+///
+/// Deliberately opaque: the underlying client's error is available through
+/// [`source`](std::error::Error::source) but its type is not part of the API.
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    kind: HttpErrorKind,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl HttpError {
+    /// A transport error of the given kind, with an optional cause.
+    #[must_use]
+    pub fn new(
+        kind: HttpErrorKind,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            source: source.map(std::sync::Arc::from),
+        }
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> HttpErrorKind {
+        self.kind
+    }
+
+    /// `true` for timeouts, which callers may retry.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        self.kind == HttpErrorKind::Timeout
+    }
+}
+
+impl PartialEq for HttpError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            HttpErrorKind::Connect => "could not connect",
+            HttpErrorKind::Timeout => "the request timed out",
+            HttpErrorKind::TooLarge => "the response was larger than allowed",
+            HttpErrorKind::Redirect => "the server answered with a redirect, which is not followed",
+            HttpErrorKind::Other => "the request failed",
+        })
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Loading the authority's metadata (OpenID configuration) or signing keys (JWKS) failed.
+///
+/// These errors are logged by the key cache and surface to callers of
+/// [`TokenValidator::warm_up`](crate::TokenValidator::warm_up); a request being validated only
+/// ever sees [`ValidationError::KeysUnavailable`] or [`ValidationError::UnknownKey`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// The HTTP request failed.
+    #[error("request to {url} failed")]
+    Http {
+        /// The URL that was requested.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: HttpError,
+    },
+    /// The server answered with a non-success status.
+    #[error("{url} answered with HTTP status {status}")]
+    Status {
+        /// The URL that was requested.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The body was not the expected JSON document.
+    #[error("{url} did not return a valid {document}: {reason}")]
+    InvalidDocument {
+        /// The URL that was requested.
+        url: String,
+        /// Which document was expected (`OpenID configuration`, `JWKS`).
+        document: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The discovery document announces an issuer that does not belong to the authority
+    /// it was fetched from.
+    #[error(
+        "the OpenID configuration at {url} announces issuer {issuer}, which does not belong to this authority"
+    )]
+    IssuerMismatch {
+        /// The discovery URL.
+        url: String,
+        /// The issuer it announced.
+        issuer: String,
+    },
+    /// The JWKS contained no key usable for the allowed algorithms.
+    #[error("{url} contains no usable signing key")]
+    NoUsableKeys {
+        /// The JWKS URL.
+        url: String,
+    },
+    /// The JWKS has more keys than the configured cap.
+    #[error("{url} contains {count} keys, more than the cap of {max}")]
+    TooManyKeys {
+        /// The JWKS URL.
+        url: String,
+        /// How many keys it contained.
+        count: usize,
+        /// The configured cap.
+        max: usize,
+    },
+    /// A static JWKS document could not be read.
+    #[error("the static JWKS could not be read: {reason}")]
+    Static {
+        /// What went wrong.
+        reason: String,
+    },
+    /// No tokio runtime was available to fetch keys.
+    #[error(
+        "no HTTP transport is available (enable the `reqwest` feature or configure an HttpClient)"
+    )]
+    NoTransport,
+}
+
+/// Where a malformed token failed to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenPart {
+    /// The compact serialisation itself (number of segments, characters).
+    Structure,
+    /// The JOSE header.
+    Header,
+    /// The claims set.
+    Payload,
+    /// The signature segment.
+    Signature,
+}
+
+/// Why an access token was rejected.
+///
+/// One variant per reason, in the order the checks run. Each maps to an RFC 6750 error code
+/// ([`error_code`](Self::error_code)) and a fixed [`description`](Self::description) that is safe
+/// to send to a client: neither ever contains token content. The likely cause of a rejection,
+/// as far as it can be detected, is available server-side from
+/// [`TokenValidator::diagnose`](crate::TokenValidator::diagnose).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The token is longer than the configured maximum; nothing was decoded.
+    #[error("the token is too large")]
+    TokenTooLarge,
+    /// The token is not a well-formed JWS compact serialisation with JSON object parts.
+    #[error("the token is malformed ({0:?})")]
+    Malformed(TokenPart),
+    /// A JSON object in the token has the same member name twice.
+    #[error("the token contains a duplicate member ({0:?})")]
+    DuplicateMember(TokenPart),
+    /// A well-known claim has the wrong JSON type (for example a string `exp`).
+    #[error("the claim `{0}` has an invalid value")]
+    InvalidClaim(&'static str),
+    /// The `alg` header is not in the allow-list (or does not match the key's `alg`).
+    #[error("the signing algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    /// The header carries a parameter that is refused (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
+    #[error("the token header contains the refused parameter `{0}`")]
+    ForbiddenHeader(&'static str),
+    /// The `kid` header is missing or not shaped like a key id.
+    #[error("the token has no valid key id")]
+    InvalidKeyId,
+    /// No signing keys could be loaded from the authority (cold start with the identity
+    /// endpoint unreachable). A server-side failure: answer 503, not 401.
+    #[error("no signing keys are available")]
+    KeysUnavailable,
+    /// The `kid` is not in the authority's key set, even after any allowed refresh.
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    /// The signature does not verify with the key named by `kid`.
+    #[error("the token signature is invalid")]
+    InvalidSignature,
+    /// A required claim is absent.
+    #[error("the token has no `{0}` claim")]
+    MissingClaim(&'static str),
+    /// The issuer is not one of this authority's issuers (or does not match the token's `tid`).
+    #[error("the token issuer is not accepted")]
+    InvalidIssuer,
+    /// A multi-tenant configuration's allow-list does not contain the token's tenant.
+    #[error("the token's tenant is not allowed")]
+    TenantNotAllowed,
+    /// The signing key's own `issuer` (published in the JWKS) does not match the token's issuer.
+    #[error("the signing key does not belong to the token's issuer")]
+    KeyIssuerMismatch,
+    /// None of the token's audiences is accepted by this API.
+    #[error("the token audience is not accepted")]
+    InvalidAudience,
+    /// The token has expired (beyond the allowed clock skew).
+    #[error("the token has expired")]
+    Expired,
+    /// The token is not valid yet (`nbf` in the future beyond the allowed clock skew).
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// The token version (`ver`) is not allowed by the configuration.
+    #[error("the token version is not accepted")]
+    VersionNotAllowed,
+    /// The token has neither `scp` nor `roles`, and the configuration requires one of them.
+    #[error("the token carries neither scopes nor roles")]
+    NoScopesOrRoles,
+}
+
+impl ValidationError {
+    /// The RFC 6750 `error` code for a `WWW-Authenticate` header, or `None` for server-side
+    /// failures that must not be reported as the client's fault.
+    #[must_use]
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::KeysUnavailable => None,
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// A fixed description, safe to send to a client (`error_description`).
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::TokenTooLarge => "The access token is too large",
+            Self::Malformed(_) => "The access token is malformed",
+            Self::DuplicateMember(_) => "The access token contains a duplicate member",
+            Self::InvalidClaim(_) => "The access token has a claim with an invalid value",
+            Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
+            Self::ForbiddenHeader(_) => "The access token header contains a refused parameter",
+            Self::InvalidKeyId => "The access token has no valid key id",
+            Self::KeysUnavailable => "The signing keys are temporarily unavailable",
+            Self::UnknownKey => "The access token was signed by an unknown key",
+            Self::InvalidSignature => "The access token signature is invalid",
+            Self::MissingClaim(_) => "The access token is missing a required claim",
+            Self::InvalidIssuer => "The access token issuer is not accepted",
+            Self::TenantNotAllowed => "The access token tenant is not allowed",
+            Self::KeyIssuerMismatch => "The access token signing key does not match its issuer",
+            Self::InvalidAudience => "The access token audience is not accepted",
+            Self::Expired => "The access token expired",
+            Self::NotYetValid => "The access token is not valid yet",
+            Self::VersionNotAllowed => "The access token version is not accepted",
+            Self::NoScopesOrRoles => "The access token carries neither scopes nor roles",
+        }
+    }
+
+    /// `true` when the failure is on the server's side (no keys could be loaded).
+    #[must_use]
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Self::KeysUnavailable)
+    }
+
+    /// `true` for [`Expired`](Self::Expired).
+    #[must_use]
+    pub fn is_expired(&self) -> bool {
+        matches!(self, Self::Expired)
+    }
+}

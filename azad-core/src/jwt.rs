@@ -1,0 +1,261 @@
+//! Parsing of the JWS compact serialisation: segments, base64url, and the JOSE header.
+//!
+//! Everything here runs before the signature is checked, on attacker-controlled input, so it
+//! is strict (canonical base64url, JSON objects, no duplicate members) and allocation-light.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::claims::CowKey;
+use crate::error::{TokenPart, ValidationError};
+
+/// The three segments of a compact JWS.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segments<'a> {
+    pub(crate) header: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: &'a str,
+    /// `header.payload`, the signing input.
+    pub(crate) signing_input: &'a str,
+}
+
+/// The base64url alphabet, as a lookup table (a per-byte range test is measurably slower on
+/// 1–2 KB tokens).
+static B64URL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
+    }
+    t
+};
+
+fn is_b64url(s: &str) -> bool {
+    s.bytes().all(|b| B64URL[usize::from(b)])
+}
+
+/// Splits a token into exactly three non-empty segments. The signature segment is checked
+/// against the base64url alphabet here; the header and payload are checked by their decoder.
+pub(crate) fn split(token: &str) -> Result<Segments<'_>, ValidationError> {
+    let malformed = ValidationError::Malformed(TokenPart::Structure);
+    let mut it = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(malformed);
+    };
+    if header.is_empty() || payload.is_empty() || signature.is_empty() {
+        return Err(malformed);
+    }
+    if !is_b64url(signature) {
+        return Err(ValidationError::Malformed(TokenPart::Signature));
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(Segments {
+        header,
+        payload,
+        signature,
+        signing_input,
+    })
+}
+
+/// Decodes one base64url segment (no padding, canonical).
+pub(crate) fn decode_segment(segment: &str, part: TokenPart) -> Result<Vec<u8>, ValidationError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| ValidationError::Malformed(part))
+}
+
+/// The parts of the JOSE header that validation uses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct JoseHeader {
+    pub(crate) alg: Option<String>,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    /// The first refused parameter present (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
+    pub(crate) forbidden: Option<&'static str>,
+    /// A `nonce` header: Microsoft Graph access tokens carry one.
+    pub(crate) nonce: bool,
+    duplicate: bool,
+    invalid: bool,
+}
+
+impl JoseHeader {
+    /// Parses a decoded header: a JSON object without duplicate members whose `alg`, `kid`
+    /// and `typ` are strings.
+    pub(crate) fn parse(json: &[u8]) -> Result<Self, ValidationError> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let h = Self::deserialize(&mut de)
+            .and_then(|h| de.end().map(|()| h))
+            .map_err(|_| ValidationError::Malformed(TokenPart::Header))?;
+        if h.duplicate {
+            return Err(ValidationError::DuplicateMember(TokenPart::Header));
+        }
+        if h.invalid {
+            return Err(ValidationError::Malformed(TokenPart::Header));
+        }
+        Ok(h)
+    }
+}
+
+impl<'de> Deserialize<'de> for JoseHeader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = JoseHeader;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JOSE header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JoseHeader, A::Error> {
+        let mut h = JoseHeader::default();
+        // Headers are small: a linear scan for duplicates is cheaper than hashing.
+        let mut seen: Vec<CowKey<'de>> = Vec::with_capacity(8);
+        while let Some(key) = map.next_key::<CowKey<'de>>()? {
+            if seen.iter().any(|k| k.0 == key.0) {
+                h.duplicate = true;
+            }
+            let value: serde_json::Value = match key.0.as_ref() {
+                "alg" | "kid" | "typ" => map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    serde_json::Value::Null
+                }
+            };
+            let as_string = |v: serde_json::Value, invalid: &mut bool| match v {
+                serde_json::Value::String(s) => Some(s),
+                _ => {
+                    *invalid = true;
+                    None
+                }
+            };
+            match key.0.as_ref() {
+                "alg" => h.alg = as_string(value, &mut h.invalid),
+                "kid" => h.kid = as_string(value, &mut h.invalid),
+                "typ" => h.typ = as_string(value, &mut h.invalid),
+                "crit" => h.forbidden = h.forbidden.or(Some("crit")),
+                "jku" => h.forbidden = h.forbidden.or(Some("jku")),
+                "jwk" => h.forbidden = h.forbidden.or(Some("jwk")),
+                "x5u" => h.forbidden = h.forbidden.or(Some("x5u")),
+                "x5c" => h.forbidden = h.forbidden.or(Some("x5c")),
+                "nonce" => h.nonce = true,
+                _ => {}
+            }
+            if seen.len() < 64 {
+                seen.push(key);
+            } else {
+                return Err(de::Error::custom("too many header members"));
+            }
+        }
+        Ok(h)
+    }
+}
+
+/// `true` if `kid` looks like a key id: 1 to 128 printable characters from the base64,
+/// base64url and hex alphabets plus `-`, `_`, `.`, `:`, `=`.
+pub(crate) fn kid_shape_ok(kid: &str) -> bool {
+    !kid.is_empty()
+        && kid.len() <= 128
+        && kid.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitting() {
+        let s = split("aGk.eyJ9.c2ln").unwrap();
+        assert_eq!(
+            (s.header, s.payload, s.signature, s.signing_input),
+            ("aGk", "eyJ9", "c2ln", "aGk.eyJ9")
+        );
+        for bad in ["", "a.b", "a.b.c.d", ".b.c", "a..c", "a.b."] {
+            assert_eq!(
+                split(bad).unwrap_err(),
+                ValidationError::Malformed(TokenPart::Structure),
+                "{bad:?}"
+            );
+        }
+        for bad in ["a.b.c d", "a.b.c=", "a.b.c+/"] {
+            assert_eq!(
+                split(bad).unwrap_err(),
+                ValidationError::Malformed(TokenPart::Signature),
+                "{bad:?}"
+            );
+        }
+        // Header and payload characters are left to the base64url decoder.
+        assert!(split("a b.c=.d").is_ok());
+        assert!(decode_segment("a b", TokenPart::Header).is_err());
+        assert!(decode_segment("eyJ9=", TokenPart::Payload).is_err());
+    }
+
+    #[test]
+    fn base64_must_be_canonical() {
+        assert_eq!(decode_segment("aGk", TokenPart::Header).unwrap(), b"hi");
+        // "aGl" has non-zero trailing bits: not canonical.
+        assert!(decode_segment("aGl", TokenPart::Header).is_err());
+        assert!(decode_segment("a", TokenPart::Header).is_err());
+    }
+
+    #[test]
+    fn header_parsing() {
+        let h =
+            JoseHeader::parse(br#"{"typ":"JWT","alg":"RS256","kid":"abc","x5t":"abc"}"#).unwrap();
+        assert_eq!(h.alg.as_deref(), Some("RS256"));
+        assert_eq!(h.kid.as_deref(), Some("abc"));
+        assert_eq!(h.forbidden, None);
+        assert_eq!(
+            JoseHeader::parse(br#"{"alg":"RS256","alg":"none"}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Header))
+        );
+        assert_eq!(
+            JoseHeader::parse(br#"{"alg":5}"#),
+            Err(ValidationError::Malformed(TokenPart::Header))
+        );
+        assert_eq!(
+            JoseHeader::parse(b"[]"),
+            Err(ValidationError::Malformed(TokenPart::Header))
+        );
+        assert_eq!(
+            JoseHeader::parse(b"{"),
+            Err(ValidationError::Malformed(TokenPart::Header))
+        );
+        for p in ["crit", "jku", "jwk", "x5u", "x5c"] {
+            let json = format!(r#"{{"alg":"RS256","{p}":["x"]}}"#);
+            assert_eq!(
+                JoseHeader::parse(json.as_bytes()).unwrap().forbidden,
+                Some(p)
+            );
+        }
+        assert!(
+            JoseHeader::parse(br#"{"alg":"RS256","nonce":"n"}"#)
+                .unwrap()
+                .nonce
+        );
+    }
+
+    #[test]
+    fn kid_shapes() {
+        assert!(kid_shape_ok("nOo3ZDrODXEK1jKWhXslHR_KXEg"));
+        assert!(kid_shape_ok("1LTMzakihiRla_8z2BEJVXeWMqo"));
+        assert!(!kid_shape_ok(""));
+        assert!(!kid_shape_ok("../../etc/passwd\0"));
+        assert!(!kid_shape_ok(&"a".repeat(129)));
+        assert!(!kid_shape_ok("a b"));
+    }
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod authority;
+mod claims;
+pub mod config;
+#[cfg(feature = "dev")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
+pub mod dev;
+mod discovery;
+mod error;
+pub mod http;
+mod jwks;
+mod jwt;
+pub mod validator;
+
+pub use crate::authority::{Authority, Cloud, Tenant};
+pub use crate::claims::{Claims, PrincipalKey};
+pub use crate::config::{
+    AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions,
+};
+pub use crate::discovery::ProviderMetadata;
+pub use crate::error::{
+    ConfigError, HttpError, HttpErrorKind, JwksError, TokenPart, ValidationError,
+};
+pub use crate::jwks::JwksCache;
+pub use crate::validator::{Diagnostic, TokenValidator};

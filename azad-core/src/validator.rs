@@ -1,0 +1,536 @@
+//! Validation of Entra ID access tokens: structure, header, key, signature, issuer, audience,
+//! lifetime, version and scopes, in that order, with a cache of validated tokens.
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "dev")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use azad_core::{TokenValidator, ValidationError, dev::DevTenant};
+//!
+//! let tenant = DevTenant::start().await?;
+//! let validator = TokenValidator::new(tenant.config());
+//!
+//! let token = tenant.token().scopes(["access_as_user"]).build();
+//! let claims = validator.validate(&token).await?;
+//! assert!(claims.has_scope("access_as_user"));
+//!
+//! let expired = tenant.token().expired().build();
+//! assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
+use crate::claims::Claims;
+use crate::config::{AzureAdConfig, SigningAlgorithm};
+use crate::discovery::template_matches;
+use crate::error::{JwksError, TokenPart, ValidationError};
+use crate::jwks::{JwksCache, Snapshot};
+use crate::jwt::{self, JoseHeader};
+
+/// Microsoft Graph's application id and resource URIs: tokens for Graph are not for this API.
+const GRAPH_AUDIENCES: &[&str] = &[
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+    "https://graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+];
+
+/// The likely cause of a rejection, for server-side logs (never sent to clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Diagnostic {
+    /// The token was issued for Microsoft Graph: the client asked for a Graph scope
+    /// (`User.Read`) instead of this API's scope (`api://{client id}/access_as_user`).
+    TokenForMicrosoftGraph,
+    /// The token was issued for another API.
+    TokenForAnotherAudience,
+    /// A v1.0 token where only v2.0 tokens are accepted (set `accessTokenAcceptedVersion`
+    /// to 2 in the API's app manifest, or accept both versions).
+    V1TokenWhereOnlyV2Allowed,
+    /// A v2.0 token where only v1.0 tokens are accepted.
+    V2TokenWhereOnlyV1Allowed,
+    /// The token comes from another tenant than the one configured (or allowed).
+    TokenFromAnotherTenant,
+    /// The token's issuer belongs to another authority (cloud, B2C policy or provider).
+    IssuerOfAnotherAuthority,
+    /// The signing key is not in the authority's JWKS: the token comes from another authority,
+    /// or the app needs its app-specific signing keys (`app_specific_signing_keys`).
+    KeyNotInJwks,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TokenForMicrosoftGraph => {
+                "the token was issued for Microsoft Graph, not for this API: the client must request this API's scope (api://<client id>/<scope>)"
+            }
+            Self::TokenForAnotherAudience => {
+                "the token was issued for another audience: check the scope the client requests and the configured audiences"
+            }
+            Self::V1TokenWhereOnlyV2Allowed => {
+                "a v1.0 token was presented but only v2.0 tokens are accepted: set accessTokenAcceptedVersion to 2 in the API's app manifest"
+            }
+            Self::V2TokenWhereOnlyV1Allowed => "a v2.0 token was presented but only v1.0 tokens are accepted",
+            Self::TokenFromAnotherTenant => {
+                "the token comes from another tenant: check the tenant id, or use `organizations`/`common` with an allow-list"
+            }
+            Self::IssuerOfAnotherAuthority => "the token's issuer belongs to another authority or cloud",
+            Self::KeyNotInJwks => {
+                "the signing key is not in the authority's JWKS: the token comes from another authority, or the app needs app-specific signing keys"
+            }
+        })
+    }
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    claims: Arc<Claims>,
+    exp: i64,
+    generation: u64,
+    ttl: Duration,
+}
+
+struct TtlExpiry;
+
+impl moka::Expiry<[u8; 32], CachedToken> for TtlExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &CachedToken,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+struct Inner {
+    config: AzureAdConfig,
+    jwks: JwksCache,
+    cache: Option<moka::sync::Cache<[u8; 32], CachedToken>>,
+    /// Hash of everything in the configuration that affects validation: part of cache keys.
+    salt: [u8; 32],
+    flushed_generation: AtomicU64,
+}
+
+/// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
+///
+/// See the [module docs](crate::validator) for an example.
+#[derive(Clone)]
+#[must_use]
+pub struct TokenValidator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenValidator")
+            .field("config", &self.inner.config)
+            .field("jwks", &self.inner.jwks)
+            .field(
+                "cached_tokens",
+                &self
+                    .inner
+                    .cache
+                    .as_ref()
+                    .map(moka::sync::Cache::entry_count),
+            )
+            .finish()
+    }
+}
+
+fn now_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+impl TokenValidator {
+    /// A validator for `config`. Synchronous: keys are fetched lazily on first use, or by
+    /// [`warm_up`](Self::warm_up).
+    pub fn new(config: AzureAdConfig) -> Self {
+        let jwks = JwksCache::new(&config);
+        let cache = (config.validated_token_cache_capacity > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(config.validated_token_cache_capacity)
+                .expire_after(TtlExpiry)
+                .build()
+        });
+        let salt = {
+            let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            ctx.update(format!("{config:?}").as_bytes());
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ctx.finish().as_ref());
+            out
+        };
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                jwks,
+                cache,
+                salt,
+                flushed_generation: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &AzureAdConfig {
+        &self.inner.config
+    }
+
+    /// The signing-key cache.
+    pub fn jwks(&self) -> &JwksCache {
+        &self.inner.jwks
+    }
+
+    /// Loads metadata and keys now, so a server can fail fast at start-up.
+    ///
+    /// # Errors
+    ///
+    /// The [`JwksError`] that prevented loading.
+    pub async fn warm_up(&self) -> Result<(), JwksError> {
+        self.inner.jwks.warm_up().await
+    }
+
+    /// Validates a token against the current time.
+    ///
+    /// # Errors
+    ///
+    /// The first check that failed, as a [`ValidationError`].
+    pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        self.validate_shared(token).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// Like [`validate`](Self::validate), returning the claims behind an `Arc` (no copy on a
+    /// cache hit). A token validated before is not verified again until it expires or the key
+    /// set changes.
+    ///
+    /// # Errors
+    ///
+    /// The first check that failed, as a [`ValidationError`].
+    pub async fn validate_shared(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
+        let now = now_secs(SystemTime::now());
+        if token.len() > self.inner.config.max_token_bytes {
+            return Err(self.rejected(token, ValidationError::TokenTooLarge));
+        }
+        let Some(cache) = &self.inner.cache else {
+            return self
+                .check(token, now)
+                .await
+                .map(Arc::new)
+                .map_err(|e| self.rejected(token, e));
+        };
+        let generation = self.flush_on_key_change(cache);
+        let key = self.cache_key(token);
+        if let Some(hit) = cache.get(&key) {
+            if hit.generation == generation && now < hit.exp {
+                return Ok(hit.claims);
+            }
+            cache.invalidate(&key);
+        }
+        match self.check(token, now).await {
+            Ok(claims) => {
+                let claims = Arc::new(claims);
+                let exp = claims.expires_at().unwrap_or(now);
+                if exp > now {
+                    let ttl =
+                        Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
+                    let generation = self.flush_on_key_change(cache);
+                    cache.insert(
+                        key,
+                        CachedToken {
+                            claims: claims.clone(),
+                            exp,
+                            generation,
+                            ttl,
+                        },
+                    );
+                }
+                Ok(claims)
+            }
+            Err(e) => Err(self.rejected(token, e)),
+        }
+    }
+
+    /// Validates a token as of `time` (to replay recorded tokens against a fixed clock).
+    /// Bypasses the validated-token cache.
+    ///
+    /// # Errors
+    ///
+    /// The first check that failed, as a [`ValidationError`].
+    pub async fn validate_at(
+        &self,
+        token: &str,
+        time: SystemTime,
+    ) -> Result<Claims, ValidationError> {
+        if token.len() > self.inner.config.max_token_bytes {
+            return Err(self.rejected(token, ValidationError::TokenTooLarge));
+        }
+        self.check(token, now_secs(time))
+            .await
+            .map_err(|e| self.rejected(token, e))
+    }
+
+    /// Names the likely cause of a rejection, where it can be detected, by reading the
+    /// (unverified) token. For server-side logs only.
+    #[must_use]
+    pub fn diagnose(&self, token: &str, error: &ValidationError) -> Option<Diagnostic> {
+        let segments = jwt::split(token).ok()?;
+        let header = jwt::decode_segment(segments.header, TokenPart::Header)
+            .ok()
+            .and_then(|h| JoseHeader::parse(&h).ok());
+        let claims = jwt::decode_segment(segments.payload, TokenPart::Payload)
+            .ok()
+            .and_then(|p| Claims::from_json(&p).ok())?;
+        let graph = claims
+            .audiences()
+            .iter()
+            .any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
+        let cfg = &self.inner.config;
+        match error {
+            ValidationError::InvalidAudience
+            | ValidationError::InvalidSignature
+            | ValidationError::UnknownKey
+                if graph || header.as_ref().is_some_and(|h| h.nonce) =>
+            {
+                Some(Diagnostic::TokenForMicrosoftGraph)
+            }
+            ValidationError::InvalidAudience => Some(Diagnostic::TokenForAnotherAudience),
+            ValidationError::VersionNotAllowed => match claims.version() {
+                Some("1.0") => Some(Diagnostic::V1TokenWhereOnlyV2Allowed),
+                Some("2.0") => Some(Diagnostic::V2TokenWhereOnlyV1Allowed),
+                _ => None,
+            },
+            ValidationError::InvalidIssuer | ValidationError::TenantNotAllowed => {
+                let tid = claims.tenant_id()?;
+                let ours = match cfg.authority.tenant() {
+                    Some(Tenant::Id(id)) => Some(id.eq_ignore_ascii_case(tid)),
+                    _ => cfg
+                        .allowed_tenants
+                        .as_ref()
+                        .map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(tid))),
+                };
+                match ours {
+                    Some(false) => Some(Diagnostic::TokenFromAnotherTenant),
+                    _ if matches!(error, ValidationError::TenantNotAllowed) => {
+                        Some(Diagnostic::TokenFromAnotherTenant)
+                    }
+                    _ => Some(Diagnostic::IssuerOfAnotherAuthority),
+                }
+            }
+            ValidationError::UnknownKey => Some(Diagnostic::KeyNotInJwks),
+            _ => None,
+        }
+    }
+
+    /// Logs a rejection with its diagnostic (computed only when it will be logged).
+    fn rejected(&self, token: &str, error: ValidationError) -> ValidationError {
+        if error.is_server_error() {
+            tracing::error!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
+        } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
+            match self.diagnose(token, &error) {
+                Some(d) => {
+                    tracing::info!(target: "azad::validation", error = %error, diagnostic = %d, "token rejected")
+                }
+                None => {
+                    tracing::debug!(target: "azad::validation", error = %error, "token rejected")
+                }
+            }
+        }
+        error
+    }
+
+    /// Flushes the validated-token cache when the key set has changed; returns the current
+    /// key-set generation.
+    fn flush_on_key_change(&self, cache: &moka::sync::Cache<[u8; 32], CachedToken>) -> u64 {
+        let generation = self.inner.jwks.generation();
+        if self
+            .inner
+            .flushed_generation
+            .swap(generation, Ordering::AcqRel)
+            != generation
+        {
+            cache.invalidate_all();
+        }
+        generation
+    }
+
+    fn cache_key(&self, token: &str) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(&self.inner.salt);
+        ctx.update(token.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
+    /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh.
+    fn looks_right(&self, claims: &Claims, snapshot: &Snapshot) -> bool {
+        let cfg = &self.inner.config;
+        let iss_ok = !claims.issuer().is_empty()
+            && snapshot
+                .issuers
+                .matches(claims.issuer(), claims.tenant_id());
+        let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
+        iss_ok && aud_ok
+    }
+
+    async fn check(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
+        let cfg = &self.inner.config;
+        // 1. Size was checked by the caller. 2. Structure, header, claims.
+        let segments = jwt::split(token)?;
+        let header = JoseHeader::parse(&jwt::decode_segment(segments.header, TokenPart::Header)?)?;
+        let claims =
+            Claims::from_json(&jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
+
+        // 3. Algorithm from the allow-list; never guessed from the key.
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(SigningAlgorithm::from_name)
+            .filter(|a| cfg.algorithms.contains(a))
+            .ok_or(ValidationError::AlgorithmNotAllowed)?;
+        // 4. Refused header parameters.
+        if let Some(p) = header.forbidden {
+            return Err(ValidationError::ForbiddenHeader(p));
+        }
+        // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
+        let kid = header
+            .kid
+            .as_deref()
+            .filter(|k| jwt::kid_shape_ok(k))
+            .ok_or(ValidationError::InvalidKeyId)?;
+        let seen = self.inner.jwks.attempts();
+        let mut snapshot = self
+            .inner
+            .jwks
+            .snapshot()
+            .await
+            .map_err(|_| ValidationError::KeysUnavailable)?;
+        let key = match snapshot.keys.get(kid) {
+            Some(k) => k.clone(),
+            None => {
+                if !self.looks_right(&claims, &snapshot) {
+                    return Err(ValidationError::UnknownKey);
+                }
+                match self.inner.jwks.refresh_for_unknown_kid(seen).await {
+                    Some(s) => snapshot = s,
+                    None => return Err(ValidationError::UnknownKey),
+                }
+                snapshot
+                    .keys
+                    .get(kid)
+                    .cloned()
+                    .ok_or(ValidationError::UnknownKey)?
+            }
+        };
+        if key.alg.is_some_and(|a| a != alg) {
+            return Err(ValidationError::AlgorithmNotAllowed);
+        }
+
+        // 6. Signature.
+        match jsonwebtoken::crypto::verify(
+            segments.signature,
+            segments.signing_input.as_bytes(),
+            &key.key,
+            alg.to_jwt(),
+        ) {
+            Ok(true) => {}
+            Ok(false) => return Err(ValidationError::InvalidSignature),
+            Err(_) => return Err(ValidationError::Malformed(TokenPart::Signature)),
+        }
+
+        // 7. Issuer (and tenant).
+        let iss = claims.issuer();
+        if iss.is_empty() {
+            return Err(ValidationError::MissingClaim("iss"));
+        }
+        let tid = claims.tenant_id();
+        if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        if !snapshot.issuers.matches(iss, tid) {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        // A single-tenant authority's tokens carry its own tenant id.
+        if let (Some(expected), Some(tid)) = (&snapshot.issuers.tenant_id, tid)
+            && !expected.eq_ignore_ascii_case(tid)
+        {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        if snapshot.issuers.is_templated() {
+            let tid = tid.unwrap_or_default();
+            if matches!(cfg.authority.tenant(), Some(Tenant::Organizations))
+                && tid.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)
+            {
+                return Err(ValidationError::TenantNotAllowed);
+            }
+            if let Some(allowed) = &cfg.allowed_tenants
+                && !allowed.iter().any(|t| t.eq_ignore_ascii_case(tid))
+            {
+                return Err(ValidationError::TenantNotAllowed);
+            }
+        }
+        // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
+        // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
+        if let Some(key_issuer) = &key.issuer {
+            // Both sides may be templates; compare them with the token's tid substituted.
+            let same_as_v2 = || {
+                snapshot.issuers.v2.as_deref().is_some_and(|v2| {
+                    (key_issuer == v2 && tid.is_some())
+                        || template_matches(key_issuer, tid, v2)
+                        || template_matches(v2, tid, key_issuer)
+                })
+            };
+            if !template_matches(key_issuer, tid, iss) && !same_as_v2() {
+                return Err(ValidationError::KeyIssuerMismatch);
+            }
+        }
+        // 9. Audience.
+        if claims.audiences().is_empty() {
+            return Err(ValidationError::MissingClaim("aud"));
+        }
+        if !claims.audiences().iter().any(|a| cfg.audiences.contains(a)) {
+            return Err(ValidationError::InvalidAudience);
+        }
+        // 10. Lifetime.
+        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
+        let exp = claims
+            .expires_at()
+            .ok_or(ValidationError::MissingClaim("exp"))?;
+        if now > exp.saturating_add(leeway) {
+            return Err(ValidationError::Expired);
+        }
+        if claims
+            .not_before()
+            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+        {
+            return Err(ValidationError::NotYetValid);
+        }
+        // 11. Version.
+        if !cfg.token_versions.accepts(claims.version()) {
+            return Err(ValidationError::VersionNotAllowed);
+        }
+        // 12. Scopes or roles.
+        if cfg.require_scopes_or_roles
+            && claims.scopes().next().is_none()
+            && claims.roles().is_empty()
+        {
+            return Err(ValidationError::NoScopesOrRoles);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(all(test, feature = "dev"))]
+mod tests;

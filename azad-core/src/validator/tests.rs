@@ -1,0 +1,952 @@
+//! Validation tests through the dev tenant: one test per check, asserting the exact error.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use super::*;
+use crate::config::{StaticJwks, TokenVersions};
+use crate::dev::{DevTenant, Endpoint, Fault};
+use crate::error::TokenPart;
+
+const OTHER_TENANT: &str = "0b6a5a2c-1111-4222-8333-944455556666";
+const THIRD_TENANT: &str = "0c7b6b3d-7777-4888-9999-a0aabbbbcccc";
+
+async fn tenant() -> DevTenant {
+    DevTenant::builder()
+        .extra_tenant(OTHER_TENANT)
+        .extra_tenant(THIRD_TENANT)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn validator(dev: &DevTenant) -> TokenValidator {
+    TokenValidator::new(dev.config())
+}
+
+async fn err(v: &TokenValidator, token: &str) -> ValidationError {
+    v.validate(token).await.expect_err("token must be rejected")
+}
+
+#[tokio::test]
+async fn accepts_v2_delegated_tokens() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let claims = v.validate(&dev.token().build()).await.unwrap();
+    assert_eq!(claims.issuer(), dev.issuer());
+    assert_eq!(claims.audiences(), [dev.api_client_id()]);
+    assert_eq!(claims.tenant_id(), Some(dev.tenant_id()));
+    assert_eq!(claims.version(), Some("2.0"));
+    assert_eq!(claims.azp(), Some(dev.client_app_id()));
+    assert!(claims.has_scope("access_as_user"));
+    assert!(!claims.is_app_only());
+    assert_eq!(claims.object_id(), Some(dev.users()[0].oid.as_str()));
+    assert!(claims.principal_key().is_some());
+}
+
+#[tokio::test]
+async fn accepts_v1_and_app_only_tokens() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let v1 = v.validate(&dev.token().v1().build()).await.unwrap();
+    assert_eq!(v1.issuer(), dev.issuer_v1());
+    assert_eq!(v1.audiences(), [format!("api://{}", dev.api_client_id())]);
+    assert_eq!(v1.appid(), Some(dev.client_app_id()));
+    assert!(v1.get("upn").is_some());
+    let app = v
+        .validate(&dev.token().app_only().roles(["Tasks.Read.All"]).build())
+        .await
+        .unwrap();
+    assert!(app.is_app_only());
+    assert!(app.has_role("Tasks.Read.All"));
+    assert_eq!(app.idtyp(), Some("app"));
+    let app_v1 = v
+        .validate(&dev.token().v1().app_only().roles(["R"]).build())
+        .await
+        .unwrap();
+    assert!(app_v1.is_app_only());
+    // The v1.0 discovery document was read once to learn the custom host's v1 issuer.
+    assert_eq!(dev.requests(Endpoint::OpenIdConfigurationV1), 1);
+    assert_eq!(dev.requests(Endpoint::OpenIdConfiguration), 1);
+}
+
+#[tokio::test]
+async fn size_cap_applies_before_decoding() {
+    let dev = tenant().await;
+    let v = TokenValidator::new(dev.config_builder().max_token_bytes(1024).build().unwrap());
+    let big = dev.token().claim("padding", "x".repeat(2000)).build();
+    assert_eq!(err(&v, &big).await, ValidationError::TokenTooLarge);
+    // Not even a JWT: the size cap comes first, and nothing was fetched.
+    assert_eq!(
+        err(&v, &"!".repeat(5000)).await,
+        ValidationError::TokenTooLarge
+    );
+    assert_eq!(dev.requests(Endpoint::Jwks), 0);
+    assert_eq!(
+        v.validate_at(&big, SystemTime::now()).await.unwrap_err(),
+        ValidationError::TokenTooLarge
+    );
+}
+
+#[tokio::test]
+async fn malformed_tokens() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let good = dev.token().build();
+    let (h, rest) = good.split_once('.').unwrap();
+    let (p, s) = rest.split_once('.').unwrap();
+    let b64 =
+        |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let cases = [
+        ("", ValidationError::Malformed(TokenPart::Structure)),
+        ("abc", ValidationError::Malformed(TokenPart::Structure)),
+        (
+            &format!("{h}.{p}") as &str,
+            ValidationError::Malformed(TokenPart::Structure),
+        ),
+        (
+            &format!("{good}.x"),
+            ValidationError::Malformed(TokenPart::Structure),
+        ),
+        (
+            &format!("{h}.{p}.{s}="),
+            ValidationError::Malformed(TokenPart::Signature),
+        ),
+        (
+            &format!("{h}..{s}"),
+            ValidationError::Malformed(TokenPart::Structure),
+        ),
+        (
+            &format!("Bearer {good}"),
+            ValidationError::Malformed(TokenPart::Header),
+        ),
+        (
+            &format!("{h}=.{p}.{s}"),
+            ValidationError::Malformed(TokenPart::Header),
+        ),
+        (
+            &format!("{h}.{p}+.{s}"),
+            ValidationError::Malformed(TokenPart::Payload),
+        ),
+        (
+            &format!("{}.{p}.{s}", b64("not json")),
+            ValidationError::Malformed(TokenPart::Header),
+        ),
+        (
+            &format!("{}.{p}.{s}", b64("[\"alg\"]")),
+            ValidationError::Malformed(TokenPart::Header),
+        ),
+        (
+            &format!("{h}.{}.{s}", b64("[1]")),
+            ValidationError::Malformed(TokenPart::Payload),
+        ),
+        (
+            &format!("{h}.{}.{s}", b64("{\"a\":")),
+            ValidationError::Malformed(TokenPart::Payload),
+        ),
+        (
+            &format!("{h}.a.{s}"),
+            ValidationError::Malformed(TokenPart::Payload),
+        ),
+    ];
+    for (token, expected) in cases {
+        assert_eq!(err(&v, token).await, expected, "{token:.40}");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_members_and_wrong_claim_types() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let kid = dev.active_kid();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    let header = format!(r#"{{"alg":"RS256","kid":"{kid}","alg":"RS256"}}"#);
+    assert_eq!(
+        err(&v, &dev.sign_raw(&header, &claims)).await,
+        ValidationError::DuplicateMember(TokenPart::Header)
+    );
+    let header = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
+    let dup_claims = format!(r#"{}, "aud":"api://evil"}}"#, claims.trim_end_matches('}'));
+    assert_eq!(
+        err(&v, &dev.sign_raw(&header, &dup_claims)).await,
+        ValidationError::DuplicateMember(TokenPart::Payload)
+    );
+    let bad_exp = dev.token().claim("exp", "9999999999").build();
+    assert_eq!(
+        err(&v, &bad_exp).await,
+        ValidationError::InvalidClaim("exp")
+    );
+    let bad_nbf = dev.token().claim("nbf", json!({"t": 1})).build();
+    assert_eq!(
+        err(&v, &bad_nbf).await,
+        ValidationError::InvalidClaim("nbf")
+    );
+}
+
+#[tokio::test]
+async fn algorithms_are_an_explicit_allow_list() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    for alg in ["none", "HS256", "HS512", "ES256", "EdDSA", "rs256", ""] {
+        let token = dev.token().alg_header(alg).build();
+        assert_eq!(
+            err(&v, &token).await,
+            ValidationError::AlgorithmNotAllowed,
+            "{alg}"
+        );
+    }
+    let ps = dev.token().algorithm(SigningAlgorithm::PS256).build();
+    assert_eq!(err(&v, &ps).await, ValidationError::AlgorithmNotAllowed);
+    let header_without_alg = dev.sign_raw(&format!(r#"{{"kid":"{}"}}"#, dev.active_kid()), "{}");
+    assert_eq!(
+        err(&v, &header_without_alg).await,
+        ValidationError::AlgorithmNotAllowed
+    );
+    // Allowed when configured, and verified with the right padding.
+    let v_ps = TokenValidator::new(
+        dev.config_builder()
+            .algorithms([SigningAlgorithm::RS256, SigningAlgorithm::PS256])
+            .build()
+            .unwrap(),
+    );
+    assert!(v_ps.validate(&ps).await.is_ok());
+    // An RS256 signature presented as PS256 does not verify.
+    let lying = dev.token().alg_header("PS256").build();
+    assert_eq!(err(&v_ps, &lying).await, ValidationError::InvalidSignature);
+}
+
+#[tokio::test]
+async fn refused_header_parameters() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    for (name, value) in [
+        ("crit", json!(["exp"])),
+        ("jku", json!("https://evil.example.com/keys")),
+        ("jwk", json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"})),
+        ("x5u", json!("https://evil.example.com/cert")),
+        ("x5c", json!(["MIIB"])),
+    ] {
+        let token = dev.token().header(name, value).build();
+        let expected = match name {
+            "crit" => "crit",
+            "jku" => "jku",
+            "jwk" => "jwk",
+            "x5u" => "x5u",
+            _ => "x5c",
+        };
+        assert_eq!(
+            err(&v, &token).await,
+            ValidationError::ForbiddenHeader(expected)
+        );
+    }
+}
+
+#[tokio::test]
+async fn key_id_must_be_present_and_well_shaped() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    assert_eq!(
+        err(&v, &dev.token().kid(None).build()).await,
+        ValidationError::InvalidKeyId
+    );
+    assert_eq!(
+        err(&v, &dev.token().kid(Some("")).build()).await,
+        ValidationError::InvalidKeyId
+    );
+    assert_eq!(
+        err(&v, &dev.token().kid(Some("bad kid<script>")).build()).await,
+        ValidationError::InvalidKeyId
+    );
+    assert_eq!(
+        dev.requests(Endpoint::Jwks),
+        0,
+        "bad kids are refused before any fetch"
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_and_forged_signatures() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    assert_eq!(dev.requests(Endpoint::Jwks), 1);
+
+    // Signed by a key the tenant never published: unknown kid, one refresh, then refused.
+    let forged = dev.token().signed_with_unpublished_key().build();
+    assert_eq!(err(&v, &forged).await, ValidationError::UnknownKey);
+    assert_eq!(dev.requests(Endpoint::Jwks), 2);
+    assert_eq!(
+        v.diagnose(&forged, &ValidationError::UnknownKey),
+        Some(Diagnostic::KeyNotInJwks)
+    );
+
+    // Signed by another key under a known kid: bad signature, and no refresh.
+    let lying = dev
+        .token()
+        .signed_with_unpublished_key()
+        .kid(Some(&dev.active_kid()))
+        .build();
+    assert_eq!(err(&v, &lying).await, ValidationError::InvalidSignature);
+    // A tampered payload under the right key.
+    let good = dev.token().build();
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let mut claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    claims["scp"] = "access_as_user Admin.All".into();
+    parts[1] = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        claims.to_string(),
+    );
+    assert_eq!(
+        err(&v, &parts.join(".")).await,
+        ValidationError::InvalidSignature
+    );
+    // A truncated signature.
+    let truncated = format!("{}.{}.AAAA", parts[0], good.split('.').nth(1).unwrap());
+    assert!(matches!(
+        err(&v, &truncated).await,
+        ValidationError::InvalidSignature | ValidationError::Malformed(TokenPart::Signature)
+    ));
+    assert_eq!(
+        dev.requests(Endpoint::Jwks),
+        2,
+        "bad signatures on known keys never refresh"
+    );
+}
+
+#[tokio::test]
+async fn required_claims() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    assert_eq!(
+        err(&v, &dev.token().without_claim("iss").build()).await,
+        ValidationError::MissingClaim("iss")
+    );
+    assert_eq!(
+        err(&v, &dev.token().without_claim("aud").build()).await,
+        ValidationError::MissingClaim("aud")
+    );
+    assert_eq!(
+        err(&v, &dev.token().without_claim("exp").build()).await,
+        ValidationError::MissingClaim("exp")
+    );
+    assert_eq!(
+        err(&v, &dev.token().audiences(Vec::<String>::new()).build()).await,
+        ValidationError::MissingClaim("aud")
+    );
+}
+
+#[tokio::test]
+async fn issuer_must_match_discovery_exactly() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let wrong = [
+        "https://login.microsoftonline.com/7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f/v2.0".to_owned(),
+        format!("{}/", dev.issuer()),
+        dev.issuer().to_uppercase(),
+        format!("{}/{OTHER_TENANT}/v2.0", dev.base_url()),
+        format!("{}/common/v2.0", dev.base_url()),
+    ];
+    for iss in wrong {
+        assert_eq!(
+            err(&v, &dev.token().issuer(&iss).build()).await,
+            ValidationError::InvalidIssuer,
+            "{iss}"
+        );
+    }
+    // A token of another tenant served by the same keys (like Entra) is refused by a
+    // single-tenant API, and the diagnostic says so.
+    let other = dev.token().tenant(OTHER_TENANT).build();
+    assert_eq!(err(&v, &other).await, ValidationError::InvalidIssuer);
+    assert_eq!(
+        v.diagnose(&other, &ValidationError::InvalidIssuer),
+        Some(Diagnostic::TokenFromAnotherTenant)
+    );
+    // The issuer's tenant must be the token's own tid.
+    let mismatched_tid = dev.token().claim("tid", OTHER_TENANT).build();
+    assert_eq!(
+        err(&v, &mismatched_tid).await,
+        ValidationError::InvalidIssuer
+    );
+}
+
+#[tokio::test]
+async fn multi_tenant_issuer_template_and_allow_list() {
+    let dev = tenant().await;
+    let common = TokenValidator::new(dev.config_builder().tenant_id("common").build().unwrap());
+    for tid in [dev.tenant_id(), OTHER_TENANT, THIRD_TENANT] {
+        let c = common
+            .validate(&dev.token().tenant(tid).build())
+            .await
+            .unwrap();
+        assert_eq!(c.tenant_id(), Some(tid));
+    }
+    // The template must be filled with the token's own tid.
+    let swapped = dev
+        .token()
+        .tenant(OTHER_TENANT)
+        .claim("tid", THIRD_TENANT)
+        .build();
+    assert_eq!(err(&common, &swapped).await, ValidationError::InvalidIssuer);
+    let no_tid = dev
+        .token()
+        .tenant(OTHER_TENANT)
+        .without_claim("tid")
+        .build();
+    assert_eq!(err(&common, &no_tid).await, ValidationError::InvalidIssuer);
+    let not_guid = dev
+        .token()
+        .issuer(format!("{}/contoso/v2.0", dev.base_url()))
+        .claim("tid", "contoso")
+        .build();
+    assert_eq!(
+        err(&common, &not_guid).await,
+        ValidationError::InvalidIssuer
+    );
+
+    let allow = TokenValidator::new(
+        dev.config_builder()
+            .tenant_id("organizations")
+            .allowed_tenants([OTHER_TENANT])
+            .build()
+            .unwrap(),
+    );
+    assert!(
+        allow
+            .validate(&dev.token().tenant(OTHER_TENANT).build())
+            .await
+            .is_ok()
+    );
+    let refused = dev.token().tenant(THIRD_TENANT).build();
+    assert_eq!(
+        err(&allow, &refused).await,
+        ValidationError::TenantNotAllowed
+    );
+    assert_eq!(
+        allow.diagnose(&refused, &ValidationError::TenantNotAllowed),
+        Some(Diagnostic::TokenFromAnotherTenant)
+    );
+
+    // `organizations` never accepts personal accounts.
+    let orgs = TokenValidator::new(
+        dev.config_builder()
+            .tenant_id("organizations")
+            .build()
+            .unwrap(),
+    );
+    let msa = dev.token().tenant(CONSUMERS_TENANT_ID).build();
+    assert_eq!(err(&orgs, &msa).await, ValidationError::TenantNotAllowed);
+    assert!(common.validate(&msa).await.is_ok());
+}
+
+#[tokio::test]
+async fn key_issuer_must_match_token_issuer() {
+    let dev = tenant().await;
+    let mut jwks: serde_json::Value = serde_json::from_str(&dev.jwks_json()).unwrap();
+    jwks["keys"][0]["issuer"] = format!("{}/{OTHER_TENANT}/v2.0", dev.base_url()).into();
+    let cfg = dev
+        .config_builder()
+        .static_jwks(
+            StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()),
+        )
+        .build()
+        .unwrap();
+    let v = TokenValidator::new(cfg);
+    assert_eq!(
+        err(&v, &dev.token().build()).await,
+        ValidationError::KeyIssuerMismatch
+    );
+
+    // A templated key issuer matches the token's tenant; v1.0 tokens match through the v2.0 issuer.
+    jwks["keys"][0]["issuer"] = format!("{}/{{tenantid}}/v2.0", dev.base_url()).into();
+    let cfg = dev
+        .config_builder()
+        .static_jwks(
+            StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()),
+        )
+        .build()
+        .unwrap();
+    let v = TokenValidator::new(cfg);
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+    assert!(v.validate(&dev.token().v1().build()).await.is_ok());
+    assert_eq!(dev.total_requests(), 0, "static keys need no network");
+}
+
+#[tokio::test]
+async fn audiences() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let graph = dev
+        .token()
+        .audience("00000003-0000-0000-c000-000000000000")
+        .build();
+    assert_eq!(err(&v, &graph).await, ValidationError::InvalidAudience);
+    assert_eq!(
+        v.diagnose(&graph, &ValidationError::InvalidAudience),
+        Some(Diagnostic::TokenForMicrosoftGraph)
+    );
+    let graph_url = dev.token().audience("https://graph.microsoft.com").build();
+    assert_eq!(
+        v.diagnose(&graph_url, &ValidationError::InvalidAudience),
+        Some(Diagnostic::TokenForMicrosoftGraph)
+    );
+    let other = dev.token().audience("api://someone-else").build();
+    assert_eq!(err(&v, &other).await, ValidationError::InvalidAudience);
+    assert_eq!(
+        v.diagnose(&other, &ValidationError::InvalidAudience),
+        Some(Diagnostic::TokenForAnotherAudience)
+    );
+    // String or array; the App ID URI form is accepted by default.
+    let arr = dev
+        .token()
+        .audiences(["api://x", dev.api_client_id()])
+        .build();
+    assert!(v.validate(&arr).await.is_ok());
+    let uri = dev
+        .token()
+        .audience(format!("api://{}", dev.api_client_id()))
+        .build();
+    assert!(v.validate(&uri).await.is_ok());
+    // Configured audiences replace the defaults.
+    let custom = TokenValidator::new(
+        dev.config_builder()
+            .audience("api://custom")
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        err(&custom, &dev.token().build()).await,
+        ValidationError::InvalidAudience
+    );
+    assert!(
+        custom
+            .validate(&dev.token().audience("api://custom").build())
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        err(&v, &dev.token().claim("aud", json!(["api://x", 3])).build()).await,
+        ValidationError::InvalidClaim("aud")
+    );
+}
+
+#[tokio::test]
+async fn lifetime_with_leeway() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    assert_eq!(
+        err(&v, &dev.token().expired().build()).await,
+        ValidationError::Expired
+    );
+    assert_eq!(
+        err(&v, &dev.token().not_yet_valid().build()).await,
+        ValidationError::NotYetValid
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Two minutes late or early is within the default five-minute leeway.
+    let just_expired = dev.token().issued_at(now - 3600 - 120).build();
+    assert!(v.validate(&just_expired).await.is_ok());
+    let early = dev.token().claim("nbf", now + 120).build();
+    assert!(v.validate(&early).await.is_ok());
+    let strict = TokenValidator::new(dev.config_builder().leeway(Duration::ZERO).build().unwrap());
+    assert_eq!(err(&strict, &just_expired).await, ValidationError::Expired);
+    assert_eq!(err(&strict, &early).await, ValidationError::NotYetValid);
+}
+
+#[tokio::test]
+async fn replay_against_a_fixed_clock() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let recorded = dev.token().issued_at(now - 30 * 24 * 3600).build();
+    assert_eq!(err(&v, &recorded).await, ValidationError::Expired);
+    let then = SystemTime::UNIX_EPOCH + Duration::from_secs((now - 30 * 24 * 3600 + 60) as u64);
+    assert!(v.validate_at(&recorded, then).await.is_ok());
+    let before_issue = SystemTime::UNIX_EPOCH + Duration::from_secs((now - 31 * 24 * 3600) as u64);
+    assert_eq!(
+        v.validate_at(&recorded, before_issue).await.unwrap_err(),
+        ValidationError::NotYetValid
+    );
+}
+
+#[tokio::test]
+async fn token_versions() {
+    let dev = tenant().await;
+    let v2_only = TokenValidator::new(
+        dev.config_builder()
+            .token_versions(TokenVersions::V2Only)
+            .build()
+            .unwrap(),
+    );
+    let v1 = dev.token().v1().build();
+    assert_eq!(err(&v2_only, &v1).await, ValidationError::VersionNotAllowed);
+    assert_eq!(
+        v2_only.diagnose(&v1, &ValidationError::VersionNotAllowed),
+        Some(Diagnostic::V1TokenWhereOnlyV2Allowed)
+    );
+    assert!(v2_only.validate(&dev.token().build()).await.is_ok());
+    let v1_only = TokenValidator::new(
+        dev.config_builder()
+            .token_versions(TokenVersions::V1Only)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        err(&v1_only, &dev.token().build()).await,
+        ValidationError::VersionNotAllowed
+    );
+    assert!(v1_only.validate(&v1).await.is_ok());
+    assert_eq!(
+        err(&v2_only, &dev.token().without_claim("ver").build()).await,
+        ValidationError::VersionNotAllowed
+    );
+    // The v1.0 issuer is always learned, so a refused version is reported as such.
+    assert_eq!(dev.requests(Endpoint::OpenIdConfigurationV1), 2);
+}
+
+#[tokio::test]
+async fn scopes_or_roles_required_by_default() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let bare = dev.token().scopes(Vec::<String>::new()).build();
+    assert_eq!(err(&v, &bare).await, ValidationError::NoScopesOrRoles);
+    let bare_app = dev.token().app_only().build();
+    assert_eq!(err(&v, &bare_app).await, ValidationError::NoScopesOrRoles);
+    let empty_scp = dev.token().claim("scp", "").build();
+    assert_eq!(err(&v, &empty_scp).await, ValidationError::NoScopesOrRoles);
+    let acl = TokenValidator::new(
+        dev.config_builder()
+            .insecure_allow_tokens_without_scopes_or_roles(true)
+            .build()
+            .unwrap(),
+    );
+    assert!(acl.validate(&bare_app).await.is_ok());
+}
+
+#[tokio::test]
+async fn validated_tokens_are_cached_until_they_expire() {
+    let dev = tenant().await;
+    let v = TokenValidator::new(dev.config_builder().leeway(Duration::ZERO).build().unwrap());
+    let token = dev.token().expires_in(Duration::from_secs(2)).build();
+    let first = v.validate_shared(&token).await.unwrap();
+    let second = v.validate_shared(&token).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "a repeated token is served from the cache"
+    );
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        v.validate_shared(&token).await.unwrap_err(),
+        ValidationError::Expired
+    );
+}
+
+#[tokio::test]
+async fn cache_is_flushed_when_keys_change_and_never_holds_failures() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().build();
+    let first = v.validate_shared(&token).await.unwrap();
+    // Retire the key that signed it: after a refresh the token is no longer valid.
+    let old = dev.active_kid();
+    dev.rotate_keys();
+    assert!(dev.retire_key(&old));
+    v.jwks().refresh().await.unwrap();
+    assert_eq!(
+        v.validate_shared(&token).await.unwrap_err(),
+        ValidationError::UnknownKey
+    );
+    drop(first);
+    // A failure is not cached: once the key is back (rotation never removes it here), the
+    // same bad token still fails, and a good token is fine.
+    let expired = dev.token().expired().build();
+    assert_eq!(err(&v, &expired).await, ValidationError::Expired);
+    assert_eq!(err(&v, &expired).await, ValidationError::Expired);
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_validations_with_a_new_kid_make_one_fetch() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    dev.rotate_keys();
+    dev.reset_counters();
+    let token = dev.token().build();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (v, t) = (v.clone(), token.clone());
+            tokio::spawn(async move { v.validate(&t).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_ok());
+    }
+    assert_eq!(dev.requests(Endpoint::Jwks), 1);
+    assert_eq!(
+        dev.requests(Endpoint::OpenIdConfiguration),
+        0,
+        "an unknown kid re-reads keys only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kid_flood_stays_within_the_refresh_bound() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    dev.reset_counters();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let v = v.clone();
+            let token = dev.token().kid(Some(&format!("attacker-kid-{i}"))).build();
+            tokio::spawn(async move { v.validate(&token).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap_err(), ValidationError::UnknownKey);
+    }
+    assert_eq!(
+        dev.requests(Endpoint::Jwks),
+        1,
+        "one refresh per minimum interval"
+    );
+    // Tokens that do not look right (wrong audience) never trigger a refresh at all.
+    let fresh = validator(&dev);
+    fresh.warm_up().await.unwrap();
+    dev.reset_counters();
+    let wrong_aud = dev
+        .token()
+        .kid(Some("another-kid"))
+        .audience("api://other")
+        .build();
+    assert_eq!(err(&fresh, &wrong_aud).await, ValidationError::UnknownKey);
+    let wrong_iss = dev
+        .token()
+        .kid(Some("another-kid"))
+        .issuer("https://evil.example.com/")
+        .build();
+    assert_eq!(err(&fresh, &wrong_iss).await, ValidationError::UnknownKey);
+    assert_eq!(dev.requests(Endpoint::Jwks), 0);
+}
+
+#[tokio::test]
+async fn endpoint_down_keeps_last_known_good_keys() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().build();
+    assert!(v.validate(&token).await.is_ok());
+    dev.inject(Endpoint::Jwks, Fault::Status(500));
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    assert!(v.jwks().refresh().await.is_err());
+    let fresh_token = dev.token().build();
+    assert!(
+        v.validate(&fresh_token).await.is_ok(),
+        "old keys still validate"
+    );
+    assert_eq!(v.jwks().key_count(), 1);
+}
+
+#[tokio::test]
+async fn garbage_or_oversized_jwks_never_replaces_keys() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let generation = v.jwks().generation();
+    for fault in [
+        Fault::Body("<html>oops</html>".into()),
+        Fault::Body(r#"{"keys":[]}"#.into()),
+        Fault::Body(r#"{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}"#.into()),
+        Fault::Oversized(600 * 1024),
+        Fault::Status(307),
+    ] {
+        dev.inject(Endpoint::Jwks, fault.clone());
+        let e = v.jwks().refresh().await.unwrap_err();
+        match fault {
+            Fault::Oversized(_) => {
+                assert!(
+                    matches!(&e, JwksError::Http { source, .. } if source.kind() == crate::HttpErrorKind::TooLarge),
+                    "{e:?}"
+                );
+            }
+            Fault::Status(_) => assert!(
+                matches!(
+                    e,
+                    JwksError::Status { status: 307, .. } | JwksError::Http { .. }
+                ),
+                "{e:?}"
+            ),
+            _ => assert!(
+                matches!(
+                    e,
+                    JwksError::InvalidDocument { .. } | JwksError::NoUsableKeys { .. }
+                ),
+                "{e:?}"
+            ),
+        }
+        assert_eq!(v.jwks().generation(), generation);
+        assert!(v.validate(&dev.token().build()).await.is_ok());
+    }
+    dev.clear_fault(Endpoint::Jwks);
+    let many: Vec<_> = (0..150)
+        .map(|i| json!({"kty":"RSA","kid":format!("k{i}"),"n":"AQAB","e":"AQAB"}))
+        .collect();
+    dev.inject(
+        Endpoint::Jwks,
+        Fault::Body(json!({ "keys": many }).to_string()),
+    );
+    assert!(matches!(
+        v.jwks().refresh().await,
+        Err(JwksError::TooManyKeys {
+            count: 150,
+            max: 100,
+            ..
+        })
+    ));
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+}
+
+#[tokio::test]
+async fn cold_start_without_keys_fails_closed_and_backs_off() {
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(500));
+    let v = validator(&dev);
+    let token = dev.token().build();
+    assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    assert!(ValidationError::KeysUnavailable.is_server_error());
+    assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    assert_eq!(
+        dev.requests(Endpoint::OpenIdConfiguration),
+        1,
+        "retries wait for the retry interval"
+    );
+    assert!(matches!(
+        v.warm_up().await,
+        Err(JwksError::Status { status: 500, .. })
+    ));
+    // Garbage metadata is also a failure, and the error names the document.
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Body("nope".into()));
+    let v2 = validator(&dev);
+    assert!(matches!(
+        v2.warm_up().await,
+        Err(JwksError::InvalidDocument {
+            document: "OpenID configuration",
+            ..
+        })
+    ));
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    let v3 = validator(&dev);
+    v3.warm_up().await.unwrap();
+    assert!(v3.validate(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn discovery_issuer_must_belong_to_the_authority() {
+    let dev = tenant().await;
+    let doc = json!({
+        "issuer": format!("{}/{OTHER_TENANT}/v2.0", dev.base_url()),
+        "jwks_uri": dev.jwks_url(),
+    });
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Body(doc.to_string()));
+    let v = validator(&dev);
+    assert!(matches!(
+        v.warm_up().await,
+        Err(JwksError::IssuerMismatch { .. })
+    ));
+}
+
+#[tokio::test]
+async fn key_rotation_is_followed() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let before = dev.token().build();
+    assert!(v.validate(&before).await.is_ok());
+    let old = dev.active_kid();
+    let new = dev.rotate_keys();
+    assert_ne!(old, new);
+    let after = dev.token().build();
+    assert!(
+        v.validate(&after).await.is_ok(),
+        "unknown kid triggers a refresh"
+    );
+    assert!(v.validate(&before).await.is_ok(), "old key still published");
+    assert_eq!(v.jwks().key_count(), 2);
+}
+
+#[tokio::test]
+async fn app_specific_signing_keys() {
+    let dev = tenant().await;
+    dev.add_app_signing_key(dev.api_client_id());
+    let token = dev.token().signed_with_app_key(dev.api_client_id()).build();
+    let plain = validator(&dev);
+    assert_eq!(err(&plain, &token).await, ValidationError::UnknownKey);
+    let app = TokenValidator::new(
+        dev.config_builder()
+            .app_specific_signing_keys(true)
+            .build()
+            .unwrap(),
+    );
+    assert!(app.validate(&token).await.is_ok());
+    assert!(
+        app.validate(&dev.token().build()).await.is_ok(),
+        "tenant keys are published too"
+    );
+}
+
+#[tokio::test]
+async fn conditional_get_reuses_keys() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let generation = v.jwks().generation();
+    v.jwks().refresh().await.unwrap();
+    assert_eq!(v.jwks().generation(), generation, "a 304 keeps the key set");
+    assert_eq!(dev.requests(Endpoint::Jwks), 2);
+}
+
+#[tokio::test]
+async fn graph_tokens_with_a_nonce_are_diagnosed() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let graph = dev
+        .token()
+        .audience("https://graph.microsoft.com")
+        .header("nonce", "abc")
+        .build();
+    let e = err(&v, &graph).await;
+    assert_eq!(
+        v.diagnose(&graph, &e),
+        Some(Diagnostic::TokenForMicrosoftGraph)
+    );
+}
+
+#[tokio::test]
+async fn errors_never_echo_token_content() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let canary = "CANARY-7f3a";
+    let tokens = [
+        dev.token().audience(canary).build(),
+        dev.token().issuer(canary).build(),
+        dev.token().kid(Some(canary)).build(),
+        dev.token().claim("exp", canary).build(),
+        format!("{canary}.{canary}.{canary}"),
+    ];
+    for t in tokens {
+        let e = err(&v, &t).await;
+        for text in [e.to_string(), format!("{e:?}"), e.description().to_owned()] {
+            assert!(!text.contains(canary), "{text}");
+        }
+    }
+}
