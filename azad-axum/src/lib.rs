@@ -1,1 +1,65 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod extract;
+mod rejection;
+
+pub use crate::extract::Claims;
+pub use crate::rejection::{
+    AuthorizationRejection, ClaimsRejection, MissingAuthLayer, Unauthenticated,
+};
+#[cfg(feature = "dev")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
+#[doc(no_inline)]
+pub use azad_core::dev;
+#[doc(no_inline)]
+pub use azad_core::{AzureAdConfig, BearerToken, TokenValidator, ValidationError};
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
+#[doc(no_inline)]
+pub use azad_tower::{
+    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer,
+    Requirement, VerboseOnAuthError,
+};
+#[doc(no_inline)]
+pub use {azad_core, azad_tower};
+
+/// Support for the attribute macros' output. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::marker::PhantomData;
+
+    use axum_core::extract::FromRequestParts;
+    use http::request::Parts;
+
+    pub use std::borrow::Cow;
+
+    pub use azad_tower::Requirement;
+
+    use crate::rejection::AuthorizationRejection;
+
+    /// A requirement known at compile time, implemented by the type the attributes generate.
+    pub trait Policy {
+        /// The requirement.
+        const REQUIREMENT: Requirement;
+    }
+
+    /// The guard extractor the attributes add as a handler's first argument.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Guard<P>(PhantomData<P>);
+
+    impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
+        type Rejection = AuthorizationRejection;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            let requirement = P::REQUIREMENT;
+            azad_tower::authorize(&parts.extensions, &requirement)
+                .map_err(AuthorizationRejection)?;
+            Ok(Self(PhantomData))
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod http;
 mod jwks;
 mod jwt;
+pub mod secret;
 pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
@@ -25,4 +26,5 @@ pub use crate::error::{
     ConfigError, HttpError, HttpErrorKind, JwksError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
+pub use crate::secret::{AccessToken, BearerToken, ClientSecret};
 pub use crate::validator::{Diagnostic, TokenValidator};

@@ -262,6 +262,21 @@ impl TokenValidator {
         }
     }
 
+    /// The claims of a token validated before and still valid, from the validated-token cache,
+    /// without any verification work beyond one hash and one lookup. `None` on a miss: call
+    /// [`validate_shared`](Self::validate_shared).
+    #[must_use]
+    pub fn validate_cached(&self, token: &str) -> Option<Arc<Claims>> {
+        let cache = self.inner.cache.as_ref()?;
+        if token.len() > self.inner.config.max_token_bytes {
+            return None;
+        }
+        let generation = self.inner.jwks.generation();
+        let hit = cache.get(&self.cache_key(token))?;
+        (hit.generation == generation && now_secs(SystemTime::now()) < hit.exp)
+            .then_some(hit.claims)
+    }
+
     /// Validates a token as of `time` (to replay recorded tokens against a fixed clock).
     /// Bypasses the validated-token cache.
     ///

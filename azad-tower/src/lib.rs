@@ -1,1 +1,66 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bearer;
+mod future;
+mod layer;
+mod on_error;
+mod rejection;
+pub mod require;
+mod requirement;
+mod service;
+
+pub use crate::bearer::{BearerError, bearer_token};
+pub use crate::future::ResponseFuture;
+pub use crate::layer::AzureAdAuth;
+pub use crate::on_error::{DefaultOnAuthError, OnAuthError, VerboseOnAuthError};
+pub use crate::rejection::{AuthRejection, Protocol};
+pub use crate::require::{Require, RequireLayer, authorize};
+pub use crate::requirement::{Insufficient, Requirement};
+pub use crate::service::{Anonymous, AzureAdAuthService};
+#[doc(no_inline)]
+pub use azad_core::{self, AzureAdConfig, BearerToken, Claims, TokenValidator, ValidationError};
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
+
+/// Support for the attribute macros on tonic service methods. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::borrow::Cow;
+
+    pub use crate::requirement::Requirement;
+
+    /// The boxed rejection of a method desugared by `#[tonic::async_trait]`.
+    #[cfg(feature = "tonic")]
+    pub fn reject_boxed<'a, T: Send + 'a>(
+        status: tonic::Status,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, tonic::Status>> + Send + 'a>> {
+        Box::pin(async move { Err(status) })
+    }
+
+    /// Checks a tonic request's claims (stored by the layer) against a requirement.
+    #[cfg(feature = "tonic")]
+    pub fn check_grpc<T>(
+        request: &tonic::Request<T>,
+        requirement: &Requirement,
+    ) -> Result<(), tonic::Status> {
+        use crate::AuthRejection;
+        let ext = request.extensions();
+        let mut http_ext = http::Extensions::new();
+        if let Some(claims) = ext.get::<std::sync::Arc<azad_core::Claims>>() {
+            http_ext.insert(claims.clone());
+        }
+        if ext.get::<crate::Anonymous>().is_some() {
+            http_ext.insert(crate::Anonymous);
+        }
+        match crate::authorize(&http_ext, requirement) {
+            Ok(_) => Ok(()),
+            Err(r @ AuthRejection::Forbidden(_)) => {
+                Err(tonic::Status::permission_denied(r.description()))
+            }
+            Err(r @ AuthRejection::MissingLayer) => Err(tonic::Status::internal(r.description())),
+            Err(r) => Err(tonic::Status::unauthenticated(r.description())),
+        }
+    }
+}

@@ -639,13 +639,21 @@ async fn validated_tokens_are_cached_until_they_expire() {
     let dev = tenant().await;
     let v = TokenValidator::new(dev.config_builder().leeway(Duration::ZERO).build().unwrap());
     let token = dev.token().expires_in(Duration::from_secs(2)).build();
+    assert!(v.validate_cached(&token).is_none(), "never seen");
     let first = v.validate_shared(&token).await.unwrap();
     let second = v.validate_shared(&token).await.unwrap();
     assert!(
         Arc::ptr_eq(&first, &second),
         "a repeated token is served from the cache"
     );
+    assert!(Arc::ptr_eq(&first, &v.validate_cached(&token).unwrap()));
+    // A cache keyed by token content: a different token (same claims, new signature) misses.
+    assert!(v.validate_cached(&dev.token().build()).is_none());
     tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert!(
+        v.validate_cached(&token).is_none(),
+        "entries never outlive exp"
+    );
     assert_eq!(
         v.validate_shared(&token).await.unwrap_err(),
         ValidationError::Expired

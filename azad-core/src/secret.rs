@@ -1,0 +1,125 @@
+//! Secret newtypes: values that never appear in `Debug` output, have no `Display`, and are read
+//! only through `.secret()`.
+//!
+//! # Example
+//!
+//! ```
+//! use azad_core::secret::{BearerToken, ClientSecret};
+//!
+//! let secret = ClientSecret::new("s3cr3t-v4lue");
+//! assert_eq!(format!("{secret:?}"), "ClientSecret([redacted])");
+//! assert_eq!(secret.secret(), "s3cr3t-v4lue");
+//!
+//! let token = BearerToken::new("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e30.c2ln");
+//! assert!(!format!("{token:?}").contains("eyJ"));
+//! ```
+
+use secrecy::{ExposeSecret, SecretString};
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(SecretString);
+
+        impl $name {
+            /// Wraps a secret value.
+            #[must_use]
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(SecretString::from(value.into()))
+            }
+
+            /// The secret value.
+            ///
+            /// # Security Warning
+            ///
+            /// Leaking this value (in logs, error messages or responses) compromises what it
+            /// protects. Pass it only to the party it is meant for.
+            #[must_use]
+            pub fn secret(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self::new(value)
+            }
+        }
+
+        impl PartialEq for $name {
+            /// Constant-time comparison.
+            fn eq(&self, other: &Self) -> bool {
+                let (a, b) = (self.secret().as_bytes(), other.secret().as_bytes());
+                a.len() == b.len() && aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+
+secret_type!(
+    /// The bearer token of an incoming request, as the client sent it. Kept (redacted) in
+    /// request extensions by the tower layer, for on-behalf-of exchanges.
+    BearerToken
+);
+
+secret_type!(
+    /// An access token acquired from the token endpoint (client credentials, on-behalf-of...).
+    AccessToken
+);
+
+secret_type!(
+    /// A client secret of an app registration.
+    ClientSecret
+);
+
+secret_type!(
+    /// A signed client assertion (a JWT proving the client's identity), or a federated token.
+    ClientAssertion
+);
+
+secret_type!(
+    /// A refresh token.
+    RefreshToken
+);
+
+secret_type!(
+    /// A password protecting a private key (PKCS#12).
+    KeyPassword
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints() {
+        let canary = "CANARY-secret-1234";
+        for text in [
+            format!("{:?}", BearerToken::new(canary)),
+            format!("{:?}", AccessToken::new(canary)),
+            format!("{:?}", ClientSecret::new(canary)),
+            format!("{:?}", ClientAssertion::new(canary)),
+            format!("{:?}", RefreshToken::new(canary)),
+            format!("{:#?}", Some(KeyPassword::new(canary))),
+        ] {
+            assert!(!text.contains(canary), "{text}");
+            assert!(text.contains("[redacted]"));
+        }
+    }
+
+    #[test]
+    fn equality_compares_values() {
+        assert_eq!(ClientSecret::new("a"), ClientSecret::new("a"));
+        assert_ne!(ClientSecret::new("a"), ClientSecret::new("b"));
+        assert_ne!(ClientSecret::new("a"), ClientSecret::new("ab"));
+    }
+}

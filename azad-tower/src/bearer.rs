@@ -1,0 +1,196 @@
+//! Extracting the bearer token from a request (RFC 6750 §2.1): exactly one `Authorization`
+//! header, the `Bearer` scheme in any case, a `b64token`. Tokens in the query string are refused.
+
+use std::fmt;
+
+use http::{HeaderMap, Uri, header};
+
+/// Why no bearer token could be taken from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// No `Authorization` header, or one with another scheme (`Basic` ...): the request has no
+    /// bearer credentials. Answered with 401 and a bare `WWW-Authenticate: Bearer`.
+    Missing,
+    /// More than one `Authorization` header.
+    MultipleHeaders,
+    /// `Bearer` with no token, or a token with characters outside `b64token`.
+    Malformed,
+    /// A token in the query string (`access_token=`), which is never accepted: URLs end up
+    /// in logs.
+    TokenInQuery,
+}
+
+impl BearerError {
+    /// `true` when the request simply carries no bearer credentials.
+    #[must_use]
+    pub fn is_missing(self) -> bool {
+        self == Self::Missing
+    }
+
+    /// A fixed description, safe to send to a client.
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Missing => "No bearer token",
+            Self::MultipleHeaders => "More than one Authorization header",
+            Self::Malformed => "Malformed Authorization header",
+            Self::TokenInQuery => "Access tokens are not accepted in the query string",
+        }
+    }
+}
+
+impl fmt::Display for BearerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for BearerError {}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Takes the bearer token from the request headers.
+///
+/// # Errors
+///
+/// A [`BearerError`] saying why there is no usable token.
+pub fn bearer_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, BearerError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(BearerError::MultipleHeaders);
+    }
+    let Some(value) = first else {
+        if query_has_token(uri) {
+            return Err(BearerError::TokenInQuery);
+        }
+        return Err(BearerError::Missing);
+    };
+    if query_has_token(uri) {
+        return Err(BearerError::TokenInQuery);
+    }
+    let value = value.to_str().map_err(|_| BearerError::Malformed)?.trim();
+    let (scheme, rest) = match value.split_once(' ') {
+        Some((scheme, rest)) => (scheme, rest),
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::Missing);
+    }
+    let token = rest.trim_start_matches(' ');
+    if is_b64token(token) {
+        Ok(token)
+    } else {
+        Err(BearerError::Malformed)
+    }
+}
+
+fn query_has_token(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn extract(values: &[&str], uri: &str) -> Result<String, BearerError> {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        }
+        bearer_token(&headers, &uri.parse().unwrap()).map(str::to_owned)
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for v in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER abc.def.ghi",
+            "Bearer   abc.def.ghi",
+            " Bearer abc.def.ghi ",
+        ] {
+            assert_eq!(extract(&[v], "/").unwrap(), "abc.def.ghi", "{v}");
+        }
+        assert_eq!(
+            extract(&["Bearer a-b_c~d+e/f=="], "/").unwrap(),
+            "a-b_c~d+e/f=="
+        );
+    }
+
+    #[test]
+    fn missing_or_other_scheme() {
+        assert_eq!(extract(&[], "/"), Err(BearerError::Missing));
+        assert_eq!(
+            extract(&["Basic dXNlcjpwYXNz"], "/"),
+            Err(BearerError::Missing)
+        );
+        assert_eq!(extract(&["Bearerabc"], "/"), Err(BearerError::Missing));
+    }
+
+    #[test]
+    fn malformed() {
+        for v in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a,b",
+            "Bearer \"abc\"",
+            "Bearer =",
+            "Bearer abc=def",
+            "Bearer é",
+        ] {
+            let Ok(value) = HeaderValue::from_bytes(v.as_bytes()) else {
+                continue;
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value);
+            assert_eq!(
+                bearer_token(&headers, &"/".parse().unwrap()),
+                Err(BearerError::Malformed),
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn exactly_one_header() {
+        assert_eq!(
+            extract(&["Bearer a", "Bearer b"], "/"),
+            Err(BearerError::MultipleHeaders)
+        );
+        assert_eq!(
+            extract(&["Bearer a", "Basic b"], "/"),
+            Err(BearerError::MultipleHeaders)
+        );
+    }
+
+    #[test]
+    fn never_from_the_query_string() {
+        assert_eq!(
+            extract(&[], "/x?access_token=abc"),
+            Err(BearerError::TokenInQuery)
+        );
+        assert_eq!(
+            extract(&["Bearer abc"], "/x?a=1&access_token=abc"),
+            Err(BearerError::TokenInQuery)
+        );
+        assert_eq!(
+            extract(&["Bearer abc"], "/x?my_access_token=1").unwrap(),
+            "abc"
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Why a request was refused, and how that maps to HTTP (RFC 6750) and gRPC.
+
+use std::time::Duration;
+
+use azad_core::ValidationError;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::bearer::BearerError;
+use crate::requirement::Insufficient;
+
+/// The wire protocol of a request, which decides the shape of a rejection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Plain HTTP: an HTTP status and `WWW-Authenticate`.
+    Http,
+    /// gRPC (`content-type: application/grpc*`): HTTP 200 with `grpc-status` and `grpc-message`.
+    Grpc,
+}
+
+impl Protocol {
+    /// Detects gRPC requests by their content type.
+    #[must_use]
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        match headers.get(header::CONTENT_TYPE) {
+            Some(ct) if ct.as_bytes().starts_with(b"application/grpc") => Self::Grpc,
+            _ => Self::Http,
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// No bearer credentials: 401 with a bare `WWW-Authenticate: Bearer`.
+    MissingToken,
+    /// A malformed request (two `Authorization` headers, bad syntax, token in the query):
+    /// 400 `invalid_request`.
+    InvalidRequest(BearerError),
+    /// The token was refused: 401 `invalid_token`.
+    InvalidToken(ValidationError),
+    /// No signing keys could be loaded: 503 with `Retry-After`. A server-side failure.
+    Unavailable {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// The token lacks a required scope or app role: 403 `insufficient_scope`.
+    Forbidden(Insufficient),
+    /// Claims were expected but the `AzureAdAuth` layer is not installed in front of this
+    /// route: 500, so that a misconfigured route fails closed.
+    MissingLayer,
+}
+
+impl AuthRejection {
+    /// Classifies a validation failure.
+    #[must_use]
+    pub fn from_validation(error: ValidationError, retry_after: Duration) -> Self {
+        if error.is_server_error() {
+            Self::Unavailable { retry_after }
+        } else {
+            Self::InvalidToken(error)
+        }
+    }
+
+    /// Classifies a bearer extraction failure.
+    #[must_use]
+    pub fn from_bearer(error: BearerError) -> Self {
+        if error.is_missing() {
+            Self::MissingToken
+        } else {
+            Self::InvalidRequest(error)
+        }
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC status code: 16 `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`, 14 `UNAVAILABLE`,
+    /// 13 `INTERNAL`.
+    #[must_use]
+    pub fn grpc_code(&self) -> u8 {
+        match self {
+            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidRequest(_) => 16,
+            Self::Forbidden(_) => 7,
+            Self::Unavailable { .. } => 14,
+            Self::MissingLayer => 13,
+        }
+    }
+
+    /// The RFC 6750 error code, if any.
+    #[must_use]
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::MissingToken | Self::Unavailable { .. } | Self::MissingLayer => None,
+            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidToken(e) => e.error_code(),
+            Self::Forbidden(_) => Some("insufficient_scope"),
+        }
+    }
+
+    /// A fixed description, safe for clients (never token content).
+    #[must_use]
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "No bearer token",
+            Self::InvalidRequest(e) => e.description(),
+            Self::InvalidToken(e) => e.description(),
+            Self::Unavailable { .. } => "Authentication is temporarily unavailable",
+            Self::Forbidden(i) => i.description,
+            Self::MissingLayer => "Authentication is not configured for this route",
+        }
+    }
+
+    /// The `WWW-Authenticate` value: `Bearer`, then comma-separated auth-params (RFC 6750 §3).
+    /// `error_description` only when `verbose`.
+    #[must_use]
+    pub fn www_authenticate(&self, verbose: bool) -> HeaderValue {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(code) = self.error_code() {
+            params.push(("error", code.to_owned()));
+            if verbose {
+                params.push(("error_description", self.description().to_owned()));
+            }
+        }
+        if let Self::Forbidden(i) = self {
+            if !i.required_scopes.is_empty() {
+                params.push(("scope", i.required_scopes.join(" ")));
+            }
+        }
+        www_authenticate(&params)
+    }
+
+    /// The message for `grpc-message` and for response bodies.
+    #[must_use]
+    pub fn message(&self, verbose: bool) -> &'static str {
+        if verbose {
+            return self.description();
+        }
+        match self {
+            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) => {
+                "Unauthenticated"
+            }
+            Self::Forbidden(_) => "Permission denied",
+            Self::Unavailable { .. } => "Service unavailable",
+            Self::MissingLayer => "Internal error",
+        }
+    }
+
+    /// Builds the standard response: RFC 6750 for HTTP, a trailers-only gRPC error for gRPC
+    /// (with `WWW-Authenticate` kept). Bodies are empty.
+    #[must_use]
+    pub fn to_response<B: Default>(&self, protocol: Protocol, verbose: bool) -> Response<B> {
+        let mut response = Response::new(B::default());
+        let headers = response.headers_mut();
+        if self.status() != StatusCode::INTERNAL_SERVER_ERROR {
+            headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(verbose));
+        }
+        if let Self::Unavailable { retry_after } = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        match protocol {
+            Protocol::Http => *response.status_mut() = self.status(),
+            Protocol::Grpc => {
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/grpc"),
+                );
+                headers.insert(
+                    "grpc-status",
+                    HeaderValue::from(u16::from(self.grpc_code())),
+                );
+                headers.insert("grpc-message", grpc_message(self.message(verbose)));
+            }
+        }
+        response
+    }
+}
+
+/// Formats `Bearer k="v", k2="v2"` with quoted-string escaping.
+pub(crate) fn www_authenticate(params: &[(&str, String)]) -> HeaderValue {
+    let mut out = String::from("Bearer");
+    for (i, (k, v)) in params.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { ", " });
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars().filter(|c| !c.is_control() && c.is_ascii()) {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// Percent-encodes a `grpc-message` as the gRPC HTTP/2 spec requires.
+fn grpc_message(message: &str) -> HeaderValue {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("error"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6750_headers() {
+        assert_eq!(AuthRejection::MissingToken.www_authenticate(true), "Bearer");
+        assert_eq!(
+            AuthRejection::InvalidToken(ValidationError::Expired).www_authenticate(false),
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(
+            AuthRejection::InvalidToken(ValidationError::Expired).www_authenticate(true),
+            "Bearer error=\"invalid_token\", error_description=\"The access token expired\""
+        );
+        assert_eq!(
+            AuthRejection::InvalidRequest(BearerError::MultipleHeaders).www_authenticate(false),
+            "Bearer error=\"invalid_request\""
+        );
+        let forbidden = AuthRejection::Forbidden(Insufficient {
+            required_scopes: vec!["a".into(), "b\"c".into()],
+            description: "x",
+        });
+        assert_eq!(
+            forbidden.www_authenticate(false),
+            "Bearer error=\"insufficient_scope\", scope=\"a b\\\"c\""
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        let r: Response<()> = AuthRejection::Unavailable {
+            retry_after: Duration::from_secs(10),
+        }
+        .to_response(Protocol::Http, false);
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "10");
+        let g: Response<()> = AuthRejection::MissingToken.to_response(Protocol::Grpc, false);
+        assert_eq!(g.status(), 200);
+        assert_eq!(g.headers()["grpc-status"], "16");
+        assert_eq!(g.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let f: Response<()> = AuthRejection::Forbidden(Insufficient {
+            required_scopes: vec![],
+            description: "d",
+        })
+        .to_response(Protocol::Grpc, true);
+        assert_eq!(f.headers()["grpc-status"], "7");
+        assert_eq!(f.headers()["grpc-message"], "d");
+        let m: Response<()> = AuthRejection::MissingLayer.to_response(Protocol::Http, false);
+        assert_eq!(m.status(), 500);
+        assert!(m.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(grpc_message("a b%c\u{e9}"), "a b%25c%C3%A9");
+    }
+}

@@ -1,0 +1,168 @@
+//! [`AzureAdAuthService`]: the service produced by [`AzureAdAuth`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use azad_core::{BearerToken, Claims};
+use http::{Request, Response};
+use tower_service::Service;
+use tracing::field::Empty;
+
+use crate::bearer::{BearerError, bearer_token};
+use crate::future::{Pending, ResponseFuture};
+use crate::layer::{AzureAdAuth, Inserter};
+use crate::on_error::OnAuthError;
+use crate::rejection::{AuthRejection, Protocol};
+
+/// Marker inserted into the extensions of requests that passed an
+/// [optional](AzureAdAuth::optional) layer without any token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Anonymous;
+
+/// Validates bearer tokens, then calls the inner service. Created by [`AzureAdAuth`].
+pub struct AzureAdAuthService<S, E> {
+    inner: S,
+    auth: AzureAdAuth<E>,
+}
+
+impl<S: Clone, E: Clone> Clone for AzureAdAuthService<S, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, E: fmt::Debug> fmt::Debug for AzureAdAuthService<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureAdAuthService")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl<S, E> AzureAdAuthService<S, E> {
+    pub(crate) fn new(inner: S, auth: AzureAdAuth<E>) -> Self {
+        Self { inner, auth }
+    }
+
+    /// A reference to the inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// A mutable reference to the inner service.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> AzureAdAuthService<S, crate::DefaultOnAuthError> {
+    /// Wraps `inner` with an [`AzureAdAuth`] for `config`.
+    pub fn layer(config: azad_core::AzureAdConfig) -> AzureAdAuth {
+        AzureAdAuth::new(config)
+    }
+}
+
+/// Records the principal on the span and stores claims, token and configured extensions.
+pub(crate) fn authenticated<B>(
+    request: &mut Request<B>,
+    claims: Arc<Claims>,
+    token: BearerToken,
+    extensions: &[Inserter],
+    span: &tracing::Span,
+) {
+    if !span.is_disabled() {
+        span.record("tid", claims.tenant_id());
+        span.record("oid", claims.object_id());
+        span.record("azp", claims.client_app_id());
+    }
+    let ext = request.extensions_mut();
+    ext.insert(claims);
+    ext.insert(token);
+    for insert in extensions {
+        insert(ext);
+    }
+}
+
+impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for AzureAdAuthService<S, E>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    E: OnAuthError<ResBody> + Clone,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, E>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let protocol = Protocol::of(request.headers());
+        let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
+        let clone = self.inner.clone();
+        // mem::replace due to https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        let token = match bearer_token(request.headers(), request.uri()) {
+            Ok(token) => token,
+            Err(BearerError::Missing) if self.auth.optional => {
+                request.extensions_mut().insert(Anonymous);
+                let fut = span.in_scope(|| inner.call(request));
+                return ResponseFuture::inner(fut, span);
+            }
+            Err(e) => {
+                tracing::debug!(target: "azad::auth", error = %e, "request refused");
+                let response = self
+                    .auth
+                    .on_error
+                    .on_error(&AuthRejection::from_bearer(e), protocol);
+                return ResponseFuture::rejected(response, span);
+            }
+        };
+
+        // Fast path: a token validated before, straight from the validated-token cache.
+        if let Some(claims) = self.auth.validator.validate_cached(token) {
+            let token = BearerToken::new(token);
+            authenticated(&mut request, claims, token, &self.auth.extensions, &span);
+            let fut = span.in_scope(|| inner.call(request));
+            return ResponseFuture::inner(fut, span);
+        }
+
+        let validator = self.auth.validator.clone();
+        let token = token.to_owned();
+        let validation = Box::pin(async move {
+            let result = validator.validate_shared(&token).await;
+            (result, token)
+        });
+        let retry_after = self.auth.validator.config().jwks_policy().retry_interval;
+        ResponseFuture::validating(
+            validation,
+            Pending {
+                inner,
+                request,
+                on_error: self.auth.on_error.clone(),
+                protocol,
+                retry_after,
+                extensions: self.auth.extensions.clone(),
+            },
+            span,
+        )
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl<S: tonic::server::NamedService, E> tonic::server::NamedService for AzureAdAuthService<S, E> {
+    // Required to use the service with tonic's router (`Server::add_service`).
+    const NAME: &'static str = S::NAME;
+}
