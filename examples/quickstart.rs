@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Setup::Environment => {
-            println!("\nAuthority: from AZURE_TENANT_ID / AZURE_CLIENT_ID (no tokens minted)")
+            println!("\nAuthority: from AZURE_TENANT_ID / AZURE_CLIENT_ID (no tokens minted)");
         }
     }
 

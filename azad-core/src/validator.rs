@@ -355,10 +355,10 @@ impl TokenValidator {
         } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
             match self.diagnose(token, &error) {
                 Some(d) => {
-                    tracing::info!(target: "azad::validation", error = %error, diagnostic = %d, "token rejected")
+                    tracing::info!(target: "azad::validation", error = %error, diagnostic = %d, "token rejected");
                 }
                 None => {
-                    tracing::debug!(target: "azad::validation", error = %error, "token rejected")
+                    tracing::debug!(target: "azad::validation", error = %error, "token rejected");
                 }
             }
         }

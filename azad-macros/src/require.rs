@@ -167,7 +167,7 @@ fn expand_axum(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<Tok
     let sig = &item_fn.sig;
     if sig.asyncness.is_none() {
         return Err(syn::Error::new_spanned(
-            &sig.fn_token,
+            sig.fn_token,
             format!(
                 "`#[{}]` requires an `async fn` (an axum handler) or a tonic service method",
                 kind.attr_name()
@@ -254,6 +254,6 @@ fn expand_tonic(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<To
         }
         #body
     }};
-    item_fn.block = Box::new(new_body);
+    *item_fn.block = new_body;
     Ok(quote!(#item_fn))
 }

@@ -132,11 +132,10 @@ impl AuthRejection {
                 params.push(("error_description", self.description().to_owned()));
             }
         }
-        if let Self::Forbidden(i) = self {
-            if !i.required_scopes.is_empty() {
+        if let Self::Forbidden(i) = self
+            && !i.required_scopes.is_empty() {
                 params.push(("scope", i.required_scopes.join(" ")));
             }
-        }
         www_authenticate(&params)
     }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::routing::get;
 use axum::{Json, Router};
 use azad_axum::dev::DevTenant;
-use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, require_role, require_scope};
+use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, OnAuthError, require_role, require_scope};
 use serde_json::{Value, json};
 
 /// The scope `/api/claims` requires.
@@ -38,7 +38,10 @@ pub async fn admin(claims: Claims) -> Json<Value> {
 
 /// The API routes behind `auth`, with `/health` left public. `route_layer` keeps unknown
 /// paths 404 rather than 401.
-pub fn router(auth: AzureAdAuth) -> Router {
+pub fn router<E>(auth: AzureAdAuth<E>) -> Router
+where
+    E: OnAuthError<axum::body::Body> + Clone + Send + Sync + 'static,
+{
     let api = Router::new()
         .route("/api/claims", get(claims))
         .route("/api/admin", get(admin))

@@ -1,0 +1,6 @@
+use azad_axum::require_scope;
+
+#[require_scope("access_as_user")]
+struct Handler;
+
+fn main() {}

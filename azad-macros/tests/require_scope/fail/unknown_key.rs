@@ -1,0 +1,6 @@
+use azad_axum::require_scope_or_app_permission;
+
+#[require_scope_or_app_permission(scopes = ["Tasks.Read"], roles = ["Tasks.Read.All"])]
+async fn handler() {}
+
+fn main() {}
