@@ -381,3 +381,300 @@ impl ValidationError {
         matches!(self, Self::Expired)
     }
 }
+
+/// An OAuth error answered by the token endpoint (Entra's error body), kept whole.
+///
+/// `error_description` is Entra's text (it names the failing check and carries trace and
+/// correlation ids; it never contains the client's secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize)]
+#[non_exhaustive]
+pub struct EntraError {
+    /// The HTTP status of the answer.
+    #[serde(skip)]
+    pub status: u16,
+    /// The OAuth error code (`invalid_grant`, `invalid_client`, `interaction_required`...).
+    #[serde(default)]
+    pub error: String,
+    /// Entra's description.
+    #[serde(default)]
+    pub error_description: Option<String>,
+    /// Entra's numeric error codes (`AADSTS50173` is `50173`).
+    #[serde(default)]
+    pub error_codes: Vec<u32>,
+    /// Correlation id, for support requests.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    /// Trace id, for support requests.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// Timestamp of the error.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// A claims challenge (JSON) the caller must satisfy, for `interaction_required`.
+    #[serde(default)]
+    pub claims: Option<String>,
+    /// A finer error (`consent_required`, `basic_action`...).
+    #[serde(default)]
+    pub suberror: Option<String>,
+    /// `Retry-After` of the answer, if any.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl EntraError {
+    /// `invalid_grant`: the grant (assertion, refresh token, code) was refused.
+    #[must_use]
+    pub fn is_invalid_grant(&self) -> bool {
+        self.error == "invalid_grant"
+    }
+
+    /// `invalid_client` or `unauthorized_client`: this application's own credential or
+    /// registration was refused.
+    #[must_use]
+    pub fn is_client_rejected(&self) -> bool {
+        self.error == "invalid_client" || self.error == "unauthorized_client"
+    }
+
+    /// The user must interact (MFA, consent, conditional access): `interaction_required`,
+    /// or any error carrying a claims challenge.
+    #[must_use]
+    pub fn is_interaction_required(&self) -> bool {
+        self.error == "interaction_required"
+            || self.claims.as_deref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// The incoming assertion expired (`AADSTS500133`).
+    #[must_use]
+    pub fn is_expired_assertion(&self) -> bool {
+        self.error_codes.contains(&500_133)
+    }
+
+    /// The claims challenge, if any.
+    #[must_use]
+    pub fn claims_challenge(&self) -> Option<&str> {
+        self.claims.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+impl fmt::Display for EntraError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the token endpoint answered `{}` (HTTP {}",
+            self.error, self.status
+        )?;
+        for code in &self.error_codes {
+            write!(f, ", AADSTS{code}")?;
+        }
+        if let Some(c) = &self.correlation_id {
+            write!(f, ", correlation id {c}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for EntraError {}
+
+/// A client credential could not produce its proof (secret, signed assertion, federated token).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// A certificate or private key could not be read or used.
+    #[error("the certificate credential is unusable: {0}")]
+    Certificate(String),
+    /// The federated token file is missing, unreadable or empty.
+    #[error("the federated token file {path} is unusable: {reason}")]
+    TokenFile {
+        /// The file path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The managed identity endpoint did not deliver a token.
+    #[error("the managed identity could not get a token")]
+    ManagedIdentity(#[source] Box<TokenError>),
+    /// A custom assertion callback failed.
+    #[error("the assertion callback failed: {0}")]
+    Callback(String),
+    /// No credential could be chosen from the environment.
+    #[error("no client credential in the environment: set {0}")]
+    NotConfigured(&'static str),
+}
+
+/// Why an on-behalf-of exchange was refused before any network call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OboRefusal {
+    /// The incoming token has expired.
+    #[error("the incoming token has expired")]
+    Expired,
+    /// The incoming token is app-only: there is no user to act for.
+    #[error("the incoming token is app-only; on-behalf-of needs a user")]
+    AppOnly,
+    /// The incoming token was not issued for this API.
+    #[error("the incoming token was not issued for this API")]
+    WrongAudience,
+    /// The incoming token is not a well-formed JWT.
+    #[error("the incoming token is malformed")]
+    Malformed,
+}
+
+/// Acquiring a token failed.
+///
+/// Three ways of failing at the token endpoint (its error answer, the transport, an
+/// unparsable answer), plus local refusals. Display never contains tokens, secrets or
+/// assertions.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The token endpoint answered with an OAuth error.
+    #[error("{0}")]
+    ServerResponse(Box<EntraError>),
+    /// The request could not be completed (connection, timeout, size cap).
+    #[error("the token request failed")]
+    Request(#[source] HttpError),
+    /// The answer could not be parsed; `body` is kept for diagnosis, with any token redacted.
+    #[error("the token endpoint answered HTTP {status} with an unusable body: {reason}")]
+    Parse {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong.
+        reason: String,
+        /// The body, tokens redacted.
+        body: String,
+    },
+    /// An identical request was throttled (429/503 with `Retry-After`) and its window has not
+    /// passed: refused locally, with no network call.
+    #[error("throttled by the token endpoint; retry after {}s", retry_after.as_secs())]
+    Throttled {
+        /// Time left in the window.
+        retry_after: std::time::Duration,
+    },
+    /// The client credential could not produce its proof.
+    #[error("the client credential failed")]
+    Credential(#[source] CredentialError),
+    /// An on-behalf-of exchange was refused before any network call.
+    #[error("on-behalf-of refused: {0}")]
+    OnBehalfOf(OboRefusal),
+    /// The client is misconfigured (no token endpoint, no scopes...).
+    #[error("the token client is misconfigured: {0}")]
+    Configuration(&'static str),
+}
+
+impl TokenError {
+    /// The Entra error answer, if that is what this is.
+    #[must_use]
+    pub fn entra(&self) -> Option<&EntraError> {
+        match self {
+            Self::ServerResponse(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// `true` when the failure is transient (transport, 5xx, throttling) and a later retry
+    /// may succeed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Request(_) | Self::Throttled { .. } => true,
+            Self::ServerResponse(e) => e.status >= 500 || e.status == 429,
+            _ => false,
+        }
+    }
+
+    /// What an API should answer its own caller when a token it needed could not be acquired.
+    ///
+    /// | failure | answer |
+    /// | --- | --- |
+    /// | incoming token expired (locally, or `AADSTS500133`) or not for this API | 401 `invalid_token` |
+    /// | `interaction_required` or any claims challenge | 401 `insufficient_claims` with `claims` (base64) |
+    /// | incoming token is app-only, or consent is missing | 403 `insufficient_scope` |
+    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` |
+    /// | this API's own credential refused (`invalid_client`), misconfiguration | 500 (logged) |
+    /// | transport failure, other 5xx, unparsable answer, other grant errors | 502 |
+    #[must_use]
+    pub fn caller_response(&self) -> CallerResponse {
+        use base64::Engine;
+        let r = |status: u16, error: Option<&'static str>| CallerResponse {
+            status,
+            error,
+            claims: None,
+            retry_after: None,
+        };
+        match self {
+            Self::OnBehalfOf(
+                OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed,
+            ) => r(401, Some("invalid_token")),
+            Self::OnBehalfOf(OboRefusal::AppOnly) => r(403, Some("insufficient_scope")),
+            Self::Throttled { retry_after } => CallerResponse {
+                retry_after: Some(*retry_after),
+                ..r(503, None)
+            },
+            Self::ServerResponse(e) => {
+                if let Some(claims) = e.claims_challenge() {
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
+                    return CallerResponse {
+                        claims: Some(encoded),
+                        ..r(401, Some("insufficient_claims"))
+                    };
+                }
+                if e.is_expired_assertion() {
+                    return r(401, Some("invalid_token"));
+                }
+                if e.error == "interaction_required" {
+                    return r(401, Some("insufficient_claims"));
+                }
+                if e.is_client_rejected() {
+                    return r(500, None);
+                }
+                if e.suberror.as_deref() == Some("consent_required")
+                    || e.error_codes.contains(&65_001)
+                {
+                    return r(403, Some("insufficient_scope"));
+                }
+                if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
+                    return CallerResponse {
+                        retry_after: Some(retry_after),
+                        ..r(503, None)
+                    };
+                }
+                r(502, None)
+            }
+            Self::Credential(_) | Self::Configuration(_) => r(500, None),
+            Self::Request(_) | Self::Parse { .. } => r(502, None),
+        }
+    }
+}
+
+/// How an API answers its caller after a failed token acquisition; see
+/// [`TokenError::caller_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallerResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// RFC 6750 error code for `WWW-Authenticate`, if any.
+    pub error: Option<&'static str>,
+    /// A base64 claims challenge for `WWW-Authenticate` (`insufficient_claims`).
+    pub claims: Option<String>,
+    /// `Retry-After`, for 503.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl CallerResponse {
+    /// The `WWW-Authenticate` value, for 401 and 403 answers.
+    #[must_use]
+    pub fn www_authenticate(&self) -> Option<String> {
+        if self.status != 401 && self.status != 403 {
+            return None;
+        }
+        let mut v = String::from("Bearer");
+        if let Some(error) = self.error {
+            v.push_str(&format!(" error=\"{error}\""));
+        }
+        if let Some(claims) = &self.claims {
+            v.push_str(&format!(", claims=\"{claims}\""));
+        }
+        Some(v)
+    }
+}

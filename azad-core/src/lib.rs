@@ -3,8 +3,10 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod authority;
+mod cache;
 mod claims;
 pub mod config;
+pub mod credential;
 #[cfg(feature = "dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
 pub mod dev;
@@ -13,18 +15,23 @@ mod error;
 pub mod http;
 mod jwks;
 mod jwt;
+pub mod managed_identity;
 pub mod secret;
+pub mod token;
 pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
+pub use crate::cache::AcquiredToken;
 pub use crate::claims::{Claims, PrincipalKey};
 pub use crate::config::{
     AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions,
 };
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    ConfigError, HttpError, HttpErrorKind, JwksError, TokenPart, ValidationError,
+    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError,
+    OboRefusal, TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};
+pub use crate::token::{TokenClient, TokenRequest};
 pub use crate::validator::{Diagnostic, TokenValidator};

@@ -33,7 +33,7 @@ pub mod __private {
 
     /// The boxed rejection of a method desugared by `#[tonic::async_trait]`.
     #[cfg(feature = "tonic")]
-    #[must_use] 
+    #[must_use]
     pub fn reject_boxed<'a, T: Send + 'a>(
         status: tonic::Status,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<T, tonic::Status>> + Send + 'a>> {

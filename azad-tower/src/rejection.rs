@@ -133,9 +133,10 @@ impl AuthRejection {
             }
         }
         if let Self::Forbidden(i) = self
-            && !i.required_scopes.is_empty() {
-                params.push(("scope", i.required_scopes.join(" ")));
-            }
+            && !i.required_scopes.is_empty()
+        {
+            params.push(("scope", i.required_scopes.join(" ")));
+        }
         www_authenticate(&params)
     }
 

@@ -14,8 +14,8 @@ use crate::config::SigningAlgorithm;
 pub struct DevKey {
     pub(crate) kid: String,
     pair: KeyPair,
-    n: String,
-    e: String,
+    pub(crate) n: String,
+    pub(crate) e: String,
 }
 
 impl fmt::Debug for DevKey {

@@ -27,6 +27,9 @@
 //! # }).unwrap();
 //! ```
 
+mod apps;
+mod endpoints;
+mod interactive;
 mod keys;
 mod server;
 mod token;
@@ -38,6 +41,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+pub use self::apps::{
+    DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE,
+};
 pub use self::keys::DevKey;
 pub use self::token::{TokenBuilder, TokenKind, TokenVersion};
 use crate::config::AzureAdConfig;
@@ -48,6 +54,10 @@ pub const DEFAULT_TENANT_ID: &str = "7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f";
 pub const DEFAULT_API_CLIENT_ID: &str = "a1b2c3d4-0000-4000-8000-00000000a91d";
 /// The default client application's id (the `azp`/`appid` of delegated tokens).
 pub const DEFAULT_CLIENT_APP_ID: &str = "c0ffee00-0000-4000-8000-0000000c11e7";
+/// The default downstream API's client id (Application ID URI `api://azad-downstream`).
+pub const DEFAULT_DOWNSTREAM_CLIENT_ID: &str = "d0e1f2a3-0000-4000-8000-00000000d0a1";
+/// The default downstream API's Application ID URI.
+pub const DEFAULT_DOWNSTREAM_APP_ID_URI: &str = "api://azad-downstream";
 
 /// An endpoint of the dev tenant, for request counters and fault injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,6 +190,8 @@ pub(crate) struct Shared {
     pub(crate) client_app_id: String,
     pub(crate) users: Vec<DevUser>,
     pub(crate) keys: RwLock<KeyRing>,
+    pub(crate) registry: Mutex<apps::Registry>,
+    pub(crate) identity_header: String,
     counters: Mutex<HashMap<Endpoint, usize>>,
     faults: Mutex<HashMap<Endpoint, FaultSlot>>,
     pub(crate) base_url: String,
@@ -209,6 +221,10 @@ impl Shared {
         Some(fault)
     }
 
+    pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, apps::Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn is_known_tenant(&self, t: &str) -> bool {
         t.eq_ignore_ascii_case(&self.tenant_id)
             || t.eq_ignore_ascii_case(&self.domain)
@@ -226,6 +242,10 @@ pub struct DevTenantBuilder {
     api_client_id: String,
     client_app_id: String,
     users: Vec<DevUser>,
+    apps: Vec<DevApp>,
+    role_grants: Vec<(String, String, String)>,
+    scope_grants: Vec<(String, String, Vec<String>)>,
+    identities: Vec<DevManagedIdentity>,
     port: u16,
 }
 
@@ -238,12 +258,114 @@ impl Default for DevTenantBuilder {
             api_client_id: DEFAULT_API_CLIENT_ID.to_owned(),
             client_app_id: DEFAULT_CLIENT_APP_ID.to_owned(),
             users: Vec::new(),
+            apps: Vec::new(),
+            role_grants: Vec::new(),
+            scope_grants: Vec::new(),
+            identities: Vec::new(),
             port: 0,
         }
     }
 }
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as URL_SAFE_NO_PAD_ENGINE;
+
+fn random_secret() -> String {
+    format!(
+        "azad~{}",
+        URL_SAFE_NO_PAD_ENGINE.encode(random_bytes::<24>())
+    )
+}
+
 impl DevTenantBuilder {
+    /// The directory at start: the protected API, a client web app, a downstream API,
+    /// Microsoft Graph and Key Vault, their consents, and a system-assigned managed identity.
+    fn default_registry(&self) -> apps::Registry {
+        let mut r = apps::Registry::default();
+        let api = DevApp::new("azad quickstart API")
+            .client_id(&self.api_client_id)
+            .app_id_uri(format!("api://{}", self.api_client_id))
+            .scopes(["access_as_user"])
+            .app_roles([
+                "Admin",
+                "Tasks.Read.All",
+                "Tasks.ReadWrite.All",
+                "Reports.Read.All",
+            ]);
+        let web = DevApp::new("azad web app").client_id(&self.client_app_id);
+        let downstream = DevApp::new("azad downstream API")
+            .client_id(DEFAULT_DOWNSTREAM_CLIENT_ID)
+            .app_id_uri(DEFAULT_DOWNSTREAM_APP_ID_URI)
+            .scopes(["Data.Read", "Data.Write"])
+            .app_roles(["Data.Read.All"]);
+        let graph = DevApp::new("Microsoft Graph")
+            .client_id(GRAPH_CLIENT_ID)
+            .app_id_uri("https://graph.microsoft.com")
+            .scopes([
+                "User.Read",
+                "Mail.Read",
+                "offline_access",
+                "openid",
+                "profile",
+                "email",
+            ])
+            .app_roles(["User.Read.All"])
+            .v1_tokens();
+        let vault = DevApp::new("Azure Key Vault")
+            .client_id(KEY_VAULT_CLIENT_ID)
+            .app_id_uri("https://vault.azure.net")
+            .scopes(["user_impersonation"])
+            .v1_tokens();
+        let (api_id, web_id) = (api.client_id.clone(), web.client_id.clone());
+        r.secrets.insert(api_id.clone(), vec![random_secret()]);
+        r.secrets.insert(web_id.clone(), vec![random_secret()]);
+        r.apps.extend([api, web, downstream, graph, vault]);
+        r.apps.extend(self.apps.iter().cloned());
+        let grant = |r: &mut apps::Registry, c: &str, res: &str, scopes: &[&str]| {
+            r.scope_grants.insert(
+                (c.to_owned(), res.to_owned()),
+                scopes.iter().map(|s| (*s).to_owned()).collect(),
+            );
+        };
+        grant(&mut r, &web_id, &api_id, &["access_as_user"]);
+        grant(
+            &mut r,
+            &web_id,
+            GRAPH_CLIENT_ID,
+            &["User.Read", "openid", "profile", "email", "offline_access"],
+        );
+        grant(
+            &mut r,
+            &api_id,
+            DEFAULT_DOWNSTREAM_CLIENT_ID,
+            &["Data.Read", "Data.Write"],
+        );
+        grant(&mut r, &api_id, GRAPH_CLIENT_ID, &["User.Read"]);
+        r.role_grants.insert(
+            (api_id.clone(), DEFAULT_DOWNSTREAM_CLIENT_ID.to_owned()),
+            vec!["Data.Read.All".into()],
+        );
+        r.role_grants.insert(
+            (web_id.clone(), api_id.clone()),
+            vec!["Tasks.Read.All".into()],
+        );
+        for (client, resource, role) in &self.role_grants {
+            r.role_grants
+                .entry((client.clone(), resource.clone()))
+                .or_default()
+                .push(role.clone());
+        }
+        for (client, resource, scopes) in &self.scope_grants {
+            r.scope_grants
+                .entry((client.clone(), resource.clone()))
+                .or_default()
+                .extend(scopes.iter().cloned());
+        }
+        r.identities.push(DevManagedIdentity::system_assigned());
+        r.identities.extend(self.identities.iter().cloned());
+        r
+    }
+
     /// The tenant id (a GUID; a fixed default otherwise).
     pub fn tenant_id(mut self, tenant_id: impl Into<String>) -> Self {
         self.tenant_id = tenant_id.into().to_ascii_lowercase();
@@ -281,6 +403,45 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Registers an application (a client, an API, or both).
+    pub fn app(mut self, app: DevApp) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// Grants `client_id` the app role `role` of the API `resource_client_id` (admin-consented
+    /// application permission, for client credentials).
+    pub fn grant_app_role(mut self, client_id: &str, resource_client_id: &str, role: &str) -> Self {
+        self.role_grants.push((
+            client_id.to_owned(),
+            resource_client_id.to_owned(),
+            role.to_owned(),
+        ));
+        self
+    }
+
+    /// Consents `client_id` to the delegated `scopes` of the API `resource_client_id` (for the
+    /// authorization code flow and on-behalf-of).
+    pub fn grant_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        client_id: &str,
+        resource_client_id: &str,
+        scopes: I,
+    ) -> Self {
+        self.scope_grants.push((
+            client_id.to_owned(),
+            resource_client_id.to_owned(),
+            scopes.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// Adds a managed identity (a system-assigned one always exists).
+    pub fn managed_identity(mut self, identity: DevManagedIdentity) -> Self {
+        self.identities.push(identity);
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -296,6 +457,7 @@ impl DevTenantBuilder {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
+        let registry = self.default_registry();
         let mut users = self.users;
         if users.is_empty() {
             users.push(
@@ -311,6 +473,8 @@ impl DevTenantBuilder {
             app_keys: HashMap::new(),
         };
         let shared = Arc::new(Shared {
+            registry: Mutex::new(registry),
+            identity_header: URL_SAFE_NO_PAD_ENGINE.encode(random_bytes::<24>()),
             tenant_id: self.tenant_id,
             domain: self.domain,
             extra_tenants: self.extra_tenants,
@@ -541,6 +705,196 @@ impl DevTenant {
         kid
     }
 
+    /// The downstream API registered by default (`api://azad-downstream`), consented for the
+    /// protected API's on-behalf-of calls (`Data.Read`, `Data.Write`) and app role `Data.Read.All`.
+    #[must_use]
+    pub fn downstream_client_id(&self) -> &'static str {
+        DEFAULT_DOWNSTREAM_CLIENT_ID
+    }
+
+    /// A client secret of the protected API's app registration.
+    ///
+    /// # Panics
+    ///
+    /// Never: the API always has a secret.
+    #[must_use]
+    pub fn api_client_secret(&self) -> String {
+        self.shared.registry().secrets[&self.shared.api_client_id][0].clone()
+    }
+
+    /// A client secret of the default client (web) app.
+    ///
+    /// # Panics
+    ///
+    /// Never: the client app always has a secret.
+    #[must_use]
+    pub fn client_app_secret(&self) -> String {
+        self.shared.registry().secrets[&self.shared.client_app_id][0].clone()
+    }
+
+    /// Registers an application at run time.
+    pub fn register_app(&self, app: DevApp) {
+        self.shared.registry().apps.push(app);
+    }
+
+    /// Grants `client_id` an app role of `resource_client_id` at run time.
+    pub fn grant_app_role(&self, client_id: &str, resource_client_id: &str, role: &str) {
+        self.shared
+            .registry()
+            .role_grants
+            .entry((client_id.to_owned(), resource_client_id.to_owned()))
+            .or_default()
+            .push(role.to_owned());
+    }
+
+    /// Consents `client_id` to delegated scopes of `resource_client_id` at run time.
+    pub fn grant_scopes(&self, client_id: &str, resource_client_id: &str, scopes: &[&str]) {
+        self.shared
+            .registry()
+            .scope_grants
+            .entry((client_id.to_owned(), resource_client_id.to_owned()))
+            .or_default()
+            .extend(scopes.iter().map(|s| (*s).to_owned()));
+    }
+
+    /// Adds a client secret to an app registration and returns it.
+    pub fn add_client_secret(&self, client_id: &str) -> String {
+        let secret = random_secret();
+        self.shared
+            .registry()
+            .secrets
+            .entry(client_id.to_owned())
+            .or_default()
+            .push(secret.clone());
+        secret
+    }
+
+    /// Creates a self-signed certificate, registers it on an app registration, and returns
+    /// it with its private key (PEM, and PKCS#12 with the `pkcs12` feature).
+    ///
+    /// # Panics
+    ///
+    /// If certificate generation fails (it does not with the bundled crypto).
+    pub fn add_certificate(&self, client_id: &str) -> DevCertificate {
+        let cert = DevCertificate::generate(&format!("CN=azad-dev-{client_id}"));
+        self.register_certificate(client_id, cert.der());
+        cert
+    }
+
+    /// Registers an existing certificate (DER) on an app registration.
+    pub fn register_certificate(&self, client_id: &str, der: &[u8]) {
+        self.shared
+            .registry()
+            .certificates
+            .entry(client_id.to_owned())
+            .or_default()
+            .push(der.to_vec());
+    }
+
+    /// Adds a federated identity credential to an app registration: tokens from `issuer`
+    /// with subject `subject` and audience `api://AzureADTokenExchange` become client assertions.
+    pub fn add_federated_credential(&self, client_id: &str, issuer: &str, subject: &str) {
+        self.shared
+            .registry()
+            .federated
+            .entry(client_id.to_owned())
+            .or_default()
+            .push((issuer.to_owned(), subject.to_owned()));
+    }
+
+    /// The issuer of the federated tokens the dev tenant mints for workload identity (it plays
+    /// a Kubernetes cluster's OIDC issuer).
+    #[must_use]
+    pub fn federation_issuer(&self) -> String {
+        format!("{}/federation", self.shared.base_url)
+    }
+
+    /// A federated token (a Kubernetes service account token, as projected into a pod) for
+    /// `subject`, e.g. `system:serviceaccount:default:workload`, valid one hour.
+    #[must_use]
+    pub fn federated_token(&self, subject: &str) -> String {
+        self.token()
+            .app_only()
+            .v2()
+            .issuer(self.federation_issuer())
+            .audience(TOKEN_EXCHANGE_AUDIENCE)
+            .claim("sub", subject)
+            .without_claim("tid")
+            .without_claim("ver")
+            .without_claim("azp")
+            .without_claim("azpacr")
+            .without_claim("idtyp")
+            .without_claim("oid")
+            .without_claim("rh")
+            .without_claim("aio")
+            .without_claim("uti")
+            .build()
+    }
+
+    /// The managed identities (the first is system-assigned).
+    #[must_use]
+    pub fn managed_identities(&self) -> Vec<DevManagedIdentity> {
+        self.shared.registry().identities.clone()
+    }
+
+    /// The IMDS-shaped managed identity endpoint (full token URL).
+    #[must_use]
+    pub fn imds_endpoint(&self) -> String {
+        format!("{}/metadata/identity/oauth2/token", self.shared.base_url)
+    }
+
+    /// The App Service–shaped managed identity endpoint (`IDENTITY_ENDPOINT`).
+    #[must_use]
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.shared.base_url)
+    }
+
+    /// The secret header value of the App Service endpoint (`IDENTITY_HEADER`).
+    #[must_use]
+    pub fn identity_header(&self) -> &str {
+        &self.shared.identity_header
+    }
+
+    /// Stores a secret in the Key Vault–shaped secrets endpoint (`GET /secrets/{name}`).
+    pub fn set_secret(&self, name: &str, value: &str) {
+        self.shared
+            .registry()
+            .vault
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The base URL of the Key Vault–shaped secrets endpoint (the vault URL).
+    #[must_use]
+    pub fn vault_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Approves a pending device code as the user at `user_index` (what the user does in a
+    /// browser at `/devicelogin`). Returns `false` if no such code is pending.
+    pub fn approve_device_code(&self, user_code: &str, user_index: usize) -> bool {
+        let mut registry = self.shared.registry();
+        match registry
+            .device_codes
+            .values_mut()
+            .find(|g| g.user_code.eq_ignore_ascii_case(user_code))
+        {
+            Some(grant) if user_index < self.shared.users.len() => {
+                grant.approved_by = Some(user_index);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The authorization endpoint (v2.0).
+    #[must_use]
+    pub fn authorize_endpoint(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/authorize",
+            self.shared.base_url, self.shared.tenant_id
+        )
+    }
+
     /// How many requests an endpoint has served (including faulted ones).
     #[must_use]
     pub fn requests(&self, endpoint: Endpoint) -> usize {
@@ -608,5 +962,101 @@ impl DevTenant {
     #[must_use]
     pub fn total_requests(&self) -> usize {
         self.shared.served.load(Ordering::Relaxed)
+    }
+}
+
+/// A self-signed certificate and its RSA private key, for certificate credentials in tests.
+#[derive(Clone)]
+pub struct DevCertificate {
+    cert_der: Vec<u8>,
+    cert_pem: String,
+    key_pkcs8: Vec<u8>,
+}
+
+impl fmt::Debug for DevCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevCertificate")
+            .field("thumbprint", &self.thumbprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevCertificate {
+    /// Generates a 2048-bit RSA key and a self-signed certificate for `subject`.
+    ///
+    /// # Panics
+    ///
+    /// If generation fails (it does not with the bundled crypto).
+    #[must_use]
+    pub fn generate(subject: &str) -> Self {
+        let key = DevKey::generate();
+        let pkcs8 = key.pkcs8_der();
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
+        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
+            .expect("RSA key for rcgen");
+        let mut params = rcgen::CertificateParams::new(vec!["azad-dev.local".to_owned()])
+            .expect("certificate params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, subject.trim_start_matches("CN="));
+        let cert = params.self_signed(&pair).expect("self-signed certificate");
+        Self {
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            key_pkcs8: pkcs8,
+        }
+    }
+
+    /// The certificate, DER.
+    #[must_use]
+    pub fn der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The certificate, PEM.
+    #[must_use]
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The private key, PKCS#8 PEM.
+    #[must_use]
+    pub fn key_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("PRIVATE KEY", self.key_pkcs8.clone()))
+    }
+
+    /// Certificate and private key in one PEM text (what `AZURE_CLIENT_CERTIFICATE_PATH` points to).
+    #[must_use]
+    pub fn pem(&self) -> String {
+        format!("{}{}", self.cert_pem, self.key_pem())
+    }
+
+    /// The base64url SHA-256 thumbprint (`x5t#S256`).
+    #[must_use]
+    pub fn thumbprint(&self) -> String {
+        URL_SAFE_NO_PAD_ENGINE.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &self.cert_der,
+        ))
+    }
+
+    /// The certificate and key as PKCS#12 (`.pfx`) protected by `password`.
+    ///
+    /// # Panics
+    ///
+    /// If encoding fails (it does not for a generated certificate).
+    #[cfg(feature = "pkcs12")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pkcs12")))]
+    #[must_use]
+    pub fn pkcs12(&self, password: &str) -> Vec<u8> {
+        let key = p12_keystore::PrivateKey::from_der(&self.key_pkcs8).expect("PKCS#8 key");
+        let cert = p12_keystore::Certificate::from_der(&self.cert_der).expect("DER certificate");
+        let chain = p12_keystore::PrivateKeyChain::new(random_bytes::<20>().to_vec(), key, [cert]);
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry(
+            "azad-dev",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+        );
+        store.writer(password).write().expect("PKCS#12 encoding")
     }
 }

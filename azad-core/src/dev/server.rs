@@ -58,6 +58,14 @@ impl DevRequest {
 enum Route {
     Discovery { tenant: String, v2: bool },
     Jwks { tenant: String, v2: bool },
+    Token { tenant: String },
+    Authorize { tenant: String },
+    Logout,
+    DeviceCode,
+    DeviceLogin,
+    Imds,
+    AppService,
+    Secret { name: String },
 }
 
 impl Route {
@@ -66,6 +74,12 @@ impl Route {
             Self::Discovery { v2: true, .. } => Endpoint::OpenIdConfiguration,
             Self::Discovery { v2: false, .. } => Endpoint::OpenIdConfigurationV1,
             Self::Jwks { .. } => Endpoint::Jwks,
+            Self::Token { .. } => Endpoint::Token,
+            Self::Authorize { .. } | Self::Logout | Self::DeviceLogin => Endpoint::Authorize,
+            Self::DeviceCode => Endpoint::DeviceCode,
+            Self::Imds => Endpoint::ManagedIdentity,
+            Self::AppService => Endpoint::AppServiceIdentity,
+            Self::Secret { .. } => Endpoint::Secrets,
         }
     }
 }
@@ -91,6 +105,18 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         (&Method::GET, [t, "discovery", "keys"]) => Some(Route::Jwks {
             tenant: tenant(t),
             v2: false,
+        }),
+        (&Method::POST, [t, "oauth2", "v2.0", "token"]) => Some(Route::Token { tenant: tenant(t) }),
+        (&Method::GET, [t, "oauth2", "v2.0", "authorize"]) => {
+            Some(Route::Authorize { tenant: tenant(t) })
+        }
+        (&Method::GET, [_, "oauth2", "v2.0", "logout"]) => Some(Route::Logout),
+        (&Method::POST, [_, "oauth2", "v2.0", "devicecode"]) => Some(Route::DeviceCode),
+        (&Method::GET, ["devicelogin"]) => Some(Route::DeviceLogin),
+        (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
+        (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
+        (&Method::GET, ["secrets", name]) => Some(Route::Secret {
+            name: (*name).to_owned(),
         }),
         _ => None,
     }
@@ -164,7 +190,41 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     Ok(match route {
         Route::Discovery { tenant, v2 } => discovery(&shared, &tenant, v2),
         Route::Jwks { tenant, v2 } => jwks(&shared, &tenant, v2, &request),
+        Route::Token { tenant } => super::endpoints::token(&shared, &tenant, &request),
+        Route::Authorize { tenant } => super::interactive::authorize(&shared, &tenant, &request),
+        Route::Logout => logout(&shared, &request),
+        Route::DeviceCode => super::interactive::device_code(&shared, &request),
+        Route::DeviceLogin => super::interactive::device_login(&shared, &request),
+        Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
+        Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
+        Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
     })
+}
+
+/// `GET /{tenant}/oauth2/v2.0/logout`: back to a registered `post_logout_redirect_uri`.
+fn logout(shared: &Shared, request: &DevRequest) -> DevResponse {
+    let target = request.query_param("post_logout_redirect_uri");
+    let registered = target.as_deref().is_some_and(|t| {
+        shared
+            .registry()
+            .apps
+            .iter()
+            .any(|a| a.redirect_uris.iter().any(|r| r == t || r.starts_with(t)))
+    });
+    match target {
+        Some(t) if registered => Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, t)
+            .body(Full::new(Bytes::new()))
+            .expect("static response parts"),
+        _ => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(Full::new(Bytes::from_static(
+                b"<p>You signed out of your account.</p>",
+            )))
+            .expect("static response parts"),
+    }
 }
 
 /// Returns the faulty response, or `None` to continue normally (after a delay).

@@ -1,0 +1,370 @@
+//! The acquired-token cache: bounded (moka), refresh ahead of expiry, single flight per key.
+//!
+//! - A fresh entry is served as is.
+//! - Past its refresh time but still valid, one caller refreshes (concurrent callers share the
+//!   refresh); if the refresh fails, the still-valid token is served and the next attempt
+//!   waits a back-off.
+//! - Absent or expired: one fetch per key however many callers wait for it.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::error::TokenError;
+use crate::secret::AccessToken;
+
+/// A token is not served in its last minute: it could expire in flight.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// After a failed refresh-ahead, wait this long before the next attempt.
+const REFRESH_BACKOFF: Duration = Duration::from_secs(30);
+
+/// An access token acquired from a token endpoint or a managed identity.
+#[derive(Clone)]
+pub struct AcquiredToken {
+    token: AccessToken,
+    expires_at: SystemTime,
+    pub(crate) valid_until: Instant,
+    pub(crate) refresh_at: Instant,
+    token_type: String,
+}
+
+impl fmt::Debug for AcquiredToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcquiredToken")
+            .field("token", &self.token)
+            .field("expires_at", &self.expires_at)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
+}
+
+impl AcquiredToken {
+    /// A token valid for `expires_in` from now. Refreshed ahead of expiry: 5 minutes before,
+    /// or at half-life for tokens living two hours or more (or at `refresh_in` when the
+    /// server says so).
+    pub(crate) fn new(
+        token: AccessToken,
+        expires_in: Duration,
+        refresh_in: Option<Duration>,
+        token_type: String,
+    ) -> Self {
+        let now = Instant::now();
+        let refresh_in = refresh_in.unwrap_or(if expires_in >= Duration::from_secs(2 * 3600) {
+            expires_in / 2
+        } else {
+            expires_in.saturating_sub(Duration::from_secs(300))
+        });
+        Self {
+            token,
+            expires_at: SystemTime::now() + expires_in,
+            valid_until: now + expires_in,
+            refresh_at: now + refresh_in.min(expires_in),
+            token_type,
+        }
+    }
+
+    /// The access token.
+    #[must_use]
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// The token value, for an `Authorization: Bearer` header.
+    ///
+    /// # Security Warning
+    ///
+    /// Send it only to the API it was issued for; never log it.
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        self.token.secret()
+    }
+
+    /// When the token expires.
+    #[must_use]
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// The token type (`Bearer`).
+    #[must_use]
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    fn usable(&self, now: Instant) -> bool {
+        now + EXPIRY_MARGIN < self.valid_until
+    }
+}
+
+pub(crate) struct TokenCache<K> {
+    tokens: moka::future::Cache<K, Arc<AcquiredToken>>,
+    refreshing: moka::future::Cache<K, Arc<AcquiredToken>>,
+}
+
+struct UntilExpiry;
+
+impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _: &K,
+        value: &Arc<AcquiredToken>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.valid_until.saturating_duration_since(Instant::now()))
+    }
+
+    fn expire_after_update(
+        &self,
+        key: &K,
+        value: &Arc<AcquiredToken>,
+        updated_at: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.expire_after_create(key, value, updated_at)
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
+    pub(crate) fn new(capacity: u64) -> Self {
+        Self {
+            tokens: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build(),
+            refreshing: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// Serves `key` from the cache, refreshing ahead or fetching as needed. `bypass` (a claims
+    /// challenge, a forced refresh) fetches anew and stores the result.
+    pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        key: K,
+        bypass: bool,
+        fetch: F,
+    ) -> Result<Arc<AcquiredToken>, TokenError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        let now = Instant::now();
+        if bypass {
+            let token = Arc::new(fetch().await?);
+            self.tokens.insert(key, token.clone()).await;
+            return Ok(token);
+        }
+        if let Some(entry) = self.tokens.get(&key).await {
+            if now < entry.refresh_at && entry.usable(now) {
+                return Ok(entry);
+            }
+            if entry.usable(now) {
+                return Ok(self.refresh_ahead(key, entry, fetch).await);
+            }
+            self.tokens.invalidate(&key).await;
+        }
+        self.tokens
+            .try_get_with(
+                key,
+                async move { Ok::<_, TokenError>(Arc::new(fetch().await?)) },
+            )
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    async fn refresh_ahead<F, Fut>(
+        &self,
+        key: K,
+        stale: Arc<AcquiredToken>,
+        fetch: F,
+    ) -> Arc<AcquiredToken>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        let tokens = self.tokens.clone();
+        let k = key.clone();
+        let result = self
+            .refreshing
+            .try_get_with(key.clone(), async move {
+                let token = Arc::new(fetch().await?);
+                tokens.insert(k, token.clone()).await;
+                Ok::<_, TokenError>(token)
+            })
+            .await;
+        self.refreshing.invalidate(&key).await;
+        match result {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::warn!(
+                    target: "azad::token",
+                    error = %error,
+                    "refreshing a token ahead of its expiry failed; serving the cached token, which is still valid"
+                );
+                let mut kept = (*stale).clone();
+                kept.refresh_at = Instant::now() + REFRESH_BACKOFF;
+                let kept = Arc::new(kept);
+                self.tokens.insert(key, kept.clone()).await;
+                kept
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn len(&self) -> u64 {
+        self.tokens.run_pending_tasks().await;
+        self.tokens.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::error::HttpError;
+
+    fn token(value: &str, lifetime: u64) -> AcquiredToken {
+        AcquiredToken::new(
+            AccessToken::new(value),
+            Duration::from_secs(lifetime),
+            None,
+            "Bearer".into(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refresh_ahead_schedule() {
+        let short = token("a", 3600);
+        assert_eq!(short.refresh_at - Instant::now(), Duration::from_secs(3300));
+        let long = token("b", 24 * 3600);
+        assert_eq!(
+            long.refresh_at - Instant::now(),
+            Duration::from_secs(12 * 3600)
+        );
+        let server = AcquiredToken::new(
+            AccessToken::new("c"),
+            Duration::from_secs(3600),
+            Some(Duration::from_secs(600)),
+            "Bearer".into(),
+        );
+        assert_eq!(server.refresh_at - Instant::now(), Duration::from_secs(600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fresh_entries_are_served_without_fetching() {
+        let cache = TokenCache::<String>::new(10);
+        let fetches = AtomicUsize::new(0);
+        for _ in 0..5 {
+            let t = cache
+                .get_or_fetch("k".into(), false, || async {
+                    fetches.fetch_add(1, Ordering::SeqCst);
+                    Ok(token("one", 3600))
+                })
+                .await
+                .unwrap();
+            assert_eq!(t.secret(), "one");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_refresh_ahead_serves_the_valid_token_then_backs_off() {
+        let cache = TokenCache::<String>::new(10);
+        cache
+            .get_or_fetch("k".into(), false, || async { Ok(token("first", 3600)) })
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(3400)).await; // past refresh_at, still valid
+        let fetches = AtomicUsize::new(0);
+        let failing = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            Err(TokenError::Request(HttpError::new(
+                crate::HttpErrorKind::Timeout,
+                None,
+            )))
+        };
+        assert_eq!(
+            cache
+                .get_or_fetch("k".into(), false, failing)
+                .await
+                .unwrap()
+                .secret(),
+            "first"
+        );
+        // Within the back-off: no new attempt.
+        assert_eq!(
+            cache
+                .get_or_fetch("k".into(), false, failing)
+                .await
+                .unwrap()
+                .secret(),
+            "first"
+        );
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        tokio::time::advance(REFRESH_BACKOFF).await;
+        let t = cache
+            .get_or_fetch("k".into(), false, || async { Ok(token("second", 3600)) })
+            .await
+            .unwrap();
+        assert_eq!(t.secret(), "second");
+        // Once expired, a failure is an error.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(
+            cache
+                .get_or_fetch("k".into(), false, failing)
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bypass_fetches_and_stores() {
+        let cache = TokenCache::<String>::new(10);
+        cache
+            .get_or_fetch("k".into(), false, || async { Ok(token("old", 3600)) })
+            .await
+            .unwrap();
+        let t = cache
+            .get_or_fetch("k".into(), true, || async { Ok(token("challenged", 3600)) })
+            .await
+            .unwrap();
+        assert_eq!(t.secret(), "challenged");
+        let t = cache
+            .get_or_fetch("k".into(), false, || async { Ok(token("never", 3600)) })
+            .await
+            .unwrap();
+        assert_eq!(t.secret(), "challenged");
+        assert_eq!(cache.len().await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_flight_per_key() {
+        let cache = Arc::new(TokenCache::<String>::new(10));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let (cache, fetches) = (cache.clone(), fetches.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_fetch("same".into(), false, || async move {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(token("t", 3600))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().secret(), "t");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,582 @@
+//! Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
+//! App Service / Container Apps / Functions identity endpoint.
+//!
+//! - IMDS: `GET http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true`,
+//!   never through a proxy; retried as Microsoft documents (404, 408, 410, 429, 5xx and
+//!   timeouts, with exponential back-off; other 4xx are final).
+//! - App Service: `GET $IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
+//! - System-assigned, or user-assigned by client id, object id or resource id.
+//! - Tokens are cached per resource and refreshed ahead of expiry.
+//!
+//! Every endpoint can be pointed elsewhere (the dev tenant serves both shapes).
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use azad_core::dev::DevTenant;
+//! use azad_core::managed_identity::ManagedIdentity;
+//!
+//! let tenant = DevTenant::start().await?;
+//! let identity = ManagedIdentity::imds(tenant.imds_endpoint());
+//! let token = identity.get_token("https://vault.azure.net/.default").await?;
+//! assert!(!token.secret().is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::cache::{AcquiredToken, TokenCache};
+use crate::config::HttpOptions;
+use crate::error::{EntraError, HttpError, TokenError};
+use crate::http::{HttpClient, HttpRequest};
+use crate::secret::AccessToken;
+
+/// The IMDS token endpoint.
+pub const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+/// Which managed identity to use.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ManagedIdentityId {
+    /// The resource's system-assigned identity.
+    SystemAssigned,
+    /// A user-assigned identity by client id.
+    ClientId(String),
+    /// A user-assigned identity by object (principal) id.
+    ObjectId(String),
+    /// A user-assigned identity by Azure resource id.
+    ResourceId(String),
+}
+
+#[derive(Clone)]
+enum Source {
+    Imds(String),
+    AppService {
+        endpoint: String,
+        header: SecretString,
+    },
+}
+
+/// Retries of the managed identity endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 5).
+    pub max_retries: u32,
+    /// First back-off, doubled each retry (default 800 ms).
+    pub initial_delay: Duration,
+    /// Cap on a server's `Retry-After` (default 60 s).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            initial_delay: Duration::from_millis(800),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+struct Inner {
+    id: ManagedIdentityId,
+    source: Source,
+    http: Option<Arc<dyn HttpClient>>,
+    retry: RetryPolicy,
+    cache: TokenCache<String>,
+}
+
+/// A managed identity. Cheap to clone; clones share the token cache.
+///
+/// See the [module docs](crate::managed_identity) for an example.
+#[derive(Clone)]
+pub struct ManagedIdentity {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ManagedIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.inner.source {
+            Source::Imds(e) => format!("IMDS {e}"),
+            Source::AppService { endpoint, .. } => format!("App Service {endpoint}"),
+        };
+        f.debug_struct("ManagedIdentity")
+            .field("id", &self.inner.id)
+            .field("source", &source)
+            .finish()
+    }
+}
+
+fn no_proxy_client() -> Option<Arc<dyn HttpClient>> {
+    #[cfg(feature = "reqwest")]
+    {
+        use std::sync::OnceLock;
+        static CLIENT: OnceLock<Option<Arc<dyn HttpClient>>> = OnceLock::new();
+        CLIENT
+            .get_or_init(|| {
+                let options = HttpOptions {
+                    timeout: Duration::from_secs(30),
+                    ..HttpOptions::default()
+                };
+                crate::http::ReqwestClient::without_proxy(options)
+                    .ok()
+                    .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
+            })
+            .clone()
+    }
+    #[cfg(not(feature = "reqwest"))]
+    {
+        let _ = HttpOptions::default();
+        None
+    }
+}
+
+impl ManagedIdentity {
+    fn with_source(source: Source) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                id: ManagedIdentityId::SystemAssigned,
+                source,
+                http: no_proxy_client(),
+                retry: RetryPolicy::default(),
+                cache: TokenCache::new(1_000),
+            }),
+        }
+    }
+
+    fn rebuild(
+        &self,
+        f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut RetryPolicy),
+    ) -> Self {
+        let (mut id, mut http, mut retry) = (
+            self.inner.id.clone(),
+            self.inner.http.clone(),
+            self.inner.retry,
+        );
+        f(&mut id, &mut http, &mut retry);
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                source: self.inner.source.clone(),
+                http,
+                retry,
+                cache: TokenCache::new(1_000),
+            }),
+        }
+    }
+
+    /// The system-assigned identity, from the endpoint the environment describes: App Service
+    /// when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set, else IMDS (at
+    /// `AZAD_IMDS_ENDPOINT` if set).
+    #[must_use]
+    pub fn from_env() -> Self {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    #[must_use]
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        match (get("IDENTITY_ENDPOINT"), get("IDENTITY_HEADER")) {
+            (Some(endpoint), Some(header)) => Self::app_service(endpoint, header),
+            _ => Self::imds(get("AZAD_IMDS_ENDPOINT").unwrap_or_else(|| IMDS_ENDPOINT.to_owned())),
+        }
+    }
+
+    /// IMDS at `endpoint` (the full token URL, e.g. [`IMDS_ENDPOINT`]).
+    #[must_use]
+    pub fn imds(endpoint: impl Into<String>) -> Self {
+        Self::with_source(Source::Imds(endpoint.into()))
+    }
+
+    /// The App Service identity endpoint and its secret header value.
+    #[must_use]
+    pub fn app_service(endpoint: impl Into<String>, header: impl Into<String>) -> Self {
+        Self::with_source(Source::AppService {
+            endpoint: endpoint.into(),
+            header: SecretString::from(header.into()),
+        })
+    }
+
+    /// Selects a user-assigned identity (system-assigned by default).
+    #[must_use]
+    pub fn with_id(&self, id: ManagedIdentityId) -> Self {
+        self.rebuild(|i, _, _| *i = id)
+    }
+
+    /// Uses another HTTP client (it must not use a proxy for IMDS).
+    #[must_use]
+    pub fn with_http_client(&self, client: Arc<dyn HttpClient>) -> Self {
+        self.rebuild(|_, h, _| *h = Some(client))
+    }
+
+    /// Changes the retry policy.
+    #[must_use]
+    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+        self.rebuild(|_, _, r| *r = policy)
+    }
+
+    /// Gets a token for a resource (`https://vault.azure.net`) or a `.default` scope,
+    /// from the cache when it is fresh.
+    ///
+    /// # Errors
+    ///
+    /// A [`TokenError`]: the endpoint's error answer, a transport error, or an unusable answer.
+    pub async fn get_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
+        let resource = resource
+            .strip_suffix("/.default")
+            .unwrap_or(resource)
+            .to_owned();
+        let token = self
+            .inner
+            .cache
+            .get_or_fetch(resource.clone(), false, || self.fetch(resource))
+            .await?;
+        Ok((*token).clone())
+    }
+
+    fn request(&self, resource: &str) -> HttpRequest {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let (endpoint, api_version, names) = match &self.inner.source {
+            Source::Imds(endpoint) => (
+                endpoint,
+                "2018-02-01",
+                ["client_id", "object_id", "msi_res_id"],
+            ),
+            Source::AppService { endpoint, .. } => (
+                endpoint,
+                "2019-08-01",
+                ["client_id", "principal_id", "mi_res_id"],
+            ),
+        };
+        query
+            .append_pair("api-version", api_version)
+            .append_pair("resource", resource);
+        match &self.inner.id {
+            ManagedIdentityId::SystemAssigned => {}
+            ManagedIdentityId::ClientId(v) => {
+                query.append_pair(names[0], v);
+            }
+            ManagedIdentityId::ObjectId(v) => {
+                query.append_pair(names[1], v);
+            }
+            ManagedIdentityId::ResourceId(v) => {
+                query.append_pair(names[2], v);
+            }
+        }
+        let sep = if endpoint.contains('?') { '&' } else { '?' };
+        let mut builder = http::Request::get(format!("{endpoint}{sep}{}", query.finish()));
+        builder = match &self.inner.source {
+            Source::Imds(_) => builder.header("Metadata", "true"),
+            Source::AppService { header, .. } => {
+                builder.header("X-IDENTITY-HEADER", header.expose_secret())
+            }
+        };
+        builder
+            .body(Vec::new())
+            .unwrap_or_else(|_| HttpRequest::new(Vec::new()))
+    }
+
+    async fn fetch(&self, resource: String) -> Result<AcquiredToken, TokenError> {
+        let http = self.inner.http.clone().ok_or(TokenError::Configuration(
+            "no HTTP transport (enable the `reqwest` feature)",
+        ))?;
+        let policy = self.inner.retry;
+        let mut attempt = 0u32;
+        loop {
+            let result = http.send(self.request(&resource)).await;
+            let retry_after = |r: &crate::http::HttpResponse| {
+                crate::token::retry_after(r.headers()).map(|d| d.min(policy.max_retry_after))
+            };
+            let (retryable, wait, outcome) = match result {
+                Ok(response) if response.status() == StatusCode::OK => {
+                    return parse_token(&response);
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
+                    (
+                        retryable,
+                        retry_after(&response),
+                        Err(error_from(&response)),
+                    )
+                }
+                Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
+            };
+            if !retryable || attempt >= policy.max_retries {
+                if let Err(e) = &outcome {
+                    tracing::warn!(target: "azad::managed_identity", error = %e, attempts = attempt + 1, "managed identity token request failed");
+                }
+                return outcome;
+            }
+            let backoff = policy.initial_delay * 2u32.saturating_pow(attempt);
+            let delay = wait.map_or(backoff, |w| w.max(backoff));
+            tracing::debug!(target: "azad::managed_identity", attempt, ?delay, "retrying the managed identity endpoint");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn error_from(response: &crate::http::HttpResponse) -> TokenError {
+    let status = response.status().as_u16();
+    let mut e: EntraError = serde_json::from_slice(response.body()).unwrap_or_default();
+    if e.error.is_empty() {
+        e.error = format!("http_{status}");
+    }
+    e.status = status;
+    e.retry_after = crate::token::retry_after(response.headers());
+    TokenError::ServerResponse(Box::new(e))
+}
+
+/// A number that may arrive as a JSON number or a string (IMDS and App Service differ).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrStr {
+    Num(u64),
+    Str(String),
+}
+
+impl NumOrStr {
+    fn value(&self) -> Option<u64> {
+        match self {
+            Self::Num(n) => Some(*n),
+            Self::Str(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MiTokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<NumOrStr>,
+    #[serde(default)]
+    expires_on: Option<NumOrStr>,
+    #[serde(default)]
+    token_type: Option<String>,
+}
+
+pub(crate) fn parse_token(
+    response: &crate::http::HttpResponse,
+) -> Result<AcquiredToken, TokenError> {
+    let parse_err = |reason: &str| TokenError::Parse {
+        status: response.status().as_u16(),
+        reason: reason.to_owned(),
+        body: crate::token::redact_body(response.body()),
+    };
+    let r: MiTokenResponse =
+        serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
+    if r.access_token.is_empty() {
+        return Err(parse_err("empty access_token"));
+    }
+    let expires_in = match (
+        r.expires_in.as_ref().and_then(NumOrStr::value),
+        r.expires_on.as_ref().and_then(NumOrStr::value),
+    ) {
+        (Some(secs), _) => secs,
+        (None, Some(on)) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            on.saturating_sub(now)
+        }
+        (None, None) => return Err(parse_err("neither expires_in nor expires_on")),
+    };
+    Ok(AcquiredToken::new(
+        AccessToken::new(r.access_token),
+        Duration::from_secs(expires_in),
+        None,
+        r.token_type.unwrap_or_else(|| "Bearer".into()),
+    ))
+}
+
+impl From<HttpError> for TokenError {
+    fn from(e: HttpError) -> Self {
+        Self::Request(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::http::HttpResponse;
+
+    fn respond(status: u16, body: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .unwrap()
+    }
+
+    /// A scripted endpoint: answers in order, records requests.
+    fn scripted(
+        answers: Vec<Result<HttpResponse, HttpError>>,
+    ) -> (
+        Arc<dyn HttpClient>,
+        Arc<Mutex<Vec<HttpRequest>>>,
+        Arc<AtomicUsize>,
+    ) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(answers.into_iter()));
+        let (s, c) = (seen.clone(), count.clone());
+        let client = move |req: HttpRequest| {
+            s.lock().unwrap().push(req);
+            c.fetch_add(1, Ordering::SeqCst);
+            let next = answers
+                .lock()
+                .unwrap()
+                .next()
+                .unwrap_or_else(|| Ok(respond(500, "{}")));
+            async move { next }
+        };
+        (Arc::new(client), seen, count)
+    }
+
+    const OK_STRINGS: &str = r#"{"access_token":"tok","refresh_token":"","expires_in":"3599","expires_on":"1506484173","not_before":"1506480273","resource":"https://vault.azure.net","token_type":"Bearer"}"#;
+
+    #[tokio::test]
+    async fn imds_request_shape() {
+        let (client, seen, _) = scripted(vec![Ok(respond(200, OK_STRINGS))]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT)
+            .with_id(ManagedIdentityId::ClientId("cid".into()))
+            .with_http_client(client);
+        let t = mi
+            .get_token("https://vault.azure.net/.default")
+            .await
+            .unwrap();
+        assert_eq!(t.secret(), "tok");
+        let req = &seen.lock().unwrap()[0];
+        assert_eq!(
+            req.uri().to_string(),
+            "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net&client_id=cid"
+        );
+        assert_eq!(req.headers()["Metadata"], "true");
+    }
+
+    #[tokio::test]
+    async fn app_service_request_shape_and_numeric_expiry() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let body = format!(
+            r#"{{"access_token":"tok","expires_on":{},"resource":"r","token_type":"Bearer","client_id":"c"}}"#,
+            now + 3600
+        );
+        let (client, seen, _) = scripted(vec![Ok(respond(200, &body))]);
+        let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "hdr-secret")
+            .with_id(ManagedIdentityId::ResourceId("/subscriptions/x/id".into()))
+            .with_http_client(client);
+        let t = mi.get_token("api://AzureADTokenExchange").await.unwrap();
+        let left = t
+            .expires_at()
+            .duration_since(SystemTime::now())
+            .unwrap()
+            .as_secs();
+        assert!((3500..=3600).contains(&left), "{left}");
+        let req = &seen.lock().unwrap()[0];
+        assert!(req.uri().to_string().contains("api-version=2019-08-01"));
+        assert!(
+            req.uri()
+                .to_string()
+                .contains("mi_res_id=%2Fsubscriptions%2Fx%2Fid")
+        );
+        assert_eq!(req.headers()["X-IDENTITY-HEADER"], "hdr-secret");
+        assert!(!format!("{mi:?}").contains("hdr-secret"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_documented_statuses_with_exponential_backoff() {
+        let (client, _, count) = scripted(vec![
+            Ok(respond(404, "{}")),
+            Ok(respond(410, "{}")),
+            Ok(respond(429, "{}")),
+            Ok(respond(503, "{}")),
+            Err(HttpError::new(crate::HttpErrorKind::Timeout, None)),
+            Ok(respond(200, OK_STRINGS)),
+        ]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+        let start = tokio::time::Instant::now();
+        let t = mi.get_token("r").await.unwrap();
+        assert_eq!(t.secret(), "tok");
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+        // 0.8 + 1.6 + 3.2 + 6.4 + 12.8 seconds of (paused, virtual) back-off.
+        assert_eq!(start.elapsed(), Duration::from_millis(24_800));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn other_client_errors_are_final_and_retries_are_bounded() {
+        let (client, _, count) = scripted(vec![Ok(respond(
+            400,
+            r#"{"error":"invalid_request","error_description":"Identity not found"}"#,
+        ))]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+        let e = mi.get_token("r").await.unwrap_err();
+        assert_eq!(e.entra().unwrap().error, "invalid_request");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+
+        let (client, _, count) = scripted(vec![]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+        assert_eq!(
+            mi.get_token("r").await.unwrap_err().entra().unwrap().status,
+            500
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            6,
+            "first attempt and five retries"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_with_a_cap() {
+        let throttled = http::Response::builder()
+            .status(429)
+            .header("Retry-After", "7")
+            .body(b"{}".to_vec())
+            .unwrap();
+        let (client, _, _) = scripted(vec![Ok(throttled), Ok(respond(200, OK_STRINGS))]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+        let start = tokio::time::Instant::now();
+        mi.get_token("r").await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test]
+    async fn unusable_answers() {
+        let (client, _, _) = scripted(vec![Ok(respond(200, r#"{"access_token":"secret-value"}"#))]);
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+        let e = mi.get_token("r").await.unwrap_err();
+        let TokenError::Parse { body, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert!(!body.contains("secret-value"), "{body}");
+        assert!(!format!("{e:?} {e}").contains("secret-value"));
+    }
+
+    #[test]
+    fn environment() {
+        let mi = ManagedIdentity::from_env_with(|n| match n {
+            "IDENTITY_ENDPOINT" => Some("http://127.0.0.1:41000/msi/token".into()),
+            "IDENTITY_HEADER" => Some("h".into()),
+            _ => None,
+        });
+        assert!(format!("{mi:?}").contains("App Service http://127.0.0.1:41000/msi/token"));
+        let mi = ManagedIdentity::from_env_with(|_| None);
+        assert!(format!("{mi:?}").contains(IMDS_ENDPOINT));
+    }
+}

@@ -1,0 +1,585 @@
+//! The token client: client credentials (app tokens) and on-behalf-of (user tokens for
+//! downstream APIs), with caches, retries and throttling.
+//!
+//! - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
+//!   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
+//!   may carry different scopes or claims).
+//! - Refreshed ahead of expiry; one request per key however many callers wait.
+//! - A request with a claims challenge bypasses the cache.
+//! - 5xx and timeouts are retried once after about a second; 429 and 503 with `Retry-After`
+//!   throttle identical requests locally until the window passes (capped); `invalid_grant`,
+//!   `invalid_client` and other 4xx are never retried.
+//! - On-behalf-of is refused without a network call for an expired incoming token, an app-only
+//!   token, or a token not issued for this API.
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use azad_core::credential::ClientCredential;
+//! use azad_core::dev::DevTenant;
+//! use azad_core::token::TokenClient;
+//! use azad_core::BearerToken;
+//!
+//! let tenant = DevTenant::start().await?;
+//! let api = TokenClient::new(&tenant.config(), ClientCredential::secret(tenant.api_client_secret()));
+//!
+//! // As the application (client credentials).
+//! let app = api.acquire_app_token(&["api://azad-downstream/.default"]).await?;
+//! assert!(!app.secret().is_empty());
+//!
+//! // As the signed-in user (on-behalf-of), from the token the API received.
+//! let incoming = BearerToken::new(tenant.token().build());
+//! let obo = api.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Read"]).await?;
+//! assert_ne!(obo.secret(), incoming.secret());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::authority::{Authority, Tenant, is_guid};
+use crate::cache::{AcquiredToken, TokenCache};
+use crate::claims::Claims;
+use crate::config::AzureAdConfig;
+use crate::credential::ClientCredential;
+use crate::error::{EntraError, OboRefusal, TokenError};
+use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::secret::{AccessToken, BearerToken};
+
+/// `grant_type` of on-behalf-of.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Retry and throttling policy of the token client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenRetryPolicy {
+    /// Delay before the one retry of a 5xx or a timeout (default 1 s).
+    pub retry_delay: Duration,
+    /// Cap on a `Retry-After` window (default 60 s).
+    pub max_retry_after: Duration,
+}
+
+impl Default for TokenRetryPolicy {
+    fn default() -> Self {
+        Self {
+            retry_delay: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One token request.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TokenRequest {
+    scopes: Vec<String>,
+    assertion: Option<BearerToken>,
+    claims: Option<String>,
+    force_refresh: bool,
+}
+
+impl TokenRequest {
+    /// Client credentials for `scopes` (usually one `…/.default`).
+    pub fn app<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
+        Self {
+            scopes: scopes.into_iter().map(Into::into).collect(),
+            assertion: None,
+            claims: None,
+            force_refresh: false,
+        }
+    }
+
+    /// On-behalf-of the user whose token this API received.
+    pub fn on_behalf_of<I: IntoIterator<Item = S>, S: Into<String>>(
+        assertion: BearerToken,
+        scopes: I,
+    ) -> Self {
+        Self {
+            assertion: Some(assertion),
+            ..Self::app(scopes)
+        }
+    }
+
+    /// A claims challenge (JSON) to satisfy, from a downstream API or Entra; bypasses the cache.
+    pub fn claims(mut self, claims: impl Into<String>) -> Self {
+        self.claims = Some(claims.into());
+        self
+    }
+
+    /// Fetches a new token even if a cached one is fresh.
+    pub fn force_refresh(mut self, force: bool) -> Self {
+        self.force_refresh = force;
+        self
+    }
+}
+
+struct Inner {
+    authority: Authority,
+    client_id: String,
+    audiences: Vec<String>,
+    credential: ClientCredential,
+    http: Option<Arc<dyn HttpClient>>,
+    token_endpoint: Option<String>,
+    retry: TokenRetryPolicy,
+    app_cache: TokenCache<String>,
+    obo_cache: TokenCache<String>,
+    throttled: moka::sync::Cache<String, Instant>,
+}
+
+/// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
+/// clones share caches. See the [module docs](crate::token).
+#[derive(Clone)]
+pub struct TokenClient {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenClient")
+            .field("authority", &self.inner.authority.url())
+            .field("client_id", &self.inner.client_id)
+            .field("credential", &self.inner.credential)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Parses `Retry-After` (seconds or an HTTP date).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// A response body for diagnostics, with every token-bearing member redacted.
+pub(crate) fn redact_body(body: &[u8]) -> String {
+    const SECRET_MEMBERS: [&str; 5] = [
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "assertion",
+    ];
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            for member in SECRET_MEMBERS {
+                if let Some(v) = map.get_mut(member) {
+                    *v = "[redacted]".into();
+                }
+            }
+            let text = serde_json::Value::Object(map).to_string();
+            text.chars().take(2048).collect()
+        }
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            if text.contains("eyJ") {
+                "[redacted: unparsable body]".to_owned()
+            } else {
+                text.chars().take(512).collect()
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    expires_in: serde_json::Value,
+    #[serde(default)]
+    refresh_in: Option<serde_json::Value>,
+}
+
+fn as_secs(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// Parses a token endpoint answer.
+pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<AcquiredToken, TokenError> {
+    let status = response.status().as_u16();
+    if response.status() != StatusCode::OK {
+        let mut e: EntraError =
+            serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
+                status,
+                reason: "not an OAuth error response".into(),
+                body: redact_body(response.body()),
+            })?;
+        if e.error.is_empty() {
+            return Err(TokenError::Parse {
+                status,
+                reason: "no `error` member".into(),
+                body: redact_body(response.body()),
+            });
+        }
+        e.status = status;
+        e.retry_after = retry_after(response.headers());
+        return Err(TokenError::ServerResponse(Box::new(e)));
+    }
+    let parse_err = |reason: &str| TokenError::Parse {
+        status,
+        reason: reason.to_owned(),
+        body: redact_body(response.body()),
+    };
+    let r: TokenResponse =
+        serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
+    let expires_in = as_secs(&r.expires_in).ok_or_else(|| parse_err("invalid expires_in"))?;
+    if r.access_token.is_empty() {
+        return Err(parse_err("empty access_token"));
+    }
+    Ok(AcquiredToken::new(
+        AccessToken::new(r.access_token),
+        Duration::from_secs(expires_in),
+        r.refresh_in
+            .as_ref()
+            .and_then(as_secs)
+            .map(Duration::from_secs),
+        r.token_type.unwrap_or_else(|| "Bearer".into()),
+    ))
+}
+
+/// Builds a form POST to the token endpoint.
+pub(crate) fn form_request(
+    endpoint: &str,
+    params: &[(&str, &str)],
+) -> Result<HttpRequest, TokenError> {
+    let body = serde_urlencoded::to_string(params)
+        .map_err(|_| TokenError::Configuration("unencodable form"))?;
+    http::Request::post(endpoint)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json")
+        .body(body.into_bytes())
+        .map_err(|_| TokenError::Configuration("invalid token endpoint URL"))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sorted_scopes(scopes: &[String]) -> String {
+    let mut s: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    s.sort_unstable();
+    s.dedup();
+    s.join(" ")
+}
+
+impl TokenClient {
+    /// A client for the application of `config` (its authority and client id; its audiences
+    /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
+    #[must_use]
+    pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
+        Self::with_parts(
+            config.authority.clone(),
+            config.client_id.clone(),
+            config.audiences.clone(),
+            credential,
+            config.http_client(),
+        )
+    }
+
+    fn with_parts(
+        authority: Authority,
+        client_id: String,
+        audiences: Vec<String>,
+        credential: ClientCredential,
+        http: Option<Arc<dyn HttpClient>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                authority,
+                client_id,
+                audiences,
+                credential,
+                http,
+                token_endpoint: None,
+                retry: TokenRetryPolicy::default(),
+                app_cache: TokenCache::new(10_000),
+                obo_cache: TokenCache::new(100_000),
+                throttled: moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(600))
+                    .build(),
+            }),
+        }
+    }
+
+    fn rebuild(
+        &self,
+        f: impl FnOnce(&mut Option<Arc<dyn HttpClient>>, &mut Option<String>, &mut TokenRetryPolicy),
+    ) -> Self {
+        let i = &self.inner;
+        let (mut http, mut endpoint, mut retry) =
+            (i.http.clone(), i.token_endpoint.clone(), i.retry);
+        f(&mut http, &mut endpoint, &mut retry);
+        let mut c = Self::with_parts(
+            i.authority.clone(),
+            i.client_id.clone(),
+            i.audiences.clone(),
+            i.credential.clone(),
+            http,
+        );
+        let inner = Arc::get_mut(&mut c.inner).expect("fresh client");
+        inner.token_endpoint = endpoint;
+        inner.retry = retry;
+        c
+    }
+
+    /// Uses another HTTP client.
+    #[must_use]
+    pub fn with_http_client(&self, http: Arc<dyn HttpClient>) -> Self {
+        self.rebuild(|h, _, _| *h = Some(http))
+    }
+
+    /// Uses this token endpoint (for non-Entra authorities, or to pin one).
+    #[must_use]
+    pub fn with_token_endpoint(&self, endpoint: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
+        self.rebuild(|_, e, _| *e = Some(endpoint))
+    }
+
+    /// Changes the retry policy.
+    #[must_use]
+    pub fn with_retry_policy(&self, policy: TokenRetryPolicy) -> Self {
+        self.rebuild(|_, _, r| *r = policy)
+    }
+
+    /// The application's client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// An app token (client credentials) for `scopes`, usually one `{resource}/.default`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TokenError`]; see [`TokenError::caller_response`] for how an API should answer.
+    pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::app(scopes.iter().copied()))
+            .await
+    }
+
+    /// A token for `scopes` on behalf of the user whose token this API received.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::OnBehalfOf`] without any network call when the incoming token is expired,
+    /// app-only or not for this API; otherwise the token endpoint's error.
+    pub async fn acquire_on_behalf_of(
+        &self,
+        assertion: &BearerToken,
+        scopes: &[&str],
+    ) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::on_behalf_of(
+            assertion.clone(),
+            scopes.iter().copied(),
+        ))
+        .await
+    }
+
+    /// Runs a [`TokenRequest`].
+    ///
+    /// # Errors
+    ///
+    /// A [`TokenError`].
+    pub async fn acquire(&self, request: TokenRequest) -> Result<AcquiredToken, TokenError> {
+        if request.scopes.is_empty() {
+            return Err(TokenError::Configuration("no scopes requested"));
+        }
+        let bypass = request.claims.is_some() || request.force_refresh;
+        let token = match &request.assertion {
+            None => {
+                let endpoint = self.endpoint(None)?;
+                let key = format!(
+                    "{endpoint}|{}|{}",
+                    self.inner.client_id,
+                    sorted_scopes(&request.scopes)
+                );
+                self.inner
+                    .app_cache
+                    .get_or_fetch(key.clone(), bypass, || self.fetch(endpoint, key, &request))
+                    .await?
+            }
+            Some(assertion) => {
+                let tid = self.check_obo(assertion)?;
+                let endpoint = self.endpoint(tid.as_deref())?;
+                let key = format!(
+                    "{endpoint}|{}|{}|{}",
+                    self.inner.client_id,
+                    sha256_hex(assertion.secret().as_bytes()),
+                    sorted_scopes(&request.scopes)
+                );
+                self.inner
+                    .obo_cache
+                    .get_or_fetch(key.clone(), bypass, || self.fetch(endpoint, key, &request))
+                    .await?
+            }
+        };
+        Ok((*token).clone())
+    }
+
+    /// The token endpoint; for on-behalf-of with a multi-tenant authority, the user's tenant.
+    fn endpoint(&self, user_tenant: Option<&str>) -> Result<String, TokenError> {
+        if let Some(e) = &self.inner.token_endpoint {
+            return Ok(e.clone());
+        }
+        let authority = &self.inner.authority;
+        match (authority.tenant(), user_tenant) {
+            (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => {
+                let host = authority
+                    .host()
+                    .map(url::Url::as_str)
+                    .unwrap_or_default()
+                    .trim_end_matches('/');
+                Ok(format!("{host}/{tid}/oauth2/v2.0/token"))
+            }
+            (Some(Tenant::Common | Tenant::Organizations), None) => Err(TokenError::Configuration(
+                "client credentials need a tenant-specific authority, not `common` or `organizations`",
+            )),
+            _ => authority.token_endpoint().ok_or(TokenError::Configuration(
+                "no token endpoint for this authority",
+            )),
+        }
+    }
+
+    /// On-behalf-of pre-checks, with no network call. Returns the user's tenant id.
+    fn check_obo(&self, assertion: &BearerToken) -> Result<Option<String>, TokenError> {
+        let refuse = |r| Err(TokenError::OnBehalfOf(r));
+        let payload = assertion.secret().split('.').nth(1);
+        let claims = payload
+            .and_then(|p| crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
+            .and_then(|p| Claims::from_json(&p).ok());
+        let Some(claims) = claims else {
+            return refuse(OboRefusal::Malformed);
+        };
+        if claims.expires_at().is_none_or(|exp| exp <= now_secs()) {
+            return refuse(OboRefusal::Expired);
+        }
+        if claims.is_app_only() {
+            return refuse(OboRefusal::AppOnly);
+        }
+        if !claims
+            .audiences()
+            .iter()
+            .any(|a| self.inner.audiences.contains(a))
+        {
+            return refuse(OboRefusal::WrongAudience);
+        }
+        Ok(claims.tenant_id().map(str::to_owned))
+    }
+
+    async fn fetch(
+        &self,
+        endpoint: String,
+        throttle_key: String,
+        request: &TokenRequest,
+    ) -> Result<AcquiredToken, TokenError> {
+        let inner = &self.inner;
+        if let Some(until) = inner.throttled.get(&throttle_key) {
+            let now = Instant::now();
+            if now < until {
+                return Err(TokenError::Throttled {
+                    retry_after: until - now,
+                });
+            }
+            inner.throttled.invalidate(&throttle_key);
+        }
+        let http = inner.http.clone().ok_or(TokenError::Configuration(
+            "no HTTP transport (enable the `reqwest` feature)",
+        ))?;
+        let scope = request.scopes.join(" ");
+        let grant = if request.assertion.is_some() {
+            "on_behalf_of"
+        } else {
+            "client_credentials"
+        };
+        let mut retried = false;
+        loop {
+            // A new proof per attempt: assertions carry a unique jti and a short lifetime.
+            let auth = inner
+                .credential
+                .client_auth(&inner.client_id, &endpoint)
+                .await
+                .map_err(TokenError::Credential)?;
+            let mut params: Vec<(&str, &str)> = vec![
+                ("client_id", inner.client_id.as_str()),
+                ("scope", scope.as_str()),
+            ];
+            match &request.assertion {
+                Some(assertion) => {
+                    params.push(("grant_type", JWT_BEARER_GRANT));
+                    params.push(("requested_token_use", "on_behalf_of"));
+                    params.push(("assertion", assertion.secret()));
+                }
+                None => params.push(("grant_type", "client_credentials")),
+            }
+            if let Some(claims) = &request.claims {
+                params.push(("claims", claims));
+            }
+            params.extend(auth.form_params());
+            let outcome = match http.send(form_request(&endpoint, &params)?).await {
+                Ok(response) => parse_token_response(&response),
+                Err(e) => Err(TokenError::Request(e)),
+            };
+            let error = match outcome {
+                Ok(token) => return Ok(token),
+                Err(e) => e,
+            };
+            // Throttling: remember the window and fail identical requests locally.
+            if let TokenError::ServerResponse(e) = &error {
+                if let (429 | 503, Some(wait)) = (e.status, e.retry_after) {
+                    let wait = wait.min(inner.retry.max_retry_after);
+                    inner
+                        .throttled
+                        .insert(throttle_key.clone(), Instant::now() + wait);
+                    tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
+                    return Err(error);
+                }
+            }
+            let transient = match &error {
+                TokenError::Request(e) => e.is_timeout(),
+                TokenError::ServerResponse(e) => e.status >= 500,
+                TokenError::Parse { status, .. } => *status >= 500,
+                _ => false,
+            };
+            if transient && !retried {
+                retried = true;
+                tracing::debug!(target: "azad::token", grant, error = %error, "transient token endpoint failure; retrying once");
+                tokio::time::sleep(inner.retry.retry_delay).await;
+                continue;
+            }
+            match &error {
+                TokenError::ServerResponse(e) if e.is_client_rejected() => {
+                    tracing::error!(target: "azad::token", grant, error = %e, "the token endpoint rejected this application's credential");
+                }
+                _ => {
+                    tracing::warn!(target: "azad::token", grant, error = %error, "token request failed")
+                }
+            }
+            return Err(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
