@@ -2,9 +2,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;
+pub mod obo;
 mod rejection;
 
 pub use crate::extract::Claims;
+pub use crate::obo::{AppToken, DownstreamError, OboError, OnBehalfOf, TokenClientRejection};
 pub use crate::rejection::{
     AuthorizationRejection, ClaimsRejection, MissingAuthLayer, Unauthenticated,
 };
@@ -13,7 +15,7 @@ pub use crate::rejection::{
 #[doc(no_inline)]
 pub use azad_core::dev;
 #[doc(no_inline)]
-pub use azad_core::{AzureAdConfig, BearerToken, TokenValidator, ValidationError};
+pub use azad_core::{AzureAdConfig, BearerToken, TokenClient, TokenValidator, ValidationError};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};

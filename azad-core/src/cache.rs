@@ -101,8 +101,10 @@ impl AcquiredToken {
 }
 
 pub(crate) struct TokenCache<K> {
-    tokens: moka::future::Cache<K, Arc<AcquiredToken>>,
-    refreshing: moka::future::Cache<K, Arc<AcquiredToken>>,
+    /// Acquired tokens: synchronous reads on the hot path.
+    tokens: moka::sync::Cache<K, Arc<AcquiredToken>>,
+    /// Fetches in flight, so that concurrent callers of one key share one request.
+    inflight: moka::future::Cache<K, Arc<AcquiredToken>>,
 }
 
 struct UntilExpiry;
@@ -131,11 +133,11 @@ impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
     pub(crate) fn new(capacity: u64) -> Self {
         Self {
-            tokens: moka::future::Cache::builder()
+            tokens: moka::sync::Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(UntilExpiry)
                 .build(),
-            refreshing: moka::future::Cache::builder()
+            inflight: moka::future::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
@@ -154,54 +156,25 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
-        let now = Instant::now();
         if bypass {
             let token = Arc::new(fetch().await?);
-            self.tokens.insert(key, token.clone()).await;
+            self.tokens.insert(key, token.clone());
             return Ok(token);
         }
-        if let Some(entry) = self.tokens.get(&key).await {
-            if now < entry.refresh_at && entry.usable(now) {
-                return Ok(entry);
+        let now = Instant::now();
+        let stale = match self.tokens.get(&key) {
+            Some(entry) if now < entry.refresh_at && entry.usable(now) => return Ok(entry),
+            Some(entry) if entry.usable(now) => Some(entry),
+            Some(_) => {
+                self.tokens.invalidate(&key);
+                None
             }
-            if entry.usable(now) {
-                return Ok(self.refresh_ahead(key, entry, fetch).await);
-            }
-            self.tokens.invalidate(&key).await;
-        }
-        self.tokens
-            .try_get_with(
-                key,
-                async move { Ok::<_, TokenError>(Arc::new(fetch().await?)) },
-            )
-            .await
-            .map_err(|e| (*e).clone())
-    }
-
-    async fn refresh_ahead<F, Fut>(
-        &self,
-        key: K,
-        stale: Arc<AcquiredToken>,
-        fetch: F,
-    ) -> Arc<AcquiredToken>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
-    {
-        let tokens = self.tokens.clone();
-        let k = key.clone();
-        let result = self
-            .refreshing
-            .try_get_with(key.clone(), async move {
-                let token = Arc::new(fetch().await?);
-                tokens.insert(k, token.clone()).await;
-                Ok::<_, TokenError>(token)
-            })
-            .await;
-        self.refreshing.invalidate(&key).await;
-        match result {
-            Ok(token) => token,
-            Err(error) => {
+            None => None,
+        };
+        match (self.coalesced(key.clone(), fetch).await, stale) {
+            (Ok(token), _) => Ok(token),
+            (Err(e), None) => Err(e),
+            (Err(error), Some(stale)) => {
                 tracing::warn!(
                     target: "azad::token",
                     error = %error,
@@ -210,15 +183,35 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
                 let mut kept = (*stale).clone();
                 kept.refresh_at = Instant::now() + REFRESH_BACKOFF;
                 let kept = Arc::new(kept);
-                self.tokens.insert(key, kept.clone()).await;
-                kept
+                self.tokens.insert(key, kept.clone());
+                Ok(kept)
             }
         }
     }
 
+    /// One fetch per key at a time: concurrent callers wait for it and share its outcome.
+    async fn coalesced<F, Fut>(&self, key: K, fetch: F) -> Result<Arc<AcquiredToken>, TokenError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        let tokens = &self.tokens;
+        let k = key.clone();
+        let result = self
+            .inflight
+            .try_get_with(key.clone(), async move {
+                let token = Arc::new(fetch().await?);
+                tokens.insert(k, token.clone());
+                Ok::<_, TokenError>(token)
+            })
+            .await;
+        self.inflight.invalidate(&key).await;
+        result.map_err(|e| (*e).clone())
+    }
+
     #[cfg(test)]
-    pub(crate) async fn len(&self) -> u64 {
-        self.tokens.run_pending_tasks().await;
+    pub(crate) fn len(&self) -> u64 {
+        self.tokens.run_pending_tasks();
         self.tokens.entry_count()
     }
 }
@@ -341,7 +334,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(t.secret(), "challenged");
-        assert_eq!(cache.len().await, 1);
+        assert_eq!(cache.len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

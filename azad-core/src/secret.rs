@@ -14,19 +14,23 @@
 //! assert!(!format!("{token:?}").contains("eyJ"));
 //! ```
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
+        ///
+        /// Clones share one zeroized-on-drop buffer.
         #[derive(Clone)]
-        pub struct $name(SecretString);
+        pub struct $name(Arc<SecretString>);
 
         impl $name {
             /// Wraps a secret value.
             #[must_use]
             pub fn new(value: impl Into<String>) -> Self {
-                Self(SecretString::from(value.into()))
+                Self(Arc::new(SecretString::from(value.into())))
             }
 
             /// The secret value.

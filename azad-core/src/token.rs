@@ -81,6 +81,7 @@ impl Default for TokenRetryPolicy {
 pub struct TokenRequest {
     scopes: Vec<String>,
     assertion: Option<BearerToken>,
+    assertion_claims: Option<Arc<Claims>>,
     claims: Option<String>,
     force_refresh: bool,
 }
@@ -91,6 +92,7 @@ impl TokenRequest {
         Self {
             scopes: scopes.into_iter().map(Into::into).collect(),
             assertion: None,
+            assertion_claims: None,
             claims: None,
             force_refresh: false,
         }
@@ -105,6 +107,13 @@ impl TokenRequest {
             assertion: Some(assertion),
             ..Self::app(scopes)
         }
+    }
+
+    /// The incoming token's claims, already validated (by the `AzureAdAuth` layer): the
+    /// on-behalf-of pre-checks read them instead of decoding the token again.
+    pub fn assertion_claims(mut self, claims: Arc<Claims>) -> Self {
+        self.assertion_claims = Some(claims);
+        self
     }
 
     /// A claims challenge (JSON) to satisfy, from a downstream API or Entra; bypasses the cache.
@@ -127,10 +136,11 @@ struct Inner {
     credential: ClientCredential,
     http: Option<Arc<dyn HttpClient>>,
     token_endpoint: Option<String>,
+    default_endpoint: Option<String>,
     retry: TokenRetryPolicy,
-    app_cache: TokenCache<String>,
-    obo_cache: TokenCache<String>,
-    throttled: moka::sync::Cache<String, Instant>,
+    app_cache: TokenCache<[u8; 32]>,
+    obo_cache: TokenCache<[u8; 32]>,
+    throttled: moka::sync::Cache<[u8; 32], Instant>,
 }
 
 /// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
@@ -271,16 +281,30 @@ pub(crate) fn form_request(
         .map_err(|_| TokenError::Configuration("invalid token endpoint URL"))
 }
 
-fn sha256_hex(data: &[u8]) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sorted_scopes(scopes: &[String]) -> String {
-    let mut s: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    s.sort_unstable();
-    s.dedup();
-    s.join(" ")
+/// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the incoming
+/// assertion (on-behalf-of) and the sorted scopes. Never a user id alone: two tokens of one
+/// user may carry different scopes or claims.
+fn cache_key<S: AsRef<str>>(
+    endpoint: &str,
+    client_id: &str,
+    assertion: Option<&str>,
+    scopes: &[S],
+) -> [u8; 32] {
+    let mut sorted: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [endpoint, client_id, assertion.unwrap_or_default()] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    for scope in sorted {
+        ctx.update(scope.as_bytes());
+        ctx.update(&[0]);
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
 }
 
 impl TokenClient {
@@ -304,6 +328,7 @@ impl TokenClient {
         credential: ClientCredential,
         http: Option<Arc<dyn HttpClient>>,
     ) -> Self {
+        let default_endpoint = authority.token_endpoint();
         Self {
             inner: Arc::new(Inner {
                 authority,
@@ -312,6 +337,7 @@ impl TokenClient {
                 credential,
                 http,
                 token_endpoint: None,
+                default_endpoint,
                 retry: TokenRetryPolicy::default(),
                 app_cache: TokenCache::new(10_000),
                 obo_cache: TokenCache::new(100_000),
@@ -375,8 +401,7 @@ impl TokenClient {
     ///
     /// A [`TokenError`]; see [`TokenError::caller_response`] for how an API should answer.
     pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
-        self.acquire(TokenRequest::app(scopes.iter().copied()))
-            .await
+        self.acquire_inner(scopes, None, None, None, false).await
     }
 
     /// A token for `scopes` on behalf of the user whose token this API received.
@@ -390,11 +415,24 @@ impl TokenClient {
         assertion: &BearerToken,
         scopes: &[&str],
     ) -> Result<AcquiredToken, TokenError> {
-        self.acquire(TokenRequest::on_behalf_of(
-            assertion.clone(),
-            scopes.iter().copied(),
-        ))
-        .await
+        self.acquire_inner(scopes, Some(assertion), None, None, false)
+            .await
+    }
+
+    /// Like [`acquire_on_behalf_of`](Self::acquire_on_behalf_of), with the incoming token's
+    /// validated claims (what the `AzureAdAuth` layer stored), saving a decode per call.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_on_behalf_of`](Self::acquire_on_behalf_of).
+    pub async fn acquire_on_behalf_of_validated(
+        &self,
+        assertion: &BearerToken,
+        claims: Arc<Claims>,
+        scopes: &[&str],
+    ) -> Result<AcquiredToken, TokenError> {
+        self.acquire_inner(scopes, Some(assertion), Some(&claims), None, false)
+            .await
     }
 
     /// Runs a [`TokenRequest`].
@@ -403,47 +441,59 @@ impl TokenClient {
     ///
     /// A [`TokenError`].
     pub async fn acquire(&self, request: TokenRequest) -> Result<AcquiredToken, TokenError> {
-        if request.scopes.is_empty() {
+        let bypass = request.claims.is_some() || request.force_refresh;
+        self.acquire_inner(
+            &request.scopes,
+            request.assertion.as_ref(),
+            request.assertion_claims.as_deref(),
+            request.claims.as_deref(),
+            bypass,
+        )
+        .await
+    }
+
+    async fn acquire_inner<S: AsRef<str> + Sync>(
+        &self,
+        scopes: &[S],
+        assertion: Option<&BearerToken>,
+        validated: Option<&Claims>,
+        claims: Option<&str>,
+        bypass: bool,
+    ) -> Result<AcquiredToken, TokenError> {
+        if scopes.is_empty() {
             return Err(TokenError::Configuration("no scopes requested"));
         }
-        let bypass = request.claims.is_some() || request.force_refresh;
-        let token = match &request.assertion {
+        let inner = &self.inner;
+        let token = match assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
-                let key = format!(
-                    "{endpoint}|{}|{}",
-                    self.inner.client_id,
-                    sorted_scopes(&request.scopes)
-                );
-                self.inner
-                    .app_cache
-                    .get_or_fetch(key.clone(), bypass, || self.fetch(endpoint, key, &request))
-                    .await?
+                let key = cache_key(&endpoint, &inner.client_id, None, scopes);
+                let fetch = || self.fetch(&endpoint, key, scopes, None, claims);
+                inner.app_cache.get_or_fetch(key, bypass, fetch).await?
             }
             Some(assertion) => {
-                let tid = self.check_obo(assertion)?;
+                let tid = self.check_obo(assertion, validated)?;
                 let endpoint = self.endpoint(tid.as_deref())?;
-                let key = format!(
-                    "{endpoint}|{}|{}|{}",
-                    self.inner.client_id,
-                    sha256_hex(assertion.secret().as_bytes()),
-                    sorted_scopes(&request.scopes)
+                let key = cache_key(
+                    &endpoint,
+                    &inner.client_id,
+                    Some(assertion.secret()),
+                    scopes,
                 );
-                self.inner
-                    .obo_cache
-                    .get_or_fetch(key.clone(), bypass, || self.fetch(endpoint, key, &request))
-                    .await?
+                let fetch = || self.fetch(&endpoint, key, scopes, Some(assertion), claims);
+                inner.obo_cache.get_or_fetch(key, bypass, fetch).await?
             }
         };
         Ok((*token).clone())
     }
 
     /// The token endpoint; for on-behalf-of with a multi-tenant authority, the user's tenant.
-    fn endpoint(&self, user_tenant: Option<&str>) -> Result<String, TokenError> {
-        if let Some(e) = &self.inner.token_endpoint {
-            return Ok(e.clone());
+    fn endpoint(&self, user_tenant: Option<&str>) -> Result<std::borrow::Cow<'_, str>, TokenError> {
+        let inner = &self.inner;
+        if let Some(e) = &inner.token_endpoint {
+            return Ok(e.as_str().into());
         }
-        let authority = &self.inner.authority;
+        let authority = &inner.authority;
         match (authority.tenant(), user_tenant) {
             (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => {
                 let host = authority
@@ -451,26 +501,45 @@ impl TokenClient {
                     .map(url::Url::as_str)
                     .unwrap_or_default()
                     .trim_end_matches('/');
-                Ok(format!("{host}/{tid}/oauth2/v2.0/token"))
+                Ok(format!("{host}/{tid}/oauth2/v2.0/token").into())
             }
             (Some(Tenant::Common | Tenant::Organizations), None) => Err(TokenError::Configuration(
                 "client credentials need a tenant-specific authority, not `common` or `organizations`",
             )),
-            _ => authority.token_endpoint().ok_or(TokenError::Configuration(
-                "no token endpoint for this authority",
-            )),
+            _ => {
+                inner
+                    .default_endpoint
+                    .as_deref()
+                    .map(Into::into)
+                    .ok_or(TokenError::Configuration(
+                        "no token endpoint for this authority",
+                    ))
+            }
         }
     }
 
     /// On-behalf-of pre-checks, with no network call. Returns the user's tenant id.
-    fn check_obo(&self, assertion: &BearerToken) -> Result<Option<String>, TokenError> {
+    fn check_obo(
+        &self,
+        assertion: &BearerToken,
+        validated: Option<&Claims>,
+    ) -> Result<Option<String>, TokenError> {
         let refuse = |r| Err(TokenError::OnBehalfOf(r));
-        let payload = assertion.secret().split('.').nth(1);
-        let claims = payload
-            .and_then(|p| crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
-            .and_then(|p| Claims::from_json(&p).ok());
-        let Some(claims) = claims else {
-            return refuse(OboRefusal::Malformed);
+        let decoded;
+        let claims = match validated {
+            Some(c) => c,
+            None => {
+                let payload = assertion.secret().split('.').nth(1);
+                decoded = payload
+                    .and_then(|p| {
+                        crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok()
+                    })
+                    .and_then(|p| Claims::from_json(&p).ok());
+                let Some(c) = decoded.as_ref() else {
+                    return refuse(OboRefusal::Malformed);
+                };
+                c
+            }
         };
         if claims.expires_at().is_none_or(|exp| exp <= now_secs()) {
             return refuse(OboRefusal::Expired);
@@ -488,11 +557,13 @@ impl TokenClient {
         Ok(claims.tenant_id().map(str::to_owned))
     }
 
-    async fn fetch(
+    async fn fetch<S: AsRef<str>>(
         &self,
-        endpoint: String,
-        throttle_key: String,
-        request: &TokenRequest,
+        endpoint: &str,
+        throttle_key: [u8; 32],
+        scopes: &[S],
+        assertion: Option<&BearerToken>,
+        claims: Option<&str>,
     ) -> Result<AcquiredToken, TokenError> {
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
@@ -507,8 +578,12 @@ impl TokenClient {
         let http = inner.http.clone().ok_or(TokenError::Configuration(
             "no HTTP transport (enable the `reqwest` feature)",
         ))?;
-        let scope = request.scopes.join(" ");
-        let grant = if request.assertion.is_some() {
+        let scope = scopes
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let grant = if assertion.is_some() {
             "on_behalf_of"
         } else {
             "client_credentials"
@@ -518,14 +593,14 @@ impl TokenClient {
             // A new proof per attempt: assertions carry a unique jti and a short lifetime.
             let auth = inner
                 .credential
-                .client_auth(&inner.client_id, &endpoint)
+                .client_auth(&inner.client_id, endpoint)
                 .await
                 .map_err(TokenError::Credential)?;
             let mut params: Vec<(&str, &str)> = vec![
                 ("client_id", inner.client_id.as_str()),
                 ("scope", scope.as_str()),
             ];
-            match &request.assertion {
+            match assertion {
                 Some(assertion) => {
                     params.push(("grant_type", JWT_BEARER_GRANT));
                     params.push(("requested_token_use", "on_behalf_of"));
@@ -533,11 +608,11 @@ impl TokenClient {
                 }
                 None => params.push(("grant_type", "client_credentials")),
             }
-            if let Some(claims) = &request.claims {
+            if let Some(claims) = claims {
                 params.push(("claims", claims));
             }
             params.extend(auth.form_params());
-            let outcome = match http.send(form_request(&endpoint, &params)?).await {
+            let outcome = match http.send(form_request(endpoint, &params)?).await {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };
@@ -549,9 +624,7 @@ impl TokenClient {
             if let TokenError::ServerResponse(e) = &error {
                 if let (429 | 503, Some(wait)) = (e.status, e.retry_after) {
                     let wait = wait.min(inner.retry.max_retry_after);
-                    inner
-                        .throttled
-                        .insert(throttle_key.clone(), Instant::now() + wait);
+                    inner.throttled.insert(throttle_key, Instant::now() + wait);
                     tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
                     return Err(error);
                 }

@@ -104,6 +104,12 @@ impl<E> AzureAdAuth<E> {
         self
     }
 
+    /// Makes `client` available to the request handlers (the `OnBehalfOf` and `AppToken`
+    /// extractors of azad-axum): this API's token client for downstream calls.
+    pub fn with_token_client(self, client: azad_core::TokenClient) -> Self {
+        self.with_extension(client)
+    }
+
     /// The validator.
     pub fn validator(&self) -> &TokenValidator {
         &self.validator

@@ -3,6 +3,7 @@
 //! Each `cargo run --example <name>` is a thin `main` around one of these modules.
 
 pub mod grpc;
+pub mod on_behalf_of;
 pub mod quickstart;
 
 /// Installs a `tracing` subscriber reading `RUST_LOG` (default `info`), for the examples.

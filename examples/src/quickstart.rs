@@ -36,17 +36,22 @@ pub async fn admin(claims: Claims) -> Json<Value> {
     }))
 }
 
+/// The protected routes, without the layer (other examples add routes before layering).
+pub fn api_routes() -> Router {
+    Router::new()
+        .route("/api/claims", get(claims))
+        .route("/api/admin", get(admin))
+}
+
 /// The API routes behind `auth`, with `/health` left public. `route_layer` keeps unknown
 /// paths 404 rather than 401.
 pub fn router<E>(auth: AzureAdAuth<E>) -> Router
 where
     E: OnAuthError<axum::body::Body> + Clone + Send + Sync + 'static,
 {
-    let api = Router::new()
-        .route("/api/claims", get(claims))
-        .route("/api/admin", get(admin))
-        .route_layer(auth);
-    Router::new().route("/health", get(health)).merge(api)
+    Router::new()
+        .route("/health", get(health))
+        .merge(api_routes().route_layer(auth))
 }
 
 /// Where the quickstart's configuration came from.

@@ -231,9 +231,11 @@ pub(crate) fn authenticate(
         f.get("client_assertion"),
     ) {
         (Some(JWT_BEARER_ASSERTION), Some(assertion)) => {
-            let (header, _, _, _) = decode(assertion)
+            let (_, claims, _, _) = decode(assertion)
                 .ok_or_else(|| invalid_client(700_024, "Client assertion is not a valid JWT."))?;
-            if header.contains_key("x5t#S256") || header.contains_key("x5t") {
+            // An assertion the app signed itself (iss = client id) is a certificate
+            // credential; anything else must be a federated token.
+            if claims.get("iss").and_then(Value::as_str) == Some(client_id.as_str()) {
                 verify_certificate_assertion(shared, &client_id, assertion, token_endpoint)?;
                 return Ok(client_id);
             }

@@ -1,0 +1,490 @@
+//! Calling downstream APIs: as the signed-in user ([`OnBehalfOf`]) or as the application
+//! ([`AppToken`]), with the token client configured once on the layer.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Json, Router, routing::get};
+//! use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
+//! use azad_core::{TokenClient, credential::ClientCredential, dev::DevTenant};
+//!
+//! #[require_scope("access_as_user")]
+//! async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {
+//!     let response = obo
+//!         .call(reqwest::Client::new().get("http://127.0.0.1:9/api/data"), &["api://azad-downstream/Data.Read"])
+//!         .await?;
+//!     Ok(response.text().await.unwrap_or_default())
+//! }
+//!
+//! # async fn app(tenant: DevTenant) -> Router {
+//! let config = tenant.config();
+//! let client = TokenClient::new(&config, ClientCredential::secret(tenant.api_client_secret()));
+//! Router::new()
+//!     .route("/api/profile", get(profile))
+//!     .layer(AzureAdAuth::new(config).with_token_client(client))
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use axum_core::extract::FromRequestParts;
+use axum_core::response::{IntoResponse, Response};
+use azad_core::{AcquiredToken, BearerToken, TokenClient, TokenError, TokenRequest};
+use azad_tower::Anonymous;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+
+use crate::rejection::{MissingAuthLayer, Unauthenticated};
+
+/// Rejection of [`OnBehalfOf`] and [`AppToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenClientRejection {
+    /// The `AzureAdAuth` layer did not run (500).
+    MissingAuthLayer(MissingAuthLayer),
+    /// An optional layer let an anonymous request through (401).
+    Unauthenticated(Unauthenticated),
+    /// The layer has no token client: configure `AzureAdAuth::with_token_client` (500).
+    MissingTokenClient,
+}
+
+impl TokenClientRejection {
+    /// The response status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingAuthLayer(r) => r.status(),
+            Self::Unauthenticated(r) => r.status(),
+            Self::MissingTokenClient => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response body.
+    #[must_use]
+    pub fn body_text(&self) -> String {
+        match self {
+            Self::MissingAuthLayer(r) => r.body_text(),
+            Self::Unauthenticated(r) => r.body_text(),
+            Self::MissingTokenClient => {
+                "No token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`".into()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TokenClientRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.body_text())
+    }
+}
+
+impl std::error::Error for TokenClientRejection {}
+
+impl IntoResponse for TokenClientRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::MissingAuthLayer(r) => r.into_response(),
+            Self::Unauthenticated(r) => r.into_response(),
+            Self::MissingTokenClient => {
+                tracing::error!(target: "azad::rejection", "{}", self.body_text());
+                (self.status(), self.body_text()).into_response()
+            }
+        }
+    }
+}
+
+fn token_client(parts: &Parts) -> Result<TokenClient, TokenClientRejection> {
+    parts
+        .extensions
+        .get::<TokenClient>()
+        .cloned()
+        .ok_or(TokenClientRejection::MissingTokenClient)
+}
+
+/// Acquires tokens for downstream APIs on behalf of the signed-in user (OAuth 2.0
+/// on-behalf-of), from the token this API received.
+///
+/// See the [module docs](crate::obo) for an example.
+#[derive(Debug, Clone)]
+pub struct OnBehalfOf {
+    client: TokenClient,
+    token: BearerToken,
+    claims: Arc<azad_core::Claims>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
+    type Rejection = TokenClientRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let claims = parts.extensions.get::<Arc<azad_core::Claims>>().cloned();
+        let token = parts.extensions.get::<BearerToken>().cloned();
+        match (claims, token) {
+            (Some(claims), Some(token)) => Ok(Self {
+                client: token_client(parts)?,
+                token,
+                claims,
+            }),
+            _ if parts.extensions.get::<Anonymous>().is_some() => {
+                Err(TokenClientRejection::Unauthenticated(Unauthenticated))
+            }
+            _ => Err(TokenClientRejection::MissingAuthLayer(MissingAuthLayer)),
+        }
+    }
+}
+
+impl OnBehalfOf {
+    /// The signed-in user's validated claims.
+    #[must_use]
+    pub fn claims(&self) -> &azad_core::Claims {
+        &self.claims
+    }
+
+    /// A token for `scopes` of one downstream API, as the user (cached per user and scopes).
+    ///
+    /// # Errors
+    ///
+    /// An [`OboError`] that answers the caller as [`TokenError::caller_response`] documents.
+    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
+        self.client
+            .acquire_on_behalf_of_validated(&self.token, self.claims.clone(), scopes)
+            .await
+            .map_err(OboError)
+    }
+
+    /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON).
+    ///
+    /// # Errors
+    ///
+    /// An [`OboError`].
+    pub async fn token_for_with_claims(
+        &self,
+        scopes: &[&str],
+        claims: &str,
+    ) -> Result<AcquiredToken, OboError> {
+        let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
+            .assertion_claims(self.claims.clone())
+            .claims(claims);
+        self.client.acquire(request).await.map_err(OboError)
+    }
+
+    /// Sends `request` with a bearer token for `scopes`. A downstream 401 with a claims
+    /// challenge (continuous access evaluation) is retried once with a token satisfying it;
+    /// if that is not possible, the challenge is surfaced to this API's caller (401
+    /// `insufficient_claims`), who must sign the user in again.
+    ///
+    /// # Errors
+    ///
+    /// A [`DownstreamError`].
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        scopes: &[&str],
+    ) -> Result<reqwest::Response, DownstreamError> {
+        let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
+        let token = self.token_for(scopes).await?;
+        let response = request
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(DownstreamError::request)?;
+        let Some(claims) = downstream::claims_challenge(&response) else {
+            return Ok(response);
+        };
+        tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
+        let token = self.token_for_with_claims(scopes, &claims).await?;
+        let response = retry
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(DownstreamError::request)?;
+        match downstream::claims_challenge(&response) {
+            Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
+            None => Ok(response),
+        }
+    }
+}
+
+/// Acquires tokens as the application itself (client credentials), for handlers that call
+/// other APIs with the app's own permissions.
+#[derive(Debug, Clone)]
+pub struct AppToken {
+    client: TokenClient,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AppToken {
+    type Rejection = TokenClientRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            client: token_client(parts)?,
+        })
+    }
+}
+
+impl AppToken {
+    /// An app token for `scopes` (usually one `{resource}/.default`).
+    ///
+    /// # Errors
+    ///
+    /// An [`OboError`] (the same mapping to answers).
+    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
+        self.client
+            .acquire_app_token(scopes)
+            .await
+            .map_err(OboError)
+    }
+
+    /// Sends `request` with an app token for `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DownstreamError`].
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        scopes: &[&str],
+    ) -> Result<reqwest::Response, DownstreamError> {
+        let token = self.token_for(scopes).await?;
+        request
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(DownstreamError::request)
+    }
+}
+
+/// A token could not be acquired for a downstream call. Answers this API's caller as
+/// [`TokenError::caller_response`] documents:
+///
+/// | failure | answer |
+/// | --- | --- |
+/// | incoming token expired or not for this API | 401 `invalid_token` |
+/// | `interaction_required` / claims challenge | 401 `insufficient_claims`, `claims="<base64>"` |
+/// | app-only incoming token, missing consent | 403 `insufficient_scope` |
+/// | throttled | 503 with `Retry-After` |
+/// | this API's credential refused, misconfiguration | 500 (logged) |
+/// | transport failure, other errors | 502 |
+#[derive(Debug, Clone, PartialEq)]
+pub struct OboError(pub TokenError);
+
+impl std::fmt::Display for OboError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for OboError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
+
+impl From<TokenError> for OboError {
+    fn from(e: TokenError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for OboError {
+    fn into_response(self) -> Response {
+        let answer = self.0.caller_response();
+        if answer.status >= 500 {
+            tracing::error!(target: "azad::downstream", error = %self.0, status = answer.status, "acquiring a downstream token failed");
+        } else {
+            tracing::info!(target: "azad::downstream", error = %self.0, status = answer.status, "acquiring a downstream token failed");
+        }
+        let status =
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            status.canonical_reason().unwrap_or("error").to_owned(),
+        )
+            .into_response();
+        if let Some(v) = answer
+            .www_authenticate()
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(r) = answer.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r.as_secs().max(1)));
+        }
+        response
+    }
+}
+
+/// A downstream call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DownstreamError {
+    /// No token could be acquired.
+    Token(OboError),
+    /// The downstream API requires claims the user must satisfy by signing in again: 401
+    /// `insufficient_claims` with `claims` (base64) to this API's caller.
+    ClaimsChallenge {
+        /// The claims challenge, base64 as received.
+        claims: String,
+    },
+    /// The request failed (502).
+    #[cfg(feature = "reqwest")]
+    Request(reqwest::Error),
+    /// The request has a streaming body and cannot be retried (500).
+    NotCloneable,
+}
+
+impl DownstreamError {
+    #[cfg(feature = "reqwest")]
+    fn request(e: reqwest::Error) -> Self {
+        Self::Request(e.without_url())
+    }
+}
+
+impl From<OboError> for DownstreamError {
+    fn from(e: OboError) -> Self {
+        Self::Token(e)
+    }
+}
+
+impl std::fmt::Display for DownstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("no token for the downstream API"),
+            Self::ClaimsChallenge { .. } => {
+                f.write_str("the downstream API requires the user to satisfy a claims challenge")
+            }
+            #[cfg(feature = "reqwest")]
+            Self::Request(_) => f.write_str("the downstream request failed"),
+            Self::NotCloneable => {
+                f.write_str("the downstream request cannot be retried (streaming body)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DownstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Token(e) => Some(e),
+            #[cfg(feature = "reqwest")]
+            Self::Request(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for DownstreamError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Token(e) => e.into_response(),
+            Self::ClaimsChallenge { claims } => {
+                tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
+                let mut response = (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "Bearer error=\"insufficient_claims\", claims=\"{claims}\""
+                )) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                response
+            }
+            #[cfg(feature = "reqwest")]
+            Self::Request(e) => {
+                tracing::warn!(target: "azad::downstream", error = %e, "downstream request failed");
+                (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response()
+            }
+            Self::NotCloneable => {
+                tracing::error!(target: "azad::downstream", "{self}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
+        }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+mod downstream {
+    use base64::Engine;
+
+    /// The claims challenge of a 401 `WWW-Authenticate: Bearer …, error="insufficient_claims",
+    /// claims="<base64>"`, decoded to JSON.
+    pub(super) fn claims_challenge(response: &reqwest::Response) -> Option<String> {
+        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+            return None;
+        }
+        response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .find_map(|v| {
+                let params = auth_params(v.to_str().ok()?.strip_prefix("Bearer")?);
+                let claims = params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("claims"))
+                    .map(|(_, v)| v.clone())?;
+                let insufficient = params
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "insufficient_claims");
+                let json = base64::engine::general_purpose::STANDARD
+                    .decode(claims.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())?;
+                insufficient.then_some(json)
+            })
+    }
+
+    /// `k="v", k2=v2` auth-params (RFC 7235), quoted or not.
+    fn auth_params(s: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut rest = s.trim();
+        while let Some(eq) = rest.find('=') {
+            let key = rest[..eq].trim().trim_start_matches(',').trim().to_owned();
+            let after = rest[eq + 1..].trim_start();
+            let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
+                let mut value = String::new();
+                let mut chars = q.char_indices();
+                let mut end = q.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some((_, n)) = chars.next() {
+                                value.push(n);
+                            }
+                        }
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        _ => value.push(c),
+                    }
+                }
+                (value, &q[end.min(q.len())..])
+            } else {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_owned(), &after[end..])
+            };
+            out.push((key, value));
+            rest = remaining.trim_start().trim_start_matches(',');
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn auth_params() {
+            let p = super::auth_params(
+                r#" realm="", authorization_uri="https://login/x", error="insufficient_claims", claims="eyJ=""#,
+            );
+            assert_eq!(p[0], ("realm".into(), String::new()));
+            assert_eq!(p[2], ("error".into(), "insufficient_claims".into()));
+            assert_eq!(p[3], ("claims".into(), "eyJ=".into()));
+            let p = super::auth_params(r#" error=invalid_token, error_description="a \"q\", b""#);
+            assert_eq!(p[0], ("error".into(), "invalid_token".into()));
+            assert_eq!(p[1], ("error_description".into(), "a \"q\", b".into()));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The on-behalf-of path: a cache hit, and a cold exchange against the dev tenant over
+//! loopback, measured in one run.
+//!
+//! Run with `cargo bench -p azad-core --features dev --bench obo`; BENCHMARKS.md records the
+//! medians.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use azad_core::credential::ClientCredential;
+use azad_core::dev::DevTenant;
+use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn ready<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => rt.block_on(fut),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dev = rt.block_on(DevTenant::start()).unwrap();
+    let client = TokenClient::new(
+        &dev.config(),
+        ClientCredential::secret(dev.api_client_secret()),
+    );
+    let raw = dev.token().build();
+    let claims = Arc::new(
+        rt.block_on(TokenValidator::new(dev.config()).validate(&raw))
+            .unwrap(),
+    );
+    let assertion = BearerToken::new(raw);
+    let scopes = ["api://azad-downstream/Data.Read"];
+    rt.block_on(client.acquire_on_behalf_of_validated(&assertion, claims.clone(), &scopes))
+        .unwrap();
+
+    let mut g = c.benchmark_group("on_behalf_of");
+    g.measurement_time(Duration::from_secs(6));
+    g.bench_function("cache_hit", |b| {
+        b.iter(|| {
+            ready(
+                &rt,
+                client.acquire_on_behalf_of_validated(
+                    black_box(&assertion),
+                    claims.clone(),
+                    &scopes,
+                ),
+            )
+            .unwrap()
+        });
+    });
+    g.bench_function("cold_exchange_dev_tenant", |b| {
+        b.iter(|| {
+            let request = TokenRequest::on_behalf_of(assertion.clone(), scopes)
+                .assertion_claims(claims.clone())
+                .force_refresh(true);
+            rt.block_on(client.acquire(request)).unwrap()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,269 @@
+//! On-behalf-of through the axum extractors, end to end over real sockets: identity flows,
+//! caches, every error answer, continuous access evaluation, app tokens, and logs.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Extension, Router};
+use azad_axum::{AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_scope};
+use azad_core::TokenClient;
+use azad_core::credential::ClientCredential;
+use azad_examples::on_behalf_of::{self, DownstreamUrl};
+use azad_tests::{CapturedLogs, DevTenant, Endpoint, Fault, http, serve};
+use base64::Engine;
+
+const ACRS_CHALLENGE: &str = r#"{"access_token":{"acrs":{"essential":true,"values":["c1"]}}}"#;
+
+/// A downstream route that requires authentication context `c1` and answers a CAE-style claims
+/// challenge otherwise.
+async fn sensitive(claims: Claims) -> axum::response::Response {
+    if claims.acrs().iter().any(|a| a == "c1") {
+        return format!(
+            "sensitive data for {}",
+            claims.object_id().unwrap_or_default()
+        )
+        .into_response();
+    }
+    let claims = base64::engine::general_purpose::STANDARD.encode(ACRS_CHALLENGE);
+    let challenge = format!(
+        r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="{claims}""#
+    );
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).unwrap(),
+    );
+    r
+}
+
+#[require_scope("access_as_user")]
+async fn call_sensitive(
+    obo: OnBehalfOf,
+    Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
+) -> Result<String, DownstreamError> {
+    let r = obo
+        .call(
+            reqwest::Client::new().get(format!("{base}/api/sensitive")),
+            &[on_behalf_of::DOWNSTREAM_SCOPE],
+        )
+        .await?;
+    Ok(r.text().await.unwrap_or_default())
+}
+
+struct Stack {
+    dev: DevTenant,
+    api: SocketAddr,
+}
+
+async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
+    let downstream_auth = AzureAdAuth::new(on_behalf_of::downstream_config(&dev));
+    let downstream = Router::new()
+        .route("/api/sensitive", get(sensitive))
+        .route_layer(downstream_auth.clone())
+        .merge(on_behalf_of::downstream_router(downstream_auth));
+    let downstream = serve(downstream).await;
+    let base = format!("http://{downstream}");
+    let auth = AzureAdAuth::new(dev.config()).with_token_client(client);
+    let extra = Router::new()
+        .route("/api/sensitive", get(call_sensitive))
+        .route_layer(auth.clone())
+        .layer(Extension(DownstreamUrl(base.as_str().into())));
+    let api = serve(on_behalf_of::middle_router(auth, &base).merge(extra)).await;
+    Stack { dev, api }
+}
+
+async fn stack() -> Stack {
+    let dev = DevTenant::start().await.unwrap();
+    let client = on_behalf_of::dev_token_client(&dev);
+    stack_with(dev, client).await
+}
+
+async fn get_as(s: &Stack, path: &str, token: &str) -> reqwest::Response {
+    http()
+        .get(format!("http://{}{path}", s.api))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_users_identity_flows_downstream_and_is_cached() {
+    let s = stack().await;
+    let user = s.dev.token().build();
+    let res = get_as(&s, "/api/downstream", &user).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["downstream_status"], 200);
+    assert_eq!(body["downstream"]["oid"], s.dev.users()[0].oid.as_str());
+    assert_eq!(body["downstream"]["oid"], body["caller"]["oid"]);
+    assert_eq!(body["downstream"]["scp"], "Data.Read");
+    assert_eq!(
+        body["downstream"]["azp"],
+        s.dev.api_client_id(),
+        "the API is the client downstream"
+    );
+    assert_eq!(s.dev.requests(Endpoint::Token), 1);
+    // The same user token again: the cached on-behalf-of token, no new exchange.
+    assert_eq!(get_as(&s, "/api/downstream", &user).await.status(), 200);
+    assert_eq!(s.dev.requests(Endpoint::Token), 1);
+    // Another user: another exchange, and the downstream sees that user.
+    let bob = azad_core::dev::DevUser::new("Bob Builder", "bob@azaddev.onmicrosoft.com");
+    let res = get_as(&s, "/api/downstream", &s.dev.token().user(&bob).build()).await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["downstream"]["oid"], bob.oid.as_str());
+    assert_eq!(s.dev.requests(Endpoint::Token), 2);
+}
+
+#[tokio::test]
+async fn app_tokens_for_handlers_calling_as_the_application() {
+    let s = stack().await;
+    let app = s.dev.token().app_only().roles(["Admin"]).build();
+    let res = get_as(&s, "/api/downstream-report", &app).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["app_only"], true);
+    assert_eq!(body["app"], s.dev.api_client_id());
+}
+
+#[tokio::test]
+async fn interaction_required_is_surfaced_as_a_claims_challenge() {
+    let s = stack().await;
+    let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#;
+    s.dev.inject_times(
+        Endpoint::Token,
+        Fault::InteractionRequired {
+            claims: claims.into(),
+        },
+        1,
+    );
+    let res = get_as(&s, "/api/downstream", &s.dev.token().build()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let expected = base64::engine::general_purpose::STANDARD.encode(claims);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        format!(r#"Bearer error="insufficient_claims", claims="{expected}""#).as_str()
+    );
+}
+
+#[tokio::test]
+async fn throttling_invalid_grant_and_our_own_credential() {
+    let s = stack().await;
+    s.dev.inject_times(
+        Endpoint::Token,
+        Fault::TooManyRequests { retry_after: 12 },
+        1,
+    );
+    let user = s.dev.token().build();
+    let res = get_as(&s, "/api/downstream", &user).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "12");
+    let res = get_as(&s, "/api/downstream", &user).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "throttled locally"
+    );
+    assert_eq!(s.dev.requests(Endpoint::Token), 1);
+
+    s.dev.inject_times(Endpoint::Token, Fault::InvalidGrant, 1);
+    assert_eq!(
+        get_as(&s, "/api/downstream", &s.dev.token().build())
+            .await
+            .status(),
+        StatusCode::BAD_GATEWAY
+    );
+
+    let dev = DevTenant::start().await.unwrap();
+    let wrong = TokenClient::new(
+        &dev.config(),
+        ClientCredential::secret("wrong-secret".to_owned()),
+    );
+    let s = stack_with(dev, wrong).await;
+    let res = get_as(&s, "/api/downstream", &s.dev.token().build()).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.headers().get("www-authenticate").is_none());
+}
+
+#[tokio::test]
+async fn continuous_access_evaluation_retries_with_the_claims_challenge() {
+    let s = stack().await;
+    let user = s.dev.token().build();
+    let res = get_as(&s, "/api/sensitive", &user).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.text().await.unwrap(),
+        format!("sensitive data for {}", s.dev.users()[0].oid)
+    );
+    assert_eq!(
+        s.dev.requests(Endpoint::Token),
+        2,
+        "a second exchange, with the claims challenge"
+    );
+
+    // When Entra cannot satisfy the challenge without the user, the caller gets it: the first
+    // token comes from the cache, the exchange with the claims answers interaction_required.
+    let s = stack().await;
+    let user = s.dev.token().build();
+    assert_eq!(get_as(&s, "/api/downstream", &user).await.status(), 200);
+    s.dev.inject_times(
+        Endpoint::Token,
+        Fault::InteractionRequired {
+            claims: ACRS_CHALLENGE.into(),
+        },
+        1,
+    );
+    let res = get_as(&s, "/api/sensitive", &user).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="insufficient_claims", claims=""#)
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_client_the_extractor_names_the_fix() {
+    let dev = DevTenant::start().await.unwrap();
+    let app = on_behalf_of::middle_router(AzureAdAuth::new(dev.config()), "http://127.0.0.1:9");
+    let addr = serve(app).await;
+    let res = http()
+        .get(format!("http://{addr}/api/downstream"))
+        .bearer_auth(dev.token().build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.text().await.unwrap().contains("with_token_client"));
+}
+
+#[test]
+fn logs_never_carry_tokens_or_secrets() {
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (user, secret) = rt.block_on(async {
+        let s = stack().await;
+        let user = s.dev.token().build();
+        assert_eq!(get_as(&s, "/api/downstream", &user).await.status(), 200);
+        assert_eq!(get_as(&s, "/api/sensitive", &user).await.status(), 200);
+        s.dev.inject_times(Endpoint::Token, Fault::InvalidGrant, 1);
+        let other = s.dev.token().build();
+        assert_eq!(get_as(&s, "/api/downstream", &other).await.status(), 502);
+        (user, s.dev.api_client_secret())
+    });
+    let text = logs.text();
+    assert!(
+        text.contains("token request failed"),
+        "failures are logged:\n{text}"
+    );
+    assert!(!text.contains(&secret));
+    assert!(!text.contains(user.split('.').nth(2).unwrap()));
+    assert!(!text.contains(user.split('.').nth(1).unwrap()));
+}
