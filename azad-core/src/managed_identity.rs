@@ -422,13 +422,13 @@ mod tests {
     }
 
     /// A scripted endpoint: answers in order, records requests.
-    fn scripted(
-        answers: Vec<Result<HttpResponse, HttpError>>,
-    ) -> (
+    type Scripted = (
         Arc<dyn HttpClient>,
         Arc<Mutex<Vec<HttpRequest>>>,
         Arc<AtomicUsize>,
-    ) {
+    );
+
+    fn scripted(answers: Vec<Result<HttpResponse, HttpError>>) -> Scripted {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
         let answers = Arc::new(Mutex::new(answers.into_iter()));

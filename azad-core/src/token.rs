@@ -621,13 +621,13 @@ impl TokenClient {
                 Err(e) => e,
             };
             // Throttling: remember the window and fail identical requests locally.
-            if let TokenError::ServerResponse(e) = &error {
-                if let (429 | 503, Some(wait)) = (e.status, e.retry_after) {
-                    let wait = wait.min(inner.retry.max_retry_after);
-                    inner.throttled.insert(throttle_key, Instant::now() + wait);
-                    tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
-                    return Err(error);
-                }
+            if let TokenError::ServerResponse(e) = &error
+                && let (429 | 503, Some(wait)) = (e.status, e.retry_after)
+            {
+                let wait = wait.min(inner.retry.max_retry_after);
+                inner.throttled.insert(throttle_key, Instant::now() + wait);
+                tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
+                return Err(error);
             }
             let transient = match &error {
                 TokenError::Request(e) => e.is_timeout(),
@@ -646,7 +646,7 @@ impl TokenClient {
                     tracing::error!(target: "azad::token", grant, error = %e, "the token endpoint rejected this application's credential");
                 }
                 _ => {
-                    tracing::warn!(target: "azad::token", grant, error = %error, "token request failed")
+                    tracing::warn!(target: "azad::token", grant, error = %error, "token request failed");
                 }
             }
             return Err(error);

@@ -182,10 +182,6 @@ impl Requirement {
             return Ok(());
         }
         Err(match self.kind {
-            Kind::AnyScope | Kind::AllScopes => Insufficient {
-                required_scopes: scopes_hint(),
-                description: "The access token does not carry the required scope",
-            },
             Kind::AnyRole | Kind::AllRoles => Insufficient {
                 required_scopes: Vec::new(),
                 description: "The access token does not carry the required app role",
@@ -194,7 +190,7 @@ impl Requirement {
                 required_scopes: Vec::new(),
                 description: "The application does not have the required app permission",
             },
-            Kind::ScopeOrAppPermission => Insufficient {
+            Kind::AnyScope | Kind::AllScopes | Kind::ScopeOrAppPermission => Insufficient {
                 required_scopes: scopes_hint(),
                 description: "The access token does not carry the required scope",
             },

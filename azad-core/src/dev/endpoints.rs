@@ -1,5 +1,9 @@
 //! The dev tenant's token endpoint (client credentials, on-behalf-of, authorization code,
 //! refresh token, device code) and managed identity endpoints (IMDS and App Service shapes).
+//!
+//! Handlers return `Result<_, DevResponse>` so that `?` turns any check into its OAuth error
+//! answer; the error is a whole HTTP response by design, hence the large `Err` variants.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,8 +62,11 @@ pub(crate) fn form(body: &[u8]) -> Result<HashMap<String, String>, DevResponse> 
     Ok(map)
 }
 
-/// Decodes a compact JWS without verifying it: (header, claims).
-fn decode(token: &str) -> Option<(Map<String, Value>, Map<String, Value>, &str, &str)> {
+/// A decoded compact JWS: header, claims, signing input and signature segment.
+type Decoded<'a> = (Map<String, Value>, Map<String, Value>, &'a str, &'a str);
+
+/// Decodes a compact JWS without verifying it.
+fn decode(token: &str) -> Option<Decoded<'_>> {
     let mut parts = token.split('.');
     let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -325,7 +332,7 @@ pub(crate) fn parse_scopes(
     Ok((resource, names))
 }
 
-pub(crate) fn token_response(access_token: String, extra: &[(&str, Value)]) -> DevResponse {
+pub(crate) fn token_response(access_token: &str, extra: &[(&str, Value)]) -> DevResponse {
     let mut body = json!({
         "token_type": "Bearer",
         "expires_in": 3599,
@@ -422,7 +429,7 @@ fn client_credentials(
     if api.v1_tokens {
         builder = builder.v1();
     }
-    token_response(builder.build(), &[])
+    token_response(&builder.build(), &[])
 }
 
 /// A dev user from a token's claims (the user the token was issued to).
@@ -545,7 +552,7 @@ fn on_behalf_of(
     if api.v1_tokens {
         builder = builder.v1();
     }
-    token_response(builder.build(), &[])
+    token_response(&builder.build(), &[])
 }
 
 /// The managed identity endpoints: IMDS (`Metadata: true`) and App Service (`X-IDENTITY-HEADER`).

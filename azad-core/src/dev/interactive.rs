@@ -1,6 +1,7 @@
 //! Sign-in flows of the dev tenant: `/authorize` with automatic sign-in of a test user (or a
 //! minimal page to pick one), authorization codes bound to PKCE, ID tokens, refresh tokens,
 //! the device code flow, and a Key Vault–shaped secrets endpoint.
+#![allow(clippy::result_large_err)] // errors are whole OAuth answers, as in `endpoints`
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,7 +79,7 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
     let registered = shared
         .registry()
         .app(&client_id)
-        .is_some_and(|a| a.redirect_uris.iter().any(|r| *r == redirect_uri));
+        .is_some_and(|a| a.redirect_uris.contains(&redirect_uri));
     if !registered {
         // Never redirect to an unregistered URI: an error page instead.
         return html(
@@ -315,7 +316,7 @@ fn issue_tokens(
             Value::String(id_token(shared, &user, client_id, tid, nonce)),
         ));
     }
-    token_response(access, &extra)
+    token_response(&access, &extra)
 }
 
 /// `grant_type=authorization_code`: the code, its client and redirect URI, and PKCE.

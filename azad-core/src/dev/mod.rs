@@ -345,10 +345,8 @@ impl DevTenantBuilder {
             (api_id.clone(), DEFAULT_DOWNSTREAM_CLIENT_ID.to_owned()),
             vec!["Data.Read.All".into()],
         );
-        r.role_grants.insert(
-            (web_id.clone(), api_id.clone()),
-            vec!["Tasks.Read.All".into()],
-        );
+        r.role_grants
+            .insert((web_id, api_id), vec!["Tasks.Read.All".into()]);
         for (client, resource, role) in &self.role_grants {
             r.role_grants
                 .entry((client.clone(), resource.clone()))
@@ -758,6 +756,7 @@ impl DevTenant {
     }
 
     /// Adds a client secret to an app registration and returns it.
+    #[must_use]
     pub fn add_client_secret(&self, client_id: &str) -> String {
         let secret = random_secret();
         self.shared
@@ -775,6 +774,7 @@ impl DevTenant {
     /// # Panics
     ///
     /// If certificate generation fails (it does not with the bundled crypto).
+    #[must_use]
     pub fn add_certificate(&self, client_id: &str) -> DevCertificate {
         let cert = DevCertificate::generate(&format!("CN=azad-dev-{client_id}"));
         self.register_certificate(client_id, cert.der());
@@ -871,6 +871,7 @@ impl DevTenant {
 
     /// Approves a pending device code as the user at `user_index` (what the user does in a
     /// browser at `/devicelogin`). Returns `false` if no such code is pending.
+    #[must_use]
     pub fn approve_device_code(&self, user_code: &str, user_index: usize) -> bool {
         let mut registry = self.shared.registry();
         match registry
