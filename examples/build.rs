@@ -13,18 +13,8 @@ fn main() {
     let tasks = tonic_build::manual::Service::builder()
         .name("Tasks")
         .package("azad.demo")
-        .method(method(
-            "list_tasks",
-            "ListTasks",
-            "ListTasksRequest",
-            "ListTasksReply",
-        ))
-        .method(method(
-            "delete_task",
-            "DeleteTask",
-            "DeleteTaskRequest",
-            "DeleteTaskReply",
-        ))
+        .method(method("list_tasks", "ListTasks", "ListTasksRequest", "ListTasksReply"))
+        .method(method("delete_task", "DeleteTask", "DeleteTaskRequest", "DeleteTaskReply"))
         .method(method("whoami", "WhoAmI", "WhoAmIRequest", "WhoAmIReply"))
         .build();
     tonic_build::manual::Builder::new().compile(&[tasks]);

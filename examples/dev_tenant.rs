@@ -13,28 +13,16 @@ use azad_core::dev::DevTenant;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     azad_examples::init_tracing();
-    let dev = DevTenant::builder()
-        .port(azad_examples::port_from_env())
-        .start()
-        .await?;
-    println!(
-        "azad dev tenant (Entra ID emulator) listening on {}",
-        dev.base_url()
-    );
+    let dev = DevTenant::builder().port(azad_examples::port_from_env()).start().await?;
+    println!("azad dev tenant (Entra ID emulator) listening on {}", dev.base_url());
     println!("  AZURE_AUTHORITY_HOST={}", dev.base_url());
     println!("  AZURE_TENANT_ID={}", dev.tenant_id());
-    println!(
-        "  AZURE_CLIENT_ID={}   (the default protected API)",
-        dev.api_client_id()
-    );
+    println!("  AZURE_CLIENT_ID={}   (the default protected API)", dev.api_client_id());
     println!("  OpenID configuration (v2.0): {}", dev.metadata_url());
     println!("  JWKS:                        {}", dev.jwks_url());
     println!("  issuer (v2.0): {}", dev.issuer());
     println!("  issuer (v1.0): {}", dev.issuer_v1());
-    println!(
-        "\nA sample user token (scope access_as_user, valid one hour):\n{}",
-        dev.token().build()
-    );
+    println!("\nA sample user token (scope access_as_user, valid one hour):\n{}", dev.token().build());
     println!("\nServing; press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     Ok(())

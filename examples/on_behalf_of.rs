@@ -22,38 +22,21 @@ async fn serve(router: axum::Router) -> std::io::Result<std::net::SocketAddr> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     azad_examples::init_tracing();
     let dev = DevTenant::start().await?;
-    let downstream = serve(on_behalf_of::downstream_router(AzureAdAuth::new(
-        on_behalf_of::downstream_config(&dev),
-    )))
-    .await?;
-    let auth =
-        AzureAdAuth::new(dev.config()).with_token_client(on_behalf_of::dev_token_client(&dev));
-    let api = serve(on_behalf_of::middle_router(
-        auth,
-        &format!("http://{downstream}"),
-    ))
-    .await?;
+    let downstream =
+        serve(on_behalf_of::downstream_router(AzureAdAuth::new(on_behalf_of::downstream_config(&dev)))).await?;
+    let auth = AzureAdAuth::new(dev.config()).with_token_client(on_behalf_of::dev_token_client(&dev));
+    let api = serve(on_behalf_of::middle_router(auth, &format!("http://{downstream}"))).await?;
     println!("dev tenant      {}", dev.base_url());
     println!("downstream API  http://{downstream}   (GET /api/data needs Data.Read)");
-    println!(
-        "quickstart API  http://{api}   (GET /api/downstream calls the downstream API on behalf of the user)"
-    );
+    println!("quickstart API  http://{api}   (GET /api/downstream calls the downstream API on behalf of the user)");
 
     let user = dev.token().build();
-    let response = reqwest::Client::new()
-        .get(format!("http://{api}/api/downstream"))
-        .bearer_auth(&user)
-        .send()
-        .await?;
+    let response = reqwest::Client::new().get(format!("http://{api}/api/downstream")).bearer_auth(&user).send().await?;
     let status = response.status();
     let body: serde_json::Value = response.json().await?;
-    println!(
-        "\nGET /api/downstream as {} -> {status}\n{}",
-        dev.users()[0].name,
-        serde_json::to_string_pretty(&body)?
-    );
-    let flowed = body["caller"]["oid"] == body["downstream"]["oid"]
-        && body["downstream"]["oid"] == dev.users()[0].oid.as_str();
+    println!("\nGET /api/downstream as {} -> {status}\n{}", dev.users()[0].name, serde_json::to_string_pretty(&body)?);
+    let flowed =
+        body["caller"]["oid"] == body["downstream"]["oid"] && body["downstream"]["oid"] == dev.users()[0].oid.as_str();
     println!("\nidentity preserved across the hop: {flowed}");
     if !flowed {
         return Err("the downstream API did not see the user".into());

@@ -22,14 +22,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let auth = AzureAdAuth::new(config);
     // Fail fast: load the signing keys before accepting requests.
     if let Err(e) = auth.warm_up().await {
-        eprintln!(
-            "cannot load the signing keys of {}: {e}",
-            auth.validator().config().authority()
-        );
+        eprintln!("cannot load the signing keys of {}: {e}", auth.validator().config().authority());
         std::process::exit(1);
     }
-    let listener =
-        tokio::net::TcpListener::bind(("127.0.0.1", azad_examples::port_from_env())).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", azad_examples::port_from_env())).await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, quickstart::router(auth)).await });
 
@@ -39,11 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  GET http://{addr}/api/admin   app role `Admin`");
     match &setup {
         Setup::Dev(dev) => {
-            println!(
-                "\nAuthority: embedded dev tenant at {} (tenant {})",
-                dev.base_url(),
-                dev.tenant_id()
-            );
+            println!("\nAuthority: embedded dev tenant at {} (tenant {})", dev.base_url(), dev.tenant_id());
             println!("Try it (tokens valid for one hour):\n");
             for (what, line) in quickstart::curl_lines(addr, dev) {
                 println!("# {what}\n{line}\n");
@@ -61,11 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let http = reqwest::Client::new();
         let base = format!("http://{addr}");
         let user = dev.token().build();
-        let app = dev
-            .token()
-            .app_only()
-            .roles([quickstart::ADMIN_ROLE])
-            .build();
+        let app = dev.token().app_only().roles([quickstart::ADMIN_ROLE]).build();
         let checks = [
             ("/health", None, 200),
             ("/api/claims", Some(&user), 200),
@@ -84,11 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             failed |= !ok;
             println!(
                 "check {path:<12} {:<10} -> {status} {}",
-                if token.is_some() {
-                    "with token"
-                } else {
-                    "no token"
-                },
+                if token.is_some() { "with token" } else { "no token" },
                 if ok { "ok" } else { "UNEXPECTED" }
             );
         }

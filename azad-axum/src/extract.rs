@@ -74,10 +74,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
     type Rejection = MissingAuthLayer;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         match parts.extensions.get::<Arc<azad_core::Claims>>() {
             Some(claims) => Ok(Some(Self(claims.clone()))),
             None if parts.extensions.get::<Anonymous>().is_some() => Ok(None),

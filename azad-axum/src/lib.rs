@@ -7,9 +7,7 @@ mod rejection;
 
 pub use crate::extract::Claims;
 pub use crate::obo::{AppToken, DownstreamError, OboError, OnBehalfOf, TokenClientRejection};
-pub use crate::rejection::{
-    AuthorizationRejection, ClaimsRejection, MissingAuthLayer, Unauthenticated,
-};
+pub use crate::rejection::{AuthorizationRejection, ClaimsRejection, MissingAuthLayer, Unauthenticated};
 #[cfg(feature = "dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
 #[doc(no_inline)]
@@ -21,8 +19,8 @@ pub use azad_core::{AzureAdConfig, BearerToken, TokenClient, TokenValidator, Val
 pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
 #[doc(no_inline)]
 pub use azad_tower::{
-    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer,
-    Requirement, VerboseOnAuthError,
+    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer, Requirement,
+    VerboseOnAuthError,
 };
 #[doc(no_inline)]
 pub use {azad_core, azad_tower};
@@ -54,13 +52,9 @@ pub mod __private {
     impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
         type Rejection = AuthorizationRejection;
 
-        async fn from_request_parts(
-            parts: &mut Parts,
-            _state: &S,
-        ) -> Result<Self, Self::Rejection> {
+        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
             let requirement = P::REQUIREMENT;
-            azad_tower::authorize(&parts.extensions, &requirement)
-                .map_err(AuthorizationRejection)?;
+            azad_tower::authorize(&parts.extensions, &requirement).map_err(AuthorizationRejection)?;
             Ok(Self(PhantomData))
         }
     }

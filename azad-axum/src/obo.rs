@@ -66,7 +66,8 @@ impl TokenClientRejection {
             Self::MissingAuthLayer(r) => r.body_text(),
             Self::Unauthenticated(r) => r.body_text(),
             Self::MissingTokenClient => {
-                "No token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`".into()
+                "No token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`"
+                    .into()
             }
         }
     }
@@ -94,11 +95,7 @@ impl IntoResponse for TokenClientRejection {
 }
 
 fn token_client(parts: &Parts) -> Result<TokenClient, TokenClientRejection> {
-    parts
-        .extensions
-        .get::<TokenClient>()
-        .cloned()
-        .ok_or(TokenClientRejection::MissingTokenClient)
+    parts.extensions.get::<TokenClient>().cloned().ok_or(TokenClientRejection::MissingTokenClient)
 }
 
 /// Acquires tokens for downstream APIs on behalf of the signed-in user (OAuth 2.0
@@ -119,11 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
         let claims = parts.extensions.get::<Arc<azad_core::Claims>>().cloned();
         let token = parts.extensions.get::<BearerToken>().cloned();
         match (claims, token) {
-            (Some(claims), Some(token)) => Ok(Self {
-                client: token_client(parts)?,
-                token,
-                claims,
-            }),
+            (Some(claims), Some(token)) => Ok(Self { client: token_client(parts)?, token, claims }),
             _ if parts.extensions.get::<Anonymous>().is_some() => {
                 Err(TokenClientRejection::Unauthenticated(Unauthenticated))
             }
@@ -145,10 +138,7 @@ impl OnBehalfOf {
     ///
     /// An [`OboError`] that answers the caller as [`TokenError::caller_response`] documents.
     pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
-        self.client
-            .acquire_on_behalf_of_validated(&self.token, self.claims.clone(), scopes)
-            .await
-            .map_err(OboError)
+        self.client.acquire_on_behalf_of_validated(&self.token, self.claims.clone(), scopes).await.map_err(OboError)
     }
 
     /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON).
@@ -156,11 +146,7 @@ impl OnBehalfOf {
     /// # Errors
     ///
     /// An [`OboError`].
-    pub async fn token_for_with_claims(
-        &self,
-        scopes: &[&str],
-        claims: &str,
-    ) -> Result<AcquiredToken, OboError> {
+    pub async fn token_for_with_claims(&self, scopes: &[&str], claims: &str) -> Result<AcquiredToken, OboError> {
         let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
             .assertion_claims(self.claims.clone())
             .claims(claims);
@@ -184,21 +170,13 @@ impl OnBehalfOf {
     ) -> Result<reqwest::Response, DownstreamError> {
         let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
         let token = self.token_for(scopes).await?;
-        let response = request
-            .bearer_auth(token.secret())
-            .send()
-            .await
-            .map_err(DownstreamError::request)?;
+        let response = request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
         let Some(claims) = downstream::claims_challenge(&response) else {
             return Ok(response);
         };
         tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
         let token = self.token_for_with_claims(scopes, &claims).await?;
-        let response = retry
-            .bearer_auth(token.secret())
-            .send()
-            .await
-            .map_err(DownstreamError::request)?;
+        let response = retry.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
         match downstream::claims_challenge(&response) {
             Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
             None => Ok(response),
@@ -217,9 +195,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AppToken {
     type Rejection = TokenClientRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self {
-            client: token_client(parts)?,
-        })
+        Ok(Self { client: token_client(parts)? })
     }
 }
 
@@ -230,10 +206,7 @@ impl AppToken {
     ///
     /// An [`OboError`] (the same mapping to answers).
     pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
-        self.client
-            .acquire_app_token(scopes)
-            .await
-            .map_err(OboError)
+        self.client.acquire_app_token(scopes).await.map_err(OboError)
     }
 
     /// Sends `request` with an app token for `scopes`.
@@ -249,11 +222,7 @@ impl AppToken {
         scopes: &[&str],
     ) -> Result<reqwest::Response, DownstreamError> {
         let token = self.token_for(scopes).await?;
-        request
-            .bearer_auth(token.secret())
-            .send()
-            .await
-            .map_err(DownstreamError::request)
+        request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)
     }
 }
 
@@ -297,23 +266,13 @@ impl IntoResponse for OboError {
         } else {
             tracing::info!(target: "azad::downstream", error = %self.0, status = answer.status, "acquiring a downstream token failed");
         }
-        let status =
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (
-            status,
-            status.canonical_reason().unwrap_or("error").to_owned(),
-        )
-            .into_response();
-        if let Some(v) = answer
-            .www_authenticate()
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, status.canonical_reason().unwrap_or("error").to_owned()).into_response();
+        if let Some(v) = answer.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         if let Some(r) = answer.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(r.as_secs().max(1)));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(r.as_secs().max(1)));
         }
         response
     }
@@ -360,9 +319,7 @@ impl std::fmt::Display for DownstreamError {
             }
             #[cfg(feature = "reqwest")]
             Self::Request(_) => f.write_str("the downstream request failed"),
-            Self::NotCloneable => {
-                f.write_str("the downstream request cannot be retried (streaming body)")
-            }
+            Self::NotCloneable => f.write_str("the downstream request cannot be retried (streaming body)"),
         }
     }
 }
@@ -385,9 +342,9 @@ impl IntoResponse for DownstreamError {
             Self::ClaimsChallenge { claims } => {
                 tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
                 let mut response = (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    "Bearer error=\"insufficient_claims\", claims=\"{claims}\""
-                )) {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("Bearer error=\"insufficient_claims\", claims=\"{claims}\""))
+                {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
                 response
@@ -415,25 +372,17 @@ mod downstream {
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return None;
         }
-        response
-            .headers()
-            .get_all(reqwest::header::WWW_AUTHENTICATE)
-            .iter()
-            .find_map(|v| {
-                let params = auth_params(v.to_str().ok()?.strip_prefix("Bearer")?);
-                let claims = params
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("claims"))
-                    .map(|(_, v)| v.clone())?;
-                let insufficient = params
-                    .iter()
-                    .any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "insufficient_claims");
-                let json = base64::engine::general_purpose::STANDARD
-                    .decode(claims.trim())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())?;
-                insufficient.then_some(json)
-            })
+        response.headers().get_all(reqwest::header::WWW_AUTHENTICATE).iter().find_map(|v| {
+            let params = auth_params(v.to_str().ok()?.strip_prefix("Bearer")?);
+            let claims = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("claims")).map(|(_, v)| v.clone())?;
+            let insufficient =
+                params.iter().any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "insufficient_claims");
+            let json = base64::engine::general_purpose::STANDARD
+                .decode(claims.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())?;
+            insufficient.then_some(json)
+        })
     }
 
     /// `k="v", k2=v2` auth-params (RFC 7235), quoted or not.

@@ -81,12 +81,7 @@ define_rejection! {
 impl IntoResponse for Unauthenticated {
     fn into_response(self) -> Response {
         log_rejection!(self);
-        (
-            self.status(),
-            [(http::header::WWW_AUTHENTICATE, "Bearer")],
-            self.body_text(),
-        )
-            .into_response()
+        (self.status(), [(http::header::WWW_AUTHENTICATE, "Bearer")], self.body_text()).into_response()
     }
 }
 

@@ -25,39 +25,20 @@ fn ready<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dev = rt.block_on(DevTenant::start()).unwrap();
-    let client = TokenClient::new(
-        &dev.config(),
-        ClientCredential::secret(dev.api_client_secret()),
-    );
+    let client = TokenClient::new(&dev.config(), ClientCredential::secret(dev.api_client_secret()));
     let raw = dev.token().build();
-    let claims = Arc::new(
-        rt.block_on(TokenValidator::new(dev.config()).validate(&raw))
-            .unwrap(),
-    );
+    let claims = Arc::new(rt.block_on(TokenValidator::new(dev.config()).validate(&raw)).unwrap());
     let assertion = BearerToken::new(raw);
     let scopes = ["api://azad-downstream/Data.Read"];
-    rt.block_on(client.acquire_on_behalf_of_validated(&assertion, claims.clone(), &scopes))
-        .unwrap();
+    rt.block_on(client.acquire_on_behalf_of_validated(&assertion, claims.clone(), &scopes)).unwrap();
 
     let mut g = c.benchmark_group("on_behalf_of");
     g.measurement_time(Duration::from_secs(6));
     g.bench_function("cache_hit", |b| {
         b.iter(|| {
-            ready(
-                &rt,
-                client.acquire_on_behalf_of_validated(
-                    black_box(&assertion),
-                    claims.clone(),
-                    &scopes,
-                ),
-            )
-            .unwrap()
+            ready(&rt, client.acquire_on_behalf_of_validated(black_box(&assertion), claims.clone(), &scopes)).unwrap()
         });
     });
     g.bench_function("cold_exchange_dev_tenant", |b| {

@@ -23,11 +23,7 @@ fn ready<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let dev = rt.block_on(DevTenant::start()).unwrap();
     const POOL: usize = 2_000;
     let tokens: Vec<String> = (0..POOL).map(|_| dev.token().build()).collect();
@@ -38,12 +34,7 @@ fn bench(c: &mut Criterion) {
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
     let (message, signature) = token.rsplit_once('.').unwrap();
 
-    let uncached = TokenValidator::new(
-        dev.config_builder()
-            .validated_token_cache_capacity(0)
-            .build()
-            .unwrap(),
-    );
+    let uncached = TokenValidator::new(dev.config_builder().validated_token_cache_capacity(0).build().unwrap());
     rt.block_on(uncached.warm_up()).unwrap();
     let cached = TokenValidator::new(dev.config());
     rt.block_on(cached.warm_up()).unwrap();

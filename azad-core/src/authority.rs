@@ -51,9 +51,7 @@ impl Cloud {
     pub fn from_name(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
             "public" | "azurepubliccloud" | "azurecloud" | "global" => Some(Self::Public),
-            "usgov" | "usgovernment" | "azureusgovernment" | "azureusgovernmentcloud" => {
-                Some(Self::UsGovernment)
-            }
+            "usgov" | "usgovernment" | "azureusgovernment" | "azureusgovernmentcloud" => Some(Self::UsGovernment),
             "china" | "azurechinacloud" => Some(Self::China),
             _ => None,
         }
@@ -64,10 +62,9 @@ impl Cloud {
     #[must_use]
     pub fn from_host(host: &str) -> Option<Self> {
         match host.to_ascii_lowercase().as_str() {
-            "login.microsoftonline.com"
-            | "login.microsoft.com"
-            | "login.windows.net"
-            | "sts.windows.net" => Some(Self::Public),
+            "login.microsoftonline.com" | "login.microsoft.com" | "login.windows.net" | "sts.windows.net" => {
+                Some(Self::Public)
+            }
             "login.microsoftonline.us" | "login.usgovcloudapi.net" => Some(Self::UsGovernment),
             "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Some(Self::China),
             _ => None,
@@ -114,11 +111,7 @@ impl Tenant {
         }
         let domain_like = value.contains('.')
             && value.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if domain_like {
             Ok(Self::Domain(value.to_ascii_lowercase()))
@@ -167,27 +160,20 @@ pub fn is_guid(s: &str) -> bool {
 
 /// Parses a URL and refuses plain `http` except for loopback hosts.
 pub(crate) fn parse_secure_url(value: &str, field: &'static str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| ConfigError::invalid(field, format!("not a URL ({e})")))?;
+    let url = Url::parse(value.trim()).map_err(|e| ConfigError::invalid(field, format!("not a URL ({e})")))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => return Err(ConfigError::InsecureUrl { field }),
         other => {
-            return Err(ConfigError::invalid(
-                field,
-                format!("unsupported scheme `{other}`"),
-            ));
+            return Err(ConfigError::invalid(field, format!("unsupported scheme `{other}`")));
         }
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError::invalid(field, "the URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::invalid(
-            field,
-            "the URL must not carry credentials",
-        ));
+        return Err(ConfigError::invalid(field, "the URL must not carry credentials"));
     }
     Ok(url)
 }
@@ -237,13 +223,7 @@ impl Authority {
     #[must_use]
     pub fn entra(cloud: Cloud, tenant: Tenant) -> Self {
         let host = Url::parse(cloud.authority_host()).expect("cloud hosts are valid URLs");
-        Self {
-            kind: AuthorityKind::Entra {
-                host,
-                cloud: Some(cloud),
-                tenant,
-            },
-        }
+        Self { kind: AuthorityKind::Entra { host, cloud: Some(cloud), tenant } }
     }
 
     /// An Entra-shaped authority at `host` (for example `AZURE_AUTHORITY_HOST`). Known Microsoft
@@ -253,17 +233,10 @@ impl Authority {
     /// # Errors
     ///
     /// [`ConfigError`] naming `field` if the host is not a URL, or is plain `http` off loopback.
-    pub fn entra_at_host(
-        host: &str,
-        tenant: Tenant,
-        field: &'static str,
-    ) -> Result<Self, ConfigError> {
+    pub fn entra_at_host(host: &str, tenant: Tenant, field: &'static str) -> Result<Self, ConfigError> {
         let mut url = parse_secure_url(host, field)?;
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                field,
-                "the authority host must not have a query",
-            ));
+            return Err(ConfigError::invalid(field, "the authority host must not have a query"));
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
@@ -273,13 +246,7 @@ impl Authority {
             Some(h) if url.path() == "/" => Cloud::from_host(h),
             _ => None,
         };
-        Ok(Self {
-            kind: AuthorityKind::Entra {
-                host: url,
-                cloud,
-                tenant,
-            },
-        })
+        Ok(Self { kind: AuthorityKind::Entra { host: url, cloud, tenant } })
     }
 
     /// Any OpenID Connect provider (Azure AD B2C, Entra External ID, or a non-Microsoft
@@ -289,25 +256,13 @@ impl Authority {
     /// # Errors
     ///
     /// [`ConfigError`] naming `field` if the URL is not acceptable.
-    pub fn oidc(
-        discovery_url: &str,
-        issuer: Option<String>,
-        field: &'static str,
-    ) -> Result<Self, ConfigError> {
+    pub fn oidc(discovery_url: &str, issuer: Option<String>, field: &'static str) -> Result<Self, ConfigError> {
         let mut url = parse_secure_url(discovery_url, field)?;
         if !url.path().contains("/.well-known/") {
-            let path = format!(
-                "{}/.well-known/openid-configuration",
-                url.path().trim_end_matches('/')
-            );
+            let path = format!("{}/.well-known/openid-configuration", url.path().trim_end_matches('/'));
             url.set_path(&path);
         }
-        Ok(Self {
-            kind: AuthorityKind::Oidc {
-                discovery_url: url,
-                issuer,
-            },
-        })
+        Ok(Self { kind: AuthorityKind::Oidc { discovery_url: url, issuer } })
     }
 
     /// The tenant, for Entra authorities.
@@ -353,9 +308,7 @@ impl Authority {
     #[must_use]
     pub fn url(&self) -> String {
         match &self.kind {
-            AuthorityKind::Entra { host, tenant, .. } => {
-                join(host, &format!("{}/v2.0", tenant.as_path()))
-            }
+            AuthorityKind::Entra { host, tenant, .. } => join(host, &format!("{}/v2.0", tenant.as_path())),
             AuthorityKind::Oidc { discovery_url, .. } => {
                 let s = discovery_url.as_str();
                 s.split("/.well-known/").next().unwrap_or(s).to_owned()
@@ -367,10 +320,9 @@ impl Authority {
     #[must_use]
     pub fn metadata_url(&self) -> String {
         match &self.kind {
-            AuthorityKind::Entra { host, tenant, .. } => join(
-                host,
-                &format!("{}/v2.0/.well-known/openid-configuration", tenant.as_path()),
-            ),
+            AuthorityKind::Entra { host, tenant, .. } => {
+                join(host, &format!("{}/v2.0/.well-known/openid-configuration", tenant.as_path()))
+            }
             AuthorityKind::Oidc { discovery_url, .. } => discovery_url.to_string(),
         }
     }
@@ -380,14 +332,9 @@ impl Authority {
     #[must_use]
     pub fn v1_metadata_url(&self) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra {
-                host,
-                tenant,
-                cloud: None,
-            } => Some(join(
-                host,
-                &format!("{}/.well-known/openid-configuration", tenant.as_path()),
-            )),
+            AuthorityKind::Entra { host, tenant, cloud: None } => {
+                Some(join(host, &format!("{}/.well-known/openid-configuration", tenant.as_path())))
+            }
             _ => None,
         }
     }
@@ -420,9 +367,7 @@ impl Authority {
 
     fn entra_endpoint(&self, path: &str) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra { host, tenant, .. } => {
-                Some(join(host, &format!("{}/{path}", tenant.as_path())))
-            }
+            AuthorityKind::Entra { host, tenant, .. } => Some(join(host, &format!("{}/{path}", tenant.as_path()))),
             AuthorityKind::Oidc { .. } => None,
         }
     }
@@ -438,16 +383,13 @@ impl Authority {
 
     /// The v1.0 issuer for a tenant id part, when the cloud gives it a known form.
     pub(crate) fn known_v1_issuer(&self, tenant_part: &str) -> Option<String> {
-        self.cloud()
-            .map(|c| format!("{}{tenant_part}/", c.v1_issuer_host()))
+        self.cloud().map(|c| format!("{}{tenant_part}/", c.v1_issuer_host()))
     }
 
     /// The v1.0 issuer a custom host's v1 discovery document must announce.
     pub(crate) fn expected_custom_v1_issuer(&self, tenant_part: &str) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra {
-                host, cloud: None, ..
-            } => Some(join(host, &format!("{tenant_part}/"))),
+            AuthorityKind::Entra { host, cloud: None, .. } => Some(join(host, &format!("{tenant_part}/"))),
             _ => None,
         }
     }
@@ -455,10 +397,7 @@ impl Authority {
     /// The issuer an OIDC provider's discovery document must announce.
     pub(crate) fn expected_oidc_issuer(&self) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Oidc {
-                issuer: Some(issuer),
-                ..
-            } => Some(issuer.clone()),
+            AuthorityKind::Oidc { issuer: Some(issuer), .. } => Some(issuer.clone()),
             AuthorityKind::Oidc { issuer: None, .. } => Some(self.url()),
             AuthorityKind::Entra { .. } => None,
         }
@@ -494,15 +433,9 @@ mod tests {
     #[test]
     fn tenant_parsing() {
         assert_eq!(Tenant::parse("Common", "t").unwrap(), Tenant::Common);
-        assert_eq!(
-            Tenant::parse("organizations", "t").unwrap(),
-            Tenant::Organizations
-        );
+        assert_eq!(Tenant::parse("organizations", "t").unwrap(), Tenant::Organizations);
         assert_eq!(Tenant::parse("consumers", "t").unwrap(), Tenant::Consumers);
-        assert_eq!(
-            Tenant::parse(&TID.to_uppercase(), "t").unwrap(),
-            Tenant::Id(TID.to_owned())
-        );
+        assert_eq!(Tenant::parse(&TID.to_uppercase(), "t").unwrap(), Tenant::Id(TID.to_owned()));
         assert_eq!(
             Tenant::parse("Contoso.onmicrosoft.com", "t").unwrap(),
             Tenant::Domain("contoso.onmicrosoft.com".into())
@@ -525,108 +458,56 @@ mod tests {
         let a = Authority::entra(Cloud::Public, Tenant::Id(TID.into()));
         assert_eq!(
             a.metadata_url(),
-            format!(
-                "https://login.microsoftonline.com/{TID}/v2.0/.well-known/openid-configuration"
-            )
+            format!("https://login.microsoftonline.com/{TID}/v2.0/.well-known/openid-configuration")
         );
-        assert_eq!(
-            a.token_endpoint().unwrap(),
-            format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")
-        );
-        assert_eq!(
-            a.expected_v2_issuer(TID).unwrap(),
-            format!("https://login.microsoftonline.com/{TID}/v2.0")
-        );
-        assert_eq!(
-            a.known_v1_issuer(TID).unwrap(),
-            format!("https://sts.windows.net/{TID}/")
-        );
+        assert_eq!(a.token_endpoint().unwrap(), format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token"));
+        assert_eq!(a.expected_v2_issuer(TID).unwrap(), format!("https://login.microsoftonline.com/{TID}/v2.0"));
+        assert_eq!(a.known_v1_issuer(TID).unwrap(), format!("https://sts.windows.net/{TID}/"));
         assert!(a.v1_metadata_url().is_none());
     }
 
     #[test]
     fn sovereign_clouds() {
         let gov = Authority::entra(Cloud::UsGovernment, Tenant::Id(TID.into()));
-        assert_eq!(
-            gov.expected_v2_issuer(TID).unwrap(),
-            format!("https://login.microsoftonline.us/{TID}/v2.0")
-        );
-        assert_eq!(
-            gov.known_v1_issuer(TID).unwrap(),
-            format!("https://sts.windows.net/{TID}/")
-        );
+        assert_eq!(gov.expected_v2_issuer(TID).unwrap(), format!("https://login.microsoftonline.us/{TID}/v2.0"));
+        assert_eq!(gov.known_v1_issuer(TID).unwrap(), format!("https://sts.windows.net/{TID}/"));
         let cn = Authority::entra(Cloud::China, Tenant::Id(TID.into()));
-        assert_eq!(
-            cn.known_v1_issuer(TID).unwrap(),
-            format!("https://sts.chinacloudapi.cn/{TID}/")
-        );
+        assert_eq!(cn.known_v1_issuer(TID).unwrap(), format!("https://sts.chinacloudapi.cn/{TID}/"));
         assert_eq!(Cloud::from_name("AzureChinaCloud"), Some(Cloud::China));
         assert_eq!(Cloud::from_name("usgov"), Some(Cloud::UsGovernment));
     }
 
     #[test]
     fn custom_host_is_entra_shaped_and_announces_its_own_issuers() {
-        let a =
-            Authority::entra_at_host("http://127.0.0.1:8080", Tenant::Id(TID.into()), "h").unwrap();
+        let a = Authority::entra_at_host("http://127.0.0.1:8080", Tenant::Id(TID.into()), "h").unwrap();
         assert_eq!(a.cloud(), None);
         assert_eq!(
             a.v1_metadata_url().unwrap(),
             format!("http://127.0.0.1:8080/{TID}/.well-known/openid-configuration")
         );
-        assert_eq!(
-            a.expected_custom_v1_issuer(TID).unwrap(),
-            format!("http://127.0.0.1:8080/{TID}/")
-        );
-        let known =
-            Authority::entra_at_host("https://login.microsoftonline.us", Tenant::Common, "h")
-                .unwrap();
+        assert_eq!(a.expected_custom_v1_issuer(TID).unwrap(), format!("http://127.0.0.1:8080/{TID}/"));
+        let known = Authority::entra_at_host("https://login.microsoftonline.us", Tenant::Common, "h").unwrap();
         assert_eq!(known.cloud(), Some(Cloud::UsGovernment));
     }
 
     #[test]
     fn plain_http_is_refused_off_loopback() {
-        let err = Authority::entra_at_host(
-            "http://login.example.com",
-            Tenant::Common,
-            "AZURE_AUTHORITY_HOST",
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::InsecureUrl {
-                field: "AZURE_AUTHORITY_HOST"
-            }
-        );
+        let err =
+            Authority::entra_at_host("http://login.example.com", Tenant::Common, "AZURE_AUTHORITY_HOST").unwrap_err();
+        assert_eq!(err, ConfigError::InsecureUrl { field: "AZURE_AUTHORITY_HOST" });
         assert!(Authority::entra_at_host("http://localhost:1234", Tenant::Common, "h").is_ok());
         assert!(Authority::entra_at_host("http://[::1]:1234", Tenant::Common, "h").is_ok());
-        assert!(
-            Authority::oidc(
-                "http://idp.example.com/.well-known/openid-configuration",
-                None,
-                "m"
-            )
-            .is_err()
-        );
+        assert!(Authority::oidc("http://idp.example.com/.well-known/openid-configuration", None, "m").is_err());
         assert!(Authority::entra_at_host("ftp://x", Tenant::Common, "h").is_err());
     }
 
     #[test]
     fn oidc_issuer_defaults_to_the_discovery_base() {
-        let a = Authority::oidc(
-            "https://idp.example.com/realms/x/.well-known/openid-configuration",
-            None,
-            "m",
-        )
-        .unwrap();
-        assert_eq!(
-            a.expected_oidc_issuer().unwrap(),
-            "https://idp.example.com/realms/x"
-        );
+        let a =
+            Authority::oidc("https://idp.example.com/realms/x/.well-known/openid-configuration", None, "m").unwrap();
+        assert_eq!(a.expected_oidc_issuer().unwrap(), "https://idp.example.com/realms/x");
         let b = Authority::oidc("https://idp.example.com/realms/x", None, "m").unwrap();
-        assert_eq!(
-            b.metadata_url(),
-            "https://idp.example.com/realms/x/.well-known/openid-configuration"
-        );
+        assert_eq!(b.metadata_url(), "https://idp.example.com/realms/x/.well-known/openid-configuration");
     }
 
     #[test]

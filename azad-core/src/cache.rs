@@ -110,12 +110,7 @@ pub(crate) struct TokenCache<K> {
 struct UntilExpiry;
 
 impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _: &K,
-        value: &Arc<AcquiredToken>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _: &K, value: &Arc<AcquiredToken>, _: std::time::Instant) -> Option<Duration> {
         Some(value.valid_until.saturating_duration_since(Instant::now()))
     }
 
@@ -133,10 +128,7 @@ impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
     pub(crate) fn new(capacity: u64) -> Self {
         Self {
-            tokens: moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build(),
+            tokens: moka::sync::Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build(),
             inflight: moka::future::Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(60))
@@ -224,12 +216,7 @@ mod tests {
     use crate::error::HttpError;
 
     fn token(value: &str, lifetime: u64) -> AcquiredToken {
-        AcquiredToken::new(
-            AccessToken::new(value),
-            Duration::from_secs(lifetime),
-            None,
-            "Bearer".into(),
-        )
+        AcquiredToken::new(AccessToken::new(value), Duration::from_secs(lifetime), None, "Bearer".into())
     }
 
     #[tokio::test(start_paused = true)]
@@ -237,10 +224,7 @@ mod tests {
         let short = token("a", 3600);
         assert_eq!(short.refresh_at - Instant::now(), Duration::from_secs(3300));
         let long = token("b", 24 * 3600);
-        assert_eq!(
-            long.refresh_at - Instant::now(),
-            Duration::from_secs(12 * 3600)
-        );
+        assert_eq!(long.refresh_at - Instant::now(), Duration::from_secs(12 * 3600));
         let server = AcquiredToken::new(
             AccessToken::new("c"),
             Duration::from_secs(3600),
@@ -270,69 +254,32 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failed_refresh_ahead_serves_the_valid_token_then_backs_off() {
         let cache = TokenCache::<String>::new(10);
-        cache
-            .get_or_fetch("k".into(), false, || async { Ok(token("first", 3600)) })
-            .await
-            .unwrap();
+        cache.get_or_fetch("k".into(), false, || async { Ok(token("first", 3600)) }).await.unwrap();
         tokio::time::advance(Duration::from_secs(3400)).await; // past refresh_at, still valid
         let fetches = AtomicUsize::new(0);
         let failing = || async {
             fetches.fetch_add(1, Ordering::SeqCst);
-            Err(TokenError::Request(HttpError::new(
-                crate::HttpErrorKind::Timeout,
-                None,
-            )))
+            Err(TokenError::Request(HttpError::new(crate::HttpErrorKind::Timeout, None)))
         };
-        assert_eq!(
-            cache
-                .get_or_fetch("k".into(), false, failing)
-                .await
-                .unwrap()
-                .secret(),
-            "first"
-        );
+        assert_eq!(cache.get_or_fetch("k".into(), false, failing).await.unwrap().secret(), "first");
         // Within the back-off: no new attempt.
-        assert_eq!(
-            cache
-                .get_or_fetch("k".into(), false, failing)
-                .await
-                .unwrap()
-                .secret(),
-            "first"
-        );
+        assert_eq!(cache.get_or_fetch("k".into(), false, failing).await.unwrap().secret(), "first");
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
         tokio::time::advance(REFRESH_BACKOFF).await;
-        let t = cache
-            .get_or_fetch("k".into(), false, || async { Ok(token("second", 3600)) })
-            .await
-            .unwrap();
+        let t = cache.get_or_fetch("k".into(), false, || async { Ok(token("second", 3600)) }).await.unwrap();
         assert_eq!(t.secret(), "second");
         // Once expired, a failure is an error.
         tokio::time::advance(Duration::from_secs(3600)).await;
-        assert!(
-            cache
-                .get_or_fetch("k".into(), false, failing)
-                .await
-                .is_err()
-        );
+        assert!(cache.get_or_fetch("k".into(), false, failing).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]
     async fn bypass_fetches_and_stores() {
         let cache = TokenCache::<String>::new(10);
-        cache
-            .get_or_fetch("k".into(), false, || async { Ok(token("old", 3600)) })
-            .await
-            .unwrap();
-        let t = cache
-            .get_or_fetch("k".into(), true, || async { Ok(token("challenged", 3600)) })
-            .await
-            .unwrap();
+        cache.get_or_fetch("k".into(), false, || async { Ok(token("old", 3600)) }).await.unwrap();
+        let t = cache.get_or_fetch("k".into(), true, || async { Ok(token("challenged", 3600)) }).await.unwrap();
         assert_eq!(t.secret(), "challenged");
-        let t = cache
-            .get_or_fetch("k".into(), false, || async { Ok(token("never", 3600)) })
-            .await
-            .unwrap();
+        let t = cache.get_or_fetch("k".into(), false, || async { Ok(token("never", 3600)) }).await.unwrap();
         assert_eq!(t.secret(), "challenged");
         assert_eq!(cache.len(), 1);
     }

@@ -160,11 +160,7 @@ impl Claims {
 
     /// The delegated scopes: `scp` split on spaces.
     pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
-        self.scp
-            .as_deref()
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|s| !s.is_empty())
+        self.scp.as_deref().unwrap_or_default().split(' ').filter(|s| !s.is_empty())
     }
 
     /// `true` if `scp` contains `scope` (exact, case-sensitive).
@@ -313,20 +309,14 @@ impl Claims {
     pub fn is_app_only(&self) -> bool {
         match self.idtyp.as_deref() {
             Some(t) => t == "app",
-            None => {
-                self.scp.is_none()
-                    && (!self.roles.is_empty() || (self.oid.is_some() && self.oid == self.sub))
-            }
+            None => self.scp.is_none() && (!self.roles.is_empty() || (self.oid.is_some() && self.oid == self.sub)),
         }
     }
 
     /// The stable principal key `(tid, oid)`, when both claims are present.
     #[must_use]
     pub fn principal_key(&self) -> Option<PrincipalKey> {
-        Some(PrincipalKey {
-            tenant_id: self.tid.clone()?,
-            object_id: self.oid.clone()?,
-        })
+        Some(PrincipalKey { tenant_id: self.tid.clone()?, object_id: self.oid.clone()? })
     }
 
     fn aud_value(&self) -> Option<Value> {
@@ -437,14 +427,9 @@ fn take_strings(v: Value) -> Result<Vec<String>, ()> {
 /// A NumericDate: a JSON number (fractions are truncated). Strings are refused.
 fn take_date(v: &Value) -> Result<i64, ()> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.is_finite() && f.abs() < 1e15)
-                    .map(|f| f as i64)
-            })
-            .ok_or(()),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite() && f.abs() < 1e15).map(|f| f as i64)).ok_or(())
+        }
         _ => Err(()),
     }
 }
@@ -540,11 +525,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
         if tid_like > 1 {
             duplicate = true;
         }
-        Ok(ParsedClaims {
-            claims: c,
-            duplicate,
-            invalid,
-        })
+        Ok(ParsedClaims { claims: c, duplicate, invalid })
     }
 }
 
@@ -558,10 +539,7 @@ mod tests {
             Claims::from_json(br#"{"aud":"a","aud":"b"}"#),
             Err(ValidationError::DuplicateMember(TokenPart::Payload))
         );
-        assert_eq!(
-            Claims::from_json(br#"{"x":1,"x":2}"#),
-            Err(ValidationError::DuplicateMember(TokenPart::Payload))
-        );
+        assert_eq!(Claims::from_json(br#"{"x":1,"x":2}"#), Err(ValidationError::DuplicateMember(TokenPart::Payload)));
         assert_eq!(
             Claims::from_json(br#"{"tid":"a","TID":"b"}"#),
             Err(ValidationError::DuplicateMember(TokenPart::Payload))
@@ -575,42 +553,18 @@ mod tests {
 
     #[test]
     fn wrong_types_are_named() {
-        assert_eq!(
-            Claims::from_json(br#"{"exp":"1900000000"}"#),
-            Err(ValidationError::InvalidClaim("exp"))
-        );
-        assert_eq!(
-            Claims::from_json(br#"{"aud":5}"#),
-            Err(ValidationError::InvalidClaim("aud"))
-        );
-        assert_eq!(
-            Claims::from_json(br#"{"aud":["a",1]}"#),
-            Err(ValidationError::InvalidClaim("aud"))
-        );
-        assert_eq!(
-            Claims::from_json(br#"{"roles":"Admin"}"#),
-            Err(ValidationError::InvalidClaim("roles"))
-        );
-        assert_eq!(
-            Claims::from_json(br#"{"nbf":true}"#),
-            Err(ValidationError::InvalidClaim("nbf"))
-        );
+        assert_eq!(Claims::from_json(br#"{"exp":"1900000000"}"#), Err(ValidationError::InvalidClaim("exp")));
+        assert_eq!(Claims::from_json(br#"{"aud":5}"#), Err(ValidationError::InvalidClaim("aud")));
+        assert_eq!(Claims::from_json(br#"{"aud":["a",1]}"#), Err(ValidationError::InvalidClaim("aud")));
+        assert_eq!(Claims::from_json(br#"{"roles":"Admin"}"#), Err(ValidationError::InvalidClaim("roles")));
+        assert_eq!(Claims::from_json(br#"{"nbf":true}"#), Err(ValidationError::InvalidClaim("nbf")));
     }
 
     #[test]
     fn not_an_object() {
-        assert_eq!(
-            Claims::from_json(b"[1,2]"),
-            Err(ValidationError::Malformed(TokenPart::Payload))
-        );
-        assert_eq!(
-            Claims::from_json(b"{\"a\":1} x"),
-            Err(ValidationError::Malformed(TokenPart::Payload))
-        );
-        assert_eq!(
-            Claims::from_json(b"\"s\""),
-            Err(ValidationError::Malformed(TokenPart::Payload))
-        );
+        assert_eq!(Claims::from_json(b"[1,2]"), Err(ValidationError::Malformed(TokenPart::Payload)));
+        assert_eq!(Claims::from_json(b"{\"a\":1} x"), Err(ValidationError::Malformed(TokenPart::Payload)));
+        assert_eq!(Claims::from_json(b"\"s\""), Err(ValidationError::Malformed(TokenPart::Payload)));
     }
 
     #[test]
@@ -635,16 +589,12 @@ mod tests {
         let back: Claims = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
         assert_eq!(back, Claims { exp: Some(3), ..c });
         let single = Claims::from_json(br#"{"aud":"x"}"#).unwrap();
-        assert_eq!(
-            serde_json::to_value(&single).unwrap(),
-            serde_json::json!({"aud": "x"})
-        );
+        assert_eq!(serde_json::to_value(&single).unwrap(), serde_json::json!({"aud": "x"}));
     }
 
     #[test]
     fn app_only_detection() {
-        let app =
-            Claims::from_json(br#"{"idtyp":"app","roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
+        let app = Claims::from_json(br#"{"idtyp":"app","roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
         assert!(app.is_app_only());
         let app_v1 = Claims::from_json(br#"{"roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
         assert!(app_v1.is_app_only());

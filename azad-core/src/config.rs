@@ -188,10 +188,7 @@ impl StaticJwks {
     /// A static key set from JWKS JSON text.
     #[must_use]
     pub fn from_json(json: impl Into<String>, issuer: impl Into<String>) -> Self {
-        Self {
-            json: json.into(),
-            issuers: vec![issuer.into()],
-        }
+        Self { json: json.into(), issuers: vec![issuer.into()] }
     }
 
     /// Reads a JWKS file.
@@ -199,17 +196,10 @@ impl StaticJwks {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] (`static_jwks`) if the file cannot be read.
-    pub fn from_file(
-        path: impl Into<PathBuf>,
-        issuer: impl Into<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_file(path: impl Into<PathBuf>, issuer: impl Into<String>) -> Result<Self, ConfigError> {
         let path = path.into();
-        let json = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::invalid(
-                "static_jwks",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
+        let json = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::invalid("static_jwks", format!("cannot read {}: {e}", path.display())))?;
         Ok(Self::from_json(json, issuer))
     }
 
@@ -223,10 +213,7 @@ impl StaticJwks {
 
 impl fmt::Debug for StaticJwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticJwks")
-            .field("bytes", &self.json.len())
-            .field("issuers", &self.issuers)
-            .finish()
+        f.debug_struct("StaticJwks").field("bytes", &self.json.len()).field("issuers", &self.issuers).finish()
     }
 }
 
@@ -268,10 +255,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("jwks_policy", &self.jwks_policy)
             .field("http_options", &self.http_options)
             .field("max_token_bytes", &self.max_token_bytes)
-            .field(
-                "validated_token_cache_capacity",
-                &self.validated_token_cache_capacity,
-            )
+            .field("validated_token_cache_capacity", &self.validated_token_cache_capacity)
             .field("custom_http_client", &self.http_client.is_some())
             .finish()
     }
@@ -325,10 +309,7 @@ impl AzureAdConfig {
             match Cloud::from_name(&v) {
                 Some(cloud) => b = b.cloud(cloud),
                 None => {
-                    return Err(ConfigError::invalid(
-                        "AZAD_CLOUD",
-                        "expected `public`, `usgov` or `china`",
-                    ));
+                    return Err(ConfigError::invalid("AZAD_CLOUD", "expected `public`, `usgov` or `china`"));
                 }
             }
         }
@@ -404,9 +385,7 @@ impl AzureAdConfig {
     /// The HTTP client used for metadata and keys (a shared default unless one was configured).
     #[must_use]
     pub fn http_client(&self) -> Option<Arc<dyn HttpClient>> {
-        self.http_client
-            .clone()
-            .or_else(|| crate::http::default_client(self.http_options))
+        self.http_client.clone().or_else(|| crate::http::default_client(self.http_options))
     }
 
     /// Returns a copy with a different HTTP client (for tests, proxies or custom TLS).
@@ -437,10 +416,7 @@ impl PartialEq for AzureAdConfig {
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split([',', ' ', ';', '\n', '\t'])
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    v.split([',', ' ', ';', '\n', '\t']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 fn env_name(field: &'static str) -> &'static str {
@@ -681,14 +657,8 @@ impl AzureAdConfigBuilder {
             .filter(|s| !s.is_empty())
             .ok_or(ConfigError::Missing { field: "client_id" })?
             .to_owned();
-        if client_id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(ConfigError::invalid(
-                "client_id",
-                "must not contain whitespace",
-            ));
+        if client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::invalid("client_id", "must not contain whitespace"));
         }
 
         let authority = self.resolve_authority()?;
@@ -719,25 +689,18 @@ impl AzureAdConfigBuilder {
                 for t in list {
                     let t = t.trim();
                     if !is_guid(t) {
-                        return Err(ConfigError::invalid(
-                            "allowed_tenants",
-                            "tenant ids must be GUIDs",
-                        ));
+                        return Err(ConfigError::invalid("allowed_tenants", "tenant ids must be GUIDs"));
                     }
                     out.push(t.to_ascii_lowercase());
                 }
                 if out.is_empty() {
-                    return Err(ConfigError::invalid(
-                        "allowed_tenants",
-                        "the allow-list is empty",
-                    ));
+                    return Err(ConfigError::invalid("allowed_tenants", "the allow-list is empty"));
                 }
                 let multi = authority.is_multi_tenant()
-                    || self.static_jwks.as_ref().is_some_and(|s| {
-                        s.issuers
-                            .iter()
-                            .any(|i| i.contains(crate::authority::TENANT_TEMPLATE))
-                    });
+                    || self
+                        .static_jwks
+                        .as_ref()
+                        .is_some_and(|s| s.issuers.iter().any(|i| i.contains(crate::authority::TENANT_TEMPLATE)));
                 if !multi {
                     return Err(ConfigError::Conflict {
                         field: "allowed_tenants",
@@ -749,14 +712,9 @@ impl AzureAdConfigBuilder {
             }
         };
 
-        let algorithms = self
-            .algorithms
-            .unwrap_or_else(|| vec![SigningAlgorithm::RS256]);
+        let algorithms = self.algorithms.unwrap_or_else(|| vec![SigningAlgorithm::RS256]);
         if algorithms.is_empty() {
-            return Err(ConfigError::invalid(
-                "algorithms",
-                "at least one algorithm must be allowed",
-            ));
+            return Err(ConfigError::invalid("algorithms", "at least one algorithm must be allowed"));
         }
 
         let leeway = self.leeway.unwrap_or(Duration::from_secs(300));
@@ -766,26 +724,15 @@ impl AzureAdConfigBuilder {
 
         if let Some(jwks) = &self.static_jwks {
             if jwks.issuers.is_empty() || jwks.issuers.iter().any(|i| i.trim().is_empty()) {
-                return Err(ConfigError::invalid(
-                    "static_jwks",
-                    "a static JWKS needs its issuer",
-                ));
+                return Err(ConfigError::invalid("static_jwks", "a static JWKS needs its issuer"));
             }
-            crate::jwks::KeySet::parse(
-                jwks.json.as_bytes(),
-                &algorithms,
-                self.jwks_policy.max_keys,
-                "static JWKS",
-            )
-            .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
+            crate::jwks::KeySet::parse(jwks.json.as_bytes(), &algorithms, self.jwks_policy.max_keys, "static JWKS")
+                .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
         }
 
         let p = self.jwks_policy;
         if p.max_keys == 0 || p.refresh_interval.is_zero() {
-            return Err(ConfigError::invalid(
-                "jwks_policy",
-                "max_keys and refresh_interval must be positive",
-            ));
+            return Err(ConfigError::invalid("jwks_policy", "max_keys and refresh_interval must be positive"));
         }
         let h = self.http_options;
         if h.timeout.is_zero() || h.connect_timeout.is_zero() || h.max_response_bytes < 1024 {
@@ -796,10 +743,7 @@ impl AzureAdConfigBuilder {
         }
         let max_token_bytes = self.max_token_bytes.unwrap_or(16 * 1024);
         if max_token_bytes < 256 {
-            return Err(ConfigError::invalid(
-                "max_token_bytes",
-                "at least 256 bytes",
-            ));
+            return Err(ConfigError::invalid("max_token_bytes", "at least 256 bytes"));
         }
 
         Ok(AzureAdConfig {
@@ -878,11 +822,7 @@ fn parse_authority_url(value: &str) -> Result<Authority, ConfigError> {
     if let Some(tenant) = tenant_segment.and_then(|t| Tenant::parse(t, "authority").ok()) {
         let host = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
         let host = match url.port() {
-            Some(port) => format!(
-                "{}://{}:{port}/",
-                url.scheme(),
-                url.host_str().unwrap_or_default()
-            ),
+            Some(port) => format!("{}://{}:{port}/", url.scheme(), url.host_str().unwrap_or_default()),
             None => host,
         };
         return Authority::entra_at_host(&host, tenant, "authority");
@@ -912,11 +852,7 @@ struct AzureAdSection {
     allowed_tenants: Option<Vec<String>>,
     #[serde(alias = "metadataUrl")]
     metadata_url: Option<String>,
-    #[serde(
-        rename = "AllowWebApiToBeAuthorizedByACL",
-        alias = "allowWebApiToBeAuthorizedByACL",
-        default
-    )]
+    #[serde(rename = "AllowWebApiToBeAuthorizedByACL", alias = "allowWebApiToBeAuthorizedByACL", default)]
     allow_acl: bool,
 }
 
@@ -941,9 +877,10 @@ impl TryFrom<AzureAdSection> for AzureAdConfig {
             b = b.metadata_url(v);
         }
         if let Some(v) = s.cloud.filter(|v| !v.is_empty()) {
-            b = b.cloud(Cloud::from_name(&v).ok_or_else(|| {
-                ConfigError::invalid("Cloud", "expected `public`, `usgov` or `china`")
-            })?);
+            b = b.cloud(
+                Cloud::from_name(&v)
+                    .ok_or_else(|| ConfigError::invalid("Cloud", "expected `public`, `usgov` or `china`"))?,
+            );
         }
         let mut audiences = s.audiences.unwrap_or_default();
         if let Some(a) = s.audience.filter(|v| !v.is_empty()) {
@@ -977,30 +914,20 @@ mod tests {
     const CID: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         move |name| map.get(name).cloned()
     }
 
     #[test]
     fn defaults() {
-        let cfg = AzureAdConfig::builder()
-            .tenant_id(TID)
-            .client_id(CID)
-            .build()
-            .unwrap();
+        let cfg = AzureAdConfig::builder().tenant_id(TID).client_id(CID).build().unwrap();
         assert_eq!(cfg.audiences(), [CID.to_owned(), format!("api://{CID}")]);
         assert_eq!(cfg.algorithms(), [SigningAlgorithm::RS256]);
         assert_eq!(cfg.leeway(), Duration::from_secs(300));
         assert_eq!(cfg.token_versions(), TokenVersions::Both);
         assert!(cfg.require_scopes_or_roles);
         assert_eq!(cfg.authority().cloud(), Some(Cloud::Public));
-        assert_eq!(
-            cfg.jwks_policy().min_refresh_interval,
-            Duration::from_secs(300)
-        );
+        assert_eq!(cfg.jwks_policy().min_refresh_interval, Duration::from_secs(300));
     }
 
     #[test]
@@ -1015,15 +942,11 @@ mod tests {
         );
         assert_eq!(
             AzureAdConfig::from_env_with(env(&[("AZURE_CLIENT_ID", CID)])).unwrap_err(),
-            ConfigError::Missing {
-                field: "AZURE_TENANT_ID"
-            }
+            ConfigError::Missing { field: "AZURE_TENANT_ID" }
         );
         assert_eq!(
             AzureAdConfig::from_env_with(env(&[("AZURE_TENANT_ID", TID)])).unwrap_err(),
-            ConfigError::Missing {
-                field: "AZURE_CLIENT_ID"
-            }
+            ConfigError::Missing { field: "AZURE_CLIENT_ID" }
         );
         let err = serde_json::from_str::<AzureAdConfig>(r#"{"TenantId":"common"}"#).unwrap_err();
         assert!(err.to_string().contains("`ClientId` is required"), "{err}");
@@ -1050,12 +973,7 @@ mod tests {
             ("AZURE_AUTHORITY_HOST", "http://login.example.com"),
         ]))
         .unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::InsecureUrl {
-                field: "AZURE_AUTHORITY_HOST"
-            }
-        );
+        assert_eq!(err, ConfigError::InsecureUrl { field: "AZURE_AUTHORITY_HOST" });
 
         let err = AzureAdConfig::from_env_with(env(&[
             ("AZURE_TENANT_ID", TID),
@@ -1118,67 +1036,28 @@ mod tests {
             "Instance": "http://evil.example.com/", "TenantId": TID, "ClientId": CID
         }))
         .unwrap_err();
-        assert!(
-            err.to_string().contains("`Instance` must use https"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`Instance` must use https"), "{err}");
     }
 
     #[test]
     fn tenants_and_clouds() {
-        for (t, multi) in [
-            ("common", true),
-            ("organizations", true),
-            ("consumers", false),
-            (TID, false),
-            ("contoso.com", false),
-        ] {
-            let cfg = AzureAdConfig::builder()
-                .tenant_id(t)
-                .client_id(CID)
-                .build()
-                .unwrap();
+        for (t, multi) in
+            [("common", true), ("organizations", true), ("consumers", false), (TID, false), ("contoso.com", false)]
+        {
+            let cfg = AzureAdConfig::builder().tenant_id(t).client_id(CID).build().unwrap();
             assert_eq!(cfg.authority().is_multi_tenant(), multi, "{t}");
         }
-        let cfg = AzureAdConfig::builder()
-            .cloud(Cloud::China)
-            .tenant_id(TID)
-            .client_id(CID)
-            .build()
-            .unwrap();
-        assert_eq!(
-            cfg.authority().host().unwrap().as_str(),
-            "https://login.chinacloudapi.cn/"
-        );
-        let err = AzureAdConfig::builder()
-            .tenant_id("no good")
-            .client_id(CID)
-            .build()
-            .unwrap_err();
+        let cfg = AzureAdConfig::builder().cloud(Cloud::China).tenant_id(TID).client_id(CID).build().unwrap();
+        assert_eq!(cfg.authority().host().unwrap().as_str(), "https://login.chinacloudapi.cn/");
+        let err = AzureAdConfig::builder().tenant_id("no good").client_id(CID).build().unwrap_err();
         assert_eq!(err.field(), "tenant_id");
     }
 
     #[test]
     fn invalid_combinations() {
-        let err = AzureAdConfig::builder()
-            .tenant_id(TID)
-            .client_id(CID)
-            .allowed_tenants([TID])
-            .build()
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Conflict {
-                field: "allowed_tenants",
-                ..
-            }
-        ));
-        let err = AzureAdConfig::builder()
-            .tenant_id(TID)
-            .client_id(CID)
-            .algorithms([])
-            .build()
-            .unwrap_err();
+        let err = AzureAdConfig::builder().tenant_id(TID).client_id(CID).allowed_tenants([TID]).build().unwrap_err();
+        assert!(matches!(err, ConfigError::Conflict { field: "allowed_tenants", .. }));
+        let err = AzureAdConfig::builder().tenant_id(TID).client_id(CID).algorithms([]).build().unwrap_err();
         assert_eq!(err.field(), "algorithms");
         let err = AzureAdConfig::builder()
             .tenant_id(TID)
@@ -1194,21 +1073,13 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "static_jwks");
-        let err = AzureAdConfig::builder()
-            .client_id("a b")
-            .tenant_id(TID)
-            .build()
-            .unwrap_err();
+        let err = AzureAdConfig::builder().client_id("a b").tenant_id(TID).build().unwrap_err();
         assert_eq!(err.field(), "client_id");
     }
 
     #[test]
     fn debug_is_readable() {
-        let cfg = AzureAdConfig::builder()
-            .tenant_id(TID)
-            .client_id(CID)
-            .build()
-            .unwrap();
+        let cfg = AzureAdConfig::builder().tenant_id(TID).client_id(CID).build().unwrap();
         let s = format!("{cfg:?}");
         assert!(s.contains(CID));
     }

@@ -41,8 +41,7 @@ use crate::secret::{ClientAssertion, ClientSecret};
 pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
 /// The `client_assertion_type` of JWT client assertions.
-pub(crate) const JWT_BEARER_ASSERTION: &str =
-    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What a custom assertion callback is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +53,7 @@ pub struct AssertionRequest {
     pub token_endpoint: String,
 }
 
-type Callback = dyn Fn(
-        AssertionRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<ClientAssertion, CredentialError>> + Send>>
+type Callback = dyn Fn(AssertionRequest) -> Pin<Box<dyn Future<Output = Result<ClientAssertion, CredentialError>> + Send>>
     + Send
     + Sync;
 
@@ -64,11 +61,9 @@ enum Kind {
     Secret(ClientSecret),
     Certificate(CertificateCredential),
     WorkloadIdentity(PathBuf),
-    ManagedIdentityFederation {
-        identity: ManagedIdentity,
-        audience: String,
-    },
+    ManagedIdentityFederation { identity: ManagedIdentity, audience: String },
     Callback(Arc<Callback>),
+    Public,
 }
 
 /// How this application authenticates to the token endpoint. Cheap to clone.
@@ -88,12 +83,10 @@ impl fmt::Debug for ClientCredential {
                 write!(f, "ClientCredential::WorkloadIdentity({path:?})")
             }
             Kind::ManagedIdentityFederation { identity, audience } => {
-                write!(
-                    f,
-                    "ClientCredential::ManagedIdentityFederation({identity:?}, {audience:?})"
-                )
+                write!(f, "ClientCredential::ManagedIdentityFederation({identity:?}, {audience:?})")
             }
             Kind::Callback(_) => f.write_str("ClientCredential::Callback"),
+            Kind::Public => f.write_str("ClientCredential::Public"),
         }
     }
 }
@@ -102,6 +95,7 @@ impl fmt::Debug for ClientCredential {
 pub(crate) enum ClientAuth {
     Secret(ClientSecret),
     Assertion(ClientAssertion),
+    None,
 }
 
 impl ClientAuth {
@@ -109,19 +103,25 @@ impl ClientAuth {
     pub(crate) fn form_params(&self) -> Vec<(&'static str, &str)> {
         match self {
             Self::Secret(s) => vec![("client_secret", s.secret())],
-            Self::Assertion(a) => vec![
-                ("client_assertion_type", JWT_BEARER_ASSERTION),
-                ("client_assertion", a.secret()),
-            ],
+            Self::Assertion(a) => {
+                vec![("client_assertion_type", JWT_BEARER_ASSERTION), ("client_assertion", a.secret())]
+            }
+            Self::None => Vec::new(),
         }
     }
 }
 
 impl ClientCredential {
     fn new(kind: Kind) -> Self {
-        Self {
-            kind: Arc::new(kind),
-        }
+        Self { kind: Arc::new(kind) }
+    }
+
+    /// No credential: a public client (a command-line tool using the device code flow, a
+    /// native app). Confidential-client grants (client credentials, on-behalf-of) will be
+    /// refused by the token endpoint.
+    #[must_use]
+    pub fn public_client() -> Self {
+        Self::new(Kind::Public)
     }
 
     /// A client secret.
@@ -156,14 +156,8 @@ impl ClientCredential {
     /// exchange audience of another cloud (`api://AzureADTokenExchangeUSGov`,
     /// `api://AzureADTokenExchangeChina`).
     #[must_use]
-    pub fn managed_identity_federation_with_audience(
-        identity: ManagedIdentity,
-        audience: impl Into<String>,
-    ) -> Self {
-        Self::new(Kind::ManagedIdentityFederation {
-            identity,
-            audience: audience.into(),
-        })
+    pub fn managed_identity_federation_with_audience(identity: ManagedIdentity, audience: impl Into<String>) -> Self {
+        Self::new(Kind::ManagedIdentityFederation { identity, audience: audience.into() })
     }
 
     /// A custom source of client assertions (a signing service, an HSM, another federation).
@@ -205,9 +199,7 @@ impl ClientCredential {
         if let Some(path) = get("AZURE_CLIENT_CERTIFICATE_PATH") {
             let password = get("AZURE_CLIENT_CERTIFICATE_PASSWORD");
             let mut cert = CertificateCredential::from_file(&path, password.as_deref())?;
-            if get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-            {
+            if get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
                 cert = cert.send_certificate_chain(true);
             }
             return Ok(Self::certificate(cert));
@@ -222,11 +214,8 @@ impl ClientCredential {
             } else {
                 identity.with_id(crate::managed_identity::ManagedIdentityId::ClientId(id))
             };
-            let audience =
-                get("AZAD_FIC_AUDIENCE").unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
-            return Ok(Self::managed_identity_federation_with_audience(
-                identity, audience,
-            ));
+            let audience = get("AZAD_FIC_AUDIENCE").unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
+            return Ok(Self::managed_identity_federation_with_audience(identity, audience));
         }
         Err(CredentialError::NotConfigured(
             "AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or AZAD_MANAGED_IDENTITY_FIC",
@@ -241,22 +230,17 @@ impl ClientCredential {
     ) -> Result<ClientAuth, CredentialError> {
         match &*self.kind {
             Kind::Secret(s) => Ok(ClientAuth::Secret(s.clone())),
-            Kind::Certificate(c) => Ok(ClientAuth::Assertion(
-                c.assertion(client_id, token_endpoint)?,
-            )),
+            Kind::Certificate(c) => Ok(ClientAuth::Assertion(c.assertion(client_id, token_endpoint)?)),
             Kind::WorkloadIdentity(path) => read_token_file(path).await.map(ClientAuth::Assertion),
             Kind::ManagedIdentityFederation { identity, audience } => {
-                let token = identity
-                    .get_token(audience)
-                    .await
-                    .map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
+                let token =
+                    identity.get_token(audience).await.map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
                 Ok(ClientAuth::Assertion(ClientAssertion::new(token.secret())))
             }
+            Kind::Public => Ok(ClientAuth::None),
             Kind::Callback(cb) => {
-                let req = AssertionRequest {
-                    client_id: client_id.to_owned(),
-                    token_endpoint: token_endpoint.to_owned(),
-                };
+                let req =
+                    AssertionRequest { client_id: client_id.to_owned(), token_endpoint: token_endpoint.to_owned() };
                 cb(req).await.map(ClientAuth::Assertion)
             }
         }
@@ -265,13 +249,8 @@ impl ClientCredential {
 
 /// Reads a federated token file; missing, unreadable or empty is a typed error.
 pub(crate) async fn read_token_file(path: &Path) -> Result<ClientAssertion, CredentialError> {
-    let err = |reason: String| CredentialError::TokenFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| err(e.kind().to_string()))?;
+    let err = |reason: String| CredentialError::TokenFile { path: path.display().to_string(), reason };
+    let text = tokio::fs::read_to_string(path).await.map_err(|e| err(e.kind().to_string()))?;
     let token = text.trim();
     if token.is_empty() {
         return Err(err("the file is empty".into()));
@@ -329,26 +308,23 @@ impl CertificateCredential {
         let mut certs = Vec::new();
         let mut key = None;
         for text in [certificate_pem, key_pem] {
-            for block in
-                pem::parse_many(text).map_err(|e| cert_error(format!("invalid PEM: {e}")))?
-            {
+            for block in pem::parse_many(text).map_err(|e| cert_error(format!("invalid PEM: {e}")))? {
                 match block.tag() {
                     "CERTIFICATE" => certs.push(block.into_contents()),
                     "PRIVATE KEY" => {
-                        key =
-                            Some(RsaKeyPair::from_pkcs8(block.contents()).map_err(|_| {
-                                cert_error("the private key is not an RSA PKCS#8 key")
-                            })?);
+                        key = Some(
+                            RsaKeyPair::from_pkcs8(block.contents())
+                                .map_err(|_| cert_error("the private key is not an RSA PKCS#8 key"))?,
+                        );
                     }
                     "RSA PRIVATE KEY" => {
-                        key = Some(RsaKeyPair::from_der(block.contents()).map_err(|_| {
-                            cert_error("the private key is not a valid PKCS#1 RSA key")
-                        })?);
+                        key = Some(
+                            RsaKeyPair::from_der(block.contents())
+                                .map_err(|_| cert_error("the private key is not a valid PKCS#1 RSA key"))?,
+                        );
                     }
                     "ENCRYPTED PRIVATE KEY" => {
-                        return Err(cert_error(
-                            "encrypted PEM private keys are not supported; use PKCS#12",
-                        ));
+                        return Err(cert_error("encrypted PEM private keys are not supported; use PKCS#12"));
                     }
                     _ => {}
                 }
@@ -364,27 +340,17 @@ impl CertificateCredential {
     /// # Errors
     ///
     /// [`CredentialError::Certificate`] if the file cannot be read or used.
-    pub fn from_file(
-        path: impl AsRef<Path>,
-        password: Option<&str>,
-    ) -> Result<Self, CredentialError> {
+    pub fn from_file(path: impl AsRef<Path>, password: Option<&str>) -> Result<Self, CredentialError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| cert_error(format!("cannot read {}: {}", path.display(), e.kind())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| cert_error(format!("cannot read {}: {}", path.display(), e.kind())))?;
         let pkcs12 = password.is_some()
-            || path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("pfx") || e.eq_ignore_ascii_case("p12"));
+            || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("pfx") || e.eq_ignore_ascii_case("p12"));
         if pkcs12 {
             #[cfg(feature = "pkcs12")]
-            return Self::from_pkcs12(
-                &bytes,
-                &crate::secret::KeyPassword::new(password.unwrap_or_default()),
-            );
+            return Self::from_pkcs12(&bytes, &crate::secret::KeyPassword::new(password.unwrap_or_default()));
             #[cfg(not(feature = "pkcs12"))]
-            return Err(cert_error(
-                "PKCS#12 needs the `pkcs12` feature of azad-core",
-            ));
+            return Err(cert_error("PKCS#12 needs the `pkcs12` feature of azad-core"));
         }
         let text = String::from_utf8(bytes).map_err(|_| cert_error("the PEM file is not text"))?;
         Self::from_pem(&text, "")
@@ -397,19 +363,12 @@ impl CertificateCredential {
     /// [`CredentialError::Certificate`] for a wrong password, no key, or a key that is not RSA.
     #[cfg(feature = "pkcs12")]
     #[cfg_attr(docsrs, doc(cfg(feature = "pkcs12")))]
-    pub fn from_pkcs12(
-        der: &[u8],
-        password: &crate::secret::KeyPassword,
-    ) -> Result<Self, CredentialError> {
-        let store = p12_keystore::KeyStore::from_pkcs12(
-            der,
-            password.secret(),
-            p12_keystore::Pkcs12ImportPolicy::Relaxed,
-        )
-        .map_err(|_| cert_error("cannot open the PKCS#12 file (wrong password or damaged file)"))?;
-        let (_, chain) = store
-            .private_key_chain()
-            .ok_or_else(|| cert_error("the PKCS#12 file holds no private key"))?;
+    pub fn from_pkcs12(der: &[u8], password: &crate::secret::KeyPassword) -> Result<Self, CredentialError> {
+        let store =
+            p12_keystore::KeyStore::from_pkcs12(der, password.secret(), p12_keystore::Pkcs12ImportPolicy::Relaxed)
+                .map_err(|_| cert_error("cannot open the PKCS#12 file (wrong password or damaged file)"))?;
+        let (_, chain) =
+            store.private_key_chain().ok_or_else(|| cert_error("the PKCS#12 file holds no private key"))?;
         let key = RsaKeyPair::from_pkcs8(chain.key().as_der())
             .map_err(|_| cert_error("the PKCS#12 private key is not RSA"))?;
         let certs = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
@@ -422,31 +381,14 @@ impl CertificateCredential {
         // certificate's public key.
         let probe = b"azad certificate/key pairing probe";
         let mut signature = vec![0u8; key.public_modulus_len()];
-        key.sign(
-            &sig::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            probe,
-            &mut signature,
-        )
-        .map_err(|_| cert_error("the private key cannot sign"))?;
+        key.sign(&sig::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), probe, &mut signature)
+            .map_err(|_| cert_error("the private key cannot sign"))?;
         let der = rustls_pki_types::CertificateDer::from(leaf.as_slice());
-        let cert = webpki::EndEntityCert::try_from(&der)
-            .map_err(|_| cert_error("the certificate cannot be parsed"))?;
-        cert.verify_signature(
-            webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
-            probe,
-            &signature,
-        )
-        .map_err(|_| cert_error("the private key does not belong to the certificate"))?;
-        let thumbprint_s256 =
-            URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf));
-        Ok(Self {
-            key: Arc::new(key),
-            chain,
-            thumbprint_s256,
-            algorithm: AssertionAlgorithm::PS256,
-            send_chain: false,
-        })
+        let cert = webpki::EndEntityCert::try_from(&der).map_err(|_| cert_error("the certificate cannot be parsed"))?;
+        cert.verify_signature(webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256, probe, &signature)
+            .map_err(|_| cert_error("the private key does not belong to the certificate"))?;
+        let thumbprint_s256 = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf));
+        Ok(Self { key: Arc::new(key), chain, thumbprint_s256, algorithm: AssertionAlgorithm::PS256, send_chain: false })
     }
 
     /// Signs assertions with `algorithm` (PS256 by default).
@@ -476,30 +418,17 @@ impl CertificateCredential {
     /// # Errors
     ///
     /// [`CredentialError::Certificate`] if signing fails.
-    pub fn assertion(
-        &self,
-        client_id: &str,
-        token_endpoint: &str,
-    ) -> Result<ClientAssertion, CredentialError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+    pub fn assertion(&self, client_id: &str, token_endpoint: &str) -> Result<ClientAssertion, CredentialError> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut header = json!({
             "alg": match self.algorithm { AssertionAlgorithm::PS256 => "PS256", AssertionAlgorithm::RS256 => "RS256" },
             "typ": "JWT",
             "x5t#S256": self.thumbprint_s256,
         });
         if self.send_chain {
-            header["x5c"] = self
-                .chain
-                .iter()
-                .map(|c| STANDARD.encode(c))
-                .collect::<Vec<_>>()
-                .into();
+            header["x5c"] = self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>().into();
         }
-        let jti = uuid::Builder::from_random_bytes(random16())
-            .into_uuid()
-            .to_string();
+        let jti = uuid::Builder::from_random_bytes(random16()).into_uuid().to_string();
         let claims = json!({
             "aud": token_endpoint,
             "iss": client_id,
@@ -519,12 +448,7 @@ impl CertificateCredential {
         };
         let mut signature = vec![0u8; self.key.public_modulus_len()];
         self.key
-            .sign(
-                padding,
-                &aws_lc_rs::rand::SystemRandom::new(),
-                jwt.as_bytes(),
-                &mut signature,
-            )
+            .sign(padding, &aws_lc_rs::rand::SystemRandom::new(), jwt.as_bytes(), &mut signature)
             .map_err(|_| cert_error("signing the assertion failed"))?;
         jwt.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
@@ -545,12 +469,7 @@ mod tests {
     #[test]
     fn environment_order() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
         };
         let c = ClientCredential::from_env_with(env(&[
             ("AZURE_CLIENT_SECRET", "s3cr3t"),
@@ -563,28 +482,19 @@ mod tests {
             ("AZAD_MANAGED_IDENTITY_FIC", "system"),
         ]))
         .unwrap();
-        assert_eq!(
-            format!("{c:?}"),
-            "ClientCredential::WorkloadIdentity(\"/t\")"
-        );
-        let c = ClientCredential::from_env_with(env(&[("AZAD_MANAGED_IDENTITY_FIC", "system")]))
-            .unwrap();
+        assert_eq!(format!("{c:?}"), "ClientCredential::WorkloadIdentity(\"/t\")");
+        let c = ClientCredential::from_env_with(env(&[("AZAD_MANAGED_IDENTITY_FIC", "system")])).unwrap();
         assert!(format!("{c:?}").starts_with("ClientCredential::ManagedIdentityFederation("));
         let e = ClientCredential::from_env_with(env(&[])).unwrap_err();
         assert!(matches!(e, CredentialError::NotConfigured(_)));
-        let e = ClientCredential::from_env_with(env(&[(
-            "AZURE_CLIENT_CERTIFICATE_PATH",
-            "/nonexistent.pem",
-        )]))
-        .unwrap_err();
+        let e =
+            ClientCredential::from_env_with(env(&[("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent.pem")])).unwrap_err();
         assert!(matches!(e, CredentialError::Certificate(_)), "{e:?}");
     }
 
     #[tokio::test]
     async fn token_file_errors_are_typed() {
-        let missing = read_token_file(Path::new("/nonexistent/azad/token"))
-            .await
-            .unwrap_err();
+        let missing = read_token_file(Path::new("/nonexistent/azad/token")).await.unwrap_err();
         assert!(matches!(missing, CredentialError::TokenFile { .. }));
         let dir = std::env::temp_dir().join(format!("azad-tokenfile-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -593,27 +503,17 @@ mod tests {
         let empty = read_token_file(&file).await.unwrap_err();
         assert_eq!(
             empty,
-            CredentialError::TokenFile {
-                path: file.display().to_string(),
-                reason: "the file is empty".into()
-            }
+            CredentialError::TokenFile { path: file.display().to_string(), reason: "the file is empty".into() }
         );
         std::fs::write(&file, "header.payload.sig\n").unwrap();
-        assert_eq!(
-            read_token_file(&file).await.unwrap().secret(),
-            "header.payload.sig"
-        );
+        assert_eq!(read_token_file(&file).await.unwrap().secret(), "header.payload.sig");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn pem_errors() {
-        assert!(matches!(
-            CertificateCredential::from_pem("", ""),
-            Err(CredentialError::Certificate(_))
-        ));
-        let encrypted =
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(matches!(CertificateCredential::from_pem("", ""), Err(CredentialError::Certificate(_))));
+        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
         let e = CertificateCredential::from_pem("", encrypted).unwrap_err();
         assert!(e.to_string().contains("encrypted"), "{e}");
     }

@@ -50,9 +50,7 @@ impl Issuers {
     /// Matches `iss` against the accepted issuers; a templated issuer matches only with
     /// `tid` substituted.
     pub(crate) fn matches(&self, iss: &str, tid: Option<&str>) -> bool {
-        self.accepted
-            .iter()
-            .any(|candidate| template_matches(candidate, tid, iss))
+        self.accepted.iter().any(|candidate| template_matches(candidate, tid, iss))
     }
 }
 
@@ -84,22 +82,13 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
         document,
         reason: "not a valid URI".into(),
     })?;
-    parts.headers.insert(
-        http::header::ACCEPT,
-        http::HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
     let response = http
         .send(HttpRequest::from_parts(parts, body))
         .await
-        .map_err(|source| JwksError::Http {
-            url: url.to_owned(),
-            source,
-        })?;
+        .map_err(|source| JwksError::Http { url: url.to_owned(), source })?;
     if response.status() != http::StatusCode::OK {
-        return Err(JwksError::Status {
-            url: url.to_owned(),
-            status: response.status().as_u16(),
-        });
+        return Err(JwksError::Status { url: url.to_owned(), status: response.status().as_u16() });
     }
     serde_json::from_slice(response.body()).map_err(|e| JwksError::InvalidDocument {
         url: url.to_owned(),
@@ -115,27 +104,18 @@ pub(crate) async fn discover(
 ) -> Result<(ProviderMetadata, Issuers), JwksError> {
     let url = authority.metadata_url();
     let meta: ProviderMetadata = get_json(http, &url, "OpenID configuration").await?;
-    crate::authority::parse_secure_url(&meta.jwks_uri, "jwks_uri").map_err(|e| {
-        JwksError::InvalidDocument {
-            url: url.clone(),
-            document: "OpenID configuration",
-            reason: e.to_string(),
-        }
-    })?;
-    let mismatch = || JwksError::IssuerMismatch {
+    crate::authority::parse_secure_url(&meta.jwks_uri, "jwks_uri").map_err(|e| JwksError::InvalidDocument {
         url: url.clone(),
-        issuer: meta.issuer.clone(),
-    };
+        document: "OpenID configuration",
+        reason: e.to_string(),
+    })?;
+    let mismatch = || JwksError::IssuerMismatch { url: url.clone(), issuer: meta.issuer.clone() };
 
     if let Some(expected) = authority.expected_oidc_issuer() {
         if meta.issuer.trim_end_matches('/') != expected.trim_end_matches('/') {
             return Err(mismatch());
         }
-        let issuers = Issuers {
-            accepted: vec![meta.issuer.clone()],
-            v2: Some(meta.issuer.clone()),
-            tenant_id: None,
-        };
+        let issuers = Issuers { accepted: vec![meta.issuer.clone()], v2: Some(meta.issuer.clone()), tenant_id: None };
         return Ok((meta, issuers));
     }
 
@@ -158,19 +138,12 @@ pub(crate) async fn discover(
         let v1_meta: ProviderMetadata = get_json(http, &v1_url, "OpenID configuration").await?;
         let expected = authority.expected_custom_v1_issuer(&tenant_part);
         if expected.as_deref() != Some(v1_meta.issuer.as_str()) {
-            return Err(JwksError::IssuerMismatch {
-                url: v1_url,
-                issuer: v1_meta.issuer,
-            });
+            return Err(JwksError::IssuerMismatch { url: v1_url, issuer: v1_meta.issuer });
         }
         accepted.push(v1_meta.issuer);
     }
     let tenant_id = (tenant_part != TENANT_TEMPLATE).then(|| tenant_part.to_ascii_lowercase());
-    let issuers = Issuers {
-        accepted,
-        v2: Some(meta.issuer.clone()),
-        tenant_id,
-    };
+    let issuers = Issuers { accepted, v2: Some(meta.issuer.clone()), tenant_id };
     Ok((meta, issuers))
 }
 
@@ -192,17 +165,11 @@ mod tests {
         let client = move |req: HttpRequest| {
             c.fetch_add(1, Ordering::SeqCst);
             let uri = req.uri().to_string();
-            let found = docs
-                .iter()
-                .find(|(u, _)| *u == uri)
-                .map(|(_, d)| d.to_string());
+            let found = docs.iter().find(|(u, _)| *u == uri).map(|(_, d)| d.to_string());
             async move {
                 Ok::<HttpResponse, HttpError>(match found {
                     Some(body) => http::Response::new(body.into_bytes()),
-                    None => http::Response::builder()
-                        .status(404)
-                        .body(Vec::new())
-                        .unwrap(),
+                    None => http::Response::builder().status(404).body(Vec::new()).unwrap(),
                 })
             }
         };
@@ -223,16 +190,9 @@ mod tests {
         assert!(meta.jwks_uri.ends_with("/discovery/v2.0/keys"));
         assert_eq!(
             issuers.accepted,
-            [
-                format!("https://login.microsoftonline.com/{TID}/v2.0"),
-                format!("https://sts.windows.net/{TID}/")
-            ]
+            [format!("https://login.microsoftonline.com/{TID}/v2.0"), format!("https://sts.windows.net/{TID}/")]
         );
-        assert_eq!(
-            count.load(Ordering::SeqCst),
-            1,
-            "known clouds need no v1 document"
-        );
+        assert_eq!(count.load(Ordering::SeqCst), 1, "known clouds need no v1 document");
     }
 
     #[tokio::test]
@@ -259,10 +219,7 @@ mod tests {
                 "jwks_uri": "https://evil.example.com/keys",
             }),
         )]);
-        assert!(matches!(
-            discover(&a, &client).await,
-            Err(JwksError::IssuerMismatch { .. })
-        ));
+        assert!(matches!(discover(&a, &client).await, Err(JwksError::IssuerMismatch { .. })));
     }
 
     #[tokio::test]
@@ -275,28 +232,17 @@ mod tests {
                 "jwks_uri": "http://keys.example.com/keys",
             }),
         )]);
-        assert!(matches!(
-            discover(&a, &client).await,
-            Err(JwksError::InvalidDocument { .. })
-        ));
+        assert!(matches!(discover(&a, &client).await, Err(JwksError::InvalidDocument { .. })));
     }
 
     #[test]
     fn templated_issuers_need_the_tid() {
-        let i = Issuers {
-            accepted: vec!["https://h/{tenantid}/v2.0".into()],
-            v2: None,
-            tenant_id: None,
-        };
+        let i = Issuers { accepted: vec!["https://h/{tenantid}/v2.0".into()], v2: None, tenant_id: None };
         assert!(i.matches("https://h/abc/v2.0", Some("abc")));
         assert!(!i.matches("https://h/abc/v2.0", Some("abd")));
         assert!(!i.matches("https://h/abc/v2.0", None));
         assert!(!i.matches("https://h/abc/v2.0x", Some("abc")));
-        let exact = Issuers {
-            accepted: vec!["https://h/t/v2.0".into()],
-            v2: None,
-            tenant_id: None,
-        };
+        let exact = Issuers { accepted: vec!["https://h/t/v2.0".into()], v2: None, tenant_id: None };
         assert!(exact.matches("https://h/t/v2.0", None));
         assert!(!exact.matches("https://h/t/v2.0/", None));
     }

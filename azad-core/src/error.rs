@@ -46,10 +46,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            reason: reason.into(),
-        }
+        Self::Invalid { field, reason: reason.into() }
     }
 
     /// The field, environment variable or configuration key this error is about.
@@ -72,25 +69,12 @@ impl ConfigError {
     /// Renames the field, used when the same validation serves several sources.
     pub(crate) fn renamed(self, rename: impl Fn(&'static str) -> &'static str) -> Self {
         match self {
-            Self::Missing { field } => Self::Missing {
-                field: rename(field),
-            },
-            Self::Invalid { field, reason } => Self::Invalid {
-                field: rename(field),
-                reason,
-            },
-            Self::InsecureUrl { field } => Self::InsecureUrl {
-                field: rename(field),
-            },
-            Self::Conflict {
-                field,
-                other,
-                reason,
-            } => Self::Conflict {
-                field: rename(field),
-                other: rename(other),
-                reason,
-            },
+            Self::Missing { field } => Self::Missing { field: rename(field) },
+            Self::Invalid { field, reason } => Self::Invalid { field: rename(field), reason },
+            Self::InsecureUrl { field } => Self::InsecureUrl { field: rename(field) },
+            Self::Conflict { field, other, reason } => {
+                Self::Conflict { field: rename(field), other: rename(other), reason }
+            }
         }
     }
 }
@@ -124,14 +108,8 @@ pub struct HttpError {
 impl HttpError {
     /// A transport error of the given kind, with an optional cause.
     #[must_use]
-    pub fn new(
-        kind: HttpErrorKind,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self {
-            kind,
-            source: source.map(std::sync::Arc::from),
-        }
+    pub fn new(kind: HttpErrorKind, source: Option<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { kind, source: source.map(std::sync::Arc::from) }
     }
 
     /// What went wrong.
@@ -167,9 +145,7 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -210,9 +186,7 @@ pub enum JwksError {
     },
     /// The discovery document announces an issuer that does not belong to the authority
     /// it was fetched from.
-    #[error(
-        "the OpenID configuration at {url} announces issuer {issuer}, which does not belong to this authority"
-    )]
+    #[error("the OpenID configuration at {url} announces issuer {issuer}, which does not belong to this authority")]
     IssuerMismatch {
         /// The discovery URL.
         url: String,
@@ -242,9 +216,7 @@ pub enum JwksError {
         reason: String,
     },
     /// No tokio runtime was available to fetch keys.
-    #[error(
-        "no HTTP transport is available (enable the `reqwest` feature or configure an HttpClient)"
-    )]
+    #[error("no HTTP transport is available (enable the `reqwest` feature or configure an HttpClient)")]
     NoTransport,
 }
 
@@ -439,8 +411,7 @@ impl EntraError {
     /// or any error carrying a claims challenge.
     #[must_use]
     pub fn is_interaction_required(&self) -> bool {
-        self.error == "interaction_required"
-            || self.claims.as_deref().is_some_and(|c| !c.is_empty())
+        self.error == "interaction_required" || self.claims.as_deref().is_some_and(|c| !c.is_empty())
     }
 
     /// The incoming assertion expired (`AADSTS500133`).
@@ -458,11 +429,7 @@ impl EntraError {
 
 impl fmt::Display for EntraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the token endpoint answered `{}` (HTTP {}",
-            self.error, self.status
-        )?;
+        write!(f, "the token endpoint answered `{}` (HTTP {}", self.error, self.status)?;
         for code in &self.error_codes {
             write!(f, ", AADSTS{code}")?;
         }
@@ -559,6 +526,9 @@ pub enum TokenError {
     /// The client is misconfigured (no token endpoint, no scopes...).
     #[error("the token client is misconfigured: {0}")]
     Configuration(&'static str),
+    /// No token can be had without the user: sign them in (again).
+    #[error("the user must sign in: {0}")]
+    SignInRequired(&'static str),
 }
 
 impl TokenError {
@@ -602,21 +572,15 @@ impl TokenError {
             retry_after: None,
         };
         match self {
-            Self::OnBehalfOf(
-                OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed,
-            ) => r(401, Some("invalid_token")),
+            Self::OnBehalfOf(OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed) => {
+                r(401, Some("invalid_token"))
+            }
             Self::OnBehalfOf(OboRefusal::AppOnly) => r(403, Some("insufficient_scope")),
-            Self::Throttled { retry_after } => CallerResponse {
-                retry_after: Some(*retry_after),
-                ..r(503, None)
-            },
+            Self::Throttled { retry_after } => CallerResponse { retry_after: Some(*retry_after), ..r(503, None) },
             Self::ServerResponse(e) => {
                 if let Some(claims) = e.claims_challenge() {
                     let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
-                    return CallerResponse {
-                        claims: Some(encoded),
-                        ..r(401, Some("insufficient_claims"))
-                    };
+                    return CallerResponse { claims: Some(encoded), ..r(401, Some("insufficient_claims")) };
                 }
                 if e.is_expired_assertion() {
                     return r(401, Some("invalid_token"));
@@ -627,20 +591,16 @@ impl TokenError {
                 if e.is_client_rejected() {
                     return r(500, None);
                 }
-                if e.suberror.as_deref() == Some("consent_required")
-                    || e.error_codes.contains(&65_001)
-                {
+                if e.suberror.as_deref() == Some("consent_required") || e.error_codes.contains(&65_001) {
                     return r(403, Some("insufficient_scope"));
                 }
                 if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
-                    return CallerResponse {
-                        retry_after: Some(retry_after),
-                        ..r(503, None)
-                    };
+                    return CallerResponse { retry_after: Some(retry_after), ..r(503, None) };
                 }
                 r(502, None)
             }
             Self::Credential(_) | Self::Configuration(_) => r(500, None),
+            Self::SignInRequired(_) => r(401, None),
             Self::Request(_) | Self::Parse { .. } => r(502, None),
         }
     }

@@ -35,8 +35,7 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 pub type HttpResponse = http::Response<Vec<u8>>;
 
 /// A boxed future returned by [`HttpClient::send`].
-pub type HttpFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'a>>;
+pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'a>>;
 
 /// Sends HTTP requests. Implemented for closures `Fn(HttpRequest) -> impl Future<Output =
 /// Result<HttpResponse, HttpError>>`, and by [`ReqwestClient`].
@@ -73,12 +72,8 @@ pub(crate) fn default_client(options: HttpOptions) -> Option<Arc<dyn HttpClient>
     {
         use std::collections::HashMap;
         use std::sync::{Mutex, OnceLock};
-        static CLIENTS: OnceLock<Mutex<HashMap<HttpOptions, Arc<dyn HttpClient>>>> =
-            OnceLock::new();
-        let mut map = CLIENTS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        static CLIENTS: OnceLock<Mutex<HashMap<HttpOptions, Arc<dyn HttpClient>>>> = OnceLock::new();
+        let mut map = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = map.get(&options) {
             return Some(c.clone());
         }
@@ -140,13 +135,8 @@ mod reqwest_client {
             if no_proxy {
                 builder = builder.no_proxy();
             }
-            let client = builder
-                .build()
-                .map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))?;
-            Ok(Self {
-                client,
-                max_response_bytes: options.max_response_bytes,
-            })
+            let client = builder.build().map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))?;
+            Ok(Self { client, max_response_bytes: options.max_response_bytes })
         }
     }
 
@@ -167,16 +157,11 @@ mod reqwest_client {
                 let request = reqwest::Request::try_from(request)
                     .map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))?;
                 let mut response = self.client.execute(request).await.map_err(classify)?;
-                if response.status().is_redirection()
-                    && response.status() != http::StatusCode::NOT_MODIFIED
-                {
+                if response.status().is_redirection() && response.status() != http::StatusCode::NOT_MODIFIED {
                     return Err(HttpError::new(HttpErrorKind::Redirect, None));
                 }
                 let cap = self.max_response_bytes;
-                if response
-                    .content_length()
-                    .is_some_and(|len| len > cap as u64)
-                {
+                if response.content_length().is_some_and(|len| len > cap as u64) {
                     return Err(HttpError::new(HttpErrorKind::TooLarge, None));
                 }
                 let mut builder = http::Response::builder().status(response.status());
@@ -190,9 +175,7 @@ mod reqwest_client {
                     }
                     body.extend_from_slice(&chunk);
                 }
-                builder
-                    .body(body)
-                    .map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))
+                builder.body(body).map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))
             })
         }
     }

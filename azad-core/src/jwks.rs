@@ -36,10 +36,7 @@ pub(crate) struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("alg", &self.alg)
-            .field("issuer", &self.issuer)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("alg", &self.alg).field("issuer", &self.issuer).finish_non_exhaustive()
     }
 }
 
@@ -69,21 +66,14 @@ struct RawJwk {
 }
 
 /// Why a key was skipped (logged at debug level).
-fn usable_key(
-    raw: &RawJwk,
-    allowed: &[SigningAlgorithm],
-) -> Result<(String, SigningKey, u64), &'static str> {
+fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<(String, SigningKey, u64), &'static str> {
     if raw.kty.as_deref() != Some("RSA") {
         return Err("not an RSA key");
     }
     if raw.use_.as_deref().is_some_and(|u| u != "sig") {
         return Err("not a signing key");
     }
-    if raw
-        .key_ops
-        .as_ref()
-        .is_some_and(|ops| !ops.iter().any(|o| o == "verify"))
-    {
+    if raw.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "verify")) {
         return Err("key_ops does not allow verify");
     }
     let alg = match raw.alg.as_deref() {
@@ -93,21 +83,10 @@ fn usable_key(
             _ => return Err("algorithm not allowed"),
         },
     };
-    let kid = raw
-        .kid
-        .clone()
-        .filter(|k| crate::jwt::kid_shape_ok(k))
-        .ok_or("no usable kid")?;
-    let n = raw
-        .n
-        .as_deref()
-        .and_then(|n| URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok())
-        .ok_or("bad modulus")?;
-    let e = raw
-        .e
-        .as_deref()
-        .and_then(|e| URL_SAFE_NO_PAD.decode(e.trim_end_matches('=')).ok())
-        .ok_or("bad exponent")?;
+    let kid = raw.kid.clone().filter(|k| crate::jwt::kid_shape_ok(k)).ok_or("no usable kid")?;
+    let n = raw.n.as_deref().and_then(|n| URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok()).ok_or("bad modulus")?;
+    let e =
+        raw.e.as_deref().and_then(|e| URL_SAFE_NO_PAD.decode(e.trim_end_matches('=')).ok()).ok_or("bad exponent")?;
     let n_trimmed: &[u8] = {
         let start = n.iter().position(|b| *b != 0).unwrap_or(n.len());
         &n[start..]
@@ -125,15 +104,7 @@ fn usable_key(
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&kid, n_trimmed, &e, &raw.issuer, raw.alg.as_deref()).hash(&mut h);
     let key = DecodingKey::from_rsa_raw_components(n_trimmed, &e);
-    Ok((
-        kid,
-        SigningKey {
-            key,
-            alg,
-            issuer: raw.issuer.clone(),
-        },
-        h.finish(),
-    ))
+    Ok((kid, SigningKey { key, alg, issuer: raw.issuer.clone() }, h.finish()))
 }
 
 impl KeySet {
@@ -144,18 +115,10 @@ impl KeySet {
         max_keys: usize,
         url: &str,
     ) -> Result<Self, JwksError> {
-        let invalid = |reason: String| JwksError::InvalidDocument {
-            url: url.to_owned(),
-            document: "JWKS",
-            reason,
-        };
+        let invalid = |reason: String| JwksError::InvalidDocument { url: url.to_owned(), document: "JWKS", reason };
         let doc: JwksDocument = serde_json::from_slice(body).map_err(|e| invalid(e.to_string()))?;
         if doc.keys.len() > max_keys {
-            return Err(JwksError::TooManyKeys {
-                url: url.to_owned(),
-                count: doc.keys.len(),
-                max: max_keys,
-            });
+            return Err(JwksError::TooManyKeys { url: url.to_owned(), count: doc.keys.len(), max: max_keys });
         }
         let mut keys = HashMap::with_capacity(doc.keys.len());
         let mut prints = Vec::with_capacity(doc.keys.len());
@@ -179,17 +142,12 @@ impl KeySet {
             }
         }
         if keys.is_empty() {
-            return Err(JwksError::NoUsableKeys {
-                url: url.to_owned(),
-            });
+            return Err(JwksError::NoUsableKeys { url: url.to_owned() });
         }
         prints.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         prints.hash(&mut h);
-        Ok(Self {
-            keys,
-            fingerprint: h.finish(),
-        })
+        Ok(Self { keys, fingerprint: h.finish() })
     }
 
     pub(crate) fn get(&self, kid: &str) -> Option<&Arc<SigningKey>> {
@@ -268,19 +226,10 @@ impl JwksCache {
     pub fn new(config: &AzureAdConfig) -> Self {
         let is_static = config.static_jwks.is_some();
         let current = config.static_jwks.as_ref().map(|s| {
-            let keys = KeySet::parse(
-                s.json.as_bytes(),
-                &config.algorithms,
-                config.jwks_policy.max_keys,
-                "static JWKS",
-            )
-            .expect("static JWKS is validated when the configuration is built");
+            let keys = KeySet::parse(s.json.as_bytes(), &config.algorithms, config.jwks_policy.max_keys, "static JWKS")
+                .expect("static JWKS is validated when the configuration is built");
             Arc::new(Snapshot {
-                issuers: Issuers {
-                    accepted: s.issuers.clone(),
-                    v2: s.issuers.first().cloned(),
-                    tenant_id: None,
-                },
+                issuers: Issuers { accepted: s.issuers.clone(), v2: s.issuers.first().cloned(), tenant_id: None },
                 keys,
                 metadata: None,
                 jwks_url: None,
@@ -293,11 +242,7 @@ impl JwksCache {
             algorithms: config.algorithms.clone(),
             app_specific: config.app_specific_signing_keys,
             policy: config.jwks_policy,
-            http: if is_static {
-                None
-            } else {
-                config.http_client()
-            },
+            http: if is_static { None } else { config.http_client() },
             is_static,
             generation: AtomicU64::new(u64::from(is_static)),
             current: ArcSwapOption::new(current),
@@ -307,9 +252,7 @@ impl JwksCache {
             last_failure: Mutex::new(None),
             background: OnceLock::new(),
         };
-        Self {
-            inner: Arc::new(inner),
-        }
+        Self { inner: Arc::new(inner) }
     }
 
     /// Loads metadata and keys now, so a server can fail fast at start-up. Returns at once if
@@ -322,12 +265,7 @@ impl JwksCache {
         if self.inner.current.load().is_some() {
             return Ok(());
         }
-        self.fetch_coalesced(
-            Reason::ColdStart,
-            self.inner.attempts.load(Ordering::Acquire),
-        )
-        .await
-        .map(drop)
+        self.fetch_coalesced(Reason::ColdStart, self.inner.attempts.load(Ordering::Acquire)).await.map(drop)
     }
 
     /// Refreshes metadata and keys now (ignoring the minimum interval). The last-known-good keys
@@ -340,33 +278,19 @@ impl JwksCache {
         if self.inner.is_static {
             return Ok(());
         }
-        self.fetch_coalesced(
-            Reason::Explicit,
-            self.inner.attempts.load(Ordering::Acquire),
-        )
-        .await
-        .map(drop)
+        self.fetch_coalesced(Reason::Explicit, self.inner.attempts.load(Ordering::Acquire)).await.map(drop)
     }
 
     /// Number of usable keys currently loaded (0 before the first load).
     #[must_use]
     pub fn key_count(&self) -> usize {
-        self.inner
-            .current
-            .load()
-            .as_ref()
-            .map_or(0, |s| s.keys.len())
+        self.inner.current.load().as_ref().map_or(0, |s| s.keys.len())
     }
 
     /// The key ids currently loaded.
     #[must_use]
     pub fn key_ids(&self) -> Vec<String> {
-        self.inner
-            .current
-            .load()
-            .as_ref()
-            .map(|s| s.keys.kids().map(str::to_owned).collect())
-            .unwrap_or_default()
+        self.inner.current.load().as_ref().map(|s| s.keys.kids().map(str::to_owned).collect()).unwrap_or_default()
     }
 
     /// Increments whenever the key set changes; 0 before the first load.
@@ -378,11 +302,7 @@ impl JwksCache {
     /// The provider metadata from discovery, once loaded.
     #[must_use]
     pub fn metadata(&self) -> Option<ProviderMetadata> {
-        self.inner
-            .current
-            .load()
-            .as_ref()
-            .and_then(|s| s.metadata.clone())
+        self.inner.current.load().as_ref().and_then(|s| s.metadata.clone())
     }
 
     /// The current snapshot, without waiting.
@@ -401,38 +321,22 @@ impl JwksCache {
 
     /// Called when a token names a `kid` that is not loaded (after the cheap checks passed).
     /// Refreshes at most once per minimum interval; concurrent callers share one fetch.
-    pub(crate) async fn refresh_for_unknown_kid(
-        &self,
-        seen_attempts: u64,
-    ) -> Option<Arc<Snapshot>> {
+    pub(crate) async fn refresh_for_unknown_kid(&self, seen_attempts: u64) -> Option<Arc<Snapshot>> {
         if self.inner.is_static {
             return self.current();
         }
-        self.fetch_coalesced(Reason::UnknownKid, seen_attempts)
-            .await
-            .ok()
-            .or_else(|| self.current())
+        self.fetch_coalesced(Reason::UnknownKid, seen_attempts).await.ok().or_else(|| self.current())
     }
 
     pub(crate) fn attempts(&self) -> u64 {
         self.inner.attempts.load(Ordering::Acquire)
     }
 
-    async fn fetch_coalesced(
-        &self,
-        reason: Reason,
-        seen_attempts: u64,
-    ) -> Result<Arc<Snapshot>, JwksError> {
+    async fn fetch_coalesced(&self, reason: Reason, seen_attempts: u64) -> Result<Arc<Snapshot>, JwksError> {
         let inner = &self.inner;
         let _guard = inner.refresh_lock.lock().await;
-        let last_error = || {
-            inner
-                .last_failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .map(|(_, e)| e.clone())
-        };
+        let last_error =
+            || inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, e)| e.clone());
         // Another caller completed a fetch while we waited: share its outcome.
         if inner.attempts.load(Ordering::Acquire) != seen_attempts {
             return match (inner.current.load_full(), reason) {
@@ -458,15 +362,9 @@ impl JwksCache {
                 }
             }
             Reason::UnknownKid => {
-                let mut last = inner
-                    .last_on_demand
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut last = inner.last_on_demand.lock().unwrap_or_else(|e| e.into_inner());
                 if last.is_some_and(|t| now.duration_since(t) < inner.policy.min_refresh_interval) {
-                    return inner
-                        .current
-                        .load_full()
-                        .ok_or_else(|| last_error().unwrap_or(JwksError::NoTransport));
+                    return inner.current.load_full().ok_or_else(|| last_error().unwrap_or(JwksError::NoTransport));
                 }
                 *last = Some(now);
             }
@@ -490,8 +388,7 @@ impl JwksCache {
                     keeping_last_known_good = inner.current.load().is_some(),
                     "signing key refresh failed"
                 );
-                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((now, e.clone()));
+                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, e.clone()));
                 Err(e)
             }
         }
@@ -505,18 +402,13 @@ impl JwksCache {
         // Discovery on a cold start and on the background interval; unknown-kid refreshes only
         // re-read the keys.
         let (issuers, metadata) = match (&previous, reason) {
-            (Some(p), Reason::UnknownKid) if p.metadata.is_some() => {
-                (p.issuers.clone(), p.metadata.clone())
-            }
+            (Some(p), Reason::UnknownKid) if p.metadata.is_some() => (p.issuers.clone(), p.metadata.clone()),
             _ => {
                 let (meta, issuers) = crate::discovery::discover(&inner.authority, http).await?;
                 (issuers, Some(meta))
             }
         };
-        let jwks_uri = metadata
-            .as_ref()
-            .map(|m| m.jwks_uri.clone())
-            .ok_or(JwksError::NoTransport)?;
+        let jwks_uri = metadata.as_ref().map(|m| m.jwks_uri.clone()).ok_or(JwksError::NoTransport)?;
         let jwks_url = if inner.app_specific {
             let sep = if jwks_uri.contains('?') { '&' } else { '?' };
             format!("{jwks_uri}{sep}appid={}", inner.client_id)
@@ -532,48 +424,26 @@ impl JwksCache {
                 document: "JWKS",
                 reason: "bad URL".into(),
             })?;
-        let reusable = previous
-            .as_ref()
-            .filter(|p| p.jwks_url.as_deref() == Some(jwks_url.as_str()));
+        let reusable = previous.as_ref().filter(|p| p.jwks_url.as_deref() == Some(jwks_url.as_str()));
         if let Some(etag) = reusable.and_then(|p| p.etag.as_deref())
             && let Ok(v) = http::HeaderValue::from_str(etag)
         {
             request.headers_mut().insert(http::header::IF_NONE_MATCH, v);
         }
-        let response = http.send(request).await.map_err(|source| JwksError::Http {
-            url: jwks_url.clone(),
-            source,
-        })?;
-        let etag = response
-            .headers()
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let response = http.send(request).await.map_err(|source| JwksError::Http { url: jwks_url.clone(), source })?;
+        let etag = response.headers().get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
         let (keys, changed) = if response.status() == http::StatusCode::NOT_MODIFIED {
             if reusable.is_none() {
-                return Err(JwksError::Status {
-                    url: jwks_url,
-                    status: 304,
-                });
+                return Err(JwksError::Status { url: jwks_url, status: 304 });
             };
             (None, false)
         } else if response.status() == http::StatusCode::OK {
-            let keys = KeySet::parse(
-                response.body(),
-                &inner.algorithms,
-                inner.policy.max_keys,
-                &jwks_url,
-            )?;
-            let changed = previous
-                .as_ref()
-                .is_none_or(|p| p.keys.fingerprint != keys.fingerprint);
+            let keys = KeySet::parse(response.body(), &inner.algorithms, inner.policy.max_keys, &jwks_url)?;
+            let changed = previous.as_ref().is_none_or(|p| p.keys.fingerprint != keys.fingerprint);
             (Some(keys), changed)
         } else {
-            return Err(JwksError::Status {
-                url: jwks_url,
-                status: response.status().as_u16(),
-            });
+            return Err(JwksError::Status { url: jwks_url, status: response.status().as_u16() });
         };
 
         let generation = if changed {
@@ -585,25 +455,14 @@ impl JwksCache {
             Some(k) if changed => k,
             // Unchanged: keep the already-parsed keys (the Arc'd entries are reused).
             _ => {
-                let prev = previous
-                    .as_ref()
-                    .expect("unchanged implies a previous snapshot");
-                KeySet {
-                    keys: prev.keys.keys.clone(),
-                    fingerprint: prev.keys.fingerprint,
-                }
+                let prev = previous.as_ref().expect("unchanged implies a previous snapshot");
+                KeySet { keys: prev.keys.keys.clone(), fingerprint: prev.keys.fingerprint }
             }
         };
         if changed {
             tracing::info!(target: "azad::jwks", url = %jwks_url, keys = keys.len(), generation, "signing keys loaded");
         }
-        let snapshot = Arc::new(Snapshot {
-            issuers,
-            keys,
-            metadata,
-            jwks_url: Some(jwks_url),
-            etag,
-        });
+        let snapshot = Arc::new(Snapshot { issuers, keys, metadata, jwks_url: Some(jwks_url), etag });
         inner.current.store(Some(snapshot.clone()));
         Ok(snapshot)
     }
@@ -676,27 +535,14 @@ mod tests {
 
     #[test]
     fn garbage_and_oversized_documents_are_refused() {
-        assert!(matches!(
-            KeySet::parse(b"<html>", RS, 100, "u"),
-            Err(JwksError::InvalidDocument { .. })
-        ));
-        assert!(matches!(
-            KeySet::parse(b"{\"keys\":{}}", RS, 100, "u"),
-            Err(JwksError::InvalidDocument { .. })
-        ));
-        assert!(matches!(
-            KeySet::parse(b"{\"keys\":[]}", RS, 100, "u"),
-            Err(JwksError::NoUsableKeys { .. })
-        ));
+        assert!(matches!(KeySet::parse(b"<html>", RS, 100, "u"), Err(JwksError::InvalidDocument { .. })));
+        assert!(matches!(KeySet::parse(b"{\"keys\":{}}", RS, 100, "u"), Err(JwksError::InvalidDocument { .. })));
+        assert!(matches!(KeySet::parse(b"{\"keys\":[]}", RS, 100, "u"), Err(JwksError::NoUsableKeys { .. })));
         let many: Vec<_> = (0..5).map(|i| rsa_jwk(&format!("k{i}"), 2048)).collect();
         let doc = serde_json::json!({ "keys": many }).to_string();
         assert!(matches!(
             KeySet::parse(doc.as_bytes(), RS, 4, "u"),
-            Err(JwksError::TooManyKeys {
-                count: 5,
-                max: 4,
-                ..
-            })
+            Err(JwksError::TooManyKeys { count: 5, max: 4, .. })
         ));
     }
 
@@ -705,20 +551,8 @@ mod tests {
         let a = serde_json::json!({"keys": [rsa_jwk("a", 2048), rsa_jwk("b", 2048)]}).to_string();
         let b = serde_json::json!({"keys": [rsa_jwk("b", 2048), rsa_jwk("a", 2048)]}).to_string();
         let c = serde_json::json!({"keys": [rsa_jwk("a", 2048)]}).to_string();
-        let fa = KeySet::parse(a.as_bytes(), RS, 10, "u")
-            .unwrap()
-            .fingerprint;
-        assert_eq!(
-            fa,
-            KeySet::parse(b.as_bytes(), RS, 10, "u")
-                .unwrap()
-                .fingerprint
-        );
-        assert_ne!(
-            fa,
-            KeySet::parse(c.as_bytes(), RS, 10, "u")
-                .unwrap()
-                .fingerprint
-        );
+        let fa = KeySet::parse(a.as_bytes(), RS, 10, "u").unwrap().fingerprint;
+        assert_eq!(fa, KeySet::parse(b.as_bytes(), RS, 10, "u").unwrap().fingerprint);
+        assert_ne!(fa, KeySet::parse(c.as_bytes(), RS, 10, "u").unwrap().fingerprint);
     }
 }

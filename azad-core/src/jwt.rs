@@ -45,9 +45,7 @@ fn is_b64url(s: &str) -> bool {
 pub(crate) fn split(token: &str) -> Result<Segments<'_>, ValidationError> {
     let malformed = ValidationError::Malformed(TokenPart::Structure);
     let mut it = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (it.next(), it.next(), it.next(), it.next())
-    else {
+    let (Some(header), Some(payload), Some(signature), None) = (it.next(), it.next(), it.next(), it.next()) else {
         return Err(malformed);
     };
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
@@ -57,19 +55,12 @@ pub(crate) fn split(token: &str) -> Result<Segments<'_>, ValidationError> {
         return Err(ValidationError::Malformed(TokenPart::Signature));
     }
     let signing_input = &token[..header.len() + 1 + payload.len()];
-    Ok(Segments {
-        header,
-        payload,
-        signature,
-        signing_input,
-    })
+    Ok(Segments { header, payload, signature, signing_input })
 }
 
 /// Decodes one base64url segment (no padding, canonical).
 pub(crate) fn decode_segment(segment: &str, part: TokenPart) -> Result<Vec<u8>, ValidationError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| ValidationError::Malformed(part))
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| ValidationError::Malformed(part))
 }
 
 /// The parts of the JOSE header that validation uses.
@@ -168,9 +159,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 pub(crate) fn kid_shape_ok(kid: &str) -> bool {
     !kid.is_empty()
         && kid.len() <= 128
-        && kid.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/')
-        })
+        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
 }
 
 #[cfg(test)]
@@ -180,23 +169,12 @@ mod tests {
     #[test]
     fn splitting() {
         let s = split("aGk.eyJ9.c2ln").unwrap();
-        assert_eq!(
-            (s.header, s.payload, s.signature, s.signing_input),
-            ("aGk", "eyJ9", "c2ln", "aGk.eyJ9")
-        );
+        assert_eq!((s.header, s.payload, s.signature, s.signing_input), ("aGk", "eyJ9", "c2ln", "aGk.eyJ9"));
         for bad in ["", "a.b", "a.b.c.d", ".b.c", "a..c", "a.b."] {
-            assert_eq!(
-                split(bad).unwrap_err(),
-                ValidationError::Malformed(TokenPart::Structure),
-                "{bad:?}"
-            );
+            assert_eq!(split(bad).unwrap_err(), ValidationError::Malformed(TokenPart::Structure), "{bad:?}");
         }
         for bad in ["a.b.c d", "a.b.c=", "a.b.c+/"] {
-            assert_eq!(
-                split(bad).unwrap_err(),
-                ValidationError::Malformed(TokenPart::Signature),
-                "{bad:?}"
-            );
+            assert_eq!(split(bad).unwrap_err(), ValidationError::Malformed(TokenPart::Signature), "{bad:?}");
         }
         // Header and payload characters are left to the base64url decoder.
         assert!(split("a b.c=.d").is_ok());
@@ -214,8 +192,7 @@ mod tests {
 
     #[test]
     fn header_parsing() {
-        let h =
-            JoseHeader::parse(br#"{"typ":"JWT","alg":"RS256","kid":"abc","x5t":"abc"}"#).unwrap();
+        let h = JoseHeader::parse(br#"{"typ":"JWT","alg":"RS256","kid":"abc","x5t":"abc"}"#).unwrap();
         assert_eq!(h.alg.as_deref(), Some("RS256"));
         assert_eq!(h.kid.as_deref(), Some("abc"));
         assert_eq!(h.forbidden, None);
@@ -223,30 +200,14 @@ mod tests {
             JoseHeader::parse(br#"{"alg":"RS256","alg":"none"}"#),
             Err(ValidationError::DuplicateMember(TokenPart::Header))
         );
-        assert_eq!(
-            JoseHeader::parse(br#"{"alg":5}"#),
-            Err(ValidationError::Malformed(TokenPart::Header))
-        );
-        assert_eq!(
-            JoseHeader::parse(b"[]"),
-            Err(ValidationError::Malformed(TokenPart::Header))
-        );
-        assert_eq!(
-            JoseHeader::parse(b"{"),
-            Err(ValidationError::Malformed(TokenPart::Header))
-        );
+        assert_eq!(JoseHeader::parse(br#"{"alg":5}"#), Err(ValidationError::Malformed(TokenPart::Header)));
+        assert_eq!(JoseHeader::parse(b"[]"), Err(ValidationError::Malformed(TokenPart::Header)));
+        assert_eq!(JoseHeader::parse(b"{"), Err(ValidationError::Malformed(TokenPart::Header)));
         for p in ["crit", "jku", "jwk", "x5u", "x5c"] {
             let json = format!(r#"{{"alg":"RS256","{p}":["x"]}}"#);
-            assert_eq!(
-                JoseHeader::parse(json.as_bytes()).unwrap().forbidden,
-                Some(p)
-            );
+            assert_eq!(JoseHeader::parse(json.as_bytes()).unwrap().forbidden, Some(p));
         }
-        assert!(
-            JoseHeader::parse(br#"{"alg":"RS256","nonce":"n"}"#)
-                .unwrap()
-                .nonce
-        );
+        assert!(JoseHeader::parse(br#"{"alg":"RS256","nonce":"n"}"#).unwrap().nonce);
     }
 
     #[test]

@@ -17,19 +17,18 @@ mod jwks;
 mod jwt;
 pub mod managed_identity;
 pub mod secret;
+pub mod signin;
 pub mod token;
 pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
 pub use crate::claims::{Claims, PrincipalKey};
-pub use crate::config::{
-    AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions,
-};
+pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError,
-    OboRefusal, TokenError, TokenPart, ValidationError,
+    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError, OboRefusal,
+    TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};

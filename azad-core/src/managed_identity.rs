@@ -59,10 +59,7 @@ pub enum ManagedIdentityId {
 #[derive(Clone)]
 enum Source {
     Imds(String),
-    AppService {
-        endpoint: String,
-        header: SecretString,
-    },
+    AppService { endpoint: String, header: SecretString },
 }
 
 /// Retries of the managed identity endpoint.
@@ -79,11 +76,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_retries: 5,
-            initial_delay: Duration::from_millis(800),
-            max_retry_after: Duration::from_secs(60),
-        }
+        Self { max_retries: 5, initial_delay: Duration::from_millis(800), max_retry_after: Duration::from_secs(60) }
     }
 }
 
@@ -109,10 +102,7 @@ impl fmt::Debug for ManagedIdentity {
             Source::Imds(e) => format!("IMDS {e}"),
             Source::AppService { endpoint, .. } => format!("App Service {endpoint}"),
         };
-        f.debug_struct("ManagedIdentity")
-            .field("id", &self.inner.id)
-            .field("source", &source)
-            .finish()
+        f.debug_struct("ManagedIdentity").field("id", &self.inner.id).field("source", &source).finish()
     }
 }
 
@@ -123,13 +113,8 @@ fn no_proxy_client() -> Option<Arc<dyn HttpClient>> {
         static CLIENT: OnceLock<Option<Arc<dyn HttpClient>>> = OnceLock::new();
         CLIENT
             .get_or_init(|| {
-                let options = HttpOptions {
-                    timeout: Duration::from_secs(30),
-                    ..HttpOptions::default()
-                };
-                crate::http::ReqwestClient::without_proxy(options)
-                    .ok()
-                    .map(|c| Arc::new(c) as Arc<dyn HttpClient>)
+                let options = HttpOptions { timeout: Duration::from_secs(30), ..HttpOptions::default() };
+                crate::http::ReqwestClient::without_proxy(options).ok().map(|c| Arc::new(c) as Arc<dyn HttpClient>)
             })
             .clone()
     }
@@ -157,11 +142,7 @@ impl ManagedIdentity {
         &self,
         f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut RetryPolicy),
     ) -> Self {
-        let (mut id, mut http, mut retry) = (
-            self.inner.id.clone(),
-            self.inner.http.clone(),
-            self.inner.retry,
-        );
+        let (mut id, mut http, mut retry) = (self.inner.id.clone(), self.inner.http.clone(), self.inner.retry);
         f(&mut id, &mut http, &mut retry);
         Self {
             inner: Arc::new(Inner {
@@ -201,10 +182,7 @@ impl ManagedIdentity {
     /// The App Service identity endpoint and its secret header value.
     #[must_use]
     pub fn app_service(endpoint: impl Into<String>, header: impl Into<String>) -> Self {
-        Self::with_source(Source::AppService {
-            endpoint: endpoint.into(),
-            header: SecretString::from(header.into()),
-        })
+        Self::with_source(Source::AppService { endpoint: endpoint.into(), header: SecretString::from(header.into()) })
     }
 
     /// Selects a user-assigned identity (system-assigned by default).
@@ -232,35 +210,18 @@ impl ManagedIdentity {
     ///
     /// A [`TokenError`]: the endpoint's error answer, a transport error, or an unusable answer.
     pub async fn get_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
-        let resource = resource
-            .strip_suffix("/.default")
-            .unwrap_or(resource)
-            .to_owned();
-        let token = self
-            .inner
-            .cache
-            .get_or_fetch(resource.clone(), false, || self.fetch(resource))
-            .await?;
+        let resource = resource.strip_suffix("/.default").unwrap_or(resource).to_owned();
+        let token = self.inner.cache.get_or_fetch(resource.clone(), false, || self.fetch(resource)).await?;
         Ok((*token).clone())
     }
 
     fn request(&self, resource: &str) -> HttpRequest {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         let (endpoint, api_version, names) = match &self.inner.source {
-            Source::Imds(endpoint) => (
-                endpoint,
-                "2018-02-01",
-                ["client_id", "object_id", "msi_res_id"],
-            ),
-            Source::AppService { endpoint, .. } => (
-                endpoint,
-                "2019-08-01",
-                ["client_id", "principal_id", "mi_res_id"],
-            ),
+            Source::Imds(endpoint) => (endpoint, "2018-02-01", ["client_id", "object_id", "msi_res_id"]),
+            Source::AppService { endpoint, .. } => (endpoint, "2019-08-01", ["client_id", "principal_id", "mi_res_id"]),
         };
-        query
-            .append_pair("api-version", api_version)
-            .append_pair("resource", resource);
+        query.append_pair("api-version", api_version).append_pair("resource", resource);
         match &self.inner.id {
             ManagedIdentityId::SystemAssigned => {}
             ManagedIdentityId::ClientId(v) => {
@@ -277,19 +238,17 @@ impl ManagedIdentity {
         let mut builder = http::Request::get(format!("{endpoint}{sep}{}", query.finish()));
         builder = match &self.inner.source {
             Source::Imds(_) => builder.header("Metadata", "true"),
-            Source::AppService { header, .. } => {
-                builder.header("X-IDENTITY-HEADER", header.expose_secret())
-            }
+            Source::AppService { header, .. } => builder.header("X-IDENTITY-HEADER", header.expose_secret()),
         };
-        builder
-            .body(Vec::new())
-            .unwrap_or_else(|_| HttpRequest::new(Vec::new()))
+        builder.body(Vec::new()).unwrap_or_else(|_| HttpRequest::new(Vec::new()))
     }
 
     async fn fetch(&self, resource: String) -> Result<AcquiredToken, TokenError> {
-        let http = self.inner.http.clone().ok_or(TokenError::Configuration(
-            "no HTTP transport (enable the `reqwest` feature)",
-        ))?;
+        let http = self
+            .inner
+            .http
+            .clone()
+            .ok_or(TokenError::Configuration("no HTTP transport (enable the `reqwest` feature)"))?;
         let policy = self.inner.retry;
         let mut attempt = 0u32;
         loop {
@@ -304,11 +263,7 @@ impl ManagedIdentity {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
-                    (
-                        retryable,
-                        retry_after(&response),
-                        Err(error_from(&response)),
-                    )
+                    (retryable, retry_after(&response), Err(error_from(&response)))
                 }
                 Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
             };
@@ -366,32 +321,25 @@ struct MiTokenResponse {
     token_type: Option<String>,
 }
 
-pub(crate) fn parse_token(
-    response: &crate::http::HttpResponse,
-) -> Result<AcquiredToken, TokenError> {
+pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<AcquiredToken, TokenError> {
     let parse_err = |reason: &str| TokenError::Parse {
         status: response.status().as_u16(),
         reason: reason.to_owned(),
         body: crate::token::redact_body(response.body()),
     };
-    let r: MiTokenResponse =
-        serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
+    let r: MiTokenResponse = serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
     if r.access_token.is_empty() {
         return Err(parse_err("empty access_token"));
     }
-    let expires_in = match (
-        r.expires_in.as_ref().and_then(NumOrStr::value),
-        r.expires_on.as_ref().and_then(NumOrStr::value),
-    ) {
-        (Some(secs), _) => secs,
-        (None, Some(on)) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            on.saturating_sub(now)
-        }
-        (None, None) => return Err(parse_err("neither expires_in nor expires_on")),
-    };
+    let expires_in =
+        match (r.expires_in.as_ref().and_then(NumOrStr::value), r.expires_on.as_ref().and_then(NumOrStr::value)) {
+            (Some(secs), _) => secs,
+            (None, Some(on)) => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                on.saturating_sub(now)
+            }
+            (None, None) => return Err(parse_err("neither expires_in nor expires_on")),
+        };
     Ok(AcquiredToken::new(
         AccessToken::new(r.access_token),
         Duration::from_secs(expires_in),
@@ -415,18 +363,11 @@ mod tests {
     use crate::http::HttpResponse;
 
     fn respond(status: u16, body: &str) -> HttpResponse {
-        http::Response::builder()
-            .status(status)
-            .body(body.as_bytes().to_vec())
-            .unwrap()
+        http::Response::builder().status(status).body(body.as_bytes().to_vec()).unwrap()
     }
 
     /// A scripted endpoint: answers in order, records requests.
-    type Scripted = (
-        Arc<dyn HttpClient>,
-        Arc<Mutex<Vec<HttpRequest>>>,
-        Arc<AtomicUsize>,
-    );
+    type Scripted = (Arc<dyn HttpClient>, Arc<Mutex<Vec<HttpRequest>>>, Arc<AtomicUsize>);
 
     fn scripted(answers: Vec<Result<HttpResponse, HttpError>>) -> Scripted {
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -436,11 +377,7 @@ mod tests {
         let client = move |req: HttpRequest| {
             s.lock().unwrap().push(req);
             c.fetch_add(1, Ordering::SeqCst);
-            let next = answers
-                .lock()
-                .unwrap()
-                .next()
-                .unwrap_or_else(|| Ok(respond(500, "{}")));
+            let next = answers.lock().unwrap().next().unwrap_or_else(|| Ok(respond(500, "{}")));
             async move { next }
         };
         (Arc::new(client), seen, count)
@@ -454,10 +391,7 @@ mod tests {
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT)
             .with_id(ManagedIdentityId::ClientId("cid".into()))
             .with_http_client(client);
-        let t = mi
-            .get_token("https://vault.azure.net/.default")
-            .await
-            .unwrap();
+        let t = mi.get_token("https://vault.azure.net/.default").await.unwrap();
         assert_eq!(t.secret(), "tok");
         let req = &seen.lock().unwrap()[0];
         assert_eq!(
@@ -469,10 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn app_service_request_shape_and_numeric_expiry() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let body = format!(
             r#"{{"access_token":"tok","expires_on":{},"resource":"r","token_type":"Bearer","client_id":"c"}}"#,
             now + 3600
@@ -482,19 +413,11 @@ mod tests {
             .with_id(ManagedIdentityId::ResourceId("/subscriptions/x/id".into()))
             .with_http_client(client);
         let t = mi.get_token("api://AzureADTokenExchange").await.unwrap();
-        let left = t
-            .expires_at()
-            .duration_since(SystemTime::now())
-            .unwrap()
-            .as_secs();
+        let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
         assert!((3500..=3600).contains(&left), "{left}");
         let req = &seen.lock().unwrap()[0];
         assert!(req.uri().to_string().contains("api-version=2019-08-01"));
-        assert!(
-            req.uri()
-                .to_string()
-                .contains("mi_res_id=%2Fsubscriptions%2Fx%2Fid")
-        );
+        assert!(req.uri().to_string().contains("mi_res_id=%2Fsubscriptions%2Fx%2Fid"));
         assert_eq!(req.headers()["X-IDENTITY-HEADER"], "hdr-secret");
         assert!(!format!("{mi:?}").contains("hdr-secret"));
     }
@@ -520,10 +443,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn other_client_errors_are_final_and_retries_are_bounded() {
-        let (client, _, count) = scripted(vec![Ok(respond(
-            400,
-            r#"{"error":"invalid_request","error_description":"Identity not found"}"#,
-        ))]);
+        let (client, _, count) =
+            scripted(vec![Ok(respond(400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let e = mi.get_token("r").await.unwrap_err();
         assert_eq!(e.entra().unwrap().error, "invalid_request");
@@ -531,24 +452,13 @@ mod tests {
 
         let (client, _, count) = scripted(vec![]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        assert_eq!(
-            mi.get_token("r").await.unwrap_err().entra().unwrap().status,
-            500
-        );
-        assert_eq!(
-            count.load(Ordering::SeqCst),
-            6,
-            "first attempt and five retries"
-        );
+        assert_eq!(mi.get_token("r").await.unwrap_err().entra().unwrap().status, 500);
+        assert_eq!(count.load(Ordering::SeqCst), 6, "first attempt and five retries");
     }
 
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured_with_a_cap() {
-        let throttled = http::Response::builder()
-            .status(429)
-            .header("Retry-After", "7")
-            .body(b"{}".to_vec())
-            .unwrap();
+        let throttled = http::Response::builder().status(429).header("Retry-After", "7").body(b"{}".to_vec()).unwrap();
         let (client, _, _) = scripted(vec![Ok(throttled), Ok(respond(200, OK_STRINGS))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let start = tokio::time::Instant::now();
@@ -561,9 +471,7 @@ mod tests {
         let (client, _, _) = scripted(vec![Ok(respond(200, r#"{"access_token":"secret-value"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let e = mi.get_token("r").await.unwrap_err();
-        let TokenError::Parse { body, .. } = &e else {
-            panic!("{e:?}")
-        };
+        let TokenError::Parse { body, .. } = &e else { panic!("{e:?}") };
         assert!(!body.contains("secret-value"), "{body}");
         assert!(!format!("{e:?} {e}").contains("secret-value"));
     }

@@ -68,10 +68,7 @@ pub struct TokenRetryPolicy {
 
 impl Default for TokenRetryPolicy {
     fn default() -> Self {
-        Self {
-            retry_delay: Duration::from_secs(1),
-            max_retry_after: Duration::from_secs(60),
-        }
+        Self { retry_delay: Duration::from_secs(1), max_retry_after: Duration::from_secs(60) }
     }
 }
 
@@ -99,14 +96,8 @@ impl TokenRequest {
     }
 
     /// On-behalf-of the user whose token this API received.
-    pub fn on_behalf_of<I: IntoIterator<Item = S>, S: Into<String>>(
-        assertion: BearerToken,
-        scopes: I,
-    ) -> Self {
-        Self {
-            assertion: Some(assertion),
-            ..Self::app(scopes)
-        }
+    pub fn on_behalf_of<I: IntoIterator<Item = S>, S: Into<String>>(assertion: BearerToken, scopes: I) -> Self {
+        Self { assertion: Some(assertion), ..Self::app(scopes) }
     }
 
     /// The incoming token's claims, already validated (by the `AzureAdAuth` layer): the
@@ -161,9 +152,7 @@ impl fmt::Debug for TokenClient {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Parses `Retry-After` (seconds or an HTTP date).
@@ -173,21 +162,12 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// A response body for diagnostics, with every token-bearing member redacted.
 pub(crate) fn redact_body(body: &[u8]) -> String {
-    const SECRET_MEMBERS: [&str; 5] = [
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "client_secret",
-        "assertion",
-    ];
+    const SECRET_MEMBERS: [&str; 5] = ["access_token", "refresh_token", "id_token", "client_secret", "assertion"];
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut map)) => {
             for member in SECRET_MEMBERS {
@@ -217,23 +197,34 @@ struct TokenResponse {
     expires_in: serde_json::Value,
     #[serde(default)]
     refresh_in: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+/// What a token endpoint grants: an access token, and for sign-ins a refresh token and an ID
+/// token.
+#[derive(Debug)]
+pub(crate) struct TokenGrant {
+    pub(crate) token: AcquiredToken,
+    pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
+    pub(crate) id_token: Option<BearerToken>,
 }
 
 fn as_secs(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 /// Parses a token endpoint answer.
-pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<AcquiredToken, TokenError> {
+pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant, TokenError> {
     let status = response.status().as_u16();
     if response.status() != StatusCode::OK {
-        let mut e: EntraError =
-            serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
-                status,
-                reason: "not an OAuth error response".into(),
-                body: redact_body(response.body()),
-            })?;
+        let mut e: EntraError = serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
+            status,
+            reason: "not an OAuth error response".into(),
+            body: redact_body(response.body()),
+        })?;
         if e.error.is_empty() {
             return Err(TokenError::Parse {
                 status,
@@ -245,35 +236,29 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<AcquiredTo
         e.retry_after = retry_after(response.headers());
         return Err(TokenError::ServerResponse(Box::new(e)));
     }
-    let parse_err = |reason: &str| TokenError::Parse {
-        status,
-        reason: reason.to_owned(),
-        body: redact_body(response.body()),
-    };
-    let r: TokenResponse =
-        serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
+    let parse_err =
+        |reason: &str| TokenError::Parse { status, reason: reason.to_owned(), body: redact_body(response.body()) };
+    let r: TokenResponse = serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
     let expires_in = as_secs(&r.expires_in).ok_or_else(|| parse_err("invalid expires_in"))?;
     if r.access_token.is_empty() {
         return Err(parse_err("empty access_token"));
     }
-    Ok(AcquiredToken::new(
+    let token = AcquiredToken::new(
         AccessToken::new(r.access_token),
         Duration::from_secs(expires_in),
-        r.refresh_in
-            .as_ref()
-            .and_then(as_secs)
-            .map(Duration::from_secs),
+        r.refresh_in.as_ref().and_then(as_secs).map(Duration::from_secs),
         r.token_type.unwrap_or_else(|| "Bearer".into()),
-    ))
+    );
+    Ok(TokenGrant {
+        token,
+        refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(crate::secret::RefreshToken::new),
+        id_token: r.id_token.filter(|t| !t.is_empty()).map(BearerToken::new),
+    })
 }
 
 /// Builds a form POST to the token endpoint.
-pub(crate) fn form_request(
-    endpoint: &str,
-    params: &[(&str, &str)],
-) -> Result<HttpRequest, TokenError> {
-    let body = serde_urlencoded::to_string(params)
-        .map_err(|_| TokenError::Configuration("unencodable form"))?;
+pub(crate) fn form_request(endpoint: &str, params: &[(&str, &str)]) -> Result<HttpRequest, TokenError> {
+    let body = serde_urlencoded::to_string(params).map_err(|_| TokenError::Configuration("unencodable form"))?;
     http::Request::post(endpoint)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::ACCEPT, "application/json")
@@ -284,12 +269,7 @@ pub(crate) fn form_request(
 /// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the incoming
 /// assertion (on-behalf-of) and the sorted scopes. Never a user id alone: two tokens of one
 /// user may carry different scopes or claims.
-fn cache_key<S: AsRef<str>>(
-    endpoint: &str,
-    client_id: &str,
-    assertion: Option<&str>,
-    scopes: &[S],
-) -> [u8; 32] {
+fn cache_key<S: AsRef<str>>(endpoint: &str, client_id: &str, assertion: Option<&str>, scopes: &[S]) -> [u8; 32] {
     let mut sorted: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -354,16 +334,10 @@ impl TokenClient {
         f: impl FnOnce(&mut Option<Arc<dyn HttpClient>>, &mut Option<String>, &mut TokenRetryPolicy),
     ) -> Self {
         let i = &self.inner;
-        let (mut http, mut endpoint, mut retry) =
-            (i.http.clone(), i.token_endpoint.clone(), i.retry);
+        let (mut http, mut endpoint, mut retry) = (i.http.clone(), i.token_endpoint.clone(), i.retry);
         f(&mut http, &mut endpoint, &mut retry);
-        let mut c = Self::with_parts(
-            i.authority.clone(),
-            i.client_id.clone(),
-            i.audiences.clone(),
-            i.credential.clone(),
-            http,
-        );
+        let mut c =
+            Self::with_parts(i.authority.clone(), i.client_id.clone(), i.audiences.clone(), i.credential.clone(), http);
         let inner = Arc::get_mut(&mut c.inner).expect("fresh client");
         inner.token_endpoint = endpoint;
         inner.retry = retry;
@@ -415,8 +389,7 @@ impl TokenClient {
         assertion: &BearerToken,
         scopes: &[&str],
     ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), None, None, false)
-            .await
+        self.acquire_inner(scopes, Some(assertion), None, None, false).await
     }
 
     /// Like [`acquire_on_behalf_of`](Self::acquire_on_behalf_of), with the incoming token's
@@ -431,8 +404,7 @@ impl TokenClient {
         claims: Arc<Claims>,
         scopes: &[&str],
     ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), Some(&claims), None, false)
-            .await
+        self.acquire_inner(scopes, Some(assertion), Some(&claims), None, false).await
     }
 
     /// Runs a [`TokenRequest`].
@@ -474,12 +446,7 @@ impl TokenClient {
             Some(assertion) => {
                 let tid = self.check_obo(assertion, validated)?;
                 let endpoint = self.endpoint(tid.as_deref())?;
-                let key = cache_key(
-                    &endpoint,
-                    &inner.client_id,
-                    Some(assertion.secret()),
-                    scopes,
-                );
+                let key = cache_key(&endpoint, &inner.client_id, Some(assertion.secret()), scopes);
                 let fetch = || self.fetch(&endpoint, key, scopes, Some(assertion), claims);
                 inner.obo_cache.get_or_fetch(key, bypass, fetch).await?
             }
@@ -496,34 +463,22 @@ impl TokenClient {
         let authority = &inner.authority;
         match (authority.tenant(), user_tenant) {
             (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => {
-                let host = authority
-                    .host()
-                    .map(url::Url::as_str)
-                    .unwrap_or_default()
-                    .trim_end_matches('/');
+                let host = authority.host().map(url::Url::as_str).unwrap_or_default().trim_end_matches('/');
                 Ok(format!("{host}/{tid}/oauth2/v2.0/token").into())
             }
             (Some(Tenant::Common | Tenant::Organizations), None) => Err(TokenError::Configuration(
                 "client credentials need a tenant-specific authority, not `common` or `organizations`",
             )),
-            _ => {
-                inner
-                    .default_endpoint
-                    .as_deref()
-                    .map(Into::into)
-                    .ok_or(TokenError::Configuration(
-                        "no token endpoint for this authority",
-                    ))
-            }
+            _ => inner
+                .default_endpoint
+                .as_deref()
+                .map(Into::into)
+                .ok_or(TokenError::Configuration("no token endpoint for this authority")),
         }
     }
 
     /// On-behalf-of pre-checks, with no network call. Returns the user's tenant id.
-    fn check_obo(
-        &self,
-        assertion: &BearerToken,
-        validated: Option<&Claims>,
-    ) -> Result<Option<String>, TokenError> {
+    fn check_obo(&self, assertion: &BearerToken, validated: Option<&Claims>) -> Result<Option<String>, TokenError> {
         let refuse = |r| Err(TokenError::OnBehalfOf(r));
         let decoded;
         let claims = match validated {
@@ -531,9 +486,7 @@ impl TokenClient {
             None => {
                 let payload = assertion.secret().split('.').nth(1);
                 decoded = payload
-                    .and_then(|p| {
-                        crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok()
-                    })
+                    .and_then(|p| crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
                     .and_then(|p| Claims::from_json(&p).ok());
                 let Some(c) = decoded.as_ref() else {
                     return refuse(OboRefusal::Malformed);
@@ -547,11 +500,7 @@ impl TokenClient {
         if claims.is_app_only() {
             return refuse(OboRefusal::AppOnly);
         }
-        if !claims
-            .audiences()
-            .iter()
-            .any(|a| self.inner.audiences.contains(a))
-        {
+        if !claims.audiences().iter().any(|a| self.inner.audiences.contains(a)) {
             return refuse(OboRefusal::WrongAudience);
         }
         Ok(claims.tenant_id().map(str::to_owned))
@@ -565,59 +514,59 @@ impl TokenClient {
         assertion: Option<&BearerToken>,
         claims: Option<&str>,
     ) -> Result<AcquiredToken, TokenError> {
+        let scope = scopes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ");
+        let mut params: Vec<(&str, &str)> = vec![("scope", scope.as_str())];
+        let grant = match assertion {
+            Some(assertion) => {
+                params.push(("grant_type", JWT_BEARER_GRANT));
+                params.push(("requested_token_use", "on_behalf_of"));
+                params.push(("assertion", assertion.secret()));
+                "on_behalf_of"
+            }
+            None => {
+                params.push(("grant_type", "client_credentials"));
+                "client_credentials"
+            }
+        };
+        if let Some(claims) = claims {
+            params.push(("claims", claims));
+        }
+        self.post_grant(endpoint, throttle_key, grant, &params).await.map(|g| g.token)
+    }
+
+    /// Posts a grant to the token endpoint with this client's proof of identity: throttling
+    /// windows, one retry of transient failures, logging without secrets.
+    pub(crate) async fn post_grant(
+        &self,
+        endpoint: &str,
+        throttle_key: [u8; 32],
+        grant: &'static str,
+        grant_params: &[(&str, &str)],
+    ) -> Result<TokenGrant, TokenError> {
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
             let now = Instant::now();
             if now < until {
-                return Err(TokenError::Throttled {
-                    retry_after: until - now,
-                });
+                return Err(TokenError::Throttled { retry_after: until - now });
             }
             inner.throttled.invalidate(&throttle_key);
         }
-        let http = inner.http.clone().ok_or(TokenError::Configuration(
-            "no HTTP transport (enable the `reqwest` feature)",
-        ))?;
-        let scope = scopes
-            .iter()
-            .map(AsRef::as_ref)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let grant = if assertion.is_some() {
-            "on_behalf_of"
-        } else {
-            "client_credentials"
-        };
+        let http =
+            inner.http.clone().ok_or(TokenError::Configuration("no HTTP transport (enable the `reqwest` feature)"))?;
         let mut retried = false;
         loop {
             // A new proof per attempt: assertions carry a unique jti and a short lifetime.
-            let auth = inner
-                .credential
-                .client_auth(&inner.client_id, endpoint)
-                .await
-                .map_err(TokenError::Credential)?;
-            let mut params: Vec<(&str, &str)> = vec![
-                ("client_id", inner.client_id.as_str()),
-                ("scope", scope.as_str()),
-            ];
-            match assertion {
-                Some(assertion) => {
-                    params.push(("grant_type", JWT_BEARER_GRANT));
-                    params.push(("requested_token_use", "on_behalf_of"));
-                    params.push(("assertion", assertion.secret()));
-                }
-                None => params.push(("grant_type", "client_credentials")),
-            }
-            if let Some(claims) = claims {
-                params.push(("claims", claims));
-            }
+            let auth =
+                inner.credential.client_auth(&inner.client_id, endpoint).await.map_err(TokenError::Credential)?;
+            let mut params: Vec<(&str, &str)> = vec![("client_id", inner.client_id.as_str())];
+            params.extend_from_slice(grant_params);
             params.extend(auth.form_params());
             let outcome = match http.send(form_request(endpoint, &params)?).await {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };
             let error = match outcome {
-                Ok(token) => return Ok(token),
+                Ok(granted) => return Ok(granted),
                 Err(e) => e,
             };
             // Throttling: remember the window and fail identical requests locally.
@@ -645,9 +594,11 @@ impl TokenClient {
                 TokenError::ServerResponse(e) if e.is_client_rejected() => {
                     tracing::error!(target: "azad::token", grant, error = %e, "the token endpoint rejected this application's credential");
                 }
-                _ => {
-                    tracing::warn!(target: "azad::token", grant, error = %error, "token request failed");
+                // Polling states of the device code flow are not failures.
+                TokenError::ServerResponse(e) if matches!(e.error.as_str(), "authorization_pending" | "slow_down") => {
+                    tracing::debug!(target: "azad::token", grant, error = %e, "waiting for the user");
                 }
+                _ => tracing::warn!(target: "azad::token", grant, error = %error, "token request failed"),
             }
             return Err(error);
         }

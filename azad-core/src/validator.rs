@@ -134,14 +134,7 @@ impl fmt::Debug for TokenValidator {
         f.debug_struct("TokenValidator")
             .field("config", &self.inner.config)
             .field("jwks", &self.inner.jwks)
-            .field(
-                "cached_tokens",
-                &self
-                    .inner
-                    .cache
-                    .as_ref()
-                    .map(moka::sync::Cache::entry_count),
-            )
+            .field("cached_tokens", &self.inner.cache.as_ref().map(moka::sync::Cache::entry_count))
             .finish()
     }
 }
@@ -171,15 +164,7 @@ impl TokenValidator {
             out.copy_from_slice(ctx.finish().as_ref());
             out
         };
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                jwks,
-                cache,
-                salt,
-                flushed_generation: AtomicU64::new(0),
-            }),
-        }
+        Self { inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0) }) }
     }
 
     /// The configuration.
@@ -224,11 +209,7 @@ impl TokenValidator {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         let Some(cache) = &self.inner.cache else {
-            return self
-                .check(token, now)
-                .await
-                .map(Arc::new)
-                .map_err(|e| self.rejected(token, e));
+            return self.check(token, now).await.map(Arc::new).map_err(|e| self.rejected(token, e));
         };
         let generation = self.flush_on_key_change(cache);
         let key = self.cache_key(token);
@@ -243,18 +224,9 @@ impl TokenValidator {
                 let claims = Arc::new(claims);
                 let exp = claims.expires_at().unwrap_or(now);
                 if exp > now {
-                    let ttl =
-                        Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
+                    let ttl = Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
                     let generation = self.flush_on_key_change(cache);
-                    cache.insert(
-                        key,
-                        CachedToken {
-                            claims: claims.clone(),
-                            exp,
-                            generation,
-                            ttl,
-                        },
-                    );
+                    cache.insert(key, CachedToken { claims: claims.clone(), exp, generation, ttl });
                 }
                 Ok(claims)
             }
@@ -273,8 +245,7 @@ impl TokenValidator {
         }
         let generation = self.inner.jwks.generation();
         let hit = cache.get(&self.cache_key(token))?;
-        (hit.generation == generation && now_secs(SystemTime::now()) < hit.exp)
-            .then_some(hit.claims)
+        (hit.generation == generation && now_secs(SystemTime::now()) < hit.exp).then_some(hit.claims)
     }
 
     /// Validates a token as of `time` (to replay recorded tokens against a fixed clock).
@@ -283,17 +254,11 @@ impl TokenValidator {
     /// # Errors
     ///
     /// The first check that failed, as a [`ValidationError`].
-    pub async fn validate_at(
-        &self,
-        token: &str,
-        time: SystemTime,
-    ) -> Result<Claims, ValidationError> {
+    pub async fn validate_at(&self, token: &str, time: SystemTime) -> Result<Claims, ValidationError> {
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
-        self.check(token, now_secs(time))
-            .await
-            .map_err(|e| self.rejected(token, e))
+        self.check(token, now_secs(time)).await.map_err(|e| self.rejected(token, e))
     }
 
     /// Names the likely cause of a rejection, where it can be detected, by reading the
@@ -301,21 +266,14 @@ impl TokenValidator {
     #[must_use]
     pub fn diagnose(&self, token: &str, error: &ValidationError) -> Option<Diagnostic> {
         let segments = jwt::split(token).ok()?;
-        let header = jwt::decode_segment(segments.header, TokenPart::Header)
-            .ok()
-            .and_then(|h| JoseHeader::parse(&h).ok());
-        let claims = jwt::decode_segment(segments.payload, TokenPart::Payload)
-            .ok()
-            .and_then(|p| Claims::from_json(&p).ok())?;
-        let graph = claims
-            .audiences()
-            .iter()
-            .any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
+        let header =
+            jwt::decode_segment(segments.header, TokenPart::Header).ok().and_then(|h| JoseHeader::parse(&h).ok());
+        let claims =
+            jwt::decode_segment(segments.payload, TokenPart::Payload).ok().and_then(|p| Claims::from_json(&p).ok())?;
+        let graph = claims.audiences().iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
         let cfg = &self.inner.config;
         match error {
-            ValidationError::InvalidAudience
-            | ValidationError::InvalidSignature
-            | ValidationError::UnknownKey
+            ValidationError::InvalidAudience | ValidationError::InvalidSignature | ValidationError::UnknownKey
                 if graph || header.as_ref().is_some_and(|h| h.nonce) =>
             {
                 Some(Diagnostic::TokenForMicrosoftGraph)
@@ -330,16 +288,11 @@ impl TokenValidator {
                 let tid = claims.tenant_id()?;
                 let ours = match cfg.authority.tenant() {
                     Some(Tenant::Id(id)) => Some(id.eq_ignore_ascii_case(tid)),
-                    _ => cfg
-                        .allowed_tenants
-                        .as_ref()
-                        .map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(tid))),
+                    _ => cfg.allowed_tenants.as_ref().map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(tid))),
                 };
                 match ours {
                     Some(false) => Some(Diagnostic::TokenFromAnotherTenant),
-                    _ if matches!(error, ValidationError::TenantNotAllowed) => {
-                        Some(Diagnostic::TokenFromAnotherTenant)
-                    }
+                    _ if matches!(error, ValidationError::TenantNotAllowed) => Some(Diagnostic::TokenFromAnotherTenant),
                     _ => Some(Diagnostic::IssuerOfAnotherAuthority),
                 }
             }
@@ -369,12 +322,7 @@ impl TokenValidator {
     /// key-set generation.
     fn flush_on_key_change(&self, cache: &moka::sync::Cache<[u8; 32], CachedToken>) -> u64 {
         let generation = self.inner.jwks.generation();
-        if self
-            .inner
-            .flushed_generation
-            .swap(generation, Ordering::AcqRel)
-            != generation
-        {
+        if self.inner.flushed_generation.swap(generation, Ordering::AcqRel) != generation {
             cache.invalidate_all();
         }
         generation
@@ -392,10 +340,7 @@ impl TokenValidator {
     /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh.
     fn looks_right(&self, claims: &Claims, snapshot: &Snapshot) -> bool {
         let cfg = &self.inner.config;
-        let iss_ok = !claims.issuer().is_empty()
-            && snapshot
-                .issuers
-                .matches(claims.issuer(), claims.tenant_id());
+        let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
         let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
         iss_ok && aud_ok
     }
@@ -405,8 +350,7 @@ impl TokenValidator {
         // 1. Size was checked by the caller. 2. Structure, header, claims.
         let segments = jwt::split(token)?;
         let header = JoseHeader::parse(&jwt::decode_segment(segments.header, TokenPart::Header)?)?;
-        let claims =
-            Claims::from_json(&jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
+        let claims = Claims::from_json(&jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
 
         // 3. Algorithm from the allow-list; never guessed from the key.
         let alg = header
@@ -420,18 +364,9 @@ impl TokenValidator {
             return Err(ValidationError::ForbiddenHeader(p));
         }
         // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
-        let kid = header
-            .kid
-            .as_deref()
-            .filter(|k| jwt::kid_shape_ok(k))
-            .ok_or(ValidationError::InvalidKeyId)?;
+        let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
         let seen = self.inner.jwks.attempts();
-        let mut snapshot = self
-            .inner
-            .jwks
-            .snapshot()
-            .await
-            .map_err(|_| ValidationError::KeysUnavailable)?;
+        let mut snapshot = self.inner.jwks.snapshot().await.map_err(|_| ValidationError::KeysUnavailable)?;
         let key = match snapshot.keys.get(kid) {
             Some(k) => k.clone(),
             None => {
@@ -442,11 +377,7 @@ impl TokenValidator {
                     Some(s) => snapshot = s,
                     None => return Err(ValidationError::UnknownKey),
                 }
-                snapshot
-                    .keys
-                    .get(kid)
-                    .cloned()
-                    .ok_or(ValidationError::UnknownKey)?
+                snapshot.keys.get(kid).cloned().ok_or(ValidationError::UnknownKey)?
             }
         };
         if key.alg.is_some_and(|a| a != alg) {
@@ -520,16 +451,11 @@ impl TokenValidator {
         }
         // 10. Lifetime.
         let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
-        let exp = claims
-            .expires_at()
-            .ok_or(ValidationError::MissingClaim("exp"))?;
+        let exp = claims.expires_at().ok_or(ValidationError::MissingClaim("exp"))?;
         if now > exp.saturating_add(leeway) {
             return Err(ValidationError::Expired);
         }
-        if claims
-            .not_before()
-            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
-        {
+        if claims.not_before().is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
             return Err(ValidationError::NotYetValid);
         }
         // 11. Version.
@@ -537,10 +463,7 @@ impl TokenValidator {
             return Err(ValidationError::VersionNotAllowed);
         }
         // 12. Scopes or roles.
-        if cfg.require_scopes_or_roles
-            && claims.scopes().next().is_none()
-            && claims.roles().is_empty()
-        {
+        if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
             return Err(ValidationError::NoScopesOrRoles);
         }
         Ok(claims)

@@ -15,23 +15,15 @@ pub(crate) mod kw {
 pub(crate) fn checked_name(lit: &LitStr, what: &str) -> syn::Result<String> {
     let value = lit.value();
     if value.trim().is_empty() {
-        return Err(syn::Error::new_spanned(
-            lit,
-            format!("{what} names must not be empty"),
-        ));
+        return Err(syn::Error::new_spanned(lit, format!("{what} names must not be empty")));
     }
     if value.chars().any(char::is_whitespace) {
         return Err(syn::Error::new_spanned(
             lit,
-            format!(
-                "{what} names must not contain whitespace; give several names as separate literals"
-            ),
+            format!("{what} names must not contain whitespace; give several names as separate literals"),
         ));
     }
-    if value
-        .chars()
-        .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
+    if value.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return Err(syn::Error::new_spanned(
             lit,
             format!("{what} names must not contain quotes, backslashes or control characters"),
@@ -68,10 +60,7 @@ impl Parse for NameList {
             let paren = parenthesized!(content in input);
             let names = literals(&content)?;
             if names.is_empty() {
-                return Err(syn::Error::new(
-                    paren.span.join(),
-                    "expected at least one name",
-                ));
+                return Err(syn::Error::new(paren.span.join(), "expected at least one name"));
             }
             if !input.is_empty() {
                 return Err(input.error("unexpected tokens after the list"));
@@ -97,10 +86,7 @@ fn bracketed_literals(input: ParseStream<'_>) -> syn::Result<Vec<LitStr>> {
     let bracket = bracketed!(content in input);
     let names = literals(&content)?;
     if names.is_empty() {
-        return Err(syn::Error::new(
-            bracket.span.join(),
-            "expected at least one name",
-        ));
+        return Err(syn::Error::new(bracket.span.join(), "expected at least one name"));
     }
     Ok(names)
 }
@@ -114,20 +100,14 @@ impl Parse for KeyedLists {
             if lookahead.peek(kw::scopes) {
                 let key = input.parse::<kw::scopes>()?;
                 if scopes.is_some() {
-                    return Err(syn::Error::new_spanned(
-                        key,
-                        "`scopes` specified more than once",
-                    ));
+                    return Err(syn::Error::new_spanned(key, "`scopes` specified more than once"));
                 }
                 input.parse::<Token![=]>()?;
                 scopes = Some(bracketed_literals(input)?);
             } else if lookahead.peek(kw::app_permissions) {
                 let key = input.parse::<kw::app_permissions>()?;
                 if app_permissions.is_some() {
-                    return Err(syn::Error::new_spanned(
-                        key,
-                        "`app_permissions` specified more than once",
-                    ));
+                    return Err(syn::Error::new_spanned(key, "`app_permissions` specified more than once"));
                 }
                 input.parse::<Token![=]>()?;
                 app_permissions = Some(bracketed_literals(input)?);
@@ -140,10 +120,7 @@ impl Parse for KeyedLists {
             input.parse::<Token![,]>()?;
         }
         match (scopes, app_permissions) {
-            (Some(scopes), Some(app_permissions)) => Ok(Self {
-                scopes,
-                app_permissions,
-            }),
+            (Some(scopes), Some(app_permissions)) => Ok(Self { scopes, app_permissions }),
             (None, _) => Err(input.error("missing `scopes = [..]`")),
             (_, None) => Err(input.error("missing `app_permissions = [..]`")),
         }

@@ -38,11 +38,7 @@ fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
         Kind::Scope | Kind::Role => {
             let list: NameList = syn::parse2(attr)?;
             let what = if kind == Kind::Scope { "scope" } else { "role" };
-            let names = list
-                .names
-                .iter()
-                .map(|l| checked_name(l, what))
-                .collect::<syn::Result<Vec<_>>>()?;
+            let names = list.names.iter().map(|l| checked_name(l, what)).collect::<syn::Result<Vec<_>>>()?;
             check_duplicates(&list.names)?;
             let (kind_code, scopes, roles) = match (kind, list.all) {
                 (Kind::Scope, false) => (0, names, Vec::new()),
@@ -50,20 +46,11 @@ fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
                 (_, false) => (2, Vec::new(), names),
                 (_, true) => (3, Vec::new(), names),
             };
-            Ok(Parsed {
-                kind_code,
-                scopes,
-                roles,
-                span,
-            })
+            Ok(Parsed { kind_code, scopes, roles, span })
         }
         Kind::ScopeOrAppPermission => {
             let lists: KeyedLists = syn::parse2(attr)?;
-            let scopes = lists
-                .scopes
-                .iter()
-                .map(|l| checked_name(l, "scope"))
-                .collect::<syn::Result<Vec<_>>>()?;
+            let scopes = lists.scopes.iter().map(|l| checked_name(l, "scope")).collect::<syn::Result<Vec<_>>>()?;
             let roles = lists
                 .app_permissions
                 .iter()
@@ -71,22 +58,14 @@ fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
                 .collect::<syn::Result<Vec<_>>>()?;
             check_duplicates(&lists.scopes)?;
             check_duplicates(&lists.app_permissions)?;
-            Ok(Parsed {
-                kind_code: 4,
-                scopes,
-                roles,
-                span,
-            })
+            Ok(Parsed { kind_code: 4, scopes, roles, span })
         }
     }
 }
 
 fn check_duplicates(names: &[LitStr]) -> syn::Result<()> {
     for (i, lit) in names.iter().enumerate() {
-        if names[..i]
-            .iter()
-            .any(|earlier| earlier.value() == lit.value())
-        {
+        if names[..i].iter().any(|earlier| earlier.value() == lit.value()) {
             return Err(syn::Error::new_spanned(lit, "this name is listed twice"));
         }
     }
@@ -94,12 +73,7 @@ fn check_duplicates(names: &[LitStr]) -> syn::Result<()> {
 }
 
 fn requirement_expr(krate: &TokenStream, parsed: &Parsed) -> TokenStream {
-    let Parsed {
-        kind_code,
-        scopes,
-        roles,
-        span,
-    } = parsed;
+    let Parsed { kind_code, scopes, roles, span } = parsed;
     quote_spanned! {*span=>
         #krate::__private::Requirement::__from_static(
             #kind_code,
@@ -139,27 +113,15 @@ pub(crate) fn expand_attr_with(
         }
     };
     if std::env::var_os("AZAD_MACROS_DEBUG").is_some() {
-        eprintln!(
-            "#[{}] on `{}` expands to:\n{expanded}\n",
-            kind.attr_name(),
-            item_fn.sig.ident
-        );
+        eprintln!("#[{}] on `{}` expands to:\n{expanded}\n", kind.attr_name(), item_fn.sig.ident);
     }
     expanded.into()
 }
 
 fn expand(attr: TokenStream, item_fn: &ItemFn, kind: Kind) -> syn::Result<TokenStream> {
     let parsed = parse_args(attr, kind)?;
-    let receiver = item_fn
-        .sig
-        .inputs
-        .iter()
-        .any(|a| matches!(a, FnArg::Receiver(_)));
-    if receiver {
-        expand_tonic(item_fn, &parsed, kind)
-    } else {
-        expand_axum(item_fn, &parsed, kind)
-    }
+    let receiver = item_fn.sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_)));
+    if receiver { expand_tonic(item_fn, &parsed, kind) } else { expand_axum(item_fn, &parsed, kind) }
 }
 
 /// An axum handler: a hidden guard extractor becomes the first argument.
@@ -168,10 +130,7 @@ fn expand_axum(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<Tok
     if sig.asyncness.is_none() {
         return Err(syn::Error::new_spanned(
             sig.fn_token,
-            format!(
-                "`#[{}]` requires an `async fn` (an axum handler) or a tonic service method",
-                kind.attr_name()
-            ),
+            format!("`#[{}]` requires an `async fn` (an axum handler) or a tonic service method", kind.attr_name()),
         ));
     }
     let krate = quote!(::azad_axum);
@@ -187,11 +146,7 @@ fn expand_axum(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<Tok
     );
     let vis = &item_fn.vis;
     let span = parsed.span;
-    let doc = format!(
-        "The `#[{}]` policy of `{}` (generated).",
-        kind.attr_name(),
-        sig.ident
-    );
+    let doc = format!("The `#[{}]` policy of `{}` (generated).", kind.attr_name(), sig.ident);
 
     let mut item_fn = item_fn.clone();
     let guard: FnArg = parse_quote! {
@@ -231,7 +186,10 @@ fn expand_tonic(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<To
         .ok_or_else(|| {
             syn::Error::new_spanned(
                 &sig.inputs,
-                format!("`#[{}]` on a tonic method needs the request argument bound to a name, e.g. `request: Request<T>`", kind.attr_name()),
+                format!(
+                    "`#[{}]` on a tonic method needs the request argument bound to a name, e.g. `request: Request<T>`",
+                    kind.attr_name()
+                ),
             )
         })?;
     let krate = quote!(::azad_tower);

@@ -52,9 +52,7 @@ impl std::error::Error for BearerError {}
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
 }
 
 /// Takes the bearer token from the request headers.
@@ -86,18 +84,11 @@ pub fn bearer_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, Be
         return Err(BearerError::Missing);
     }
     let token = rest.trim_start_matches(' ');
-    if is_b64token(token) {
-        Ok(token)
-    } else {
-        Err(BearerError::Malformed)
-    }
+    if is_b64token(token) { Ok(token) } else { Err(BearerError::Malformed) }
 }
 
 fn query_has_token(uri: &Uri) -> bool {
-    uri.query().is_some_and(|q| {
-        q.split('&')
-            .any(|pair| pair.split('=').next() == Some("access_token"))
-    })
+    uri.query().is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("access_token")))
 }
 
 #[cfg(test)]
@@ -125,19 +116,13 @@ mod tests {
         ] {
             assert_eq!(extract(&[v], "/").unwrap(), "abc.def.ghi", "{v}");
         }
-        assert_eq!(
-            extract(&["Bearer a-b_c~d+e/f=="], "/").unwrap(),
-            "a-b_c~d+e/f=="
-        );
+        assert_eq!(extract(&["Bearer a-b_c~d+e/f=="], "/").unwrap(), "a-b_c~d+e/f==");
     }
 
     #[test]
     fn missing_or_other_scheme() {
         assert_eq!(extract(&[], "/"), Err(BearerError::Missing));
-        assert_eq!(
-            extract(&["Basic dXNlcjpwYXNz"], "/"),
-            Err(BearerError::Missing)
-        );
+        assert_eq!(extract(&["Basic dXNlcjpwYXNz"], "/"), Err(BearerError::Missing));
         assert_eq!(extract(&["Bearerabc"], "/"), Err(BearerError::Missing));
     }
 
@@ -158,39 +143,20 @@ mod tests {
             };
             let mut headers = HeaderMap::new();
             headers.insert(header::AUTHORIZATION, value);
-            assert_eq!(
-                bearer_token(&headers, &"/".parse().unwrap()),
-                Err(BearerError::Malformed),
-                "{v}"
-            );
+            assert_eq!(bearer_token(&headers, &"/".parse().unwrap()), Err(BearerError::Malformed), "{v}");
         }
     }
 
     #[test]
     fn exactly_one_header() {
-        assert_eq!(
-            extract(&["Bearer a", "Bearer b"], "/"),
-            Err(BearerError::MultipleHeaders)
-        );
-        assert_eq!(
-            extract(&["Bearer a", "Basic b"], "/"),
-            Err(BearerError::MultipleHeaders)
-        );
+        assert_eq!(extract(&["Bearer a", "Bearer b"], "/"), Err(BearerError::MultipleHeaders));
+        assert_eq!(extract(&["Bearer a", "Basic b"], "/"), Err(BearerError::MultipleHeaders));
     }
 
     #[test]
     fn never_from_the_query_string() {
-        assert_eq!(
-            extract(&[], "/x?access_token=abc"),
-            Err(BearerError::TokenInQuery)
-        );
-        assert_eq!(
-            extract(&["Bearer abc"], "/x?a=1&access_token=abc"),
-            Err(BearerError::TokenInQuery)
-        );
-        assert_eq!(
-            extract(&["Bearer abc"], "/x?my_access_token=1").unwrap(),
-            "abc"
-        );
+        assert_eq!(extract(&[], "/x?access_token=abc"), Err(BearerError::TokenInQuery));
+        assert_eq!(extract(&["Bearer abc"], "/x?a=1&access_token=abc"), Err(BearerError::TokenInQuery));
+        assert_eq!(extract(&["Bearer abc"], "/x?my_access_token=1").unwrap(), "abc");
     }
 }

@@ -18,8 +18,7 @@ use crate::on_error::OnAuthError;
 use crate::rejection::{AuthRejection, Protocol};
 use crate::service::authenticated;
 
-pub(crate) type Validation =
-    Pin<Box<dyn Future<Output = (Result<Arc<Claims>, ValidationError>, String)> + Send>>;
+pub(crate) type Validation = Pin<Box<dyn Future<Output = (Result<Arc<Claims>, ValidationError>, String)> + Send>>;
 
 /// What the future needs once validation finishes.
 pub(crate) struct Pending<S, ReqBody, E> {
@@ -73,9 +72,7 @@ where
             State::Inner { .. } => "Inner",
             State::Rejected { .. } => "Rejected",
         };
-        f.debug_struct("ResponseFuture")
-            .field("state", &state)
-            .finish()
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
     }
 }
 
@@ -84,33 +81,15 @@ where
     S: Service<Request<ReqBody>>,
 {
     pub(crate) fn inner(fut: S::Future, span: tracing::Span) -> Self {
-        Self {
-            state: State::Inner { fut },
-            span,
-        }
+        Self { state: State::Inner { fut }, span }
     }
 
     pub(crate) fn rejected(response: S::Response, span: tracing::Span) -> Self {
-        Self {
-            state: State::Rejected {
-                response: Some(response),
-            },
-            span,
-        }
+        Self { state: State::Rejected { response: Some(response) }, span }
     }
 
-    pub(crate) fn validating(
-        validation: Validation,
-        pending: Pending<S, ReqBody, E>,
-        span: tracing::Span,
-    ) -> Self {
-        Self {
-            state: State::Validating {
-                validation,
-                pending: Some(pending),
-            },
-            span,
-        }
+    pub(crate) fn validating(validation: Validation, pending: Pending<S, ReqBody, E>, span: tracing::Span) -> Self {
+        Self { state: State::Validating { validation, pending: Some(pending) }, span }
     }
 }
 
@@ -125,28 +104,13 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Validating {
-                    validation,
-                    pending,
-                } => {
+                StateProj::Validating { validation, pending } => {
                     let (result, token) = ready!(validation.as_mut().poll(cx));
-                    let Pending {
-                        mut inner,
-                        mut request,
-                        on_error,
-                        protocol,
-                        retry_after,
-                        extensions,
-                    } = pending.take().expect("future polled after completion");
+                    let Pending { mut inner, mut request, on_error, protocol, retry_after, extensions } =
+                        pending.take().expect("future polled after completion");
                     match result {
                         Ok(claims) => {
-                            authenticated(
-                                &mut request,
-                                claims,
-                                BearerToken::new(token),
-                                &extensions,
-                                this.span,
-                            );
+                            authenticated(&mut request, claims, BearerToken::new(token), &extensions, this.span);
                             let fut = this.span.in_scope(|| inner.call(request));
                             this.state.set(State::Inner { fut });
                         }
@@ -161,9 +125,7 @@ where
                     return fut.poll(cx);
                 }
                 StateProj::Rejected { response } => {
-                    return Poll::Ready(Ok(response
-                        .take()
-                        .expect("future polled after completion")));
+                    return Poll::Ready(Ok(response.take().expect("future polled after completion")));
                 }
             }
         }

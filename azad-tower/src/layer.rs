@@ -62,24 +62,14 @@ impl AzureAdAuth {
 
     /// A layer sharing an existing validator (and its key and token caches).
     pub fn from_validator(validator: TokenValidator) -> Self {
-        Self {
-            validator,
-            on_error: DefaultOnAuthError,
-            optional: false,
-            extensions: Vec::new(),
-        }
+        Self { validator, on_error: DefaultOnAuthError, optional: false, extensions: Vec::new() }
     }
 }
 
 impl<E> AzureAdAuth<E> {
     /// Shapes rejections with a custom hook (see [`OnAuthError`](crate::OnAuthError)).
     pub fn on_error<E2>(self, on_error: E2) -> AzureAdAuth<E2> {
-        AzureAdAuth {
-            validator: self.validator,
-            on_error,
-            optional: self.optional,
-            extensions: self.extensions,
-        }
+        AzureAdAuth { validator: self.validator, on_error, optional: self.optional, extensions: self.extensions }
     }
 
     /// Adds `error_description` to rejections ([`VerboseOnAuthError`]).
@@ -97,10 +87,9 @@ impl<E> AzureAdAuth<E> {
     /// Inserts a clone of `value` into the extensions of every authenticated request (for
     /// example the on-behalf-of client used by the `OnBehalfOf` extractor).
     pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.extensions
-            .push(Arc::new(move |ext: &mut http::Extensions| {
-                ext.insert(value.clone());
-            }));
+        self.extensions.push(Arc::new(move |ext: &mut http::Extensions| {
+            ext.insert(value.clone());
+        }));
         self
     }
 

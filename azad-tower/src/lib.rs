@@ -42,10 +42,7 @@ pub mod __private {
 
     /// Checks a tonic request's claims (stored by the layer) against a requirement.
     #[cfg(feature = "tonic")]
-    pub fn check_grpc<T>(
-        request: &tonic::Request<T>,
-        requirement: &Requirement,
-    ) -> Result<(), tonic::Status> {
+    pub fn check_grpc<T>(request: &tonic::Request<T>, requirement: &Requirement) -> Result<(), tonic::Status> {
         use crate::AuthRejection;
         let ext = request.extensions();
         let mut http_ext = http::Extensions::new();
@@ -57,9 +54,7 @@ pub mod __private {
         }
         match crate::authorize(&http_ext, requirement) {
             Ok(_) => Ok(()),
-            Err(r @ AuthRejection::Forbidden(_)) => {
-                Err(tonic::Status::permission_denied(r.description()))
-            }
+            Err(r @ AuthRejection::Forbidden(_)) => Err(tonic::Status::permission_denied(r.description())),
             Err(r @ AuthRejection::MissingLayer) => Err(tonic::Status::internal(r.description())),
             Err(r) => Err(tonic::Status::unauthenticated(r.description())),
         }

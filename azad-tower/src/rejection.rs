@@ -56,21 +56,13 @@ impl AuthRejection {
     /// Classifies a validation failure.
     #[must_use]
     pub fn from_validation(error: ValidationError, retry_after: Duration) -> Self {
-        if error.is_server_error() {
-            Self::Unavailable { retry_after }
-        } else {
-            Self::InvalidToken(error)
-        }
+        if error.is_server_error() { Self::Unavailable { retry_after } } else { Self::InvalidToken(error) }
     }
 
     /// Classifies a bearer extraction failure.
     #[must_use]
     pub fn from_bearer(error: BearerError) -> Self {
-        if error.is_missing() {
-            Self::MissingToken
-        } else {
-            Self::InvalidRequest(error)
-        }
+        if error.is_missing() { Self::MissingToken } else { Self::InvalidRequest(error) }
     }
 
     /// The HTTP status.
@@ -147,9 +139,7 @@ impl AuthRejection {
             return self.description();
         }
         match self {
-            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) => {
-                "Unauthenticated"
-            }
+            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) => "Unauthenticated",
             Self::Forbidden(_) => "Permission denied",
             Self::Unavailable { .. } => "Service unavailable",
             Self::MissingLayer => "Internal error",
@@ -166,22 +156,13 @@ impl AuthRejection {
             headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(verbose));
         }
         if let Self::Unavailable { retry_after } = self {
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after.as_secs().max(1)),
-            );
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
         }
         match protocol {
             Protocol::Http => *response.status_mut() = self.status(),
             Protocol::Grpc => {
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/grpc"),
-                );
-                headers.insert(
-                    "grpc-status",
-                    HeaderValue::from(u16::from(self.grpc_code())),
-                );
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc_code())));
                 headers.insert("grpc-message", grpc_message(self.message(verbose)));
             }
         }
@@ -243,29 +224,21 @@ mod tests {
             required_scopes: vec!["a".into(), "b\"c".into()],
             description: "x",
         });
-        assert_eq!(
-            forbidden.www_authenticate(false),
-            "Bearer error=\"insufficient_scope\", scope=\"a b\\\"c\""
-        );
+        assert_eq!(forbidden.www_authenticate(false), "Bearer error=\"insufficient_scope\", scope=\"a b\\\"c\"");
     }
 
     #[test]
     fn statuses() {
-        let r: Response<()> = AuthRejection::Unavailable {
-            retry_after: Duration::from_secs(10),
-        }
-        .to_response(Protocol::Http, false);
+        let r: Response<()> =
+            AuthRejection::Unavailable { retry_after: Duration::from_secs(10) }.to_response(Protocol::Http, false);
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[header::RETRY_AFTER], "10");
         let g: Response<()> = AuthRejection::MissingToken.to_response(Protocol::Grpc, false);
         assert_eq!(g.status(), 200);
         assert_eq!(g.headers()["grpc-status"], "16");
         assert_eq!(g.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        let f: Response<()> = AuthRejection::Forbidden(Insufficient {
-            required_scopes: vec![],
-            description: "d",
-        })
-        .to_response(Protocol::Grpc, true);
+        let f: Response<()> = AuthRejection::Forbidden(Insufficient { required_scopes: vec![], description: "d" })
+            .to_response(Protocol::Grpc, true);
         assert_eq!(f.headers()["grpc-status"], "7");
         assert_eq!(f.headers()["grpc-message"], "d");
         let m: Response<()> = AuthRejection::MissingLayer.to_response(Protocol::Http, false);

@@ -50,15 +50,9 @@ use crate::service::Anonymous;
 /// [`AuthRejection::Forbidden`] when the claims fall short, [`AuthRejection::MissingToken`] for
 /// an anonymous request (optional layer), and [`AuthRejection::MissingLayer`] when no
 /// `AzureAdAuth` layer ran: the check fails closed.
-pub fn authorize(
-    extensions: &http::Extensions,
-    requirement: &Requirement,
-) -> Result<Arc<Claims>, AuthRejection> {
+pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
     match extensions.get::<Arc<Claims>>() {
-        Some(claims) => requirement
-            .check(claims)
-            .map(|()| claims.clone())
-            .map_err(AuthRejection::Forbidden),
+        Some(claims) => requirement.check(claims).map(|()| claims.clone()).map_err(AuthRejection::Forbidden),
         None if extensions.get::<Anonymous>().is_some() => Err(AuthRejection::MissingToken),
         None => {
             tracing::error!(
@@ -94,10 +88,7 @@ impl<E: fmt::Debug> fmt::Debug for RequireLayer<E> {
 impl RequireLayer {
     /// Requires `requirement`.
     pub fn new(requirement: Requirement) -> Self {
-        Self {
-            requirement: Arc::new(requirement),
-            on_error: DefaultOnAuthError,
-        }
+        Self { requirement: Arc::new(requirement), on_error: DefaultOnAuthError }
     }
 
     /// Any one of these delegated scopes.
@@ -123,20 +114,14 @@ impl RequireLayer {
         J: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Self::new(Requirement::scope_or_app_permission(
-            scopes,
-            app_permissions,
-        ))
+        Self::new(Requirement::scope_or_app_permission(scopes, app_permissions))
     }
 }
 
 impl<E> RequireLayer<E> {
     /// Shapes rejections with a custom hook.
     pub fn on_error<E2>(self, on_error: E2) -> RequireLayer<E2> {
-        RequireLayer {
-            requirement: self.requirement,
-            on_error,
-        }
+        RequireLayer { requirement: self.requirement, on_error }
     }
 
     /// Adds `error_description` to rejections.
@@ -149,11 +134,7 @@ impl<S, E: Clone> Layer<S> for RequireLayer<E> {
     type Service = Require<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Require {
-            inner,
-            requirement: self.requirement.clone(),
-            on_error: self.on_error.clone(),
-        }
+        Require { inner, requirement: self.requirement.clone(), on_error: self.on_error.clone() }
     }
 }
 
@@ -167,10 +148,7 @@ pub struct Require<S, E> {
 
 impl<S: fmt::Debug, E> fmt::Debug for Require<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Require")
-            .field("inner", &self.inner)
-            .field("requirement", &self.requirement)
-            .finish()
+        f.debug_struct("Require").field("inner", &self.inner).field("requirement", &self.requirement).finish()
     }
 }
 
@@ -209,9 +187,7 @@ where
         match authorize(request.extensions(), &self.requirement) {
             Ok(_) => ResponseFuture::inner(self.inner.call(request), tracing::Span::none()),
             Err(rejection) => {
-                let response = self
-                    .on_error
-                    .on_error(&rejection, Protocol::of(request.headers()));
+                let response = self.on_error.on_error(&rejection, Protocol::of(request.headers()));
                 ResponseFuture::rejected(response, tracing::Span::none())
             }
         }

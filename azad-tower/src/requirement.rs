@@ -67,38 +67,22 @@ where
 impl Requirement {
     /// Any one of these delegated scopes (`scp`).
     pub fn any_scope<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self {
-            kind: Kind::AnyScope,
-            scopes: owned(scopes),
-            roles: Cow::Borrowed(&[]),
-        }
+        Self { kind: Kind::AnyScope, scopes: owned(scopes), roles: Cow::Borrowed(&[]) }
     }
 
     /// All of these delegated scopes.
     pub fn all_scopes<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self {
-            kind: Kind::AllScopes,
-            scopes: owned(scopes),
-            roles: Cow::Borrowed(&[]),
-        }
+        Self { kind: Kind::AllScopes, scopes: owned(scopes), roles: Cow::Borrowed(&[]) }
     }
 
     /// Any one of these app roles (`roles`), whether the caller is a user or an application.
     pub fn any_role<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self {
-            kind: Kind::AnyRole,
-            scopes: Cow::Borrowed(&[]),
-            roles: owned(roles),
-        }
+        Self { kind: Kind::AnyRole, scopes: Cow::Borrowed(&[]), roles: owned(roles) }
     }
 
     /// All of these app roles.
     pub fn all_roles<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self {
-            kind: Kind::AllRoles,
-            scopes: Cow::Borrowed(&[]),
-            roles: owned(roles),
-        }
+        Self { kind: Kind::AllRoles, scopes: Cow::Borrowed(&[]), roles: owned(roles) }
     }
 
     /// A delegated token needs one of `scopes`; an app-only token needs one of
@@ -111,11 +95,7 @@ impl Requirement {
         J: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Self {
-            kind: Kind::ScopeOrAppPermission,
-            scopes: owned(scopes),
-            roles: owned(app_permissions),
-        }
+        Self { kind: Kind::ScopeOrAppPermission, scopes: owned(scopes), roles: owned(app_permissions) }
     }
 
     #[doc(hidden)]
@@ -132,11 +112,7 @@ impl Requirement {
             3 => Kind::AllRoles,
             _ => Kind::ScopeOrAppPermission,
         };
-        Self {
-            kind,
-            scopes: Cow::Borrowed(scopes),
-            roles: Cow::Borrowed(roles),
-        }
+        Self { kind, scopes: Cow::Borrowed(scopes), roles: Cow::Borrowed(roles) }
     }
 
     /// The scopes named by this requirement.
@@ -155,19 +131,10 @@ impl Requirement {
     ///
     /// [`Insufficient`], naming the scopes to request where scopes would help.
     pub fn check(&self, claims: &Claims) -> Result<(), Insufficient> {
-        let scopes_hint = || {
-            self.scopes
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-        };
+        let scopes_hint = || self.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let ok = match self.kind {
-            Kind::AnyScope => {
-                !claims.is_app_only() && self.scopes.iter().any(|s| claims.has_scope(s))
-            }
-            Kind::AllScopes => {
-                !claims.is_app_only() && self.scopes.iter().all(|s| claims.has_scope(s))
-            }
+            Kind::AnyScope => !claims.is_app_only() && self.scopes.iter().any(|s| claims.has_scope(s)),
+            Kind::AllScopes => !claims.is_app_only() && self.scopes.iter().all(|s| claims.has_scope(s)),
             Kind::AnyRole => self.roles.iter().any(|r| claims.has_role(r)),
             Kind::AllRoles => self.roles.iter().all(|r| claims.has_role(r)),
             Kind::ScopeOrAppPermission => {
@@ -210,30 +177,12 @@ mod tests {
     fn scopes_are_exact_and_case_sensitive() {
         let c = claims(r#"{"scp":"access_as_user Files.Read"}"#);
         assert!(Requirement::any_scope(["access_as_user"]).check(&c).is_ok());
-        assert!(
-            Requirement::any_scope(["Access_As_User"])
-                .check(&c)
-                .is_err()
-        );
+        assert!(Requirement::any_scope(["Access_As_User"]).check(&c).is_err());
         assert!(Requirement::any_scope(["access"]).check(&c).is_err());
-        assert!(
-            Requirement::any_scope(["access_as_user Files.Read"])
-                .check(&c)
-                .is_err()
-        );
-        assert!(
-            Requirement::any_scope(["x", "Files.Read"])
-                .check(&c)
-                .is_ok()
-        );
-        assert!(
-            Requirement::all_scopes(["Files.Read", "access_as_user"])
-                .check(&c)
-                .is_ok()
-        );
-        let e = Requirement::all_scopes(["Files.Read", "Files.Write"])
-            .check(&c)
-            .unwrap_err();
+        assert!(Requirement::any_scope(["access_as_user Files.Read"]).check(&c).is_err());
+        assert!(Requirement::any_scope(["x", "Files.Read"]).check(&c).is_ok());
+        assert!(Requirement::all_scopes(["Files.Read", "access_as_user"]).check(&c).is_ok());
+        let e = Requirement::all_scopes(["Files.Read", "Files.Write"]).check(&c).unwrap_err();
         assert_eq!(e.required_scopes, ["Files.Read", "Files.Write"]);
     }
 
@@ -241,16 +190,8 @@ mod tests {
     fn roles() {
         let c = claims(r#"{"roles":["Admin","Reader"],"idtyp":"app"}"#);
         assert!(Requirement::any_role(["Admin"]).check(&c).is_ok());
-        assert!(
-            Requirement::all_roles(["Admin", "Reader"])
-                .check(&c)
-                .is_ok()
-        );
-        assert!(
-            Requirement::all_roles(["Admin", "Writer"])
-                .check(&c)
-                .is_err()
-        );
+        assert!(Requirement::all_roles(["Admin", "Reader"]).check(&c).is_ok());
+        assert!(Requirement::all_roles(["Admin", "Writer"]).check(&c).is_err());
         let e = Requirement::any_role(["admin"]).check(&c).unwrap_err();
         assert!(e.required_scopes.is_empty());
     }
@@ -263,21 +204,11 @@ mod tests {
         let app = claims(r#"{"idtyp":"app","roles":["Tasks.Read.All"]}"#);
         let app_claiming_scope = claims(r#"{"idtyp":"app","scp":"Tasks.Read","roles":["Other"]}"#);
         assert!(req.check(&user).is_ok());
-        assert!(
-            req.check(&user_with_role).is_err(),
-            "a user's app role is not a scope"
-        );
+        assert!(req.check(&user_with_role).is_err(), "a user's app role is not a scope");
         assert!(req.check(&app).is_ok());
-        assert!(
-            req.check(&app_claiming_scope).is_err(),
-            "an app cannot present a scope"
-        );
+        assert!(req.check(&app_claiming_scope).is_err(), "an app cannot present a scope");
         // A plain scope requirement refuses app-only tokens even if they carry `scp`.
-        assert!(
-            Requirement::any_scope(["Tasks.Read"])
-                .check(&app_claiming_scope)
-                .is_err()
-        );
+        assert!(Requirement::any_scope(["Tasks.Read"]).check(&app_claiming_scope).is_err());
     }
 
     #[test]

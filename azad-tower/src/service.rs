@@ -29,19 +29,13 @@ pub struct AzureAdAuthService<S, E> {
 
 impl<S: Clone, E: Clone> Clone for AzureAdAuthService<S, E> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            auth: self.auth.clone(),
-        }
+        Self { inner: self.inner.clone(), auth: self.auth.clone() }
     }
 }
 
 impl<S: fmt::Debug, E: fmt::Debug> fmt::Debug for AzureAdAuthService<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AzureAdAuthService")
-            .field("inner", &self.inner)
-            .field("auth", &self.auth)
-            .finish()
+        f.debug_struct("AzureAdAuthService").field("inner", &self.inner).field("auth", &self.auth).finish()
     }
 }
 
@@ -123,10 +117,7 @@ where
             }
             Err(e) => {
                 tracing::debug!(target: "azad::auth", error = %e, "request refused");
-                let response = self
-                    .auth
-                    .on_error
-                    .on_error(&AuthRejection::from_bearer(e), protocol);
+                let response = self.auth.on_error.on_error(&AuthRejection::from_bearer(e), protocol);
                 return ResponseFuture::rejected(response, span);
             }
         };

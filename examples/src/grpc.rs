@@ -54,14 +54,7 @@ pub struct WhoAmIReply {
     pub scopes: String,
 }
 
-#[allow(
-    missing_docs,
-    unreachable_pub,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    rust_2018_idioms
-)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, unused_qualifications, rust_2018_idioms)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/azad.demo.Tasks.rs"));
 }
@@ -76,35 +69,20 @@ pub struct TaskService;
 #[tonic::async_trait]
 impl Tasks for TaskService {
     #[require_scope("Tasks.Read", "Tasks.ReadWrite")]
-    async fn list_tasks(
-        &self,
-        request: Request<ListTasksRequest>,
-    ) -> Result<Response<ListTasksReply>, Status> {
+    async fn list_tasks(&self, request: Request<ListTasksRequest>) -> Result<Response<ListTasksReply>, Status> {
         let _ = request;
-        Ok(Response::new(ListTasksReply {
-            tasks: vec!["write the docs".into(), "ship it".into()],
-        }))
+        Ok(Response::new(ListTasksReply { tasks: vec!["write the docs".into(), "ship it".into()] }))
     }
 
     #[require_scope_or_app_permission(scopes = ["Tasks.ReadWrite"], app_permissions = ["Tasks.ReadWrite.All"])]
-    async fn delete_task(
-        &self,
-        request: Request<DeleteTaskRequest>,
-    ) -> Result<Response<DeleteTaskReply>, Status> {
-        Ok(Response::new(DeleteTaskReply {
-            deleted: !request.get_ref().id.is_empty(),
-        }))
+    async fn delete_task(&self, request: Request<DeleteTaskRequest>) -> Result<Response<DeleteTaskReply>, Status> {
+        Ok(Response::new(DeleteTaskReply { deleted: !request.get_ref().id.is_empty() }))
     }
 
     #[require_scope("access_as_user")]
-    async fn whoami(
-        &self,
-        request: Request<WhoAmIRequest>,
-    ) -> Result<Response<WhoAmIReply>, Status> {
-        let claims = request
-            .extensions()
-            .get::<std::sync::Arc<Claims>>()
-            .ok_or_else(|| Status::unauthenticated("no claims"))?;
+    async fn whoami(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIReply>, Status> {
+        let claims =
+            request.extensions().get::<std::sync::Arc<Claims>>().ok_or_else(|| Status::unauthenticated("no claims"))?;
         Ok(Response::new(WhoAmIReply {
             name: claims.name().unwrap_or_default().to_owned(),
             oid: claims.object_id().unwrap_or_default().to_owned(),
@@ -119,10 +97,7 @@ impl Tasks for TaskService {
 /// # Errors
 ///
 /// The transport error if serving fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    auth: AzureAdAuth,
-) -> Result<(), tonic::transport::Error> {
+pub async fn serve(listener: tokio::net::TcpListener, auth: AzureAdAuth) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .layer(auth)
         .add_service(TasksServer::new(TaskService))

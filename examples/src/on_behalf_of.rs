@@ -6,9 +6,7 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use azad_axum::dev::DevTenant;
-use azad_axum::{
-    AppToken, AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_role, require_scope,
-};
+use azad_axum::{AppToken, AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_role, require_scope};
 use azad_core::TokenClient;
 use azad_core::credential::ClientCredential;
 use serde_json::{Value, json};
@@ -43,10 +41,7 @@ pub async fn report(claims: Claims) -> Json<Value> {
 
 /// The downstream API behind `auth` (configured with the downstream API's client id).
 pub fn downstream_router(auth: AzureAdAuth) -> Router {
-    Router::new()
-        .route("/api/data", get(data))
-        .route("/api/report", get(report))
-        .route_layer(auth)
+    Router::new().route("/api/data", get(data)).route("/api/report", get(report)).route_layer(auth)
 }
 
 /// `GET /api/downstream` on the quickstart API: calls the downstream API as the user.
@@ -55,12 +50,7 @@ pub async fn call_downstream(
     obo: OnBehalfOf,
     Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
 ) -> Result<Json<Value>, DownstreamError> {
-    let response = obo
-        .call(
-            http_client().get(format!("{base}/api/data")),
-            &[DOWNSTREAM_SCOPE],
-        )
-        .await?;
+    let response = obo.call(http_client().get(format!("{base}/api/data")), &[DOWNSTREAM_SCOPE]).await?;
     let status = response.status().as_u16();
     let downstream: Value = response.json().await.unwrap_or(Value::Null);
     Ok(Json(json!({
@@ -77,12 +67,7 @@ pub async fn call_downstream_as_app(
     app: AppToken,
     Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
 ) -> Result<Json<Value>, DownstreamError> {
-    let response = app
-        .call(
-            http_client().get(format!("{base}/api/report")),
-            &[DOWNSTREAM_DEFAULT],
-        )
-        .await?;
+    let response = app.call(http_client().get(format!("{base}/api/report")), &[DOWNSTREAM_DEFAULT]).await?;
     Ok(Json(response.json().await.unwrap_or(Value::Null)))
 }
 
@@ -99,18 +84,38 @@ pub fn middle_router(auth: AzureAdAuth, downstream: &str) -> Router {
         .route("/api/downstream-report", get(call_downstream_as_app))
         .route_layer(auth)
         .layer(Extension(DownstreamUrl(downstream.into())));
-    Router::new()
-        .route("/health", get(crate::quickstart::health))
-        .merge(api)
+    Router::new().route("/health", get(crate::quickstart::health)).merge(api)
+}
+
+/// Serves a router on a free port of 127.0.0.1.
+///
+/// # Errors
+///
+/// The bind error.
+pub async fn serve(router: Router) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(addr)
+}
+
+/// Starts the downstream API and the quickstart API (with its token client) against `dev`;
+/// returns the quickstart API's base URL.
+///
+/// # Errors
+///
+/// The bind error.
+pub async fn serve_apis(dev: &DevTenant) -> std::io::Result<String> {
+    let downstream = serve(downstream_router(AzureAdAuth::new(downstream_config(dev)))).await?;
+    let auth = AzureAdAuth::new(dev.config()).with_token_client(dev_token_client(dev));
+    let api = serve(middle_router(auth, &format!("http://{downstream}"))).await?;
+    Ok(format!("http://{api}"))
 }
 
 /// The quickstart API's token client in the dev tenant (its client secret).
 #[must_use]
 pub fn dev_token_client(dev: &DevTenant) -> TokenClient {
-    TokenClient::new(
-        &dev.config(),
-        ClientCredential::secret(dev.api_client_secret()),
-    )
+    TokenClient::new(&dev.config(), ClientCredential::secret(dev.api_client_secret()))
 }
 
 /// The downstream API's configuration in the dev tenant.
@@ -120,8 +125,5 @@ pub fn dev_token_client(dev: &DevTenant) -> TokenClient {
 /// Never: the dev tenant's values are valid.
 #[must_use]
 pub fn downstream_config(dev: &DevTenant) -> azad_axum::AzureAdConfig {
-    dev.config_builder()
-        .client_id(dev.downstream_client_id())
-        .build()
-        .expect("valid dev configuration")
+    dev.config_builder().client_id(dev.downstream_client_id()).build().expect("valid dev configuration")
 }

@@ -38,9 +38,7 @@ pub async fn admin(claims: Claims) -> Json<Value> {
 
 /// The protected routes, without the layer (other examples add routes before layering).
 pub fn api_routes() -> Router {
-    Router::new()
-        .route("/api/claims", get(claims))
-        .route("/api/admin", get(admin))
+    Router::new().route("/api/claims", get(claims)).route("/api/admin", get(admin))
 }
 
 /// The API routes behind `auth`, with `/health` left public. `route_layer` keeps unknown
@@ -49,9 +47,7 @@ pub fn router<E>(auth: AzureAdAuth<E>) -> Router
 where
     E: OnAuthError<axum::body::Body> + Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/health", get(health))
-        .merge(api_routes().route_layer(auth))
+    Router::new().route("/health", get(health)).merge(api_routes().route_layer(auth))
 }
 
 /// Where the quickstart's configuration came from.
@@ -95,9 +91,6 @@ pub fn curl_lines(addr: SocketAddr, dev: &DevTenant) -> Vec<(String, String)> {
             "an app token with the Admin role: 200".into(),
             format!("curl -s -H 'Authorization: Bearer {app}' {base}/api/admin"),
         ),
-        (
-            "no token: 401 with WWW-Authenticate: Bearer".into(),
-            format!("curl -si {base}/api/claims"),
-        ),
+        ("no token: 401 with WWW-Authenticate: Bearer".into(), format!("curl -si {base}/api/claims")),
     ]
 }

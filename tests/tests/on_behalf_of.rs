@@ -20,21 +20,14 @@ const ACRS_CHALLENGE: &str = r#"{"access_token":{"acrs":{"essential":true,"value
 /// challenge otherwise.
 async fn sensitive(claims: Claims) -> axum::response::Response {
     if claims.acrs().iter().any(|a| a == "c1") {
-        return format!(
-            "sensitive data for {}",
-            claims.object_id().unwrap_or_default()
-        )
-        .into_response();
+        return format!("sensitive data for {}", claims.object_id().unwrap_or_default()).into_response();
     }
     let claims = base64::engine::general_purpose::STANDARD.encode(ACRS_CHALLENGE);
     let challenge = format!(
         r#"Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="insufficient_claims", claims="{claims}""#
     );
     let mut r = StatusCode::UNAUTHORIZED.into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_str(&challenge).unwrap(),
-    );
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
     r
 }
 
@@ -44,10 +37,7 @@ async fn call_sensitive(
     Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
 ) -> Result<String, DownstreamError> {
     let r = obo
-        .call(
-            reqwest::Client::new().get(format!("{base}/api/sensitive")),
-            &[on_behalf_of::DOWNSTREAM_SCOPE],
-        )
+        .call(reqwest::Client::new().get(format!("{base}/api/sensitive")), &[on_behalf_of::DOWNSTREAM_SCOPE])
         .await?;
     Ok(r.text().await.unwrap_or_default())
 }
@@ -81,12 +71,7 @@ async fn stack() -> Stack {
 }
 
 async fn get_as(s: &Stack, path: &str, token: &str) -> reqwest::Response {
-    http()
-        .get(format!("http://{}{path}", s.api))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    http().get(format!("http://{}{path}", s.api)).bearer_auth(token).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -100,11 +85,7 @@ async fn the_users_identity_flows_downstream_and_is_cached() {
     assert_eq!(body["downstream"]["oid"], s.dev.users()[0].oid.as_str());
     assert_eq!(body["downstream"]["oid"], body["caller"]["oid"]);
     assert_eq!(body["downstream"]["scp"], "Data.Read");
-    assert_eq!(
-        body["downstream"]["azp"],
-        s.dev.api_client_id(),
-        "the API is the client downstream"
-    );
+    assert_eq!(body["downstream"]["azp"], s.dev.api_client_id(), "the API is the client downstream");
     assert_eq!(s.dev.requests(Endpoint::Token), 1);
     // The same user token again: the cached on-behalf-of token, no new exchange.
     assert_eq!(get_as(&s, "/api/downstream", &user).await.status(), 200);
@@ -132,13 +113,7 @@ async fn app_tokens_for_handlers_calling_as_the_application() {
 async fn interaction_required_is_surfaced_as_a_claims_challenge() {
     let s = stack().await;
     let claims = r#"{"access_token":{"capolids":{"essential":true,"values":["p1"]}}}"#;
-    s.dev.inject_times(
-        Endpoint::Token,
-        Fault::InteractionRequired {
-            claims: claims.into(),
-        },
-        1,
-    );
+    s.dev.inject_times(Endpoint::Token, Fault::InteractionRequired { claims: claims.into() }, 1);
     let res = get_as(&s, "/api/downstream", &s.dev.token().build()).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let expected = base64::engine::general_purpose::STANDARD.encode(claims);
@@ -151,36 +126,20 @@ async fn interaction_required_is_surfaced_as_a_claims_challenge() {
 #[tokio::test]
 async fn throttling_invalid_grant_and_our_own_credential() {
     let s = stack().await;
-    s.dev.inject_times(
-        Endpoint::Token,
-        Fault::TooManyRequests { retry_after: 12 },
-        1,
-    );
+    s.dev.inject_times(Endpoint::Token, Fault::TooManyRequests { retry_after: 12 }, 1);
     let user = s.dev.token().build();
     let res = get_as(&s, "/api/downstream", &user).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "12");
     let res = get_as(&s, "/api/downstream", &user).await;
-    assert_eq!(
-        res.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "throttled locally"
-    );
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "throttled locally");
     assert_eq!(s.dev.requests(Endpoint::Token), 1);
 
     s.dev.inject_times(Endpoint::Token, Fault::InvalidGrant, 1);
-    assert_eq!(
-        get_as(&s, "/api/downstream", &s.dev.token().build())
-            .await
-            .status(),
-        StatusCode::BAD_GATEWAY
-    );
+    assert_eq!(get_as(&s, "/api/downstream", &s.dev.token().build()).await.status(), StatusCode::BAD_GATEWAY);
 
     let dev = DevTenant::start().await.unwrap();
-    let wrong = TokenClient::new(
-        &dev.config(),
-        ClientCredential::secret("wrong-secret".to_owned()),
-    );
+    let wrong = TokenClient::new(&dev.config(), ClientCredential::secret("wrong-secret".to_owned()));
     let s = stack_with(dev, wrong).await;
     let res = get_as(&s, "/api/downstream", &s.dev.token().build()).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -193,36 +152,18 @@ async fn continuous_access_evaluation_retries_with_the_claims_challenge() {
     let user = s.dev.token().build();
     let res = get_as(&s, "/api/sensitive", &user).await;
     assert_eq!(res.status(), 200);
-    assert_eq!(
-        res.text().await.unwrap(),
-        format!("sensitive data for {}", s.dev.users()[0].oid)
-    );
-    assert_eq!(
-        s.dev.requests(Endpoint::Token),
-        2,
-        "a second exchange, with the claims challenge"
-    );
+    assert_eq!(res.text().await.unwrap(), format!("sensitive data for {}", s.dev.users()[0].oid));
+    assert_eq!(s.dev.requests(Endpoint::Token), 2, "a second exchange, with the claims challenge");
 
     // When Entra cannot satisfy the challenge without the user, the caller gets it: the first
     // token comes from the cache, the exchange with the claims answers interaction_required.
     let s = stack().await;
     let user = s.dev.token().build();
     assert_eq!(get_as(&s, "/api/downstream", &user).await.status(), 200);
-    s.dev.inject_times(
-        Endpoint::Token,
-        Fault::InteractionRequired {
-            claims: ACRS_CHALLENGE.into(),
-        },
-        1,
-    );
+    s.dev.inject_times(Endpoint::Token, Fault::InteractionRequired { claims: ACRS_CHALLENGE.into() }, 1);
     let res = get_as(&s, "/api/sensitive", &user).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        res.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains(r#"error="insufficient_claims", claims=""#)
-    );
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="insufficient_claims", claims=""#));
 }
 
 #[tokio::test]
@@ -230,12 +171,8 @@ async fn without_a_token_client_the_extractor_names_the_fix() {
     let dev = DevTenant::start().await.unwrap();
     let app = on_behalf_of::middle_router(AzureAdAuth::new(dev.config()), "http://127.0.0.1:9");
     let addr = serve(app).await;
-    let res = http()
-        .get(format!("http://{addr}/api/downstream"))
-        .bearer_auth(dev.token().build())
-        .send()
-        .await
-        .unwrap();
+    let res =
+        http().get(format!("http://{addr}/api/downstream")).bearer_auth(dev.token().build()).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(res.text().await.unwrap().contains("with_token_client"));
 }
@@ -244,10 +181,7 @@ async fn without_a_token_client_the_extractor_names_the_fix() {
 fn logs_never_carry_tokens_or_secrets() {
     let logs = CapturedLogs::default();
     let _guard = tracing::subscriber::set_default(logs.subscriber());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (user, secret) = rt.block_on(async {
         let s = stack().await;
         let user = s.dev.token().build();
@@ -259,10 +193,7 @@ fn logs_never_carry_tokens_or_secrets() {
         (user, s.dev.api_client_secret())
     });
     let text = logs.text();
-    assert!(
-        text.contains("token request failed"),
-        "failures are logged:\n{text}"
-    );
+    assert!(text.contains("token request failed"), "failures are logged:\n{text}");
     assert!(!text.contains(&secret));
     assert!(!text.contains(user.split('.').nth(2).unwrap()));
     assert!(!text.contains(user.split('.').nth(1).unwrap()));

@@ -10,28 +10,20 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 async fn server(auth: AzureAdAuth) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(grpc::serve(listener, auth));
     addr
 }
 
 async fn client(addr: SocketAddr) -> TasksClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
     TasksClient::new(channel)
 }
 
 fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -41,15 +33,9 @@ async fn statuses_through_a_real_client() {
     let mut c = client(server(AzureAdAuth::new(dev.config())).await).await;
 
     let reader = dev.token().scopes(["access_as_user", "Tasks.Read"]).build();
-    let tasks = c
-        .list_tasks(with_token(&reader, ListTasksRequest {}))
-        .await
-        .unwrap();
+    let tasks = c.list_tasks(with_token(&reader, ListTasksRequest {})).await.unwrap();
     assert_eq!(tasks.get_ref().tasks.len(), 2);
-    let me = c
-        .whoami(with_token(&reader, WhoAmIRequest {}))
-        .await
-        .unwrap();
+    let me = c.whoami(with_token(&reader, WhoAmIRequest {})).await.unwrap();
     assert_eq!(me.get_ref().oid, dev.users()[0].oid);
     assert_eq!(me.get_ref().tid, dev.tenant_id());
 
@@ -58,57 +44,24 @@ async fn statuses_through_a_real_client() {
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(status.metadata().get("www-authenticate").unwrap(), "Bearer");
     let expired = dev.token().expired().build();
-    let status = c
-        .list_tasks(with_token(&expired, ListTasksRequest {}))
-        .await
-        .unwrap_err();
+    let status = c.list_tasks(with_token(&expired, ListTasksRequest {})).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    assert_eq!(
-        status.metadata().get("www-authenticate").unwrap(),
-        r#"Bearer error="invalid_token""#
-    );
+    assert_eq!(status.metadata().get("www-authenticate").unwrap(), r#"Bearer error="invalid_token""#);
 
     // 7 PERMISSION_DENIED from the method attributes.
     let other = dev.token().scopes(["Files.Read"]).build();
-    let status = c
-        .list_tasks(with_token(&other, ListTasksRequest {}))
-        .await
-        .unwrap_err();
+    let status = c.list_tasks(with_token(&other, ListTasksRequest {})).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    let status = c
-        .delete_task(with_token(&reader, DeleteTaskRequest { id: "1".into() }))
-        .await
-        .unwrap_err();
+    let status = c.delete_task(with_token(&reader, DeleteTaskRequest { id: "1".into() })).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
     // Scope or app permission, never interchangeable.
     let writer = dev.token().scopes(["Tasks.ReadWrite"]).build();
-    assert!(
-        c.delete_task(with_token(&writer, DeleteTaskRequest { id: "1".into() }))
-            .await
-            .unwrap()
-            .get_ref()
-            .deleted
-    );
-    let daemon = dev
-        .token()
-        .app_only()
-        .roles(["Tasks.ReadWrite.All"])
-        .build();
-    assert!(
-        c.delete_task(with_token(&daemon, DeleteTaskRequest { id: "1".into() }))
-            .await
-            .is_ok()
-    );
-    let status = c
-        .list_tasks(with_token(&daemon, ListTasksRequest {}))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        status.code(),
-        Code::PermissionDenied,
-        "an app-only token has no scopes"
-    );
+    assert!(c.delete_task(with_token(&writer, DeleteTaskRequest { id: "1".into() })).await.unwrap().get_ref().deleted);
+    let daemon = dev.token().app_only().roles(["Tasks.ReadWrite.All"]).build();
+    assert!(c.delete_task(with_token(&daemon, DeleteTaskRequest { id: "1".into() })).await.is_ok());
+    let status = c.list_tasks(with_token(&daemon, ListTasksRequest {})).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "an app-only token has no scopes");
 }
 
 #[tokio::test]
@@ -116,18 +69,12 @@ async fn optional_layer_reaches_methods_anonymous_and_they_refuse() {
     let dev = DevTenant::start().await.unwrap();
     let mut c = client(server(AzureAdAuth::new(dev.config()).optional(true)).await).await;
     let status = c.list_tasks(ListTasksRequest {}).await.unwrap_err();
-    assert_eq!(
-        status.code(),
-        Code::Unauthenticated,
-        "the method attribute refuses anonymous callers"
-    );
+    assert_eq!(status.code(), Code::Unauthenticated, "the method attribute refuses anonymous callers");
 }
 
 #[tokio::test]
 async fn methods_without_the_layer_never_run() {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -135,10 +82,7 @@ async fn methods_without_the_layer_never_run() {
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     let mut c = client(addr).await;
-    let status = c
-        .delete_task(with_token("forged", DeleteTaskRequest { id: "1".into() }))
-        .await
-        .unwrap_err();
+    let status = c.delete_task(with_token("forged", DeleteTaskRequest { id: "1".into() })).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal, "fails closed");
 }
 
@@ -147,9 +91,6 @@ async fn no_signing_keys_is_unavailable() {
     let dev = DevTenant::start().await.unwrap();
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(500));
     let mut c = client(server(AzureAdAuth::new(dev.config())).await).await;
-    let status = c
-        .list_tasks(with_token(&dev.token().build(), ListTasksRequest {}))
-        .await
-        .unwrap_err();
+    let status = c.list_tasks(with_token(&dev.token().build(), ListTasksRequest {})).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
 }

@@ -189,33 +189,22 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub(crate) fn app(&self, client_id: &str) -> Option<&DevApp> {
-        self.apps
-            .iter()
-            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+        self.apps.iter().find(|a| a.client_id.eq_ignore_ascii_case(client_id))
     }
 
     /// The API a scope or resource string names: by Application ID URI or client id.
     pub(crate) fn resource(&self, resource: &str) -> Option<&DevApp> {
         let r = resource.trim_end_matches('/');
         self.apps.iter().find(|a| {
-            a.client_id.eq_ignore_ascii_case(r)
-                || a.app_id_uri
-                    .as_deref()
-                    .is_some_and(|u| u.trim_end_matches('/') == r)
+            a.client_id.eq_ignore_ascii_case(r) || a.app_id_uri.as_deref().is_some_and(|u| u.trim_end_matches('/') == r)
         })
     }
 
     pub(crate) fn granted_roles(&self, client: &str, resource: &str) -> Vec<String> {
-        self.role_grants
-            .get(&(client.to_owned(), resource.to_owned()))
-            .cloned()
-            .unwrap_or_default()
+        self.role_grants.get(&(client.to_owned(), resource.to_owned())).cloned().unwrap_or_default()
     }
 
     pub(crate) fn granted_scopes(&self, client: &str, resource: &str) -> Vec<String> {
-        self.scope_grants
-            .get(&(client.to_owned(), resource.to_owned()))
-            .cloned()
-            .unwrap_or_default()
+        self.scope_grants.get(&(client.to_owned(), resource.to_owned())).cloned().unwrap_or_default()
     }
 }

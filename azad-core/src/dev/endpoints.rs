@@ -18,33 +18,20 @@ use super::apps::{DevApp, TOKEN_EXCHANGE_AUDIENCE};
 use super::server::{DevRequest, DevResponse, json_response, oauth_error};
 use super::{DevUser, Shared, TokenBuilder};
 
-pub(crate) const JWT_BEARER_ASSERTION: &str =
-    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub(crate) const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn invalid_request(description: &str) -> DevResponse {
-    oauth_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        900_144,
-        description,
-    )
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 900_144, description)
 }
 
 fn invalid_client(code: u32, description: &str) -> DevResponse {
-    oauth_error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        code,
-        description,
-    )
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", code, description)
 }
 
 pub(crate) fn invalid_grant(code: u32, description: &str) -> DevResponse {
@@ -72,18 +59,13 @@ fn decode(token: &str) -> Option<Decoded<'_>> {
     if parts.next().is_some() {
         return None;
     }
-    let header: Map<String, Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    let header: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
     Some((header, claims, &token[..h.len() + 1 + p.len()], s))
 }
 
 /// Verifies a token signed by one of the dev tenant's published keys; returns its claims.
-pub(crate) fn verify_dev_token(
-    shared: &Shared,
-    token: &str,
-) -> Result<Map<String, Value>, &'static str> {
+pub(crate) fn verify_dev_token(shared: &Shared, token: &str) -> Result<Map<String, Value>, &'static str> {
     let (header, claims, message, signature) = decode(token).ok_or("malformed token")?;
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return Err("unsupported algorithm");
@@ -91,11 +73,7 @@ pub(crate) fn verify_dev_token(
     let kid = header.get("kid").and_then(Value::as_str).ok_or("no kid")?;
     let key = {
         let ring = shared.keys.read().unwrap_or_else(|e| e.into_inner());
-        ring.published
-            .iter()
-            .find(|k| k.kid == kid)
-            .cloned()
-            .ok_or("signing key not found")?
+        ring.published.iter().find(|k| k.kid == kid).cloned().ok_or("signing key not found")?
     };
     let ok = jsonwebtoken::crypto::verify(
         signature,
@@ -107,11 +85,7 @@ pub(crate) fn verify_dev_token(
     if !ok {
         return Err("signature validation failed");
     }
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_none_or(|exp| exp <= now())
-    {
+    if claims.get("exp").and_then(Value::as_i64).is_none_or(|exp| exp <= now()) {
         return Err("expired");
     }
     Ok(claims)
@@ -136,67 +110,42 @@ fn verify_certificate_assertion(
     let thumbprint = header.get("x5t#S256").and_then(Value::as_str);
     let der = {
         let registry = shared.registry();
-        let certs = registry
-            .certificates
-            .get(client_id)
-            .cloned()
-            .unwrap_or_default();
+        let certs = registry.certificates.get(client_id).cloned().unwrap_or_default();
         certs.into_iter().find(|der| {
-            let t =
-                URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
+            let t = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
             thumbprint == Some(t.as_str())
         })
     };
     let Some(der) = der else {
-        return bad(
-            700_027,
-            "Client assertion contains an invalid signature. The key was not found.",
-        );
+        return bad(700_027, "Client assertion contains an invalid signature. The key was not found.");
     };
     let cert_der = rustls_pki_types::CertificateDer::from(der.as_slice());
     let cert = webpki::EndEntityCert::try_from(&cert_der)
         .map_err(|_| invalid_client(700_027, "Registered certificate is unusable."))?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| invalid_client(700_027, "Malformed signature."))?;
-    if cert
-        .verify_signature(alg, message.as_bytes(), &sig)
-        .is_err()
-    {
+    let sig = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid_client(700_027, "Malformed signature."))?;
+    if cert.verify_signature(alg, message.as_bytes(), &sig).is_err() {
         return bad(700_027, "Client assertion contains an invalid signature.");
     }
     let s = |k: &str| claims.get(k).and_then(Value::as_str);
     if s("aud") != Some(token_endpoint) {
-        return bad(
-            700_212,
-            "The audience of the client assertion is not the token endpoint.",
-        );
+        return bad(700_212, "The audience of the client assertion is not the token endpoint.");
     }
     if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
-        return bad(
-            700_023,
-            "The client assertion's iss and sub must be the client id.",
-        );
+        return bad(700_023, "The client assertion's iss and sub must be the client id.");
     }
     let n = |k: &str| claims.get(k).and_then(Value::as_i64);
     let t = now();
     match (n("exp"), n("nbf")) {
         (Some(exp), nbf) if exp > t && nbf.is_none_or(|nbf| nbf <= t + 300) && exp - t <= 3600 => {}
         _ => {
-            return bad(
-                700_024,
-                "Client assertion is not within its valid time range.",
-            );
+            return bad(700_024, "Client assertion is not within its valid time range.");
         }
     }
     let Some(jti) = s("jti") else {
         return bad(700_025, "Client assertion has no jti.");
     };
     if !shared.registry().used_jtis.insert(jti.to_owned()) {
-        return bad(
-            700_026,
-            "Client assertion has been replayed (jti already used).",
-        );
+        return bad(700_026, "Client assertion has been replayed (jti already used).");
     }
     Ok(())
 }
@@ -222,24 +171,13 @@ pub(crate) fn authenticate(
         ));
     }
     if let Some(secret) = f.get("client_secret") {
-        let ok = shared
-            .registry()
-            .secrets
-            .get(&client_id)
-            .is_some_and(|list| list.iter().any(|s| s == secret));
-        return if ok {
-            Ok(client_id)
-        } else {
-            Err(invalid_client(7_000_215, "Invalid client secret provided."))
-        };
+        let ok = shared.registry().secrets.get(&client_id).is_some_and(|list| list.iter().any(|s| s == secret));
+        return if ok { Ok(client_id) } else { Err(invalid_client(7_000_215, "Invalid client secret provided.")) };
     }
-    match (
-        f.get("client_assertion_type").map(String::as_str),
-        f.get("client_assertion"),
-    ) {
+    match (f.get("client_assertion_type").map(String::as_str), f.get("client_assertion")) {
         (Some(JWT_BEARER_ASSERTION), Some(assertion)) => {
-            let (_, claims, _, _) = decode(assertion)
-                .ok_or_else(|| invalid_client(700_024, "Client assertion is not a valid JWT."))?;
+            let (_, claims, _, _) =
+                decode(assertion).ok_or_else(|| invalid_client(700_024, "Client assertion is not a valid JWT."))?;
             // An assertion the app signed itself (iss = client id) is a certificate
             // credential; anything else must be a federated token.
             if claims.get("iss").and_then(Value::as_str) == Some(client_id.as_str()) {
@@ -248,19 +186,9 @@ pub(crate) fn authenticate(
             }
             // A federated token: signed by a key the dev tenant publishes, for the token
             // exchange audience, from a registered (issuer, subject).
-            let claims = verify_dev_token(shared, assertion).map_err(|why| {
-                invalid_client(
-                    700_213,
-                    &format!("The federated assertion is invalid: {why}."),
-                )
-            })?;
-            let s = |k: &str| {
-                claims
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let claims = verify_dev_token(shared, assertion)
+                .map_err(|why| invalid_client(700_213, &format!("The federated assertion is invalid: {why}.")))?;
+            let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
             if s("aud") != TOKEN_EXCHANGE_AUDIENCE {
                 return Err(invalid_client(
                     700_212,
@@ -278,9 +206,7 @@ pub(crate) fn authenticate(
             } else {
                 Err(invalid_client(
                     700_213,
-                    &format!(
-                        "No matching federated identity record found for presented assertion subject '{sub}'."
-                    ),
+                    &format!("No matching federated identity record found for presented assertion subject '{sub}'."),
                 ))
             }
         }
@@ -313,10 +239,7 @@ pub(crate) fn parse_scopes(
                 &format!("The resource principal named {res} was not found in the tenant."),
             )
         })?;
-        if resource
-            .as_ref()
-            .is_some_and(|r| r.client_id != app.client_id)
-        {
+        if resource.as_ref().is_some_and(|r| r.client_id != app.client_id) {
             return Err(invalid_request(
                 "AADSTS28000: Provided value for the input parameter scope is not valid because it contains more than one resource.",
             ));
@@ -325,9 +248,7 @@ pub(crate) fn parse_scopes(
         names.push(name.to_owned());
     }
     let resource = resource.ok_or_else(|| {
-        invalid_request(
-            "AADSTS70011: The provided value for the input parameter 'scope' is not valid.",
-        )
+        invalid_request("AADSTS70011: The provided value for the input parameter 'scope' is not valid.")
     })?;
     Ok((resource, names))
 }
@@ -372,14 +293,10 @@ pub(crate) fn token(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) ->
             };
             client_credentials(shared, &tid, &endpoint, &f)
         }
-        JWT_BEARER_GRANT
-            if f.get("requested_token_use").map(String::as_str) == Some("on_behalf_of") =>
-        {
+        JWT_BEARER_GRANT if f.get("requested_token_use").map(String::as_str) == Some("on_behalf_of") => {
             on_behalf_of(shared, tid.as_deref(), &endpoint, &f)
         }
-        "authorization_code" => {
-            super::interactive::authorization_code(shared, tid.as_deref(), &endpoint, &f)
-        }
+        "authorization_code" => super::interactive::authorization_code(shared, tid.as_deref(), &endpoint, &f),
         "refresh_token" => super::interactive::refresh_token(shared, tid.as_deref(), &endpoint, &f),
         "urn:ietf:params:oauth:grant-type:device_code" => {
             super::interactive::device_code_grant(shared, tid.as_deref(), &f)
@@ -393,12 +310,7 @@ pub(crate) fn token(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) ->
     }
 }
 
-fn client_credentials(
-    shared: &Arc<Shared>,
-    tid: &str,
-    endpoint: &str,
-    f: &HashMap<String, String>,
-) -> DevResponse {
+fn client_credentials(shared: &Arc<Shared>, tid: &str, endpoint: &str, f: &HashMap<String, String>) -> DevResponse {
     let client_id = match authenticate(shared, f, endpoint, false) {
         Ok(c) => c,
         Err(r) => return r,
@@ -434,34 +346,19 @@ fn client_credentials(
 
 /// A dev user from a token's claims (the user the token was issued to).
 pub(crate) fn user_from(claims: &Map<String, Value>) -> DevUser {
-    let s = |k: &str| {
-        claims
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let username = [s("preferred_username"), s("upn"), s("unique_name")]
-        .into_iter()
-        .find(|u| !u.is_empty())
-        .unwrap_or_default();
+    let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let username =
+        [s("preferred_username"), s("upn"), s("unique_name")].into_iter().find(|u| !u.is_empty()).unwrap_or_default();
     DevUser::new(s("name"), username).with_oid(s("oid"))
 }
 
-fn on_behalf_of(
-    shared: &Arc<Shared>,
-    tid: Option<&str>,
-    endpoint: &str,
-    f: &HashMap<String, String>,
-) -> DevResponse {
+fn on_behalf_of(shared: &Arc<Shared>, tid: Option<&str>, endpoint: &str, f: &HashMap<String, String>) -> DevResponse {
     let client_id = match authenticate(shared, f, endpoint, false) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let Some(assertion) = f.get("assertion") else {
-        return invalid_request(
-            "AADSTS900144: The request body must contain the following parameter: 'assertion'.",
-        );
+        return invalid_request("AADSTS900144: The request body must contain the following parameter: 'assertion'.");
     };
     let claims = match verify_dev_token(shared, assertion) {
         Ok(c) => c,
@@ -469,46 +366,29 @@ fn on_behalf_of(
             return invalid_grant(500_133, "Assertion is not within its valid time range.");
         }
         Err(why) => {
-            return invalid_grant(
-                50_013,
-                &format!("Assertion failed signature validation. [Reason - {why}.]"),
-            );
+            return invalid_grant(50_013, &format!("Assertion failed signature validation. [Reason - {why}.]"));
         }
     };
     let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
     let registry = shared.registry();
-    let caller = registry
-        .app(&client_id)
-        .cloned()
-        .unwrap_or_else(|| DevApp::new("unknown"));
+    let caller = registry.app(&client_id).cloned().unwrap_or_else(|| DevApp::new("unknown"));
     let auds: Vec<&str> = match claims.get("aud") {
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
         _ => vec![],
     };
-    let for_caller = auds
-        .iter()
-        .any(|a| *a == caller.client_id || Some(*a) == caller.app_id_uri.as_deref());
+    let for_caller = auds.iter().any(|a| *a == caller.client_id || Some(*a) == caller.app_id_uri.as_deref());
     if !for_caller {
-        return invalid_grant(
-            50_013,
-            "Assertion audience does not match the client app presenting the assertion.",
-        );
+        return invalid_grant(50_013, "Assertion audience does not match the client app presenting the assertion.");
     }
     if s("idtyp") == "app" || claims.get("scp").is_none() {
-        return invalid_grant(
-            50_013,
-            "The assertion is an application token; on-behalf-of requires a user's token.",
-        );
+        return invalid_grant(50_013, "The assertion is an application token; on-behalf-of requires a user's token.");
     }
     let token_tid = s("tid").to_owned();
     if tid.is_some_and(|t| !t.eq_ignore_ascii_case(&token_tid)) {
         return invalid_grant(50_013, "Assertion is for another tenant.");
     }
-    let (api, scopes) = match parse_scopes(
-        &registry,
-        f.get("scope").map(String::as_str).unwrap_or_default(),
-    ) {
+    let (api, scopes) = match parse_scopes(&registry, f.get("scope").map(String::as_str).unwrap_or_default()) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -542,9 +422,8 @@ fn on_behalf_of(
     }
     if let Some(claims_req) = f.get("claims") {
         // A satisfied claims challenge shows up as an authentication context in `acrs`.
-        if let Some(acrs) = serde_json::from_str::<Value>(claims_req)
-            .ok()
-            .and_then(|v| v.pointer("/access_token/acrs/values").cloned())
+        if let Some(acrs) =
+            serde_json::from_str::<Value>(claims_req).ok().and_then(|v| v.pointer("/access_token/acrs/values").cloned())
         {
             builder = builder.claim("acrs", acrs);
         }
@@ -556,27 +435,17 @@ fn on_behalf_of(
 }
 
 /// The managed identity endpoints: IMDS (`Metadata: true`) and App Service (`X-IDENTITY-HEADER`).
-pub(crate) fn managed_identity(
-    shared: &Arc<Shared>,
-    request: &DevRequest,
-    app_service: bool,
-) -> DevResponse {
+pub(crate) fn managed_identity(shared: &Arc<Shared>, request: &DevRequest, app_service: bool) -> DevResponse {
     if app_service {
-        let ok = request
-            .headers
-            .get("x-identity-header")
-            .is_some_and(|v| v.as_bytes() == shared.identity_header.as_bytes());
+        let ok =
+            request.headers.get("x-identity-header").is_some_and(|v| v.as_bytes() == shared.identity_header.as_bytes());
         if !ok {
             return json_response(
                 StatusCode::UNAUTHORIZED,
                 &json!({"statusCode": 401, "message": "Unauthorized request: missing or invalid X-IDENTITY-HEADER"}),
             );
         }
-    } else if request
-        .headers
-        .get("metadata")
-        .is_none_or(|v| v.as_bytes() != b"true")
-    {
+    } else if request.headers.get("metadata").is_none_or(|v| v.as_bytes() != b"true") {
         return json_response(
             StatusCode::BAD_REQUEST,
             &json!({"error": "invalid_request", "error_description": "Required metadata header not specified"}),
@@ -588,19 +457,12 @@ pub(crate) fn managed_identity(
             &json!({"error": "invalid_request", "error_description": "Required query variable 'resource' is missing"}),
         );
     };
-    let names: [&str; 3] = if app_service {
-        ["client_id", "principal_id", "mi_res_id"]
-    } else {
-        ["client_id", "object_id", "msi_res_id"]
-    };
+    let names: [&str; 3] =
+        if app_service { ["client_id", "principal_id", "mi_res_id"] } else { ["client_id", "object_id", "msi_res_id"] };
     let identity = {
         let registry = shared.registry();
         let pick = |f: &dyn Fn(&super::DevManagedIdentity) -> &str, v: &str| {
-            registry
-                .identities
-                .iter()
-                .find(|i| f(i).eq_ignore_ascii_case(v))
-                .cloned()
+            registry.identities.iter().find(|i| f(i).eq_ignore_ascii_case(v)).cloned()
         };
         if let Some(v) = request.query_param(names[0]) {
             pick(&|i| &i.client_id, &v)
@@ -609,11 +471,7 @@ pub(crate) fn managed_identity(
         } else if let Some(v) = request.query_param(names[2]) {
             pick(&|i| &i.resource_id, &v)
         } else {
-            registry
-                .identities
-                .iter()
-                .find(|i| i.system_assigned)
-                .cloned()
+            registry.identities.iter().find(|i| i.system_assigned).cloned()
         }
     };
     let Some(identity) = identity else {
@@ -633,11 +491,7 @@ pub(crate) fn managed_identity(
                 &json!({"error": "invalid_resource", "error_description": format!("AADSTS500011: The resource principal named {resource} was not found in the tenant.")}),
             );
         };
-        (
-            api.audience(),
-            registry.granted_roles(&identity.client_id, &api.client_id),
-            api.v1_tokens,
-        )
+        (api.audience(), registry.granted_roles(&identity.client_id, &api.client_id), api.v1_tokens)
     };
     let mut builder = TokenBuilder::new(shared.clone())
         .app_only()

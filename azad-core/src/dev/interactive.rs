@@ -16,8 +16,7 @@ use serde_json::{Value, json};
 
 use super::apps::{AuthCode, DeviceGrant, RefreshGrant};
 use super::endpoints::{
-    OIDC_SCOPES, authenticate, invalid_grant, invalid_request, parse_scopes, token_response,
-    verify_dev_token,
+    OIDC_SCOPES, authenticate, invalid_grant, invalid_request, parse_scopes, token_response, verify_dev_token,
 };
 use super::server::{DevRequest, DevResponse, json_response, oauth_error};
 use super::{DevUser, Shared, TokenBuilder, random_bytes};
@@ -37,10 +36,7 @@ fn html(status: StatusCode, body: String) -> DevResponse {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn redirect(location: &str) -> DevResponse {
@@ -65,21 +61,12 @@ fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
 pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) -> DevResponse {
     let q = |k: &str| request.query_param(k);
     let Some(client_id) = q("client_id") else {
-        return html(
-            StatusCode::BAD_REQUEST,
-            "<h1>AADSTS900144: missing client_id</h1>".into(),
-        );
+        return html(StatusCode::BAD_REQUEST, "<h1>AADSTS900144: missing client_id</h1>".into());
     };
     let Some(redirect_uri) = q("redirect_uri") else {
-        return html(
-            StatusCode::BAD_REQUEST,
-            "<h1>AADSTS900144: missing redirect_uri</h1>".into(),
-        );
+        return html(StatusCode::BAD_REQUEST, "<h1>AADSTS900144: missing redirect_uri</h1>".into());
     };
-    let registered = shared
-        .registry()
-        .app(&client_id)
-        .is_some_and(|a| a.redirect_uris.contains(&redirect_uri));
+    let registered = shared.registry().app(&client_id).is_some_and(|a| a.redirect_uris.contains(&redirect_uri));
     if !registered {
         // Never redirect to an unregistered URI: an error page instead.
         return html(
@@ -95,47 +82,25 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
     let fail = |error: &str, description: &str| {
         redirect(&with_params(
             &redirect_uri,
-            &[
-                ("error", error),
-                ("error_description", description),
-                ("state", &state),
-            ],
+            &[("error", error), ("error_description", description), ("state", &state)],
         ))
     };
     if q("response_type").as_deref() != Some("code") {
-        return fail(
-            "unsupported_response_type",
-            "AADSTS700054: only response_type=code is supported.",
-        );
+        return fail("unsupported_response_type", "AADSTS700054: only response_type=code is supported.");
     }
     let scope = q("scope").unwrap_or_default();
     if !scope.split(' ').any(|s| s == "openid") {
-        return fail(
-            "invalid_request",
-            "AADSTS900144: The 'scope' must include 'openid'.",
-        );
+        return fail("invalid_request", "AADSTS900144: The 'scope' must include 'openid'.");
     }
     let method = q("code_challenge_method");
-    if q("code_challenge").is_some() && !matches!(method.as_deref(), None | Some("S256" | "plain"))
-    {
-        return fail(
-            "invalid_request",
-            "AADSTS501491: Invalid code_challenge_method.",
-        );
+    if q("code_challenge").is_some() && !matches!(method.as_deref(), None | Some("S256" | "plain")) {
+        return fail("invalid_request", "AADSTS501491: Invalid code_challenge_method.");
     }
     // Pick the user: login_hint, a choice from the sign-in page, or the only user.
     let users = &shared.users;
     let chosen = q("login_hint")
-        .and_then(|hint| {
-            users
-                .iter()
-                .position(|u| u.username.eq_ignore_ascii_case(&hint))
-        })
-        .or_else(|| {
-            q("dev_user")
-                .and_then(|i| i.parse::<usize>().ok())
-                .filter(|i| *i < users.len())
-        })
+        .and_then(|hint| users.iter().position(|u| u.username.eq_ignore_ascii_case(&hint)))
+        .or_else(|| q("dev_user").and_then(|i| i.parse::<usize>().ok()).filter(|i| *i < users.len()))
         .or_else(|| (users.len() == 1).then_some(0));
     let Some(user) = chosen else {
         return sign_in_page(shared, tenant, request);
@@ -147,11 +112,7 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
             client_id,
             redirect_uri: redirect_uri.clone(),
             user,
-            scopes: scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scopes: scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             nonce: q("nonce"),
             code_challenge: q("code_challenge"),
             code_challenge_method: method,
@@ -159,24 +120,14 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
         },
     );
     let session_state = super::random_guid();
-    redirect(&with_params(
-        &redirect_uri,
-        &[
-            ("code", &code),
-            ("state", &state),
-            ("session_state", &session_state),
-        ],
-    ))
+    redirect(&with_params(&redirect_uri, &[("code", &code), ("state", &state), ("session_state", &session_state)]))
 }
 
 fn sign_in_page(shared: &Shared, tenant: &str, request: &DevRequest) -> DevResponse {
     let mut items = String::new();
     for (i, u) in shared.users.iter().enumerate() {
         let href = with_params(
-            &format!(
-                "{}/{tenant}/oauth2/v2.0/authorize?{}",
-                shared.base_url, request.query
-            ),
+            &format!("{}/{tenant}/oauth2/v2.0/authorize?{}", shared.base_url, request.query),
             &[("dev_user", &i.to_string())],
         );
         items.push_str(&format!(
@@ -196,13 +147,7 @@ fn sign_in_page(shared: &Shared, tenant: &str, request: &DevRequest) -> DevRespo
 }
 
 /// An ID token for `user`, for the client app.
-fn id_token(
-    shared: &Arc<Shared>,
-    user: &DevUser,
-    client_id: &str,
-    tid: &str,
-    nonce: Option<&str>,
-) -> String {
+fn id_token(shared: &Arc<Shared>, user: &DevUser, client_id: &str, tid: &str, nonce: Option<&str>) -> String {
     let mut b = TokenBuilder::new(shared.clone())
         .user(user)
         .tenant(tid)
@@ -229,16 +174,9 @@ fn access_token_for(
     tid: &str,
     scopes: &[String],
 ) -> Result<(String, String), DevResponse> {
-    let api_scopes: Vec<&str> = scopes
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !OIDC_SCOPES.contains(s))
-        .collect();
-    let scope_text = if api_scopes.is_empty() {
-        "https://graph.microsoft.com/User.Read".to_owned()
-    } else {
-        api_scopes.join(" ")
-    };
+    let api_scopes: Vec<&str> = scopes.iter().map(String::as_str).filter(|s| !OIDC_SCOPES.contains(s)).collect();
+    let scope_text =
+        if api_scopes.is_empty() { "https://graph.microsoft.com/User.Read".to_owned() } else { api_scopes.join(" ") };
     let (api, names) = {
         let registry = shared.registry();
         parse_scopes(&registry, &scope_text)?
@@ -246,10 +184,7 @@ fn access_token_for(
     // The dev tenant consents on the user's behalf (it has no consent prompt).
     {
         let mut registry = shared.registry();
-        let granted = registry
-            .scope_grants
-            .entry((client_id.to_owned(), api.client_id.clone()))
-            .or_default();
+        let granted = registry.scope_grants.entry((client_id.to_owned(), api.client_id.clone())).or_default();
         for n in &names {
             if n != ".default" && !granted.contains(n) {
                 granted.push(n.clone());
@@ -272,12 +207,7 @@ fn access_token_for(
     }
     let granted_text = names
         .iter()
-        .map(|n| {
-            format!(
-                "{}/{n}",
-                api.app_id_uri.clone().unwrap_or(api.client_id.clone())
-            )
-        })
+        .map(|n| format!("{}/{n}", api.app_id_uri.clone().unwrap_or(api.client_id.clone())))
         .collect::<Vec<_>>()
         .join(" ");
     Ok((b.build(), granted_text))
@@ -302,19 +232,12 @@ fn issue_tokens(
         let rt = format!("0.A{}", random_code(48));
         shared.registry().refresh_tokens.insert(
             rt.clone(),
-            RefreshGrant {
-                client_id: client_id.to_owned(),
-                user: user_index,
-                scopes: scopes.to_vec(),
-            },
+            RefreshGrant { client_id: client_id.to_owned(), user: user_index, scopes: scopes.to_vec() },
         );
         extra.push(("refresh_token", Value::String(rt)));
     }
     if with_id_token && scopes.iter().any(|s| s == "openid") {
-        extra.push((
-            "id_token",
-            Value::String(id_token(shared, &user, client_id, tid, nonce)),
-        ));
+        extra.push(("id_token", Value::String(id_token(shared, &user, client_id, tid, nonce))));
     }
     token_response(&access, &extra)
 }
@@ -326,17 +249,14 @@ pub(crate) fn authorization_code(
     endpoint: &str,
     f: &HashMap<String, String>,
 ) -> DevResponse {
-    let public = f.get("code_verifier").is_some()
-        && f.get("client_secret").is_none()
-        && f.get("client_assertion").is_none();
+    let public =
+        f.get("code_verifier").is_some() && f.get("client_secret").is_none() && f.get("client_assertion").is_none();
     let client_id = match authenticate(shared, f, endpoint, public) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let Some(code) = f.get("code") else {
-        return invalid_request(
-            "AADSTS900144: The request body must contain the following parameter: 'code'.",
-        );
+        return invalid_request("AADSTS900144: The request body must contain the following parameter: 'code'.");
     };
     // Codes are single-use: removed whatever happens next.
     let Some(grant) = shared.registry().codes.remove(code) else {
@@ -349,10 +269,7 @@ pub(crate) fn authorization_code(
         return invalid_grant(70_008, "The provided authorization code has expired.");
     }
     if grant.client_id != client_id {
-        return invalid_grant(
-            70_000,
-            "The authorization code was issued to another client.",
-        );
+        return invalid_grant(70_000, "The authorization code was issued to another client.");
     }
     if f.get("redirect_uri") != Some(&grant.redirect_uri) {
         return invalid_grant(
@@ -366,10 +283,7 @@ pub(crate) fn authorization_code(
         };
         let computed = match grant.code_challenge_method.as_deref() {
             Some("plain") => verifier.clone(),
-            _ => URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-                &aws_lc_rs::digest::SHA256,
-                verifier.as_bytes(),
-            )),
+            _ => URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes())),
         };
         if computed != *challenge {
             return invalid_grant(
@@ -378,21 +292,10 @@ pub(crate) fn authorization_code(
             );
         }
     } else if public {
-        return invalid_grant(
-            9_002_325,
-            "Proof Key for Code Exchange is required for public clients.",
-        );
+        return invalid_grant(9_002_325, "Proof Key for Code Exchange is required for public clients.");
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(
-        shared,
-        &client_id,
-        grant.user,
-        &tid,
-        &grant.scopes,
-        grant.nonce.as_deref(),
-        true,
-    )
+    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, grant.nonce.as_deref(), true)
 }
 
 /// `grant_type=refresh_token`: a token for the requested scopes (any consented API), and a new
@@ -413,23 +316,14 @@ pub(crate) fn refresh_token(
         );
     };
     let Some(grant) = shared.registry().refresh_tokens.get(rt).cloned() else {
-        return invalid_grant(
-            9_002_313,
-            "Invalid request. The refresh token is malformed or not valid.",
-        );
+        return invalid_grant(9_002_313, "Invalid request. The refresh token is malformed or not valid.");
     };
     if grant.client_id != client_id {
         return invalid_grant(70_000, "The refresh token was issued to another client.");
     }
-    let mut scopes: Vec<String> = f.get("scope").map_or_else(
-        || grant.scopes.clone(),
-        |s| {
-            s.split(' ')
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect()
-        },
-    );
+    let mut scopes: Vec<String> = f
+        .get("scope")
+        .map_or_else(|| grant.scopes.clone(), |s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect());
     if !scopes.iter().any(|s| s == "offline_access") {
         scopes.push("offline_access".into());
     }
@@ -444,9 +338,7 @@ pub(crate) fn device_code(shared: &Arc<Shared>, request: &DevRequest) -> DevResp
         Err(r) => return r,
     };
     let Some(client_id) = f.get("client_id").cloned() else {
-        return invalid_request(
-            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
-        );
+        return invalid_request("AADSTS900144: The request body must contain the following parameter: 'client_id'.");
     };
     if shared.registry().app(&client_id).is_none() {
         return oauth_error(
@@ -457,19 +349,9 @@ pub(crate) fn device_code(shared: &Arc<Shared>, request: &DevRequest) -> DevResp
         );
     }
     let device_code = random_code(40);
-    let user_code: String = random_bytes::<8>()
-        .iter()
-        .map(|b| char::from(b'A' + b % 26))
-        .collect();
-    let scopes = f
-        .get("scope")
-        .map(|s| {
-            s.split(' ')
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let user_code: String = random_bytes::<8>().iter().map(|b| char::from(b'A' + b % 26)).collect();
+    let scopes =
+        f.get("scope").map(|s| s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
     shared.registry().device_codes.insert(
         device_code.clone(),
         DeviceGrant {
@@ -499,7 +381,10 @@ pub(crate) fn device_code(shared: &Arc<Shared>, request: &DevRequest) -> DevResp
 /// default user unless another is chosen).
 pub(crate) fn device_login(shared: &Shared, request: &DevRequest) -> DevResponse {
     let Some(code) = request.query_param("code") else {
-        return html(StatusCode::OK, "<!doctype html><form><label>Code <input name=\"code\"></label><button>Next</button></form>".into());
+        return html(
+            StatusCode::OK,
+            "<!doctype html><form><label>Code <input name=\"code\"></label><button>Next</button></form>".into(),
+        );
     };
     let user = request
         .query_param("user")
@@ -507,42 +392,25 @@ pub(crate) fn device_login(shared: &Shared, request: &DevRequest) -> DevResponse
         .filter(|u| *u < shared.users.len())
         .unwrap_or(0);
     let mut registry = shared.registry();
-    match registry
-        .device_codes
-        .values_mut()
-        .find(|g| g.user_code.eq_ignore_ascii_case(code.trim()))
-    {
+    match registry.device_codes.values_mut().find(|g| g.user_code.eq_ignore_ascii_case(code.trim())) {
         Some(grant) if grant.expires > Instant::now() => {
             grant.approved_by = Some(user);
             html(
                 StatusCode::OK,
-                format!(
-                    "<p>Signed in as {}. You can close this window.</p>",
-                    escape(&shared.users[user].name)
-                ),
+                format!("<p>Signed in as {}. You can close this window.</p>", escape(&shared.users[user].name)),
             )
         }
-        _ => html(
-            StatusCode::BAD_REQUEST,
-            "<p>AADSTS70000: that code is not valid.</p>".into(),
-        ),
+        _ => html(StatusCode::BAD_REQUEST, "<p>AADSTS70000: that code is not valid.</p>".into()),
     }
 }
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
-pub(crate) fn device_code_grant(
-    shared: &Arc<Shared>,
-    tid: Option<&str>,
-    f: &HashMap<String, String>,
-) -> DevResponse {
+pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &HashMap<String, String>) -> DevResponse {
     let Some(code) = f.get("device_code").or_else(|| f.get("code")) else {
-        return invalid_request(
-            "AADSTS900144: The request body must contain the following parameter: 'device_code'.",
-        );
+        return invalid_request("AADSTS900144: The request body must contain the following parameter: 'device_code'.");
     };
-    let pending = |error: &str, code: u32, description: &str| {
-        oauth_error(StatusCode::BAD_REQUEST, error, code, description)
-    };
+    let pending =
+        |error: &str, code: u32, description: &str| oauth_error(StatusCode::BAD_REQUEST, error, code, description);
     let (user, client_id, scopes) = {
         let mut registry = shared.registry();
         let Some(grant) = registry.device_codes.get_mut(code) else {
@@ -555,9 +423,7 @@ pub(crate) fn device_code_grant(
         if grant.expires < now {
             return pending("expired_token", 70_019, "Verification code expired.");
         }
-        let too_fast = grant
-            .last_poll
-            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(900));
+        let too_fast = grant.last_poll.is_some_and(|t| now.duration_since(t) < Duration::from_millis(900));
         grant.last_poll = Some(now);
         match grant.approved_by {
             None if too_fast => return pending("slow_down", 70_016, "Poll less often."),
@@ -584,24 +450,16 @@ pub(crate) fn secret(shared: &Shared, name: &str, request: &DevRequest) -> DevRe
         shared.base_url, shared.tenant_id
     );
     let unauthorized = |message: &str| {
-        let mut r = json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": {"code": "Unauthorized", "message": message}}),
-        );
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            challenge.parse().expect("ASCII challenge"),
-        );
+        let mut r =
+            json_response(StatusCode::UNAUTHORIZED, &json!({"error": {"code": "Unauthorized", "message": message}}));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge.parse().expect("ASCII challenge"));
         r
     };
     let token = request
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let Some(token) = token else {
         return unauthorized("AKV10000: Request is missing a Bearer or PoP token.");
     };

@@ -20,9 +20,7 @@ pub struct DevKey {
 
 impl fmt::Debug for DevKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DevKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("DevKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -40,12 +38,7 @@ impl DevKey {
         let e_raw = public.exponent().big_endian_without_leading_zero().to_vec();
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &n_raw);
         let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..20]);
-        Self {
-            kid,
-            pair,
-            n: URL_SAFE_NO_PAD.encode(n_raw),
-            e: URL_SAFE_NO_PAD.encode(e_raw),
-        }
+        Self { kid, pair, n: URL_SAFE_NO_PAD.encode(n_raw), e: URL_SAFE_NO_PAD.encode(e_raw) }
     }
 
     /// The key id.
@@ -87,24 +80,12 @@ impl DevKey {
             SigningAlgorithm::PS512 => &sig::RSA_PSS_SHA512,
         };
         let mut out = vec![0u8; self.pair.public_modulus_len()];
-        self.pair
-            .sign(
-                padding,
-                &aws_lc_rs::rand::SystemRandom::new(),
-                message,
-                &mut out,
-            )
-            .expect("RSA signing");
+        self.pair.sign(padding, &aws_lc_rs::rand::SystemRandom::new(), message, &mut out).expect("RSA signing");
         out
     }
 
     /// Signs raw header and payload JSON texts into a compact JWS with `alg` padding.
-    pub(crate) fn sign_compact(
-        &self,
-        alg: SigningAlgorithm,
-        header_json: &str,
-        payload_json: &str,
-    ) -> String {
+    pub(crate) fn sign_compact(&self, alg: SigningAlgorithm, header_json: &str, payload_json: &str) -> String {
         let mut token = String::with_capacity(header_json.len() * 2 + payload_json.len() * 2 + 360);
         URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
         token.push('.');

@@ -41,9 +41,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub use self::apps::{
-    DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE,
-};
+pub use self::apps::{DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE};
 pub use self::keys::DevKey;
 pub use self::token::{TokenBuilder, TokenKind, TokenVersion};
 use crate::config::AzureAdConfig;
@@ -144,13 +142,7 @@ impl DevUser {
         let mut parts = name.splitn(2, ' ');
         let given_name = parts.next().unwrap_or_default().to_owned();
         let family_name = parts.next().unwrap_or_default().to_owned();
-        Self {
-            oid: random_guid(),
-            name,
-            username: username.into(),
-            given_name,
-            family_name,
-        }
+        Self { oid: random_guid(), name, username: username.into(), given_name, family_name }
     }
 
     /// The same user with a fixed object id.
@@ -170,9 +162,7 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 /// A random (v4) GUID.
 #[must_use]
 pub fn random_guid() -> String {
-    uuid::Builder::from_random_bytes(random_bytes::<16>())
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_random_bytes(random_bytes::<16>()).into_uuid().to_string()
 }
 
 pub(crate) struct KeyRing {
@@ -200,12 +190,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn count(&self, endpoint: Endpoint) {
-        *self
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(endpoint)
-            .or_default() += 1;
+        *self.counters.lock().unwrap_or_else(|e| e.into_inner()).entry(endpoint).or_default() += 1;
     }
 
     pub(crate) fn take_fault(&self, endpoint: Endpoint) -> Option<Fault> {
@@ -271,10 +256,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as URL_SAFE_NO_PAD_ENGINE;
 
 fn random_secret() -> String {
-    format!(
-        "azad~{}",
-        URL_SAFE_NO_PAD_ENGINE.encode(random_bytes::<24>())
-    )
+    format!("azad~{}", URL_SAFE_NO_PAD_ENGINE.encode(random_bytes::<24>()))
 }
 
 impl DevTenantBuilder {
@@ -286,12 +268,7 @@ impl DevTenantBuilder {
             .client_id(&self.api_client_id)
             .app_id_uri(format!("api://{}", self.api_client_id))
             .scopes(["access_as_user"])
-            .app_roles([
-                "Admin",
-                "Tasks.Read.All",
-                "Tasks.ReadWrite.All",
-                "Reports.Read.All",
-            ]);
+            .app_roles(["Admin", "Tasks.Read.All", "Tasks.ReadWrite.All", "Reports.Read.All"]);
         let web = DevApp::new("azad web app").client_id(&self.client_app_id);
         let downstream = DevApp::new("azad downstream API")
             .client_id(DEFAULT_DOWNSTREAM_CLIENT_ID)
@@ -301,14 +278,7 @@ impl DevTenantBuilder {
         let graph = DevApp::new("Microsoft Graph")
             .client_id(GRAPH_CLIENT_ID)
             .app_id_uri("https://graph.microsoft.com")
-            .scopes([
-                "User.Read",
-                "Mail.Read",
-                "offline_access",
-                "openid",
-                "profile",
-                "email",
-            ])
+            .scopes(["User.Read", "Mail.Read", "offline_access", "openid", "profile", "email"])
             .app_roles(["User.Read.All"])
             .v1_tokens();
         let vault = DevApp::new("Azure Key Vault")
@@ -322,42 +292,19 @@ impl DevTenantBuilder {
         r.apps.extend([api, web, downstream, graph, vault]);
         r.apps.extend(self.apps.iter().cloned());
         let grant = |r: &mut apps::Registry, c: &str, res: &str, scopes: &[&str]| {
-            r.scope_grants.insert(
-                (c.to_owned(), res.to_owned()),
-                scopes.iter().map(|s| (*s).to_owned()).collect(),
-            );
+            r.scope_grants.insert((c.to_owned(), res.to_owned()), scopes.iter().map(|s| (*s).to_owned()).collect());
         };
         grant(&mut r, &web_id, &api_id, &["access_as_user"]);
-        grant(
-            &mut r,
-            &web_id,
-            GRAPH_CLIENT_ID,
-            &["User.Read", "openid", "profile", "email", "offline_access"],
-        );
-        grant(
-            &mut r,
-            &api_id,
-            DEFAULT_DOWNSTREAM_CLIENT_ID,
-            &["Data.Read", "Data.Write"],
-        );
+        grant(&mut r, &web_id, GRAPH_CLIENT_ID, &["User.Read", "openid", "profile", "email", "offline_access"]);
+        grant(&mut r, &api_id, DEFAULT_DOWNSTREAM_CLIENT_ID, &["Data.Read", "Data.Write"]);
         grant(&mut r, &api_id, GRAPH_CLIENT_ID, &["User.Read"]);
-        r.role_grants.insert(
-            (api_id.clone(), DEFAULT_DOWNSTREAM_CLIENT_ID.to_owned()),
-            vec!["Data.Read.All".into()],
-        );
-        r.role_grants
-            .insert((web_id, api_id), vec!["Tasks.Read.All".into()]);
+        r.role_grants.insert((api_id.clone(), DEFAULT_DOWNSTREAM_CLIENT_ID.to_owned()), vec!["Data.Read.All".into()]);
+        r.role_grants.insert((web_id, api_id), vec!["Tasks.Read.All".into()]);
         for (client, resource, role) in &self.role_grants {
-            r.role_grants
-                .entry((client.clone(), resource.clone()))
-                .or_default()
-                .push(role.clone());
+            r.role_grants.entry((client.clone(), resource.clone())).or_default().push(role.clone());
         }
         for (client, resource, scopes) in &self.scope_grants {
-            r.scope_grants
-                .entry((client.clone(), resource.clone()))
-                .or_default()
-                .extend(scopes.iter().cloned());
+            r.scope_grants.entry((client.clone(), resource.clone())).or_default().extend(scopes.iter().cloned());
         }
         r.identities.push(DevManagedIdentity::system_assigned());
         r.identities.extend(self.identities.iter().cloned());
@@ -378,8 +325,7 @@ impl DevTenantBuilder {
 
     /// Another tenant served by the same dev tenant (same keys, like Entra): for multi-tenant tests.
     pub fn extra_tenant(mut self, tenant_id: impl Into<String>) -> Self {
-        self.extra_tenants
-            .push(tenant_id.into().to_ascii_lowercase());
+        self.extra_tenants.push(tenant_id.into().to_ascii_lowercase());
         self
     }
 
@@ -410,11 +356,7 @@ impl DevTenantBuilder {
     /// Grants `client_id` the app role `role` of the API `resource_client_id` (admin-consented
     /// application permission, for client credentials).
     pub fn grant_app_role(mut self, client_id: &str, resource_client_id: &str, role: &str) -> Self {
-        self.role_grants.push((
-            client_id.to_owned(),
-            resource_client_id.to_owned(),
-            role.to_owned(),
-        ));
+        self.role_grants.push((client_id.to_owned(), resource_client_id.to_owned(), role.to_owned()));
         self
     }
 
@@ -582,28 +524,19 @@ impl DevTenant {
     /// The v2.0 OpenID configuration URL.
     #[must_use]
     pub fn metadata_url(&self) -> String {
-        format!(
-            "{}/{}/v2.0/.well-known/openid-configuration",
-            self.shared.base_url, self.shared.tenant_id
-        )
+        format!("{}/{}/v2.0/.well-known/openid-configuration", self.shared.base_url, self.shared.tenant_id)
     }
 
     /// The v2.0 JWKS URL.
     #[must_use]
     pub fn jwks_url(&self) -> String {
-        format!(
-            "{}/{}/discovery/v2.0/keys",
-            self.shared.base_url, self.shared.tenant_id
-        )
+        format!("{}/{}/discovery/v2.0/keys", self.shared.base_url, self.shared.tenant_id)
     }
 
     /// The v2.0 token endpoint.
     #[must_use]
     pub fn token_endpoint(&self) -> String {
-        format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.shared.base_url, self.shared.tenant_id
-        )
+        format!("{}/{}/oauth2/v2.0/token", self.shared.base_url, self.shared.tenant_id)
     }
 
     /// A configuration for the default API, pointed at this tenant.
@@ -613,17 +546,12 @@ impl DevTenant {
     /// Never in practice: the values are generated by the dev tenant itself.
     #[must_use]
     pub fn config(&self) -> AzureAdConfig {
-        self.config_builder()
-            .build()
-            .expect("dev tenant configuration is valid")
+        self.config_builder().build().expect("dev tenant configuration is valid")
     }
 
     /// A configuration builder for the default API, pointed at this tenant, to adjust.
     pub fn config_builder(&self) -> crate::config::AzureAdConfigBuilder {
-        AzureAdConfig::builder()
-            .instance(self.base_url())
-            .tenant_id(self.tenant_id())
-            .client_id(self.api_client_id())
+        AzureAdConfig::builder().instance(self.base_url()).tenant_id(self.tenant_id()).client_id(self.api_client_id())
     }
 
     /// A token builder: by default a v2.0 delegated token of the default user for the default
@@ -642,30 +570,14 @@ impl DevTenant {
     /// of malformed or hostile tokens.
     #[must_use]
     pub fn sign_raw(&self, header_json: &str, payload_json: &str) -> String {
-        let key = self
-            .shared
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .active
-            .clone();
-        key.sign_compact(
-            crate::config::SigningAlgorithm::RS256,
-            header_json,
-            payload_json,
-        )
+        let key = self.shared.keys.read().unwrap_or_else(|e| e.into_inner()).active.clone();
+        key.sign_compact(crate::config::SigningAlgorithm::RS256, header_json, payload_json)
     }
 
     /// The key id tokens are signed with now.
     #[must_use]
     pub fn active_kid(&self) -> String {
-        self.shared
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .active
-            .kid
-            .clone()
+        self.shared.keys.read().unwrap_or_else(|e| e.into_inner()).active.kid.clone()
     }
 
     /// Starts signing with a new key. The previous key stays published until
@@ -694,12 +606,7 @@ impl DevTenant {
     pub fn add_app_signing_key(&self, client_id: &str) -> String {
         let key = Arc::new(DevKey::generate());
         let kid = key.kid.clone();
-        self.shared
-            .keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .app_keys
-            .insert(client_id.to_owned(), key);
+        self.shared.keys.write().unwrap_or_else(|e| e.into_inner()).app_keys.insert(client_id.to_owned(), key);
         kid
     }
 
@@ -759,12 +666,7 @@ impl DevTenant {
     #[must_use]
     pub fn add_client_secret(&self, client_id: &str) -> String {
         let secret = random_secret();
-        self.shared
-            .registry()
-            .secrets
-            .entry(client_id.to_owned())
-            .or_default()
-            .push(secret.clone());
+        self.shared.registry().secrets.entry(client_id.to_owned()).or_default().push(secret.clone());
         secret
     }
 
@@ -783,12 +685,7 @@ impl DevTenant {
 
     /// Registers an existing certificate (DER) on an app registration.
     pub fn register_certificate(&self, client_id: &str, der: &[u8]) {
-        self.shared
-            .registry()
-            .certificates
-            .entry(client_id.to_owned())
-            .or_default()
-            .push(der.to_vec());
+        self.shared.registry().certificates.entry(client_id.to_owned()).or_default().push(der.to_vec());
     }
 
     /// Adds a federated identity credential to an app registration: tokens from `issuer`
@@ -857,10 +754,7 @@ impl DevTenant {
 
     /// Stores a secret in the Key Vault–shaped secrets endpoint (`GET /secrets/{name}`).
     pub fn set_secret(&self, name: &str, value: &str) {
-        self.shared
-            .registry()
-            .vault
-            .insert(name.to_owned(), value.to_owned());
+        self.shared.registry().vault.insert(name.to_owned(), value.to_owned());
     }
 
     /// The base URL of the Key Vault–shaped secrets endpoint (the vault URL).
@@ -874,11 +768,7 @@ impl DevTenant {
     #[must_use]
     pub fn approve_device_code(&self, user_code: &str, user_index: usize) -> bool {
         let mut registry = self.shared.registry();
-        match registry
-            .device_codes
-            .values_mut()
-            .find(|g| g.user_code.eq_ignore_ascii_case(user_code))
-        {
+        match registry.device_codes.values_mut().find(|g| g.user_code.eq_ignore_ascii_case(user_code)) {
             Some(grant) if user_index < self.shared.users.len() => {
                 grant.approved_by = Some(user_index);
                 true
@@ -890,31 +780,18 @@ impl DevTenant {
     /// The authorization endpoint (v2.0).
     #[must_use]
     pub fn authorize_endpoint(&self) -> String {
-        format!(
-            "{}/{}/oauth2/v2.0/authorize",
-            self.shared.base_url, self.shared.tenant_id
-        )
+        format!("{}/{}/oauth2/v2.0/authorize", self.shared.base_url, self.shared.tenant_id)
     }
 
     /// How many requests an endpoint has served (including faulted ones).
     #[must_use]
     pub fn requests(&self, endpoint: Endpoint) -> usize {
-        self.shared
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&endpoint)
-            .copied()
-            .unwrap_or(0)
+        self.shared.counters.lock().unwrap_or_else(|e| e.into_inner()).get(&endpoint).copied().unwrap_or(0)
     }
 
     /// Resets every request counter.
     pub fn reset_counters(&self) {
-        self.shared
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.shared.counters.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// Injects a fault on an endpoint until [`clear_fault`](Self::clear_fault).
@@ -923,13 +800,7 @@ impl DevTenant {
             .faults
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                endpoint,
-                FaultSlot {
-                    fault,
-                    remaining: None,
-                },
-            );
+            .insert(endpoint, FaultSlot { fault, remaining: None });
     }
 
     /// Injects a fault for the next `times` requests to an endpoint.
@@ -941,22 +812,12 @@ impl DevTenant {
             .faults
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                endpoint,
-                FaultSlot {
-                    fault,
-                    remaining: Some(times),
-                },
-            );
+            .insert(endpoint, FaultSlot { fault, remaining: Some(times) });
     }
 
     /// Removes the fault of an endpoint.
     pub fn clear_fault(&self, endpoint: Endpoint) {
-        self.shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&endpoint);
+        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&endpoint);
     }
 
     /// Total requests served, all endpoints.
@@ -976,9 +837,7 @@ pub struct DevCertificate {
 
 impl fmt::Debug for DevCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DevCertificate")
-            .field("thumbprint", &self.thumbprint())
-            .finish_non_exhaustive()
+        f.debug_struct("DevCertificate").field("thumbprint", &self.thumbprint()).finish_non_exhaustive()
     }
 }
 
@@ -993,19 +852,12 @@ impl DevCertificate {
         let key = DevKey::generate();
         let pkcs8 = key.pkcs8_der();
         let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
-        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
-            .expect("RSA key for rcgen");
-        let mut params = rcgen::CertificateParams::new(vec!["azad-dev.local".to_owned()])
-            .expect("certificate params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, subject.trim_start_matches("CN="));
+        let pair =
+            rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).expect("RSA key for rcgen");
+        let mut params = rcgen::CertificateParams::new(vec!["azad-dev.local".to_owned()]).expect("certificate params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, subject.trim_start_matches("CN="));
         let cert = params.self_signed(&pair).expect("self-signed certificate");
-        Self {
-            cert_der: cert.der().to_vec(),
-            cert_pem: cert.pem(),
-            key_pkcs8: pkcs8,
-        }
+        Self { cert_der: cert.der().to_vec(), cert_pem: cert.pem(), key_pkcs8: pkcs8 }
     }
 
     /// The certificate, DER.
@@ -1035,10 +887,7 @@ impl DevCertificate {
     /// The base64url SHA-256 thumbprint (`x5t#S256`).
     #[must_use]
     pub fn thumbprint(&self) -> String {
-        URL_SAFE_NO_PAD_ENGINE.encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            &self.cert_der,
-        ))
+        URL_SAFE_NO_PAD_ENGINE.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.cert_der))
     }
 
     /// The certificate and key as PKCS#12 (`.pfx`) protected by `password`.
@@ -1054,10 +903,7 @@ impl DevCertificate {
         let cert = p12_keystore::Certificate::from_der(&self.cert_der).expect("DER certificate");
         let chain = p12_keystore::PrivateKeyChain::new(random_bytes::<20>().to_vec(), key, [cert]);
         let mut store = p12_keystore::KeyStore::new();
-        store.add_entry(
-            "azad-dev",
-            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
-        );
+        store.add_entry("azad-dev", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
         store.writer(password).write().expect("PKCS#12 encoding")
     }
 }

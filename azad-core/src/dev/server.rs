@@ -29,9 +29,7 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -48,9 +46,7 @@ pub(crate) struct DevRequest {
 
 impl DevRequest {
     pub(crate) fn query_param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 }
 
@@ -89,35 +85,21 @@ fn route(method: &Method, path: &str) -> Option<Route> {
     let tenant = |t: &str| t.to_ascii_lowercase();
     match (method, segments.as_slice()) {
         (&Method::GET, [t, "v2.0", ".well-known", "openid-configuration"]) => {
-            Some(Route::Discovery {
-                tenant: tenant(t),
-                v2: true,
-            })
+            Some(Route::Discovery { tenant: tenant(t), v2: true })
         }
-        (&Method::GET, [t, ".well-known", "openid-configuration"]) => Some(Route::Discovery {
-            tenant: tenant(t),
-            v2: false,
-        }),
-        (&Method::GET, [t, "discovery", "v2.0", "keys"]) => Some(Route::Jwks {
-            tenant: tenant(t),
-            v2: true,
-        }),
-        (&Method::GET, [t, "discovery", "keys"]) => Some(Route::Jwks {
-            tenant: tenant(t),
-            v2: false,
-        }),
+        (&Method::GET, [t, ".well-known", "openid-configuration"]) => {
+            Some(Route::Discovery { tenant: tenant(t), v2: false })
+        }
+        (&Method::GET, [t, "discovery", "v2.0", "keys"]) => Some(Route::Jwks { tenant: tenant(t), v2: true }),
+        (&Method::GET, [t, "discovery", "keys"]) => Some(Route::Jwks { tenant: tenant(t), v2: false }),
         (&Method::POST, [t, "oauth2", "v2.0", "token"]) => Some(Route::Token { tenant: tenant(t) }),
-        (&Method::GET, [t, "oauth2", "v2.0", "authorize"]) => {
-            Some(Route::Authorize { tenant: tenant(t) })
-        }
+        (&Method::GET, [t, "oauth2", "v2.0", "authorize"]) => Some(Route::Authorize { tenant: tenant(t) }),
         (&Method::GET, [_, "oauth2", "v2.0", "logout"]) => Some(Route::Logout),
         (&Method::POST, [_, "oauth2", "v2.0", "devicecode"]) => Some(Route::DeviceCode),
         (&Method::GET, ["devicelogin"]) => Some(Route::DeviceLogin),
         (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
         (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
-        (&Method::GET, ["secrets", name]) => Some(Route::Secret {
-            name: (*name).to_owned(),
-        }),
+        (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned() }),
         _ => None,
     }
 }
@@ -146,12 +128,7 @@ pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Val
 }
 
 /// An Entra-shaped OAuth error response.
-pub(crate) fn oauth_error(
-    status: StatusCode,
-    error: &str,
-    code: u32,
-    description: &str,
-) -> DevResponse {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> DevResponse {
     json_response(status, &oauth_error_body(error, code, description))
 }
 
@@ -161,10 +138,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     let body = match Limited::new(body, 1024 * 1024).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            return Ok(json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"error": "invalid_request"}),
-            ));
+            return Ok(json_response(StatusCode::PAYLOAD_TOO_LARGE, &json!({"error": "invalid_request"})));
         }
     };
     let request = DevRequest {
@@ -175,10 +149,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         body,
     };
     let Some(route) = route(&request.method, &request.path) else {
-        return Ok(json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"error": "not_found"}),
-        ));
+        return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
     let endpoint = route.endpoint();
     shared.count(endpoint);
@@ -205,11 +176,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
 fn logout(shared: &Shared, request: &DevRequest) -> DevResponse {
     let target = request.query_param("post_logout_redirect_uri");
     let registered = target.as_deref().is_some_and(|t| {
-        shared
-            .registry()
-            .apps
-            .iter()
-            .any(|a| a.redirect_uris.iter().any(|r| r == t || r.starts_with(t)))
+        shared.registry().apps.iter().any(|a| a.redirect_uris.iter().any(|r| r == t || r.starts_with(t)))
     });
     match target {
         Some(t) if registered => Response::builder()
@@ -220,9 +187,7 @@ fn logout(shared: &Shared, request: &DevRequest) -> DevResponse {
         _ => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(Full::new(Bytes::from_static(
-                b"<p>You signed out of your account.</p>",
-            )))
+            .body(Full::new(Bytes::from_static(b"<p>You signed out of your account.</p>")))
             .expect("static response parts"),
     }
 }
@@ -239,10 +204,9 @@ async fn apply_fault(fault: Fault) -> Option<DevResponse> {
             tokio::time::sleep(d).await;
             return None;
         }
-        Fault::Status(code) => json_response(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            &json!({}),
-        ),
+        Fault::Status(code) => {
+            json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &json!({}))
+        }
         Fault::Body(body) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -259,12 +223,8 @@ async fn apply_fault(fault: Fault) -> Option<DevResponse> {
                 .body(Full::new(Bytes::from(body)))
                 .expect("static response parts")
         }
-        Fault::TooManyRequests { retry_after } => {
-            with_retry_after(StatusCode::TOO_MANY_REQUESTS, retry_after)
-        }
-        Fault::Unavailable { retry_after } => {
-            with_retry_after(StatusCode::SERVICE_UNAVAILABLE, retry_after)
-        }
+        Fault::TooManyRequests { retry_after } => with_retry_after(StatusCode::TOO_MANY_REQUESTS, retry_after),
+        Fault::Unavailable { retry_after } => with_retry_after(StatusCode::SERVICE_UNAVAILABLE, retry_after),
         Fault::InvalidGrant => oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
@@ -367,19 +327,9 @@ fn jwks(shared: &Shared, tenant: &str, v2: bool, request: &DevRequest) -> DevRes
     let body = doc.to_string();
     let etag = {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-        format!(
-            "\"{}\"",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                &d.as_ref()[..12]
-            )
-        )
+        format!("\"{}\"", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &d.as_ref()[..12]))
     };
-    if request
-        .headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
+    if request.headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return Response::builder()
             .status(StatusCode::NOT_MODIFIED)
             .header(header::ETAG, etag)
@@ -387,7 +337,6 @@ fn jwks(shared: &Shared, tenant: &str, v2: bool, request: &DevRequest) -> DevRes
             .expect("static response parts");
     }
     let mut r = json_response(StatusCode::OK, &doc);
-    r.headers_mut()
-        .insert(header::ETAG, etag.parse().expect("etag is ASCII"));
+    r.headers_mut().insert(header::ETAG, etag.parse().expect("etag is ASCII"));
     r
 }

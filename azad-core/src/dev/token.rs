@@ -74,9 +74,7 @@ impl std::fmt::Debug for TokenBuilder {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl TokenBuilder {
@@ -137,9 +135,7 @@ impl TokenBuilder {
 
     /// Several audiences, as a JSON array.
     pub fn audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, aud: I) -> Self {
-        self.audience = Some(Value::Array(
-            aud.into_iter().map(|a| Value::String(a.into())).collect(),
-        ));
+        self.audience = Some(Value::Array(aud.into_iter().map(|a| Value::String(a.into())).collect()));
         self
     }
 
@@ -265,17 +261,10 @@ impl TokenBuilder {
         let iat = self.issued.unwrap_or_else(now);
         let nbf = iat + self.not_before_offset;
         let exp = iat + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
-        let client = self
-            .client_app_id
-            .clone()
-            .unwrap_or_else(|| s.client_app_id.clone());
+        let client = self.client_app_id.clone().unwrap_or_else(|| s.client_app_id.clone());
         let v2 = self.version == TokenVersion::V2;
         let iss = self.issuer.clone().unwrap_or_else(|| {
-            if v2 {
-                format!("{}/{tid}/v2.0", s.base_url)
-            } else {
-                format!("{}/{tid}/", s.base_url)
-            }
+            if v2 { format!("{}/{tid}/v2.0", s.base_url) } else { format!("{}/{tid}/", s.base_url) }
         });
         let aud = self.audience.clone().unwrap_or_else(|| {
             if v2 {
@@ -319,10 +308,7 @@ impl TokenBuilder {
                     c.insert("oid".into(), user.oid.clone().into());
                     c.insert("rh".into(), rh.into());
                 }
-                let scopes = self
-                    .scopes
-                    .clone()
-                    .unwrap_or_else(|| vec!["access_as_user".into()]);
+                let scopes = self.scopes.clone().unwrap_or_else(|| vec!["access_as_user".into()]);
                 if !scopes.is_empty() {
                     c.insert("scp".into(), scopes.join(" ").into());
                 }
@@ -386,22 +372,14 @@ impl TokenBuilder {
             match &self.signer {
                 Signer::Active => ring.active.clone(),
                 Signer::Unpublished => ring.unpublished.clone(),
-                Signer::AppSpecific(client) => ring
-                    .app_keys
-                    .get(client)
-                    .cloned()
-                    .expect("no app-specific key for this client id"),
+                Signer::AppSpecific(client) => {
+                    ring.app_keys.get(client).cloned().expect("no app-specific key for this client id")
+                }
             }
         };
         let mut header = Map::new();
         header.insert("typ".into(), "JWT".into());
-        header.insert(
-            "alg".into(),
-            self.alg_header
-                .clone()
-                .unwrap_or_else(|| self.alg.as_str().to_owned())
-                .into(),
-        );
+        header.insert("alg".into(), self.alg_header.clone().unwrap_or_else(|| self.alg.as_str().to_owned()).into());
         let kid = match &self.kid {
             Some(k) => k.clone(),
             None => Some(key.kid.clone()),
@@ -413,20 +391,13 @@ impl TokenBuilder {
         for (k, v) in &self.header_extra {
             header.insert(k.clone(), v.clone());
         }
-        key.sign_compact(
-            self.alg,
-            &Value::Object(header).to_string(),
-            &claims.to_string(),
-        )
+        key.sign_compact(self.alg, &Value::Object(header).to_string(), &claims.to_string())
     }
 }
 
 /// A pairwise subject like Entra's: stable per user and application, 43 base64url characters.
 fn pairwise_sub(oid: &str, app: &str) -> String {
-    let d = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("{oid}|{app}").as_bytes(),
-    );
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{oid}|{app}").as_bytes());
     URL_SAFE_NO_PAD.encode(d.as_ref())
 }
 

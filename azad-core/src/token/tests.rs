@@ -19,11 +19,7 @@ const API: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
 const SECRET: &str = "CANARY-client-secret-9f2b";
 
 fn config() -> AzureAdConfig {
-    AzureAdConfig::builder()
-        .tenant_id(TID)
-        .client_id(API)
-        .build()
-        .unwrap()
+    AzureAdConfig::builder().tenant_id(TID).client_id(API).build().unwrap()
 }
 
 /// An unsigned JWT with these claims (the token client never verifies incoming tokens; the
@@ -36,16 +32,12 @@ fn jwt(claims: serde_json::Value) -> BearerToken {
 }
 
 fn user_token(oid: &str) -> BearerToken {
-    jwt(
-        json!({"aud": API, "tid": TID, "oid": oid, "scp": "access_as_user", "exp": now_secs() + 3600, "sub": "s"}),
-    )
+    jwt(json!({"aud": API, "tid": TID, "oid": oid, "scp": "access_as_user", "exp": now_secs() + 3600, "sub": "s"}))
 }
 
 fn ok_token(value: &str, expires_in: u64) -> HttpResponse {
     http::Response::new(
-        json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": value})
-            .to_string()
-            .into_bytes(),
+        json!({"token_type": "Bearer", "expires_in": expires_in, "access_token": value}).to_string().into_bytes(),
     )
 }
 
@@ -70,9 +62,7 @@ struct Mock {
 }
 
 impl Mock {
-    fn new(
-        fallback: impl Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync + 'static,
-    ) -> Self {
+    fn new(fallback: impl Fn(&HttpRequest) -> Result<HttpResponse, HttpError> + Send + Sync + 'static) -> Self {
         Self {
             queue: Arc::default(),
             fallback: Arc::new(Box::new(fallback)),
@@ -105,11 +95,7 @@ impl Mock {
                 }
                 let answer = {
                     let mut q = m.queue.lock().unwrap();
-                    if q.is_empty() {
-                        (m.fallback)(&req)
-                    } else {
-                        q.remove(0)
-                    }
+                    if q.is_empty() { (m.fallback)(&req) } else { q.remove(0) }
                 };
                 m.requests.lock().unwrap().push(req);
                 answer
@@ -119,32 +105,20 @@ impl Mock {
 }
 
 fn client(mock: &Mock) -> TokenClient {
-    TokenClient::new(
-        &config(),
-        ClientCredential::secret(crate::ClientSecret::new(SECRET)),
-    )
-    .with_http_client(mock.client())
+    TokenClient::new(&config(), ClientCredential::secret(crate::ClientSecret::new(SECRET)))
+        .with_http_client(mock.client())
 }
 
 #[tokio::test]
 async fn client_credentials_request_is_exact() {
     let mock = Mock::new(|_| Ok(ok_token("app-token", 3599)));
     let c = client(&mock);
-    let t = c
-        .acquire_app_token(&["api://downstream/.default"])
-        .await
-        .unwrap();
+    let t = c.acquire_app_token(&["api://downstream/.default"]).await.unwrap();
     assert_eq!(t.secret(), "app-token");
     let req = &mock.requests.lock().unwrap()[0];
     assert_eq!(req.method(), http::Method::POST);
-    assert_eq!(
-        req.uri(),
-        &format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")[..]
-    );
-    assert_eq!(
-        req.headers()[header::CONTENT_TYPE],
-        "application/x-www-form-urlencoded"
-    );
+    assert_eq!(req.uri(), &format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")[..]);
+    assert_eq!(req.headers()[header::CONTENT_TYPE], "application/x-www-form-urlencoded");
     let body = String::from_utf8(req.body().clone()).unwrap();
     assert_eq!(
         body,
@@ -159,23 +133,12 @@ async fn on_behalf_of_request_is_exact() {
     let mock = Mock::new(|_| Ok(ok_token("obo-token", 3599)));
     let c = client(&mock);
     let incoming = user_token("u1");
-    c.acquire_on_behalf_of(
-        &incoming,
-        &["api://downstream/Data.Read", "api://downstream/Data.Write"],
-    )
-    .await
-    .unwrap();
+    c.acquire_on_behalf_of(&incoming, &["api://downstream/Data.Read", "api://downstream/Data.Write"]).await.unwrap();
     let f = mock.form(0);
-    assert_eq!(
-        f["grant_type"],
-        "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    );
+    assert_eq!(f["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
     assert_eq!(f["requested_token_use"], "on_behalf_of");
     assert_eq!(f["assertion"], incoming.secret());
-    assert_eq!(
-        f["scope"],
-        "api://downstream/Data.Read api://downstream/Data.Write"
-    );
+    assert_eq!(f["scope"], "api://downstream/Data.Read api://downstream/Data.Write");
     assert_eq!(f["client_id"], API);
     assert_eq!(f["client_secret"], SECRET);
     assert!(!f.contains_key("claims"));
@@ -186,81 +149,43 @@ async fn certificate_and_callback_credentials_send_assertions() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
     let c = TokenClient::new(
         &config(),
-        ClientCredential::assertion_callback(
-            |req: crate::credential::AssertionRequest| async move {
-                assert_eq!(req.client_id, API);
-                Ok(ClientAssertion::new(format!(
-                    "signed-for:{}",
-                    req.token_endpoint
-                )))
-            },
-        ),
+        ClientCredential::assertion_callback(|req: crate::credential::AssertionRequest| async move {
+            assert_eq!(req.client_id, API);
+            Ok(ClientAssertion::new(format!("signed-for:{}", req.token_endpoint)))
+        }),
     )
     .with_http_client(mock.client());
     c.acquire_app_token(&["api://x/.default"]).await.unwrap();
     let f = mock.form(0);
-    assert_eq!(
-        f["client_assertion_type"],
-        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-    );
-    assert_eq!(
-        f["client_assertion"],
-        format!("signed-for:https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")
-    );
+    assert_eq!(f["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    assert_eq!(f["client_assertion"], format!("signed-for:https://login.microsoftonline.com/{TID}/oauth2/v2.0/token"));
     assert!(!f.contains_key("client_secret"));
 
     let failing = TokenClient::new(
         &config(),
-        ClientCredential::assertion_callback(|_| async {
-            Err(CredentialError::Callback("HSM offline".into()))
-        }),
+        ClientCredential::assertion_callback(|_| async { Err(CredentialError::Callback("HSM offline".into())) }),
     )
     .with_http_client(mock.client());
-    let e = failing
-        .acquire_app_token(&["api://y/.default"])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e,
-        TokenError::Credential(CredentialError::Callback("HSM offline".into()))
-    );
+    let e = failing.acquire_app_token(&["api://y/.default"]).await.unwrap_err();
+    assert_eq!(e, TokenError::Credential(CredentialError::Callback("HSM offline".into())));
     assert_eq!(e.caller_response().status, 500);
 }
 
 #[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_once_after_a_second() {
-    let mock = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(
-        500,
-        json!({"error": "server_error"}),
-        None,
-    )));
+    let mock = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(500, json!({"error": "server_error"}), None)));
     let c = client(&mock);
     let start = Instant::now();
-    assert_eq!(
-        c.acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap()
-            .secret(),
-        "t"
-    );
+    assert_eq!(c.acquire_app_token(&["api://a/.default"]).await.unwrap().secret(), "t");
     assert_eq!(mock.count(), 2);
     assert_eq!(start.elapsed(), Duration::from_secs(1));
 
-    let timeout = Mock::new(|_| Ok(ok_token("t", 3599)))
-        .then(Err(HttpError::new(HttpErrorKind::Timeout, None)));
-    assert!(
-        client(&timeout)
-            .acquire_app_token(&["api://a/.default"])
-            .await
-            .is_ok()
-    );
+    let timeout = Mock::new(|_| Ok(ok_token("t", 3599))).then(Err(HttpError::new(HttpErrorKind::Timeout, None)));
+    assert!(client(&timeout).acquire_app_token(&["api://a/.default"]).await.is_ok());
     assert_eq!(timeout.count(), 2);
 
     let down = Mock::new(|_| Ok(error(502, json!({"error": "bad_gateway"}), None)));
-    let e = client(&down)
-        .acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err();
+    let e = client(&down).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(down.count(), 2, "once, not more");
     assert!(e.is_transient());
     assert_eq!(e.caller_response().status, 502);
@@ -269,22 +194,13 @@ async fn transient_failures_are_retried_once_after_a_second() {
 #[tokio::test(start_paused = true)]
 async fn grant_and_client_errors_are_never_retried() {
     for (status, body) in [
-        (
-            400,
-            json!({"error": "invalid_grant", "error_codes": [50173]}),
-        ),
-        (
-            401,
-            json!({"error": "invalid_client", "error_codes": [7000215]}),
-        ),
+        (400, json!({"error": "invalid_grant", "error_codes": [50173]})),
+        (401, json!({"error": "invalid_client", "error_codes": [7000215]})),
         (400, json!({"error": "invalid_scope"})),
         (403, json!({"error": "unauthorized_client"})),
     ] {
         let mock = Mock::new(move |_| Ok(error(status, body.clone(), None)));
-        let e = client(&mock)
-            .acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap_err();
+        let e = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
         assert_eq!(mock.count(), 1, "{e}");
         assert_eq!(e.entra().unwrap().status, status);
     }
@@ -292,41 +208,18 @@ async fn grant_and_client_errors_are_never_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_throttles_identical_requests_locally() {
-    let mock = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(
-        429,
-        json!({"error": "too_many_requests"}),
-        Some("30"),
-    )));
+    let mock =
+        Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(429, json!({"error": "too_many_requests"}), Some("30"))));
     let c = client(&mock);
-    let first = c
-        .acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        first.entra().unwrap().retry_after,
-        Some(Duration::from_secs(30))
-    );
+    let first = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    assert_eq!(first.entra().unwrap().retry_after, Some(Duration::from_secs(30)));
     let r = first.caller_response();
-    assert_eq!(
-        (r.status, r.retry_after),
-        (503, Some(Duration::from_secs(30)))
-    );
+    assert_eq!((r.status, r.retry_after), (503, Some(Duration::from_secs(30))));
     // Inside the window: refused locally, no request.
     tokio::time::advance(Duration::from_secs(10)).await;
-    let again = c
-        .acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        again,
-        TokenError::Throttled {
-            retry_after: Duration::from_secs(20)
-        }
-    );
-    assert_eq!(
-        again.caller_response().retry_after,
-        Some(Duration::from_secs(20))
-    );
+    let again = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    assert_eq!(again, TokenError::Throttled { retry_after: Duration::from_secs(20) });
+    assert_eq!(again.caller_response().retry_after, Some(Duration::from_secs(20)));
     assert_eq!(mock.count(), 1);
     // Another request (other scopes) is not throttled.
     assert!(c.acquire_app_token(&["api://b/.default"]).await.is_ok());
@@ -344,29 +237,15 @@ async fn retry_after_is_capped_and_503_without_it_is_retried() {
         Some("86400"),
     )));
     let c = client(&mock);
-    c.acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err();
-    let TokenError::Throttled { retry_after } = c
-        .acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err()
-    else {
+    c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    let TokenError::Throttled { retry_after } = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err() else {
         panic!("throttled locally")
     };
     assert!(retry_after <= Duration::from_secs(60));
 
-    let plain = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(
-        503,
-        json!({"error": "temporarily_unavailable"}),
-        None,
-    )));
-    assert!(
-        client(&plain)
-            .acquire_app_token(&["api://a/.default"])
-            .await
-            .is_ok()
-    );
+    let plain =
+        Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(503, json!({"error": "temporarily_unavailable"}), None)));
+    assert!(client(&plain).acquire_app_token(&["api://a/.default"]).await.is_ok());
     assert_eq!(plain.count(), 2);
 }
 
@@ -376,18 +255,10 @@ async fn on_behalf_of_pre_checks_make_no_network_call() {
     let c = client(&mock);
     let scope = ["api://downstream/Data.Read"];
     let cases = [
+        (jwt(json!({"aud": API, "tid": TID, "scp": "x", "exp": now_secs() - 10})), OboRefusal::Expired),
+        (jwt(json!({"aud": API, "tid": TID, "scp": "x"})), OboRefusal::Expired),
         (
-            jwt(json!({"aud": API, "tid": TID, "scp": "x", "exp": now_secs() - 10})),
-            OboRefusal::Expired,
-        ),
-        (
-            jwt(json!({"aud": API, "tid": TID, "scp": "x"})),
-            OboRefusal::Expired,
-        ),
-        (
-            jwt(
-                json!({"aud": API, "tid": TID, "idtyp": "app", "roles": ["R"], "exp": now_secs() + 600}),
-            ),
+            jwt(json!({"aud": API, "tid": TID, "idtyp": "app", "roles": ["R"], "exp": now_secs() + 600})),
             OboRefusal::AppOnly,
         ),
         (
@@ -397,23 +268,12 @@ async fn on_behalf_of_pre_checks_make_no_network_call() {
         (BearerToken::new("not-a-jwt"), OboRefusal::Malformed),
     ];
     for (token, refusal) in cases {
-        assert_eq!(
-            c.acquire_on_behalf_of(&token, &scope).await.unwrap_err(),
-            TokenError::OnBehalfOf(refusal)
-        );
+        assert_eq!(c.acquire_on_behalf_of(&token, &scope).await.unwrap_err(), TokenError::OnBehalfOf(refusal));
     }
     assert_eq!(mock.count(), 0);
     let expired = TokenError::OnBehalfOf(OboRefusal::Expired).caller_response();
-    assert_eq!(
-        (expired.status, expired.www_authenticate().as_deref()),
-        (401, Some(r#"Bearer error="invalid_token""#))
-    );
-    assert_eq!(
-        TokenError::OnBehalfOf(OboRefusal::AppOnly)
-            .caller_response()
-            .status,
-        403
-    );
+    assert_eq!((expired.status, expired.www_authenticate().as_deref()), (401, Some(r#"Bearer error="invalid_token""#)));
+    assert_eq!(TokenError::OnBehalfOf(OboRefusal::AppOnly).caller_response().status, 403);
 }
 
 #[tokio::test]
@@ -422,9 +282,7 @@ async fn two_users_never_share_a_cached_token() {
     let counter = n.clone();
     let mock = Mock::new(move |req| {
         let i = counter.fetch_add(1, Ordering::SeqCst);
-        let form: HashMap<String, String> = url::form_urlencoded::parse(req.body())
-            .into_owned()
-            .collect();
+        let form: HashMap<String, String> = url::form_urlencoded::parse(req.body()).into_owned().collect();
         let who = form.get("assertion").map_or(0, String::len);
         Ok(ok_token(&format!("token-{i}-{who}"), 3599))
     });
@@ -435,16 +293,10 @@ async fn two_users_never_share_a_cached_token() {
     let b1 = c.acquire_on_behalf_of(&bob, &scopes).await.unwrap();
     assert_ne!(a1.secret(), b1.secret());
     // Same user, same scopes in another order: the cache.
-    let a2 = c
-        .acquire_on_behalf_of(&alice, &["api://d/Data.Write", "api://d/Data.Read"])
-        .await
-        .unwrap();
+    let a2 = c.acquire_on_behalf_of(&alice, &["api://d/Data.Write", "api://d/Data.Read"]).await.unwrap();
     assert_eq!(a1.secret(), a2.secret());
     // Same user, other scopes: a new exchange.
-    let a3 = c
-        .acquire_on_behalf_of(&alice, &["api://d/Data.Read"])
-        .await
-        .unwrap();
+    let a3 = c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await.unwrap();
     assert_ne!(a1.secret(), a3.secret());
     assert_eq!(mock.count(), 3);
 }
@@ -454,21 +306,13 @@ async fn a_claims_challenge_bypasses_the_cache() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
     let c = client(&mock);
     let alice = user_token("alice");
-    c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"])
-        .await
-        .unwrap();
+    c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await.unwrap();
     let challenge = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
-    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).claims(challenge))
-        .await
-        .unwrap();
+    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).claims(challenge)).await.unwrap();
     assert_eq!(mock.count(), 2);
     assert_eq!(mock.form(1)["claims"], challenge);
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true))
-        .await
-        .unwrap();
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true))
-        .await
-        .unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
     assert_eq!(mock.count(), 4);
 }
 
@@ -481,9 +325,7 @@ async fn a_hundred_concurrent_requests_make_one_token_request() {
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let (c, alice) = (c.clone(), alice.clone());
-            tokio::spawn(
-                async move { c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await },
-            )
+            tokio::spawn(async move { c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await })
         })
         .collect();
     for t in tasks {
@@ -497,46 +339,20 @@ async fn refreshed_ahead_and_a_failed_refresh_keeps_serving() {
     let mock = Mock::new(|_| Ok(ok_token("second", 3599)));
     let mock = mock.then(Ok(ok_token("first", 3600)));
     let c = client(&mock);
-    assert_eq!(
-        c.acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap()
-            .secret(),
-        "first"
-    );
+    assert_eq!(c.acquire_app_token(&["api://a/.default"]).await.unwrap().secret(), "first");
     tokio::time::advance(Duration::from_secs(3000)).await;
-    assert_eq!(
-        c.acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap()
-            .secret(),
-        "first",
-        "fresh"
-    );
+    assert_eq!(c.acquire_app_token(&["api://a/.default"]).await.unwrap().secret(), "first", "fresh");
     assert_eq!(mock.count(), 1);
     tokio::time::advance(Duration::from_secs(400)).await; // inside the last five minutes
-    assert_eq!(
-        c.acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap()
-            .secret(),
-        "second"
-    );
+    assert_eq!(c.acquire_app_token(&["api://a/.default"]).await.unwrap().secret(), "second");
     assert_eq!(mock.count(), 2);
 
-    let failing = Mock::new(|_| Ok(error(400, json!({"error": "invalid_grant"}), None)))
-        .then(Ok(ok_token("only", 3600)));
+    let failing =
+        Mock::new(|_| Ok(error(400, json!({"error": "invalid_grant"}), None))).then(Ok(ok_token("only", 3600)));
     let c = client(&failing);
     c.acquire_app_token(&["api://a/.default"]).await.unwrap();
     tokio::time::advance(Duration::from_secs(3400)).await;
-    assert_eq!(
-        c.acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap()
-            .secret(),
-        "only",
-        "still valid"
-    );
+    assert_eq!(c.acquire_app_token(&["api://a/.default"]).await.unwrap().secret(), "only", "still valid");
 }
 
 #[tokio::test]
@@ -552,10 +368,7 @@ async fn errors_keep_entra_details() {
         "suberror": "basic_action"
     });
     let mock = Mock::new(move |_| Ok(error(400, body.clone(), None)));
-    let e = client(&mock)
-        .acquire_on_behalf_of(&user_token("u"), &["api://d/Data.Read"])
-        .await
-        .unwrap_err();
+    let e = client(&mock).acquire_on_behalf_of(&user_token("u"), &["api://d/Data.Read"]).await.unwrap_err();
     let entra = e.entra().unwrap();
     assert_eq!(entra.error_codes, [50076]);
     assert_eq!(entra.correlation_id.as_deref(), Some("corr-1"));
@@ -569,10 +382,7 @@ async fn errors_keep_entra_details() {
         r.www_authenticate().unwrap(),
         format!(r#"Bearer error="insufficient_claims", claims="{expected_claims}""#)
     );
-    assert!(
-        e.to_string().contains("AADSTS50076") && e.to_string().contains("corr-1"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("AADSTS50076") && e.to_string().contains("corr-1"), "{e}");
 }
 
 #[test]
@@ -586,72 +396,31 @@ fn caller_responses() {
         }))
     };
     assert_eq!(
-        entra("invalid_grant", vec![500_133])
-            .caller_response()
-            .www_authenticate()
-            .unwrap(),
+        entra("invalid_grant", vec![500_133]).caller_response().www_authenticate().unwrap(),
         r#"Bearer error="invalid_token""#
     );
-    assert_eq!(
-        entra("invalid_client", vec![7_000_215])
-            .caller_response()
-            .status,
-        500
-    );
-    assert_eq!(
-        entra("unauthorized_client", vec![700_016])
-            .caller_response()
-            .status,
-        500
-    );
-    assert_eq!(
-        entra("invalid_grant", vec![65_001])
-            .caller_response()
-            .status,
-        403
-    );
-    assert_eq!(
-        entra("invalid_grant", vec![50_173])
-            .caller_response()
-            .status,
-        502
-    );
+    assert_eq!(entra("invalid_client", vec![7_000_215]).caller_response().status, 500);
+    assert_eq!(entra("unauthorized_client", vec![700_016]).caller_response().status, 500);
+    assert_eq!(entra("invalid_grant", vec![65_001]).caller_response().status, 403);
+    assert_eq!(entra("invalid_grant", vec![50_173]).caller_response().status, 502);
     assert_eq!(TokenError::Configuration("x").caller_response().status, 500);
-    assert_eq!(
-        TokenError::Request(HttpError::new(HttpErrorKind::Connect, None))
-            .caller_response()
-            .status,
-        502
-    );
+    assert_eq!(TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)).caller_response().status, 502);
 }
 
 #[tokio::test]
 async fn unparsable_answers_keep_a_redacted_body() {
     let mock = Mock::new(|_| {
-        Ok(http::Response::new(
-            br#"{"access_token":"CANARY-leaked-token","expires_in":"soon"}"#.to_vec(),
-        ))
+        Ok(http::Response::new(br#"{"access_token":"CANARY-leaked-token","expires_in":"soon"}"#.to_vec()))
     });
-    let e = client(&mock)
-        .acquire_app_token(&["api://a/.default"])
-        .await
-        .unwrap_err();
-    let TokenError::Parse {
-        status: 200, body, ..
-    } = &e
-    else {
-        panic!("{e:?}")
-    };
+    let e = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    let TokenError::Parse { status: 200, body, .. } = &e else { panic!("{e:?}") };
     assert!(body.contains("[redacted]"));
     for text in [format!("{e}"), format!("{e:?}")] {
         assert!(!text.contains("CANARY"), "{text}");
     }
     let html = Mock::new(|_| Ok(error(502, json!("<html>gateway</html>"), None)));
     assert!(matches!(
-        client(&html)
-            .acquire_app_token(&["api://a/.default"])
-            .await
-            .unwrap_err(),
+        client(&html).acquire_app_token(&["api://a/.default"]).await.unwrap_err(),
         TokenError::Parse { status: 502, .. }
     ));
 }
@@ -659,50 +428,28 @@ async fn unparsable_answers_keep_a_redacted_body() {
 #[tokio::test]
 async fn multi_tenant_apis_exchange_in_the_users_tenant() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
-    let cfg = AzureAdConfig::builder()
-        .tenant_id("organizations")
-        .client_id(API)
-        .build()
-        .unwrap();
-    let c = TokenClient::new(
-        &cfg,
-        ClientCredential::secret(crate::ClientSecret::new(SECRET)),
-    )
-    .with_http_client(mock.client());
-    c.acquire_on_behalf_of(&user_token("u"), &["api://d/Data.Read"])
-        .await
-        .unwrap();
+    let cfg = AzureAdConfig::builder().tenant_id("organizations").client_id(API).build().unwrap();
+    let c = TokenClient::new(&cfg, ClientCredential::secret(crate::ClientSecret::new(SECRET)))
+        .with_http_client(mock.client());
+    c.acquire_on_behalf_of(&user_token("u"), &["api://d/Data.Read"]).await.unwrap();
     assert_eq!(
         mock.requests.lock().unwrap()[0].uri(),
         &format!("https://login.microsoftonline.com/{TID}/oauth2/v2.0/token")[..]
     );
     assert_eq!(
-        c.acquire_app_token(&["api://d/.default"])
-            .await
-            .unwrap_err(),
+        c.acquire_app_token(&["api://d/.default"]).await.unwrap_err(),
         TokenError::Configuration(
             "client credentials need a tenant-specific authority, not `common` or `organizations`"
         )
     );
-    assert_eq!(
-        c.acquire_app_token(&[]).await.unwrap_err(),
-        TokenError::Configuration("no scopes requested")
-    );
+    assert_eq!(c.acquire_app_token(&[]).await.unwrap_err(), TokenError::Configuration("no scopes requested"));
 }
 
 #[test]
 fn secrets_never_print() {
-    let c = TokenClient::new(
-        &config(),
-        ClientCredential::secret(crate::ClientSecret::new(SECRET)),
-    );
+    let c = TokenClient::new(&config(), ClientCredential::secret(crate::ClientSecret::new(SECRET)));
     assert!(!format!("{c:?}").contains("CANARY"));
-    let t = AcquiredToken::new(
-        AccessToken::new("CANARY-access-token"),
-        Duration::from_secs(60),
-        None,
-        "Bearer".into(),
-    );
+    let t = AcquiredToken::new(AccessToken::new("CANARY-access-token"), Duration::from_secs(60), None, "Bearer".into());
     assert!(!format!("{t:?}").contains("CANARY"));
     let r = TokenRequest::on_behalf_of(BearerToken::new("CANARY-incoming"), ["s"]).claims("{}");
     assert!(!format!("{r:?}").contains("CANARY"));
@@ -729,33 +476,15 @@ async fn logs_never_carry_secrets_or_tokens() {
         }
     }
     let buf = Buf::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(buf.clone())
-        .finish();
+    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(buf.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let mock = Mock::new(|_| {
-        Ok(error(
-            401,
-            json!({"error": "invalid_client", "error_codes": [7000215]}),
-            None,
-        ))
-    })
-    .then(Ok(error(500, json!({"error": "server_error"}), None)));
+    let mock = Mock::new(|_| Ok(error(401, json!({"error": "invalid_client", "error_codes": [7000215]}), None)))
+        .then(Ok(error(500, json!({"error": "server_error"}), None)));
     let incoming = user_token("CANARY-user");
-    let e = client(&mock)
-        .acquire_on_behalf_of(&incoming, &["api://d/Data.Read"])
-        .await
-        .unwrap_err();
+    let e = client(&mock).acquire_on_behalf_of(&incoming, &["api://d/Data.Read"]).await.unwrap_err();
     assert!(e.entra().unwrap().is_client_rejected());
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("rejected this application's credential"),
-        "{logs}"
-    );
+    assert!(logs.contains("rejected this application's credential"), "{logs}");
     assert!(!logs.contains(SECRET), "{logs}");
-    assert!(
-        !logs.contains(incoming.secret().split('.').nth(1).unwrap()),
-        "{logs}"
-    );
+    assert!(!logs.contains(incoming.secret().split('.').nth(1).unwrap()), "{logs}");
 }

@@ -14,12 +14,7 @@ const OTHER_TENANT: &str = "0b6a5a2c-1111-4222-8333-944455556666";
 const THIRD_TENANT: &str = "0c7b6b3d-7777-4888-9999-a0aabbbbcccc";
 
 async fn tenant() -> DevTenant {
-    DevTenant::builder()
-        .extra_tenant(OTHER_TENANT)
-        .extra_tenant(THIRD_TENANT)
-        .start()
-        .await
-        .unwrap()
+    DevTenant::builder().extra_tenant(OTHER_TENANT).extra_tenant(THIRD_TENANT).start().await.unwrap()
 }
 
 fn validator(dev: &DevTenant) -> TokenValidator {
@@ -55,17 +50,11 @@ async fn accepts_v1_and_app_only_tokens() {
     assert_eq!(v1.audiences(), [format!("api://{}", dev.api_client_id())]);
     assert_eq!(v1.appid(), Some(dev.client_app_id()));
     assert!(v1.get("upn").is_some());
-    let app = v
-        .validate(&dev.token().app_only().roles(["Tasks.Read.All"]).build())
-        .await
-        .unwrap();
+    let app = v.validate(&dev.token().app_only().roles(["Tasks.Read.All"]).build()).await.unwrap();
     assert!(app.is_app_only());
     assert!(app.has_role("Tasks.Read.All"));
     assert_eq!(app.idtyp(), Some("app"));
-    let app_v1 = v
-        .validate(&dev.token().v1().app_only().roles(["R"]).build())
-        .await
-        .unwrap();
+    let app_v1 = v.validate(&dev.token().v1().app_only().roles(["R"]).build()).await.unwrap();
     assert!(app_v1.is_app_only());
     // The v1.0 discovery document was read once to learn the custom host's v1 issuer.
     assert_eq!(dev.requests(Endpoint::OpenIdConfigurationV1), 1);
@@ -79,15 +68,9 @@ async fn size_cap_applies_before_decoding() {
     let big = dev.token().claim("padding", "x".repeat(2000)).build();
     assert_eq!(err(&v, &big).await, ValidationError::TokenTooLarge);
     // Not even a JWT: the size cap comes first, and nothing was fetched.
-    assert_eq!(
-        err(&v, &"!".repeat(5000)).await,
-        ValidationError::TokenTooLarge
-    );
+    assert_eq!(err(&v, &"!".repeat(5000)).await, ValidationError::TokenTooLarge);
     assert_eq!(dev.requests(Endpoint::Jwks), 0);
-    assert_eq!(
-        v.validate_at(&big, SystemTime::now()).await.unwrap_err(),
-        ValidationError::TokenTooLarge
-    );
+    assert_eq!(v.validate_at(&big, SystemTime::now()).await.unwrap_err(), ValidationError::TokenTooLarge);
 }
 
 #[tokio::test]
@@ -97,59 +80,22 @@ async fn malformed_tokens() {
     let good = dev.token().build();
     let (h, rest) = good.split_once('.').unwrap();
     let (p, s) = rest.split_once('.').unwrap();
-    let b64 =
-        |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
     let cases = [
         ("", ValidationError::Malformed(TokenPart::Structure)),
         ("abc", ValidationError::Malformed(TokenPart::Structure)),
-        (
-            &format!("{h}.{p}") as &str,
-            ValidationError::Malformed(TokenPart::Structure),
-        ),
-        (
-            &format!("{good}.x"),
-            ValidationError::Malformed(TokenPart::Structure),
-        ),
-        (
-            &format!("{h}.{p}.{s}="),
-            ValidationError::Malformed(TokenPart::Signature),
-        ),
-        (
-            &format!("{h}..{s}"),
-            ValidationError::Malformed(TokenPart::Structure),
-        ),
-        (
-            &format!("Bearer {good}"),
-            ValidationError::Malformed(TokenPart::Header),
-        ),
-        (
-            &format!("{h}=.{p}.{s}"),
-            ValidationError::Malformed(TokenPart::Header),
-        ),
-        (
-            &format!("{h}.{p}+.{s}"),
-            ValidationError::Malformed(TokenPart::Payload),
-        ),
-        (
-            &format!("{}.{p}.{s}", b64("not json")),
-            ValidationError::Malformed(TokenPart::Header),
-        ),
-        (
-            &format!("{}.{p}.{s}", b64("[\"alg\"]")),
-            ValidationError::Malformed(TokenPart::Header),
-        ),
-        (
-            &format!("{h}.{}.{s}", b64("[1]")),
-            ValidationError::Malformed(TokenPart::Payload),
-        ),
-        (
-            &format!("{h}.{}.{s}", b64("{\"a\":")),
-            ValidationError::Malformed(TokenPart::Payload),
-        ),
-        (
-            &format!("{h}.a.{s}"),
-            ValidationError::Malformed(TokenPart::Payload),
-        ),
+        (&format!("{h}.{p}") as &str, ValidationError::Malformed(TokenPart::Structure)),
+        (&format!("{good}.x"), ValidationError::Malformed(TokenPart::Structure)),
+        (&format!("{h}.{p}.{s}="), ValidationError::Malformed(TokenPart::Signature)),
+        (&format!("{h}..{s}"), ValidationError::Malformed(TokenPart::Structure)),
+        (&format!("Bearer {good}"), ValidationError::Malformed(TokenPart::Header)),
+        (&format!("{h}=.{p}.{s}"), ValidationError::Malformed(TokenPart::Header)),
+        (&format!("{h}.{p}+.{s}"), ValidationError::Malformed(TokenPart::Payload)),
+        (&format!("{}.{p}.{s}", b64("not json")), ValidationError::Malformed(TokenPart::Header)),
+        (&format!("{}.{p}.{s}", b64("[\"alg\"]")), ValidationError::Malformed(TokenPart::Header)),
+        (&format!("{h}.{}.{s}", b64("[1]")), ValidationError::Malformed(TokenPart::Payload)),
+        (&format!("{h}.{}.{s}", b64("{\"a\":")), ValidationError::Malformed(TokenPart::Payload)),
+        (&format!("{h}.a.{s}"), ValidationError::Malformed(TokenPart::Payload)),
     ];
     for (token, expected) in cases {
         assert_eq!(err(&v, token).await, expected, "{token:.40}");
@@ -163,10 +109,7 @@ async fn duplicate_members_and_wrong_claim_types() {
     let kid = dev.active_kid();
     let claims = serde_json::Value::Object(dev.token().claims()).to_string();
     let header = format!(r#"{{"alg":"RS256","kid":"{kid}","alg":"RS256"}}"#);
-    assert_eq!(
-        err(&v, &dev.sign_raw(&header, &claims)).await,
-        ValidationError::DuplicateMember(TokenPart::Header)
-    );
+    assert_eq!(err(&v, &dev.sign_raw(&header, &claims)).await, ValidationError::DuplicateMember(TokenPart::Header));
     let header = format!(r#"{{"alg":"RS256","kid":"{kid}"}}"#);
     let dup_claims = format!(r#"{}, "aud":"api://evil"}}"#, claims.trim_end_matches('}'));
     assert_eq!(
@@ -174,15 +117,9 @@ async fn duplicate_members_and_wrong_claim_types() {
         ValidationError::DuplicateMember(TokenPart::Payload)
     );
     let bad_exp = dev.token().claim("exp", "9999999999").build();
-    assert_eq!(
-        err(&v, &bad_exp).await,
-        ValidationError::InvalidClaim("exp")
-    );
+    assert_eq!(err(&v, &bad_exp).await, ValidationError::InvalidClaim("exp"));
     let bad_nbf = dev.token().claim("nbf", json!({"t": 1})).build();
-    assert_eq!(
-        err(&v, &bad_nbf).await,
-        ValidationError::InvalidClaim("nbf")
-    );
+    assert_eq!(err(&v, &bad_nbf).await, ValidationError::InvalidClaim("nbf"));
 }
 
 #[tokio::test]
@@ -191,25 +128,15 @@ async fn algorithms_are_an_explicit_allow_list() {
     let v = validator(&dev);
     for alg in ["none", "HS256", "HS512", "ES256", "EdDSA", "rs256", ""] {
         let token = dev.token().alg_header(alg).build();
-        assert_eq!(
-            err(&v, &token).await,
-            ValidationError::AlgorithmNotAllowed,
-            "{alg}"
-        );
+        assert_eq!(err(&v, &token).await, ValidationError::AlgorithmNotAllowed, "{alg}");
     }
     let ps = dev.token().algorithm(SigningAlgorithm::PS256).build();
     assert_eq!(err(&v, &ps).await, ValidationError::AlgorithmNotAllowed);
     let header_without_alg = dev.sign_raw(&format!(r#"{{"kid":"{}"}}"#, dev.active_kid()), "{}");
-    assert_eq!(
-        err(&v, &header_without_alg).await,
-        ValidationError::AlgorithmNotAllowed
-    );
+    assert_eq!(err(&v, &header_without_alg).await, ValidationError::AlgorithmNotAllowed);
     // Allowed when configured, and verified with the right padding.
     let v_ps = TokenValidator::new(
-        dev.config_builder()
-            .algorithms([SigningAlgorithm::RS256, SigningAlgorithm::PS256])
-            .build()
-            .unwrap(),
+        dev.config_builder().algorithms([SigningAlgorithm::RS256, SigningAlgorithm::PS256]).build().unwrap(),
     );
     assert!(v_ps.validate(&ps).await.is_ok());
     // An RS256 signature presented as PS256 does not verify.
@@ -236,10 +163,7 @@ async fn refused_header_parameters() {
             "x5u" => "x5u",
             _ => "x5c",
         };
-        assert_eq!(
-            err(&v, &token).await,
-            ValidationError::ForbiddenHeader(expected)
-        );
+        assert_eq!(err(&v, &token).await, ValidationError::ForbiddenHeader(expected));
     }
 }
 
@@ -247,23 +171,10 @@ async fn refused_header_parameters() {
 async fn key_id_must_be_present_and_well_shaped() {
     let dev = tenant().await;
     let v = validator(&dev);
-    assert_eq!(
-        err(&v, &dev.token().kid(None).build()).await,
-        ValidationError::InvalidKeyId
-    );
-    assert_eq!(
-        err(&v, &dev.token().kid(Some("")).build()).await,
-        ValidationError::InvalidKeyId
-    );
-    assert_eq!(
-        err(&v, &dev.token().kid(Some("bad kid<script>")).build()).await,
-        ValidationError::InvalidKeyId
-    );
-    assert_eq!(
-        dev.requests(Endpoint::Jwks),
-        0,
-        "bad kids are refused before any fetch"
-    );
+    assert_eq!(err(&v, &dev.token().kid(None).build()).await, ValidationError::InvalidKeyId);
+    assert_eq!(err(&v, &dev.token().kid(Some("")).build()).await, ValidationError::InvalidKeyId);
+    assert_eq!(err(&v, &dev.token().kid(Some("bad kid<script>")).build()).await, ValidationError::InvalidKeyId);
+    assert_eq!(dev.requests(Endpoint::Jwks), 0, "bad kids are refused before any fetch");
 }
 
 #[tokio::test]
@@ -277,64 +188,37 @@ async fn unknown_keys_and_forged_signatures() {
     let forged = dev.token().signed_with_unpublished_key().build();
     assert_eq!(err(&v, &forged).await, ValidationError::UnknownKey);
     assert_eq!(dev.requests(Endpoint::Jwks), 2);
-    assert_eq!(
-        v.diagnose(&forged, &ValidationError::UnknownKey),
-        Some(Diagnostic::KeyNotInJwks)
-    );
+    assert_eq!(v.diagnose(&forged, &ValidationError::UnknownKey), Some(Diagnostic::KeyNotInJwks));
 
     // Signed by another key under a known kid: bad signature, and no refresh.
-    let lying = dev
-        .token()
-        .signed_with_unpublished_key()
-        .kid(Some(&dev.active_kid()))
-        .build();
+    let lying = dev.token().signed_with_unpublished_key().kid(Some(&dev.active_kid())).build();
     assert_eq!(err(&v, &lying).await, ValidationError::InvalidSignature);
     // A tampered payload under the right key.
     let good = dev.token().build();
     let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
     let mut claims: serde_json::Value = serde_json::from_slice(
-        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])
-            .unwrap(),
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1]).unwrap(),
     )
     .unwrap();
     claims["scp"] = "access_as_user Admin.All".into();
-    parts[1] = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        claims.to_string(),
-    );
-    assert_eq!(
-        err(&v, &parts.join(".")).await,
-        ValidationError::InvalidSignature
-    );
+    parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims.to_string());
+    assert_eq!(err(&v, &parts.join(".")).await, ValidationError::InvalidSignature);
     // A truncated signature.
     let truncated = format!("{}.{}.AAAA", parts[0], good.split('.').nth(1).unwrap());
     assert!(matches!(
         err(&v, &truncated).await,
         ValidationError::InvalidSignature | ValidationError::Malformed(TokenPart::Signature)
     ));
-    assert_eq!(
-        dev.requests(Endpoint::Jwks),
-        2,
-        "bad signatures on known keys never refresh"
-    );
+    assert_eq!(dev.requests(Endpoint::Jwks), 2, "bad signatures on known keys never refresh");
 }
 
 #[tokio::test]
 async fn required_claims() {
     let dev = tenant().await;
     let v = validator(&dev);
-    assert_eq!(
-        err(&v, &dev.token().without_claim("iss").build()).await,
-        ValidationError::MissingClaim("iss")
-    );
-    assert_eq!(
-        err(&v, &dev.token().without_claim("aud").build()).await,
-        ValidationError::MissingClaim("aud")
-    );
-    assert_eq!(
-        err(&v, &dev.token().without_claim("exp").build()).await,
-        ValidationError::MissingClaim("exp")
-    );
+    assert_eq!(err(&v, &dev.token().without_claim("iss").build()).await, ValidationError::MissingClaim("iss"));
+    assert_eq!(err(&v, &dev.token().without_claim("aud").build()).await, ValidationError::MissingClaim("aud"));
+    assert_eq!(err(&v, &dev.token().without_claim("exp").build()).await, ValidationError::MissingClaim("exp"));
     assert_eq!(
         err(&v, &dev.token().audiences(Vec::<String>::new()).build()).await,
         ValidationError::MissingClaim("aud")
@@ -353,26 +237,16 @@ async fn issuer_must_match_discovery_exactly() {
         format!("{}/common/v2.0", dev.base_url()),
     ];
     for iss in wrong {
-        assert_eq!(
-            err(&v, &dev.token().issuer(&iss).build()).await,
-            ValidationError::InvalidIssuer,
-            "{iss}"
-        );
+        assert_eq!(err(&v, &dev.token().issuer(&iss).build()).await, ValidationError::InvalidIssuer, "{iss}");
     }
     // A token of another tenant served by the same keys (like Entra) is refused by a
     // single-tenant API, and the diagnostic says so.
     let other = dev.token().tenant(OTHER_TENANT).build();
     assert_eq!(err(&v, &other).await, ValidationError::InvalidIssuer);
-    assert_eq!(
-        v.diagnose(&other, &ValidationError::InvalidIssuer),
-        Some(Diagnostic::TokenFromAnotherTenant)
-    );
+    assert_eq!(v.diagnose(&other, &ValidationError::InvalidIssuer), Some(Diagnostic::TokenFromAnotherTenant));
     // The issuer's tenant must be the token's own tid.
     let mismatched_tid = dev.token().claim("tid", OTHER_TENANT).build();
-    assert_eq!(
-        err(&v, &mismatched_tid).await,
-        ValidationError::InvalidIssuer
-    );
+    assert_eq!(err(&v, &mismatched_tid).await, ValidationError::InvalidIssuer);
 }
 
 #[tokio::test]
@@ -380,65 +254,27 @@ async fn multi_tenant_issuer_template_and_allow_list() {
     let dev = tenant().await;
     let common = TokenValidator::new(dev.config_builder().tenant_id("common").build().unwrap());
     for tid in [dev.tenant_id(), OTHER_TENANT, THIRD_TENANT] {
-        let c = common
-            .validate(&dev.token().tenant(tid).build())
-            .await
-            .unwrap();
+        let c = common.validate(&dev.token().tenant(tid).build()).await.unwrap();
         assert_eq!(c.tenant_id(), Some(tid));
     }
     // The template must be filled with the token's own tid.
-    let swapped = dev
-        .token()
-        .tenant(OTHER_TENANT)
-        .claim("tid", THIRD_TENANT)
-        .build();
+    let swapped = dev.token().tenant(OTHER_TENANT).claim("tid", THIRD_TENANT).build();
     assert_eq!(err(&common, &swapped).await, ValidationError::InvalidIssuer);
-    let no_tid = dev
-        .token()
-        .tenant(OTHER_TENANT)
-        .without_claim("tid")
-        .build();
+    let no_tid = dev.token().tenant(OTHER_TENANT).without_claim("tid").build();
     assert_eq!(err(&common, &no_tid).await, ValidationError::InvalidIssuer);
-    let not_guid = dev
-        .token()
-        .issuer(format!("{}/contoso/v2.0", dev.base_url()))
-        .claim("tid", "contoso")
-        .build();
-    assert_eq!(
-        err(&common, &not_guid).await,
-        ValidationError::InvalidIssuer
-    );
+    let not_guid = dev.token().issuer(format!("{}/contoso/v2.0", dev.base_url())).claim("tid", "contoso").build();
+    assert_eq!(err(&common, &not_guid).await, ValidationError::InvalidIssuer);
 
     let allow = TokenValidator::new(
-        dev.config_builder()
-            .tenant_id("organizations")
-            .allowed_tenants([OTHER_TENANT])
-            .build()
-            .unwrap(),
+        dev.config_builder().tenant_id("organizations").allowed_tenants([OTHER_TENANT]).build().unwrap(),
     );
-    assert!(
-        allow
-            .validate(&dev.token().tenant(OTHER_TENANT).build())
-            .await
-            .is_ok()
-    );
+    assert!(allow.validate(&dev.token().tenant(OTHER_TENANT).build()).await.is_ok());
     let refused = dev.token().tenant(THIRD_TENANT).build();
-    assert_eq!(
-        err(&allow, &refused).await,
-        ValidationError::TenantNotAllowed
-    );
-    assert_eq!(
-        allow.diagnose(&refused, &ValidationError::TenantNotAllowed),
-        Some(Diagnostic::TokenFromAnotherTenant)
-    );
+    assert_eq!(err(&allow, &refused).await, ValidationError::TenantNotAllowed);
+    assert_eq!(allow.diagnose(&refused, &ValidationError::TenantNotAllowed), Some(Diagnostic::TokenFromAnotherTenant));
 
     // `organizations` never accepts personal accounts.
-    let orgs = TokenValidator::new(
-        dev.config_builder()
-            .tenant_id("organizations")
-            .build()
-            .unwrap(),
-    );
+    let orgs = TokenValidator::new(dev.config_builder().tenant_id("organizations").build().unwrap());
     let msa = dev.token().tenant(CONSUMERS_TENANT_ID).build();
     assert_eq!(err(&orgs, &msa).await, ValidationError::TenantNotAllowed);
     assert!(common.validate(&msa).await.is_ok());
@@ -451,24 +287,17 @@ async fn key_issuer_must_match_token_issuer() {
     jwks["keys"][0]["issuer"] = format!("{}/{OTHER_TENANT}/v2.0", dev.base_url()).into();
     let cfg = dev
         .config_builder()
-        .static_jwks(
-            StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()),
-        )
+        .static_jwks(StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()))
         .build()
         .unwrap();
     let v = TokenValidator::new(cfg);
-    assert_eq!(
-        err(&v, &dev.token().build()).await,
-        ValidationError::KeyIssuerMismatch
-    );
+    assert_eq!(err(&v, &dev.token().build()).await, ValidationError::KeyIssuerMismatch);
 
     // A templated key issuer matches the token's tenant; v1.0 tokens match through the v2.0 issuer.
     jwks["keys"][0]["issuer"] = format!("{}/{{tenantid}}/v2.0", dev.base_url()).into();
     let cfg = dev
         .config_builder()
-        .static_jwks(
-            StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()),
-        )
+        .static_jwks(StaticJwks::from_json(jwks.to_string(), dev.issuer()).with_issuer(dev.issuer_v1()))
         .build()
         .unwrap();
     let v = TokenValidator::new(cfg);
@@ -481,54 +310,23 @@ async fn key_issuer_must_match_token_issuer() {
 async fn audiences() {
     let dev = tenant().await;
     let v = validator(&dev);
-    let graph = dev
-        .token()
-        .audience("00000003-0000-0000-c000-000000000000")
-        .build();
+    let graph = dev.token().audience("00000003-0000-0000-c000-000000000000").build();
     assert_eq!(err(&v, &graph).await, ValidationError::InvalidAudience);
-    assert_eq!(
-        v.diagnose(&graph, &ValidationError::InvalidAudience),
-        Some(Diagnostic::TokenForMicrosoftGraph)
-    );
+    assert_eq!(v.diagnose(&graph, &ValidationError::InvalidAudience), Some(Diagnostic::TokenForMicrosoftGraph));
     let graph_url = dev.token().audience("https://graph.microsoft.com").build();
-    assert_eq!(
-        v.diagnose(&graph_url, &ValidationError::InvalidAudience),
-        Some(Diagnostic::TokenForMicrosoftGraph)
-    );
+    assert_eq!(v.diagnose(&graph_url, &ValidationError::InvalidAudience), Some(Diagnostic::TokenForMicrosoftGraph));
     let other = dev.token().audience("api://someone-else").build();
     assert_eq!(err(&v, &other).await, ValidationError::InvalidAudience);
-    assert_eq!(
-        v.diagnose(&other, &ValidationError::InvalidAudience),
-        Some(Diagnostic::TokenForAnotherAudience)
-    );
+    assert_eq!(v.diagnose(&other, &ValidationError::InvalidAudience), Some(Diagnostic::TokenForAnotherAudience));
     // String or array; the App ID URI form is accepted by default.
-    let arr = dev
-        .token()
-        .audiences(["api://x", dev.api_client_id()])
-        .build();
+    let arr = dev.token().audiences(["api://x", dev.api_client_id()]).build();
     assert!(v.validate(&arr).await.is_ok());
-    let uri = dev
-        .token()
-        .audience(format!("api://{}", dev.api_client_id()))
-        .build();
+    let uri = dev.token().audience(format!("api://{}", dev.api_client_id())).build();
     assert!(v.validate(&uri).await.is_ok());
     // Configured audiences replace the defaults.
-    let custom = TokenValidator::new(
-        dev.config_builder()
-            .audience("api://custom")
-            .build()
-            .unwrap(),
-    );
-    assert_eq!(
-        err(&custom, &dev.token().build()).await,
-        ValidationError::InvalidAudience
-    );
-    assert!(
-        custom
-            .validate(&dev.token().audience("api://custom").build())
-            .await
-            .is_ok()
-    );
+    let custom = TokenValidator::new(dev.config_builder().audience("api://custom").build().unwrap());
+    assert_eq!(err(&custom, &dev.token().build()).await, ValidationError::InvalidAudience);
+    assert!(custom.validate(&dev.token().audience("api://custom").build()).await.is_ok());
     assert_eq!(
         err(&v, &dev.token().claim("aud", json!(["api://x", 3])).build()).await,
         ValidationError::InvalidClaim("aud")
@@ -539,18 +337,9 @@ async fn audiences() {
 async fn lifetime_with_leeway() {
     let dev = tenant().await;
     let v = validator(&dev);
-    assert_eq!(
-        err(&v, &dev.token().expired().build()).await,
-        ValidationError::Expired
-    );
-    assert_eq!(
-        err(&v, &dev.token().not_yet_valid().build()).await,
-        ValidationError::NotYetValid
-    );
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    assert_eq!(err(&v, &dev.token().expired().build()).await, ValidationError::Expired);
+    assert_eq!(err(&v, &dev.token().not_yet_valid().build()).await, ValidationError::NotYetValid);
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     // Two minutes late or early is within the default five-minute leeway.
     let just_expired = dev.token().issued_at(now - 3600 - 120).build();
     assert!(v.validate(&just_expired).await.is_ok());
@@ -565,52 +354,27 @@ async fn lifetime_with_leeway() {
 async fn replay_against_a_fixed_clock() {
     let dev = tenant().await;
     let v = validator(&dev);
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64;
     let recorded = dev.token().issued_at(now - 30 * 24 * 3600).build();
     assert_eq!(err(&v, &recorded).await, ValidationError::Expired);
     let then = SystemTime::UNIX_EPOCH + Duration::from_secs((now - 30 * 24 * 3600 + 60) as u64);
     assert!(v.validate_at(&recorded, then).await.is_ok());
     let before_issue = SystemTime::UNIX_EPOCH + Duration::from_secs((now - 31 * 24 * 3600) as u64);
-    assert_eq!(
-        v.validate_at(&recorded, before_issue).await.unwrap_err(),
-        ValidationError::NotYetValid
-    );
+    assert_eq!(v.validate_at(&recorded, before_issue).await.unwrap_err(), ValidationError::NotYetValid);
 }
 
 #[tokio::test]
 async fn token_versions() {
     let dev = tenant().await;
-    let v2_only = TokenValidator::new(
-        dev.config_builder()
-            .token_versions(TokenVersions::V2Only)
-            .build()
-            .unwrap(),
-    );
+    let v2_only = TokenValidator::new(dev.config_builder().token_versions(TokenVersions::V2Only).build().unwrap());
     let v1 = dev.token().v1().build();
     assert_eq!(err(&v2_only, &v1).await, ValidationError::VersionNotAllowed);
-    assert_eq!(
-        v2_only.diagnose(&v1, &ValidationError::VersionNotAllowed),
-        Some(Diagnostic::V1TokenWhereOnlyV2Allowed)
-    );
+    assert_eq!(v2_only.diagnose(&v1, &ValidationError::VersionNotAllowed), Some(Diagnostic::V1TokenWhereOnlyV2Allowed));
     assert!(v2_only.validate(&dev.token().build()).await.is_ok());
-    let v1_only = TokenValidator::new(
-        dev.config_builder()
-            .token_versions(TokenVersions::V1Only)
-            .build()
-            .unwrap(),
-    );
-    assert_eq!(
-        err(&v1_only, &dev.token().build()).await,
-        ValidationError::VersionNotAllowed
-    );
+    let v1_only = TokenValidator::new(dev.config_builder().token_versions(TokenVersions::V1Only).build().unwrap());
+    assert_eq!(err(&v1_only, &dev.token().build()).await, ValidationError::VersionNotAllowed);
     assert!(v1_only.validate(&v1).await.is_ok());
-    assert_eq!(
-        err(&v2_only, &dev.token().without_claim("ver").build()).await,
-        ValidationError::VersionNotAllowed
-    );
+    assert_eq!(err(&v2_only, &dev.token().without_claim("ver").build()).await, ValidationError::VersionNotAllowed);
     // The v1.0 issuer is always learned, so a refused version is reported as such.
     assert_eq!(dev.requests(Endpoint::OpenIdConfigurationV1), 2);
 }
@@ -625,12 +389,8 @@ async fn scopes_or_roles_required_by_default() {
     assert_eq!(err(&v, &bare_app).await, ValidationError::NoScopesOrRoles);
     let empty_scp = dev.token().claim("scp", "").build();
     assert_eq!(err(&v, &empty_scp).await, ValidationError::NoScopesOrRoles);
-    let acl = TokenValidator::new(
-        dev.config_builder()
-            .insecure_allow_tokens_without_scopes_or_roles(true)
-            .build()
-            .unwrap(),
-    );
+    let acl =
+        TokenValidator::new(dev.config_builder().insecure_allow_tokens_without_scopes_or_roles(true).build().unwrap());
     assert!(acl.validate(&bare_app).await.is_ok());
 }
 
@@ -642,22 +402,13 @@ async fn validated_tokens_are_cached_until_they_expire() {
     assert!(v.validate_cached(&token).is_none(), "never seen");
     let first = v.validate_shared(&token).await.unwrap();
     let second = v.validate_shared(&token).await.unwrap();
-    assert!(
-        Arc::ptr_eq(&first, &second),
-        "a repeated token is served from the cache"
-    );
+    assert!(Arc::ptr_eq(&first, &second), "a repeated token is served from the cache");
     assert!(Arc::ptr_eq(&first, &v.validate_cached(&token).unwrap()));
     // A cache keyed by token content: a different token (same claims, new signature) misses.
     assert!(v.validate_cached(&dev.token().build()).is_none());
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert!(
-        v.validate_cached(&token).is_none(),
-        "entries never outlive exp"
-    );
-    assert_eq!(
-        v.validate_shared(&token).await.unwrap_err(),
-        ValidationError::Expired
-    );
+    assert!(v.validate_cached(&token).is_none(), "entries never outlive exp");
+    assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::Expired);
 }
 
 #[tokio::test]
@@ -671,10 +422,7 @@ async fn cache_is_flushed_when_keys_change_and_never_holds_failures() {
     dev.rotate_keys();
     assert!(dev.retire_key(&old));
     v.jwks().refresh().await.unwrap();
-    assert_eq!(
-        v.validate_shared(&token).await.unwrap_err(),
-        ValidationError::UnknownKey
-    );
+    assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::UnknownKey);
     drop(first);
     // A failure is not cached: once the key is back (rotation never removes it here), the
     // same bad token still fails, and a good token is fine.
@@ -702,11 +450,7 @@ async fn concurrent_validations_with_a_new_kid_make_one_fetch() {
         assert!(t.await.unwrap().is_ok());
     }
     assert_eq!(dev.requests(Endpoint::Jwks), 1);
-    assert_eq!(
-        dev.requests(Endpoint::OpenIdConfiguration),
-        0,
-        "an unknown kid re-reads keys only"
-    );
+    assert_eq!(dev.requests(Endpoint::OpenIdConfiguration), 0, "an unknown kid re-reads keys only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,26 +469,14 @@ async fn unknown_kid_flood_stays_within_the_refresh_bound() {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap_err(), ValidationError::UnknownKey);
     }
-    assert_eq!(
-        dev.requests(Endpoint::Jwks),
-        1,
-        "one refresh per minimum interval"
-    );
+    assert_eq!(dev.requests(Endpoint::Jwks), 1, "one refresh per minimum interval");
     // Tokens that do not look right (wrong audience) never trigger a refresh at all.
     let fresh = validator(&dev);
     fresh.warm_up().await.unwrap();
     dev.reset_counters();
-    let wrong_aud = dev
-        .token()
-        .kid(Some("another-kid"))
-        .audience("api://other")
-        .build();
+    let wrong_aud = dev.token().kid(Some("another-kid")).audience("api://other").build();
     assert_eq!(err(&fresh, &wrong_aud).await, ValidationError::UnknownKey);
-    let wrong_iss = dev
-        .token()
-        .kid(Some("another-kid"))
-        .issuer("https://evil.example.com/")
-        .build();
+    let wrong_iss = dev.token().kid(Some("another-kid")).issuer("https://evil.example.com/").build();
     assert_eq!(err(&fresh, &wrong_iss).await, ValidationError::UnknownKey);
     assert_eq!(dev.requests(Endpoint::Jwks), 0);
 }
@@ -759,10 +491,7 @@ async fn endpoint_down_keeps_last_known_good_keys() {
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
     assert!(v.jwks().refresh().await.is_err());
     let fresh_token = dev.token().build();
-    assert!(
-        v.validate(&fresh_token).await.is_ok(),
-        "old keys still validate"
-    );
+    assert!(v.validate(&fresh_token).await.is_ok(), "old keys still validate");
     assert_eq!(v.jwks().key_count(), 1);
 }
 
@@ -788,40 +517,18 @@ async fn garbage_or_oversized_jwks_never_replaces_keys() {
                     "{e:?}"
                 );
             }
-            Fault::Status(_) => assert!(
-                matches!(
-                    e,
-                    JwksError::Status { status: 307, .. } | JwksError::Http { .. }
-                ),
-                "{e:?}"
-            ),
-            _ => assert!(
-                matches!(
-                    e,
-                    JwksError::InvalidDocument { .. } | JwksError::NoUsableKeys { .. }
-                ),
-                "{e:?}"
-            ),
+            Fault::Status(_) => {
+                assert!(matches!(e, JwksError::Status { status: 307, .. } | JwksError::Http { .. }), "{e:?}")
+            }
+            _ => assert!(matches!(e, JwksError::InvalidDocument { .. } | JwksError::NoUsableKeys { .. }), "{e:?}"),
         }
         assert_eq!(v.jwks().generation(), generation);
         assert!(v.validate(&dev.token().build()).await.is_ok());
     }
     dev.clear_fault(Endpoint::Jwks);
-    let many: Vec<_> = (0..150)
-        .map(|i| json!({"kty":"RSA","kid":format!("k{i}"),"n":"AQAB","e":"AQAB"}))
-        .collect();
-    dev.inject(
-        Endpoint::Jwks,
-        Fault::Body(json!({ "keys": many }).to_string()),
-    );
-    assert!(matches!(
-        v.jwks().refresh().await,
-        Err(JwksError::TooManyKeys {
-            count: 150,
-            max: 100,
-            ..
-        })
-    ));
+    let many: Vec<_> = (0..150).map(|i| json!({"kty":"RSA","kid":format!("k{i}"),"n":"AQAB","e":"AQAB"})).collect();
+    dev.inject(Endpoint::Jwks, Fault::Body(json!({ "keys": many }).to_string()));
+    assert!(matches!(v.jwks().refresh().await, Err(JwksError::TooManyKeys { count: 150, max: 100, .. })));
     assert!(v.validate(&dev.token().build()).await.is_ok());
 }
 
@@ -834,25 +541,12 @@ async fn cold_start_without_keys_fails_closed_and_backs_off() {
     assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
     assert!(ValidationError::KeysUnavailable.is_server_error());
     assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
-    assert_eq!(
-        dev.requests(Endpoint::OpenIdConfiguration),
-        1,
-        "retries wait for the retry interval"
-    );
-    assert!(matches!(
-        v.warm_up().await,
-        Err(JwksError::Status { status: 500, .. })
-    ));
+    assert_eq!(dev.requests(Endpoint::OpenIdConfiguration), 1, "retries wait for the retry interval");
+    assert!(matches!(v.warm_up().await, Err(JwksError::Status { status: 500, .. })));
     // Garbage metadata is also a failure, and the error names the document.
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Body("nope".into()));
     let v2 = validator(&dev);
-    assert!(matches!(
-        v2.warm_up().await,
-        Err(JwksError::InvalidDocument {
-            document: "OpenID configuration",
-            ..
-        })
-    ));
+    assert!(matches!(v2.warm_up().await, Err(JwksError::InvalidDocument { document: "OpenID configuration", .. })));
     dev.clear_fault(Endpoint::OpenIdConfiguration);
     let v3 = validator(&dev);
     v3.warm_up().await.unwrap();
@@ -868,10 +562,7 @@ async fn discovery_issuer_must_belong_to_the_authority() {
     });
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Body(doc.to_string()));
     let v = validator(&dev);
-    assert!(matches!(
-        v.warm_up().await,
-        Err(JwksError::IssuerMismatch { .. })
-    ));
+    assert!(matches!(v.warm_up().await, Err(JwksError::IssuerMismatch { .. })));
 }
 
 #[tokio::test]
@@ -884,10 +575,7 @@ async fn key_rotation_is_followed() {
     let new = dev.rotate_keys();
     assert_ne!(old, new);
     let after = dev.token().build();
-    assert!(
-        v.validate(&after).await.is_ok(),
-        "unknown kid triggers a refresh"
-    );
+    assert!(v.validate(&after).await.is_ok(), "unknown kid triggers a refresh");
     assert!(v.validate(&before).await.is_ok(), "old key still published");
     assert_eq!(v.jwks().key_count(), 2);
 }
@@ -899,17 +587,9 @@ async fn app_specific_signing_keys() {
     let token = dev.token().signed_with_app_key(dev.api_client_id()).build();
     let plain = validator(&dev);
     assert_eq!(err(&plain, &token).await, ValidationError::UnknownKey);
-    let app = TokenValidator::new(
-        dev.config_builder()
-            .app_specific_signing_keys(true)
-            .build()
-            .unwrap(),
-    );
+    let app = TokenValidator::new(dev.config_builder().app_specific_signing_keys(true).build().unwrap());
     assert!(app.validate(&token).await.is_ok());
-    assert!(
-        app.validate(&dev.token().build()).await.is_ok(),
-        "tenant keys are published too"
-    );
+    assert!(app.validate(&dev.token().build()).await.is_ok(), "tenant keys are published too");
 }
 
 #[tokio::test]
@@ -927,16 +607,9 @@ async fn conditional_get_reuses_keys() {
 async fn graph_tokens_with_a_nonce_are_diagnosed() {
     let dev = tenant().await;
     let v = validator(&dev);
-    let graph = dev
-        .token()
-        .audience("https://graph.microsoft.com")
-        .header("nonce", "abc")
-        .build();
+    let graph = dev.token().audience("https://graph.microsoft.com").header("nonce", "abc").build();
     let e = err(&v, &graph).await;
-    assert_eq!(
-        v.diagnose(&graph, &e),
-        Some(Diagnostic::TokenForMicrosoftGraph)
-    );
+    assert_eq!(v.diagnose(&graph, &e), Some(Diagnostic::TokenForMicrosoftGraph));
 }
 
 #[tokio::test]
