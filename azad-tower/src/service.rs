@@ -9,7 +9,7 @@ use http::{Request, Response};
 use tower_service::Service;
 use tracing::field::Empty;
 
-use crate::bearer::{BearerError, bearer_token};
+use crate::bearer::{BearerError, bearer_candidate, is_b64token};
 use crate::future::{Pending, ResponseFuture};
 use crate::layer::{AzureAdAuth, Inserter};
 use crate::on_error::OnAuthError;
@@ -24,10 +24,11 @@ pub struct Anonymous;
 /// Validates bearer tokens, then calls the inner service. Created by [`AzureAdAuth`].
 pub struct AzureAdAuthService<S, E> {
     inner: S,
-    auth: AzureAdAuth<E>,
+    // Behind an `Arc`: axum clones the service for every request.
+    auth: Arc<AzureAdAuth<E>>,
 }
 
-impl<S: Clone, E: Clone> Clone for AzureAdAuthService<S, E> {
+impl<S: Clone, E> Clone for AzureAdAuthService<S, E> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone(), auth: self.auth.clone() }
     }
@@ -41,7 +42,7 @@ impl<S: fmt::Debug, E: fmt::Debug> fmt::Debug for AzureAdAuthService<S, E> {
 
 impl<S, E> AzureAdAuthService<S, E> {
     pub(crate) fn new(inner: S, auth: AzureAdAuth<E>) -> Self {
-        Self { inner, auth }
+        Self { inner, auth: Arc::new(auth) }
     }
 
     /// A reference to the inner service.
@@ -108,7 +109,7 @@ where
         // mem::replace due to https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
-        let token = match bearer_token(request.headers(), request.uri()) {
+        let token = match bearer_candidate(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) if self.auth.optional => {
                 request.extensions_mut().insert(Anonymous);
@@ -123,13 +124,18 @@ where
         };
 
         // Fast path: a token validated before, straight from the validated-token cache.
-        if let Some(claims) = self.auth.validator.validate_cached(token) {
-            let token = BearerToken::new(token);
+        if let Some((claims, token)) = self.auth.validator.validate_cached_token(token) {
             authenticated(&mut request, claims, token, &self.auth.extensions, &span);
             let fut = span.in_scope(|| inner.call(request));
             return ResponseFuture::inner(fut, span);
         }
 
+        if !is_b64token(token) {
+            let error = BearerError::Malformed;
+            tracing::debug!(target: "azad::auth", error = %error, "request refused");
+            let response = self.auth.on_error.on_error(&AuthRejection::from_bearer(error), protocol);
+            return ResponseFuture::rejected(response, span);
+        }
         let validator = self.auth.validator.clone();
         let token = token.to_owned();
         let validation = Box::pin(async move {

@@ -26,6 +26,12 @@ pub async fn claims(claims: Claims) -> Json<Claims> {
     Json(claims)
 }
 
+/// `GET /api/me`: the caller's name (a small protected answer).
+#[require_scope("access_as_user")]
+pub async fn me(claims: Claims) -> String {
+    claims.name().unwrap_or_default().to_owned()
+}
+
 /// `GET /api/admin`: callers holding the `Admin` app role (users or applications).
 #[require_role("Admin")]
 pub async fn admin(claims: Claims) -> Json<Value> {
@@ -38,7 +44,7 @@ pub async fn admin(claims: Claims) -> Json<Value> {
 
 /// The protected routes, without the layer (other examples add routes before layering).
 pub fn api_routes() -> Router {
-    Router::new().route("/api/claims", get(claims)).route("/api/admin", get(admin))
+    Router::new().route("/api/claims", get(claims)).route("/api/me", get(me)).route("/api/admin", get(admin))
 }
 
 /// The API routes behind `auth`, with `/health` left public. `route_layer` keeps unknown

@@ -238,7 +238,6 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// The web app's routes.
-#[must_use]
 pub fn router(signin: SignInClient, settings: Settings) -> Router {
     let state =
         AppState { signin, settings: Arc::new(settings), sessions: Arc::default(), http: reqwest::Client::new() };

@@ -113,7 +113,7 @@ async fn sign_in_client_checks_and_silent_tokens() {
         no_redirects.get(request.url()).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
     let signed_in = client.complete(&request, location.split_once('?').unwrap().1).await.unwrap();
     assert_eq!(signed_in.account().object_id(), dev.users()[0].oid);
-    assert_eq!(signed_in.id_token_claims().audiences(), [web.client_id.clone()]);
+    assert_eq!(signed_in.id_token_claims().audiences(), std::slice::from_ref(&web.client_id));
     // The code is single-use.
     assert!(client.complete(&request, location.split_once('?').unwrap().1).await.is_err());
 

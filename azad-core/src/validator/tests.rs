@@ -412,6 +412,32 @@ async fn validated_tokens_are_cached_until_they_expire() {
 }
 
 #[tokio::test]
+async fn a_tampered_token_never_rides_on_a_cached_signature() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().scopes(["access_as_user"]).build();
+    assert!(v.validate_shared(&token).await.is_ok());
+    // Same signature, another payload (an elevated scope): a cache lookup by signature must
+    // not serve the genuine token's claims.
+    let (header, rest) = token.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).unwrap(),
+    )
+    .unwrap();
+    claims["scp"] = "access_as_user Admin.All".into();
+    let forged_payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims.to_string());
+    let forged = format!("{header}.{forged_payload}.{signature}");
+    assert!(v.validate_cached(&forged).is_none());
+    assert_eq!(err(&v, &forged).await, ValidationError::InvalidSignature);
+    // The genuine entry is still there.
+    assert!(v.validate_cached(&token).is_some());
+    let (claims, cached) = v.validate_cached_token(&token).unwrap();
+    assert_eq!(cached.secret(), token);
+    assert!(!claims.has_scope("Admin.All"));
+}
+
+#[tokio::test]
 async fn cache_is_flushed_when_keys_change_and_never_holds_failures() {
     let dev = tenant().await;
     let v = validator(&dev);
@@ -518,7 +544,7 @@ async fn garbage_or_oversized_jwks_never_replaces_keys() {
                 );
             }
             Fault::Status(_) => {
-                assert!(matches!(e, JwksError::Status { status: 307, .. } | JwksError::Http { .. }), "{e:?}")
+                assert!(matches!(e, JwksError::Status { status: 307, .. } | JwksError::Http { .. }), "{e:?}");
             }
             _ => assert!(matches!(e, JwksError::InvalidDocument { .. } | JwksError::NoUsableKeys { .. }), "{e:?}"),
         }
