@@ -4,11 +4,8 @@
 //! Run with `cargo bench -p azad-core --features dev --bench obo`; BENCHMARKS.md records the
 //! medians.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use azad_core::credential::ClientCredential;
@@ -16,13 +13,8 @@ use azad_core::dev::DevTenant;
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn ready<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => rt.block_on(fut),
-    }
-}
+mod common;
+use common::ready;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

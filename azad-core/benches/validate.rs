@@ -3,24 +3,15 @@
 //! Run with `cargo bench -p azad-core --features dev --bench validate`; BENCHMARKS.md records
 //! the medians and their ratios.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use azad_core::TokenValidator;
 use azad_core::dev::DevTenant;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// Polls a future that completes without waiting (warm keys), without a runtime round-trip.
-fn ready<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => rt.block_on(fut),
-    }
-}
+mod common;
+use common::ready;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();

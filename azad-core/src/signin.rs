@@ -441,21 +441,8 @@ impl SignInClient {
     }
 
     fn account_key(&self, account: &Account, scopes: &[&str]) -> [u8; 32] {
-        let mut sorted = scopes.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        for part in [self.config.authority.url().as_str(), &self.config.client_id, &account.home_account_id] {
-            ctx.update(part.as_bytes());
-            ctx.update(&[0]);
-        }
-        for s in sorted {
-            ctx.update(s.as_bytes());
-            ctx.update(&[0]);
-        }
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        key
+        let authority = self.config.authority.url();
+        crate::token::cache_key(&authority, &self.config.client_id, Some(&account.home_account_id), scopes)
     }
 
     /// An access token for the signed-in `account`: from the cache when fresh, else from its

@@ -266,20 +266,22 @@ pub(crate) fn form_request(endpoint: &str, params: &[(&str, &str)]) -> Result<Ht
         .map_err(|_| TokenError::Configuration("invalid token endpoint URL"))
 }
 
-/// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the incoming
-/// assertion (on-behalf-of) and the sorted scopes. Never a user id alone: two tokens of one
-/// user may carry different scopes or claims.
-fn cache_key<S: AsRef<str>>(endpoint: &str, client_id: &str, assertion: Option<&str>, scopes: &[S]) -> [u8; 32] {
+/// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the subject
+/// (the incoming assertion for on-behalf-of, the account for silent sign-in tokens) and the
+/// sorted scopes. On-behalf-of tokens are never keyed by the user alone: two incoming tokens
+/// of one user may carry different scopes or claims.
+pub(crate) fn cache_key<S: AsRef<str>>(
+    endpoint: &str,
+    client_id: &str,
+    subject: Option<&str>,
+    scopes: &[S],
+) -> [u8; 32] {
     let mut sorted: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
     sorted.sort_unstable();
     sorted.dedup();
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [endpoint, client_id, assertion.unwrap_or_default()] {
+    for part in [endpoint, client_id, subject.unwrap_or_default()].into_iter().chain(sorted) {
         ctx.update(part.as_bytes());
-        ctx.update(&[0]);
-    }
-    for scope in sorted {
-        ctx.update(scope.as_bytes());
         ctx.update(&[0]);
     }
     let mut key = [0u8; 32];

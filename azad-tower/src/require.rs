@@ -153,20 +153,7 @@ impl<S: fmt::Debug, E> fmt::Debug for Require<S, E> {
 }
 
 impl<S, E> Require<S, E> {
-    /// A reference to the inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// A mutable reference to the inner service.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consumes `self`, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for Require<S, E>

@@ -45,20 +45,7 @@ impl<S, E> AzureAdAuthService<S, E> {
         Self { inner, auth: Arc::new(auth) }
     }
 
-    /// A reference to the inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// A mutable reference to the inner service.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Consumes `self`, returning the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S> AzureAdAuthService<S, crate::DefaultOnAuthError> {
