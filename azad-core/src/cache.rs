@@ -19,6 +19,8 @@ use crate::secret::AccessToken;
 
 /// A token is not served in its last minute: it could expire in flight.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// No acquired token is kept longer than this, whatever the server says.
+const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 /// After a failed refresh-ahead, wait this long before the next attempt.
 const REFRESH_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -52,6 +54,8 @@ impl AcquiredToken {
         refresh_in: Option<Duration>,
         token_type: String,
     ) -> Self {
+        // The lifetime comes from the server: bound it, so that no answer can overflow a clock.
+        let expires_in = expires_in.min(MAX_LIFETIME);
         let now = Instant::now();
         let refresh_in = refresh_in.unwrap_or(if expires_in >= Duration::from_secs(2 * 3600) {
             expires_in / 2
@@ -232,6 +236,12 @@ mod tests {
             "Bearer".into(),
         );
         assert_eq!(server.refresh_at - Instant::now(), Duration::from_secs(600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_lifetimes_are_bounded() {
+        let t = token("a", u64::MAX);
+        assert_eq!(t.valid_until - Instant::now(), MAX_LIFETIME);
     }
 
     #[tokio::test(start_paused = true)]
