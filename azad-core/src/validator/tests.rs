@@ -657,3 +657,66 @@ async fn errors_never_echo_token_content() {
         }
     }
 }
+
+#[tokio::test]
+async fn garbage_never_panics_and_is_always_a_client_error() {
+    use base64::Engine;
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let good = dev.token().build();
+    let pieces: Vec<String> = good.split('.').map(str::to_owned).collect();
+    let jsons = [
+        "{}",
+        "[]",
+        "null",
+        "1",
+        "\"s\"",
+        "{\"alg\":\"RS256\"}",
+        "{\"alg\":\"RS256\",\"kid\":{}}",
+        "{\"exp\":1e400}",
+        "{\"aud\":[[]]}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"alg\":\"RS256\",\"kid\":\"k\",\"crit\":[]}",
+        "{\"exp\":-1,\"nbf\":1e20}",
+    ];
+    for i in 0..3000 {
+        let token = match i % 5 {
+            0 => (0..(next() % 300)).map(|_| char::from(32 + (next() % 95) as u8)).collect::<String>(),
+            1 => format!(
+                "{}.{}.{}",
+                b64(jsons[(next() % 12) as usize].as_bytes()),
+                b64(jsons[(next() % 12) as usize].as_bytes()),
+                pieces[2]
+            ),
+            2 => {
+                let mut bytes = good.clone().into_bytes();
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = b"AZaz09-_.=+/ \x00"[(next() % 14) as usize];
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            3 => format!(
+                "{}.{}.{}",
+                pieces[0],
+                b64(&(0..(next() % 64)).map(|_| next() as u8).collect::<Vec<_>>()),
+                pieces[2]
+            ),
+            _ => ".".repeat((next() % 5) as usize),
+        };
+        if token == good {
+            continue;
+        }
+        match v.validate(&token).await {
+            Ok(_) => panic!("accepted a mutated token: {token:.60}"),
+            Err(e) => assert!(!e.is_server_error(), "{e:?}"),
+        }
+    }
+}
