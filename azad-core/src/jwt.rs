@@ -3,6 +3,7 @@
 //! Everything here runs before the signature is checked, on attacker-controlled input, so it
 //! is strict (canonical base64url, JSON objects, no duplicate members) and allocation-light.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine;
@@ -63,24 +64,26 @@ pub(crate) fn decode_segment(segment: &str, part: TokenPart) -> Result<Vec<u8>, 
     URL_SAFE_NO_PAD.decode(segment).map_err(|_| ValidationError::Malformed(part))
 }
 
-/// The parts of the JOSE header that validation uses.
+/// The parts of the JOSE header that validation uses, borrowing from the decoded header.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct JoseHeader {
-    pub(crate) alg: Option<String>,
-    pub(crate) kid: Option<String>,
-    pub(crate) typ: Option<String>,
+pub(crate) struct JoseHeader<'a> {
+    pub(crate) alg: Option<Cow<'a, str>>,
+    pub(crate) kid: Option<Cow<'a, str>>,
+    pub(crate) typ: Option<Cow<'a, str>>,
     /// The first refused parameter present (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
     pub(crate) forbidden: Option<&'static str>,
     /// A `nonce` header: Microsoft Graph access tokens carry one.
     pub(crate) nonce: bool,
     duplicate: bool,
-    invalid: bool,
 }
 
-impl JoseHeader {
+/// Most members a header may have (real ones have at most six).
+const MAX_HEADER_MEMBERS: usize = 24;
+
+impl<'a> JoseHeader<'a> {
     /// Parses a decoded header: a JSON object without duplicate members whose `alg`, `kid`
     /// and `typ` are strings.
-    pub(crate) fn parse(json: &[u8]) -> Result<Self, ValidationError> {
+    pub(crate) fn parse(json: &'a [u8]) -> Result<Self, ValidationError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let h = Self::deserialize(&mut de)
             .and_then(|h| de.end().map(|()| h))
@@ -88,14 +91,28 @@ impl JoseHeader {
         if h.duplicate {
             return Err(ValidationError::DuplicateMember(TokenPart::Header));
         }
-        if h.invalid {
-            return Err(ValidationError::Malformed(TokenPart::Header));
-        }
         Ok(h)
     }
 }
 
-impl<'de> Deserialize<'de> for JoseHeader {
+/// Decodes the header segment into `buf` when it fits (no allocation on the hot path), else
+/// into `spill`.
+pub(crate) fn decode_header<'b>(
+    segment: &str,
+    buf: &'b mut [u8; 768],
+    spill: &'b mut Vec<u8>,
+) -> Result<&'b [u8], ValidationError> {
+    match URL_SAFE_NO_PAD.decode_slice(segment, buf) {
+        Ok(n) => Ok(&buf[..n]),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            *spill = decode_segment(segment, TokenPart::Header)?;
+            Ok(spill)
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => Err(ValidationError::Malformed(TokenPart::Header)),
+    }
+}
+
+impl<'de> Deserialize<'de> for JoseHeader<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(HeaderVisitor)
     }
@@ -104,51 +121,45 @@ impl<'de> Deserialize<'de> for JoseHeader {
 struct HeaderVisitor;
 
 impl<'de> Visitor<'de> for HeaderVisitor {
-    type Value = JoseHeader;
+    type Value = JoseHeader<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JOSE header object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JoseHeader, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JoseHeader<'de>, A::Error> {
         let mut h = JoseHeader::default();
-        // Headers are small: a linear scan for duplicates is cheaper than hashing.
-        let mut seen: Vec<CowKey<'de>> = Vec::with_capacity(8);
-        while let Some(key) = map.next_key::<CowKey<'de>>()? {
-            if seen.iter().any(|k| k.0 == key.0) {
+        // Headers are small: a linear scan of a fixed array finds duplicates without hashing
+        // or allocating.
+        let mut seen: [Option<Cow<'de, str>>; MAX_HEADER_MEMBERS] = Default::default();
+        let mut count = 0;
+        while let Some(CowKey(key)) = map.next_key::<CowKey<'de>>()? {
+            if seen[..count].iter().flatten().any(|k| *k == key) {
                 h.duplicate = true;
             }
-            let value: serde_json::Value = match key.0.as_ref() {
-                "alg" | "kid" | "typ" => map.next_value()?,
-                _ => {
+            match key.as_ref() {
+                // Non-string values fail the string deserializer: a malformed header.
+                "alg" => h.alg = Some(map.next_value::<CowKey<'de>>()?.0),
+                "kid" => h.kid = Some(map.next_value::<CowKey<'de>>()?.0),
+                "typ" => h.typ = Some(map.next_value::<CowKey<'de>>()?.0),
+                other => {
                     map.next_value::<IgnoredAny>()?;
-                    serde_json::Value::Null
+                    match other {
+                        "crit" => h.forbidden = h.forbidden.or(Some("crit")),
+                        "jku" => h.forbidden = h.forbidden.or(Some("jku")),
+                        "jwk" => h.forbidden = h.forbidden.or(Some("jwk")),
+                        "x5u" => h.forbidden = h.forbidden.or(Some("x5u")),
+                        "x5c" => h.forbidden = h.forbidden.or(Some("x5c")),
+                        "nonce" => h.nonce = true,
+                        _ => {}
+                    }
                 }
-            };
-            let as_string = |v: serde_json::Value, invalid: &mut bool| match v {
-                serde_json::Value::String(s) => Some(s),
-                _ => {
-                    *invalid = true;
-                    None
-                }
-            };
-            match key.0.as_ref() {
-                "alg" => h.alg = as_string(value, &mut h.invalid),
-                "kid" => h.kid = as_string(value, &mut h.invalid),
-                "typ" => h.typ = as_string(value, &mut h.invalid),
-                "crit" => h.forbidden = h.forbidden.or(Some("crit")),
-                "jku" => h.forbidden = h.forbidden.or(Some("jku")),
-                "jwk" => h.forbidden = h.forbidden.or(Some("jwk")),
-                "x5u" => h.forbidden = h.forbidden.or(Some("x5u")),
-                "x5c" => h.forbidden = h.forbidden.or(Some("x5c")),
-                "nonce" => h.nonce = true,
-                _ => {}
             }
-            if seen.len() < 64 {
-                seen.push(key);
-            } else {
+            if count == MAX_HEADER_MEMBERS {
                 return Err(de::Error::custom("too many header members"));
             }
+            seen[count] = Some(key);
+            count += 1;
         }
         Ok(h)
     }

@@ -288,15 +288,16 @@ impl TokenValidator {
     #[must_use]
     pub fn diagnose(&self, token: &str, error: &ValidationError) -> Option<Diagnostic> {
         let segments = jwt::split(token).ok()?;
-        let header =
-            jwt::decode_segment(segments.header, TokenPart::Header).ok().and_then(|h| JoseHeader::parse(&h).ok());
+        let has_nonce = jwt::decode_segment(segments.header, TokenPart::Header)
+            .ok()
+            .and_then(|h| JoseHeader::parse(&h).ok().map(|h| h.nonce));
         let claims =
             jwt::decode_segment(segments.payload, TokenPart::Payload).ok().and_then(|p| Claims::from_json(&p).ok())?;
         let graph = claims.audiences().iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
         let cfg = &self.inner.config;
         match error {
             ValidationError::InvalidAudience | ValidationError::InvalidSignature | ValidationError::UnknownKey
-                if graph || header.as_ref().is_some_and(|h| h.nonce) =>
+                if graph || has_nonce == Some(true) =>
             {
                 Some(Diagnostic::TokenForMicrosoftGraph)
             }
@@ -376,7 +377,8 @@ impl TokenValidator {
         let cfg = &self.inner.config;
         // 1. Size was checked by the caller. 2. Structure, header, claims.
         let segments = jwt::split(token)?;
-        let header = JoseHeader::parse(&jwt::decode_segment(segments.header, TokenPart::Header)?)?;
+        let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
+        let header = JoseHeader::parse(jwt::decode_header(segments.header, &mut header_buf, &mut header_spill)?)?;
         let claims = Claims::from_json(&jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
 
         // 3. Algorithm from the allow-list; never guessed from the key.
