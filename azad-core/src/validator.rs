@@ -163,6 +163,8 @@ impl TokenValidator {
         let cache = (config.validated_token_cache_capacity > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(config.validated_token_cache_capacity)
+                // Sized up front: no rehashing while a busy server fills it.
+                .initial_capacity(usize::try_from(config.validated_token_cache_capacity.min(4096)).unwrap_or(4096))
                 .expire_after(TtlExpiry)
                 .build()
         });
