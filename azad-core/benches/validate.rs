@@ -71,7 +71,9 @@ fn bench(c: &mut Criterion) {
             total
         });
     });
-    let payload = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').nth(1).unwrap()).unwrap();
+    let payload =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').nth(1).unwrap())
+            .unwrap();
     g.bench_function("claims_parse", |b| {
         b.iter(|| azad_core::Claims::from_json(black_box(&payload)).unwrap());
     });
