@@ -720,3 +720,38 @@ async fn garbage_never_panics_and_is_always_a_client_error() {
         }
     }
 }
+
+#[tokio::test]
+async fn background_refresh_follows_rotation_without_any_request() {
+    let dev = tenant().await;
+    let v =
+        TokenValidator::new(dev.config_builder().jwks_refresh_interval(Duration::from_millis(200)).build().unwrap());
+    v.warm_up().await.unwrap();
+    let old = dev.active_kid();
+    let new = dev.rotate_keys();
+    assert!(dev.retire_key(&old));
+    // No token is validated meanwhile: only the background task can notice the new key set.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while v.jwks().key_ids() != [new.clone()] {
+        assert!(std::time::Instant::now() < deadline, "the background refresh never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dev.requests(Endpoint::Jwks) >= 2);
+    assert!(dev.requests(Endpoint::OpenIdConfiguration) >= 2, "the interval also re-reads discovery");
+}
+
+#[tokio::test]
+async fn static_jwks_from_a_file_needs_no_network() {
+    let dev = tenant().await;
+    let dir = std::env::temp_dir().join(format!("azad-static-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("jwks.json");
+    std::fs::write(&path, dev.jwks_json()).unwrap();
+    let jwks = StaticJwks::from_file(&path, dev.issuer()).unwrap();
+    let v = TokenValidator::new(dev.config_builder().static_jwks(jwks).build().unwrap());
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+    assert_eq!(err(&v, &dev.token().v1().build()).await, ValidationError::InvalidIssuer, "only the fixed issuer");
+    assert_eq!(dev.total_requests(), 0);
+    assert!(StaticJwks::from_file(dir.join("missing.json"), "x").unwrap_err().to_string().contains("static_jwks"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
