@@ -24,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -60,8 +61,67 @@ pub struct Claims {
     iat: Option<i64>,
     nbf: Option<i64>,
     exp: Option<i64>,
-    other: Map<String, Value>,
+    other: Others,
 }
+
+/// The claims without a typed accessor: read from the received claims set when first asked
+/// for (validation never needs them, so a request never pays for parsing them).
+#[derive(Clone, Default)]
+struct Others {
+    raw: Option<Vec<u8>>,
+    map: OnceLock<Map<String, Value>>,
+}
+
+impl Others {
+    fn eager(map: Map<String, Value>) -> Self {
+        Self { raw: None, map: OnceLock::from(map) }
+    }
+
+    fn get(&self) -> &Map<String, Value> {
+        self.map.get_or_init(|| {
+            let Some(raw) = &self.raw else { return Map::new() };
+            let mut map: Map<String, Value> = serde_json::from_slice(raw).unwrap_or_default();
+            map.retain(|k, _| !KNOWN.contains(&k.as_str()));
+            map
+        })
+    }
+}
+
+impl PartialEq for Others {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl fmt::Debug for Others {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+/// The claims with typed accessors, in the order of their bits in the parser.
+const KNOWN: [&str; 20] = [
+    "iss",
+    "aud",
+    "sub",
+    "oid",
+    "tid",
+    "azp",
+    "appid",
+    "scp",
+    "roles",
+    "name",
+    "preferred_username",
+    "ver",
+    "idtyp",
+    "xms_cc",
+    "acrs",
+    "groups",
+    "wids",
+    "iat",
+    "nbf",
+    "exp",
+];
 
 /// The stable identity of a principal across applications: tenant id and object id.
 ///
@@ -91,8 +151,13 @@ impl Claims {
     /// [`ValidationError::Malformed`], [`ValidationError::DuplicateMember`] or
     /// [`ValidationError::InvalidClaim`].
     pub fn from_json(json: &[u8]) -> Result<Self, ValidationError> {
-        let mut de = serde_json::Deserializer::from_slice(json);
-        let parsed = ParsedClaims::deserialize(&mut de)
+        Self::from_json_owned(json.to_vec())
+    }
+
+    /// Like [`from_json`](Self::from_json), keeping the buffer for the untyped claims.
+    pub(crate) fn from_json_owned(json: Vec<u8>) -> Result<Self, ValidationError> {
+        let mut de = serde_json::Deserializer::from_slice(&json);
+        let parsed = Deserializer::deserialize_map(&mut de, ClaimsVisitor { keep_others: false })
             .and_then(|p| de.end().map(|()| p))
             .map_err(|_| ValidationError::Malformed(TokenPart::Payload))?;
         if parsed.duplicate {
@@ -101,7 +166,9 @@ impl Claims {
         if let Some(claim) = parsed.invalid {
             return Err(ValidationError::InvalidClaim(claim));
         }
-        Ok(parsed.claims)
+        let mut claims = parsed.claims;
+        claims.other.raw = Some(json);
+        Ok(claims)
     }
 
     /// The issuer (`iss`); empty if absent (validated tokens always have one).
@@ -269,7 +336,7 @@ impl Claims {
     /// Any claim that has no typed accessor (`upn`, `amr`, `sid`, custom claims, ...).
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.other.get(name)
+        self.other.get().get(name)
     }
 
     /// Any claim, typed or not, as an owned JSON value.
@@ -299,7 +366,7 @@ impl Claims {
             "iat" => n(self.iat),
             "nbf" => n(self.nbf),
             "exp" => n(self.exp),
-            other => self.other.get(other).cloned(),
+            other => self.other.get().get(other).cloned(),
         }
     }
 
@@ -349,7 +416,7 @@ impl Serialize for Claims {
         list!(roles);
         opt!(name, preferred_username, ver, idtyp);
         list!(xms_cc, acrs, groups, wids);
-        for (k, v) in &self.other {
+        for (k, v) in self.other.get() {
             map.serialize_entry(k, v)?;
         }
         map.end()
@@ -404,11 +471,15 @@ struct ParsedClaims {
 
 impl<'de> Deserialize<'de> for ParsedClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ClaimsVisitor)
+        deserializer.deserialize_map(ClaimsVisitor { keep_others: true })
     }
 }
 
-struct ClaimsVisitor;
+/// Parses claims in one pass. Untyped claims are kept as values (`keep_others`), or skipped
+/// (their names still checked for duplicates) when the raw claims set is kept instead.
+struct ClaimsVisitor {
+    keep_others: bool,
+}
 
 fn take_string(v: Value) -> Result<String, ()> {
     match v {
@@ -443,44 +514,30 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedClaims, A::Error> {
         let mut c = Claims::default();
+        let mut others = Map::new();
+        let mut other_names: Vec<Cow<'de, str>> = Vec::new();
         let mut seen: u32 = 0;
         let mut duplicate = false;
         let mut invalid: Option<&'static str> = None;
         let mut tid_like = 0u8;
 
         while let Some(CowKey(key)) = map.next_key::<CowKey<'de>>()? {
-            let value: Value = map.next_value()?;
             if key.eq_ignore_ascii_case("tid") {
                 tid_like += 1;
             }
-            let (bit, name): (u32, &'static str) = match key.as_ref() {
-                "iss" => (0, "iss"),
-                "aud" => (1, "aud"),
-                "sub" => (2, "sub"),
-                "oid" => (3, "oid"),
-                "tid" => (4, "tid"),
-                "azp" => (5, "azp"),
-                "appid" => (6, "appid"),
-                "scp" => (7, "scp"),
-                "roles" => (8, "roles"),
-                "name" => (9, "name"),
-                "preferred_username" => (10, "preferred_username"),
-                "ver" => (11, "ver"),
-                "idtyp" => (12, "idtyp"),
-                "xms_cc" => (13, "xms_cc"),
-                "acrs" => (14, "acrs"),
-                "groups" => (15, "groups"),
-                "wids" => (16, "wids"),
-                "iat" => (17, "iat"),
-                "nbf" => (18, "nbf"),
-                "exp" => (19, "exp"),
-                _ => {
-                    if c.other.insert(key.into_owned(), value).is_some() {
+            let Some(bit) = KNOWN.iter().position(|k| *k == key.as_ref()) else {
+                if self.keep_others {
+                    if others.insert(key.into_owned(), map.next_value()?).is_some() {
                         duplicate = true;
                     }
-                    continue;
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                    other_names.push(key);
                 }
+                continue;
             };
+            let name = KNOWN[bit];
+            let value: Value = map.next_value()?;
             if seen & (1 << bit) != 0 {
                 duplicate = true;
                 continue;
@@ -525,6 +582,13 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
         if tid_like > 1 {
             duplicate = true;
         }
+        other_names.sort_unstable();
+        if other_names.windows(2).any(|w| w[0] == w[1]) {
+            duplicate = true;
+        }
+        if self.keep_others {
+            c.other = Others::eager(others);
+        }
         Ok(ParsedClaims { claims: c, duplicate, invalid })
     }
 }
@@ -544,9 +608,13 @@ mod tests {
             Claims::from_json(br#"{"tid":"a","TID":"b"}"#),
             Err(ValidationError::DuplicateMember(TokenPart::Payload))
         );
-        // An escaped key is the same member name.
+        // An escaped key is the same member name, typed claim or not.
         assert_eq!(
             Claims::from_json(br#"{"exp":1,"\u0065xp":2}"#),
+            Err(ValidationError::DuplicateMember(TokenPart::Payload))
+        );
+        assert_eq!(
+            Claims::from_json(br#"{"aio":1,"\u0061io":2}"#),
             Err(ValidationError::DuplicateMember(TokenPart::Payload))
         );
     }

@@ -381,7 +381,7 @@ impl TokenValidator {
         let segments = jwt::split(token)?;
         let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
         let header = JoseHeader::parse(jwt::decode_header(segments.header, &mut header_buf, &mut header_spill)?)?;
-        let claims = Claims::from_json(&jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
+        let claims = Claims::from_json_owned(jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
 
         // 3. Algorithm from the allow-list; never guessed from the key.
         let alg = header
