@@ -215,6 +215,24 @@ impl TokenValidator {
     ///
     /// The first check that failed, as a [`ValidationError`].
     pub async fn validate_shared(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
+        self.validate_inner(token, || BearerToken::new(token)).await
+    }
+
+    /// Like [`validate_shared`](Self::validate_shared), for a token already held as a
+    /// [`BearerToken`]: the validated-token cache keeps this handle instead of a copy.
+    ///
+    /// # Errors
+    ///
+    /// The first check that failed, as a [`ValidationError`].
+    pub async fn validate_bearer(&self, token: &BearerToken) -> Result<Arc<Claims>, ValidationError> {
+        self.validate_inner(token.secret(), || token.clone()).await
+    }
+
+    async fn validate_inner(
+        &self,
+        token: &str,
+        keep: impl FnOnce() -> BearerToken,
+    ) -> Result<Arc<Claims>, ValidationError> {
         let now = now_secs(SystemTime::now());
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
@@ -241,8 +259,7 @@ impl TokenValidator {
                 if exp > now {
                     let ttl = Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
                     let generation = self.flush_on_key_change(cache);
-                    let entry =
-                        CachedToken { claims: claims.clone(), token: BearerToken::new(token), exp, generation, ttl };
+                    let entry = CachedToken { claims: claims.clone(), token: keep(), exp, generation, ttl };
                     cache.insert(key, entry);
                 }
                 Ok(claims)

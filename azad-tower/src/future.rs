@@ -18,7 +18,7 @@ use crate::on_error::OnAuthError;
 use crate::rejection::{AuthRejection, Protocol};
 use crate::service::authenticated;
 
-pub(crate) type Validation = Pin<Box<dyn Future<Output = (Result<Arc<Claims>, ValidationError>, String)> + Send>>;
+pub(crate) type Validation = Pin<Box<dyn Future<Output = (Result<Arc<Claims>, ValidationError>, BearerToken)> + Send>>;
 
 /// What the future needs once validation finishes.
 pub(crate) struct Pending<S, ReqBody, E> {
@@ -110,7 +110,7 @@ where
                         pending.take().expect("future polled after completion");
                     match result {
                         Ok(claims) => {
-                            authenticated(&mut request, claims, BearerToken::new(token), &extensions, this.span);
+                            authenticated(&mut request, claims, token, &extensions, this.span);
                             let fut = this.span.in_scope(|| inner.call(request));
                             this.state.set(State::Inner { fut });
                         }

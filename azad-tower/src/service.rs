@@ -124,9 +124,10 @@ where
             return ResponseFuture::rejected(response, span);
         }
         let validator = self.auth.validator.clone();
-        let token = token.to_owned();
+        // One copy of the token: the cache entry and the request extensions share it.
+        let token = BearerToken::new(token);
         let validation = Box::pin(async move {
-            let result = validator.validate_shared(&token).await;
+            let result = validator.validate_bearer(&token).await;
             (result, token)
         });
         let retry_after = self.auth.validator.config().jwks_policy().retry_interval;
