@@ -318,6 +318,8 @@ struct Inner {
     /// (`u64::MAX` before the first attempt).
     next_attempt_ms: AtomicU64,
     created: Instant,
+    /// The last attempt to load the tenant's keys failed (the outage is not over).
+    keys_outage: std::sync::atomic::AtomicBool,
     background: OnceLock<()>,
 }
 
@@ -394,6 +396,7 @@ impl JwksCache {
             health: Mutex::new(Health::default()),
             next_attempt_ms: AtomicU64::new(u64::MAX),
             created: Instant::now(),
+            keys_outage: std::sync::atomic::AtomicBool::new(false),
             background: OnceLock::new(),
         };
         Self { inner: Arc::new(inner) }
@@ -492,6 +495,12 @@ impl JwksCache {
             return self.current();
         }
         self.fetch_coalesced(Reason::UnknownKid, seen_attempts).await.ok().or_else(|| self.current())
+    }
+
+    /// `true` while the identity provider's keys cannot be fetched: a `kid` that is not loaded
+    /// may be a new key that could not be learned, so it is an outage (503), not a bad token.
+    pub(crate) fn in_outage(&self) -> bool {
+        self.inner.keys_outage.load(Ordering::Relaxed)
     }
 
     pub(crate) fn attempts(&self) -> u64 {
@@ -601,6 +610,7 @@ impl JwksCache {
             .next_attempt
             .map_or(u64::MAX, |t| u64::try_from(t.duration_since(inner.created).as_millis()).unwrap_or(u64::MAX - 1));
         inner.next_attempt_ms.store(ms, Ordering::Relaxed);
+        inner.keys_outage.store(health.outages[Part::Keys.index()].is_some(), Ordering::Relaxed);
     }
 
     #[tracing::instrument(level = "debug", target = "azad::jwks", skip(self), fields(authority = %self.inner.authority))]

@@ -460,7 +460,12 @@ impl TokenValidator {
                     Some(s) => snapshot = s,
                     None => return Err(ValidationError::UnknownKey),
                 }
-                snapshot.keys.get(kid).cloned().ok_or(ValidationError::UnknownKey)?
+                match snapshot.keys.get(kid) {
+                    Some(k) => k.clone(),
+                    // A key published during an outage cannot be learned yet: retry later.
+                    None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
+                    None => return Err(ValidationError::UnknownKey),
+                }
             }
         };
         if key.alg.is_some_and(|a| a != alg) {

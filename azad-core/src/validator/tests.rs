@@ -1010,3 +1010,20 @@ async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
     assert!(!log.contains(&token), "never the token");
     assert!(!log.contains(" ERROR "), "a request during an outage is not an error line each: {log}");
 }
+
+#[tokio::test]
+async fn a_key_published_during_an_outage_is_a_503_not_a_bad_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    dev.inject(Endpoint::Jwks, Fault::Status(503));
+    dev.rotate_keys();
+    let new_key = dev.token().build();
+    assert_eq!(err(&v, &new_key).await, ValidationError::KeysUnavailable);
+    // A wrong audience never triggers a refresh, outage or not: still a bad token.
+    let wrong = dev.token().kid(Some("another-kid")).audience("api://other").build();
+    assert_eq!(err(&v, &wrong).await, ValidationError::UnknownKey);
+    dev.clear_fault(Endpoint::Jwks);
+    v.jwks().refresh().await.unwrap();
+    assert!(v.validate(&new_key).await.is_ok());
+}
