@@ -226,6 +226,9 @@ pub struct AzureAdConfig {
     pub(crate) client_id: String,
     pub(crate) audiences: Vec<String>,
     pub(crate) allowed_tenants: Option<Vec<String>>,
+    /// The tenant id the configuration names (a tenant id, `consumers`, or a tenant id given
+    /// with a metadata URL): every accepted token's `tid` must be it, whatever the key source.
+    pub(crate) required_tenant: Option<String>,
     pub(crate) token_versions: TokenVersions,
     pub(crate) algorithms: Vec<SigningAlgorithm>,
     pub(crate) leeway: Duration,
@@ -246,6 +249,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("client_id", &self.client_id)
             .field("audiences", &self.audiences)
             .field("allowed_tenants", &self.allowed_tenants)
+            .field("required_tenant", &self.required_tenant)
             .field("token_versions", &self.token_versions)
             .field("algorithms", &self.algorithms)
             .field("leeway", &self.leeway)
@@ -402,6 +406,7 @@ impl PartialEq for AzureAdConfig {
             && self.client_id == other.client_id
             && self.audiences == other.audiences
             && self.allowed_tenants == other.allowed_tenants
+            && self.required_tenant == other.required_tenant
             && self.token_versions == other.token_versions
             && self.algorithms == other.algorithms
             && self.leeway == other.leeway
@@ -746,11 +751,18 @@ impl AzureAdConfigBuilder {
             return Err(ConfigError::invalid("max_token_bytes", "at least 256 bytes"));
         }
 
+        let required_tenant = match authority.tenant() {
+            Some(Tenant::Id(id)) => Some(id.clone()),
+            Some(Tenant::Consumers) => Some(crate::authority::CONSUMERS_TENANT_ID.to_owned()),
+            _ => None,
+        };
+
         Ok(AzureAdConfig {
             authority,
             client_id,
             audiences,
             allowed_tenants,
+            required_tenant,
             token_versions: self.token_versions.unwrap_or(TokenVersions::Both),
             algorithms,
             leeway,
