@@ -306,6 +306,9 @@ struct Inner {
     last_on_demand: Mutex<Option<Instant>>,
     last_failure: Mutex<Option<(Instant, JwksError)>>,
     background: OnceLock<()>,
+    /// A configuration error (see [`JwksError::is_configuration_error`]) is logged once at
+    /// ERROR with both sides named; repeats go to DEBUG.
+    misconfiguration_reported: std::sync::atomic::AtomicBool,
 }
 
 /// The cache of an authority's signing keys and issuers. Cheap to clone (an `Arc`).
@@ -360,6 +363,7 @@ impl JwksCache {
             last_on_demand: Mutex::new(None),
             last_failure: Mutex::new(None),
             background: OnceLock::new(),
+            misconfiguration_reported: std::sync::atomic::AtomicBool::new(false),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -486,6 +490,20 @@ impl JwksCache {
                 *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 self.spawn_background();
                 Ok(snapshot)
+            }
+            Err(e) if e.is_configuration_error() => {
+                if inner.misconfiguration_reported.swap(true, Ordering::AcqRel) {
+                    tracing::debug!(target: "azad::jwks", authority = %inner.authority, error = %e, "signing keys unavailable: configuration error (reported before)");
+                } else {
+                    tracing::error!(
+                        target: "azad::jwks",
+                        authority = %inner.authority,
+                        error = %e,
+                        "the authority's discovery document contradicts the configuration: no token can be validated until one of them changes"
+                    );
+                }
+                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, e.clone()));
+                Err(e)
             }
             Err(e) => {
                 tracing::warn!(
