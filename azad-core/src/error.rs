@@ -193,6 +193,33 @@ pub enum JwksError {
         /// The issuer it announced.
         issuer: String,
     },
+    /// The discovery document announces an issuer on another host than the one this
+    /// authority's tokens are issued from (for example a China authority whose document
+    /// names a public-cloud issuer). A configuration error: it does not go away by retrying.
+    #[error(
+        "the OpenID configuration at {url} announces its issuer on {announced}, but this authority's issuers are on {expected}"
+    )]
+    IssuerHostMismatch {
+        /// The discovery URL.
+        url: String,
+        /// The issuer origin the authority expects (e.g. `https://login.partner.microsoftonline.cn`).
+        expected: String,
+        /// The issuer origin the document announced.
+        announced: String,
+    },
+    /// The discovery document's `jwks_uri` is on an origin that is not trusted for this
+    /// authority's keys (see `AzureAdConfigBuilder::trusted_jwks_origin`).
+    #[error(
+        "the OpenID configuration at {url} publishes its keys at {jwks_uri}, which is not on a trusted origin (expected {expected}); name that origin with `trusted_jwks_origin` to trust it"
+    )]
+    UntrustedJwksOrigin {
+        /// The discovery URL.
+        url: String,
+        /// The `jwks_uri` it announced.
+        jwks_uri: String,
+        /// The origin keys are expected on.
+        expected: String,
+    },
     /// The JWKS contained no key usable for the allowed algorithms.
     #[error("{url} contains no usable signing key")]
     NoUsableKeys {
@@ -218,6 +245,16 @@ pub enum JwksError {
     /// No tokio runtime was available to fetch keys.
     #[error("no HTTP transport is available (enable the `reqwest` feature or configure an HttpClient)")]
     NoTransport,
+}
+
+impl JwksError {
+    /// `true` when the authority's documents contradict the configuration (an issuer of
+    /// another tenant or host, keys on an untrusted origin): retrying will not help, the
+    /// configuration or the authority must change.
+    #[must_use]
+    pub fn is_configuration_error(&self) -> bool {
+        matches!(self, Self::IssuerMismatch { .. } | Self::IssuerHostMismatch { .. } | Self::UntrustedJwksOrigin { .. })
+    }
 }
 
 /// Where a malformed token failed to parse.

@@ -44,9 +44,15 @@ impl fmt::Debug for SigningKey {
 }
 
 /// A parsed key set: usable RSA verification keys by `kid`.
+///
+/// A `kid` maps to one key, or to several when the JWKS publishes different key material
+/// under one `kid` (RFC 7517 §4.5 only says a `kid` *should* be unique). Identical entries
+/// are merged, and the candidates are kept in an order that does not depend on the order of
+/// the document, so that the answer for a token never depends on it either: the validator
+/// tries each candidate, like Microsoft.IdentityModel does.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeySet {
-    keys: HashMap<String, Arc<SigningKey>>,
+    keys: HashMap<String, Vec<Arc<SigningKey>>>,
     fingerprint: u64,
 }
 
@@ -68,51 +74,119 @@ struct RawJwk {
     issuer: Option<String>,
 }
 
-/// Why a key was skipped (logged at debug level).
-fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<(String, SigningKey, u64), &'static str> {
+/// Smallest and largest accepted RSA modulus, in bits.
+const MIN_MODULUS_BITS: usize = 2048;
+const MAX_MODULUS_BITS: usize = 8192;
+/// Longest base64url text of an accepted modulus (8192 bits, plus slack for padding).
+const MAX_MODULUS_CHARS: usize = MAX_MODULUS_BITS / 6 + 8;
+/// Longest accepted exponent, in octets (RSA public exponents in use are 65537 or 3).
+const MAX_EXPONENT_OCTETS: usize = 4;
+
+/// Why a JWK was skipped: `hostile` for numbers no honest key has (logged as a warning),
+/// otherwise a key azad simply does not use (an EC key, an encryption key; logged at debug).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Skip {
+    pub(crate) reason: &'static str,
+    pub(crate) hostile: bool,
+}
+
+const fn unused(reason: &'static str) -> Skip {
+    Skip { reason, hostile: false }
+}
+
+const fn hostile(reason: &'static str) -> Skip {
+    Skip { reason, hostile: true }
+}
+
+/// The number of significant bits of a big-endian unsigned integer without leading zero
+/// octets; `None` for an empty one. Checked arithmetic: no input can overflow it.
+fn bit_length(be: &[u8]) -> Option<usize> {
+    let first = *be.first()?;
+    let leading = usize::try_from(first.leading_zeros()).ok()?;
+    be.len().checked_mul(8)?.checked_sub(leading)
+}
+
+/// Decodes a base64url JWK number (RFC 7518 §6.3.1: unsigned big-endian, the minimum number
+/// of octets). `max_chars` bounds the text before anything is allocated.
+fn decode_number(value: Option<&str>, max_chars: usize, what: &'static str) -> Result<Vec<u8>, Skip> {
+    let text = value.ok_or(hostile(what))?;
+    if text.len() > max_chars {
+        return Err(hostile(what));
+    }
+    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).map_err(|_| hostile(what))
+}
+
+/// A usable key from a JWK, with the values that identify it (for merging identical entries).
+struct Parsed {
+    kid: String,
+    key: SigningKey,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+/// Checks a JWK and builds its verification key. No arithmetic here can overflow or panic
+/// on any input, in debug builds too.
+fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip> {
     if raw.kty.as_deref() != Some("RSA") {
-        return Err("not an RSA key");
+        return Err(unused("not an RSA key"));
     }
     if raw.use_.as_deref().is_some_and(|u| u != "sig") {
-        return Err("not a signing key");
+        return Err(unused("not a signing key"));
     }
     if raw.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|o| o == "verify")) {
-        return Err("key_ops does not allow verify");
+        return Err(unused("key_ops does not allow verify"));
     }
     let alg = match raw.alg.as_deref() {
         None => None,
         Some(name) => match SigningAlgorithm::from_name(name) {
             Some(a) if allowed.contains(&a) => Some(a),
-            _ => return Err("algorithm not allowed"),
+            _ => return Err(unused("algorithm not allowed")),
         },
     };
-    let kid = raw.kid.clone().filter(|k| crate::jwt::kid_shape_ok(k)).ok_or("no usable kid")?;
-    let n = raw.n.as_deref().and_then(|n| URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok()).ok_or("bad modulus")?;
-    let e =
-        raw.e.as_deref().and_then(|e| URL_SAFE_NO_PAD.decode(e.trim_end_matches('=')).ok()).ok_or("bad exponent")?;
-    let n_trimmed: &[u8] = {
-        let start = n.iter().position(|b| *b != 0).unwrap_or(n.len());
-        &n[start..]
+    let kid = raw.kid.clone().filter(|k| crate::jwt::kid_shape_ok(k)).ok_or(unused("no usable kid"))?;
+    let n = decode_number(raw.n.as_deref(), MAX_MODULUS_CHARS, "modulus is not base64url or too long")?;
+    let e = decode_number(raw.e.as_deref(), 16, "exponent is not base64url or too long")?;
+    // The modulus: not empty, not zero, no leading zero octets, odd, 2048 to 8192 bits.
+    let n_bits = match bit_length(&n) {
+        None => return Err(hostile("empty modulus")),
+        Some(_) if n.iter().all(|b| *b == 0) => return Err(hostile("zero modulus")),
+        Some(_) if n[0] == 0 => return Err(hostile("modulus with leading zero octets")),
+        Some(bits) => bits,
     };
-    let bits = n_trimmed.len() * 8 - n_trimmed.first().map_or(8, |b| b.leading_zeros() as usize);
-    if bits < 2048 {
-        return Err("RSA modulus shorter than 2048 bits");
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err(hostile("even modulus"));
     }
-    if bits > 8192 {
-        return Err("RSA modulus longer than 8192 bits");
+    if n_bits < MIN_MODULUS_BITS {
+        return Err(hostile("RSA modulus shorter than 2048 bits"));
     }
-    if e.is_empty() || e.len() > 4 {
-        return Err("unsupported RSA exponent");
+    if n_bits > MAX_MODULUS_BITS {
+        return Err(hostile("RSA modulus longer than 8192 bits"));
     }
+    // The exponent: 1 to 4 octets, no leading zero octets, odd and at least 3.
+    if e.is_empty() || e.len() > MAX_EXPONENT_OCTETS {
+        return Err(hostile("RSA exponent empty or longer than 4 octets"));
+    }
+    if e[0] == 0 {
+        return Err(hostile("RSA exponent with leading zero octets"));
+    }
+    let e_value = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if e_value < 3 || e_value & 1 == 0 {
+        return Err(hostile("RSA exponent is 0, 1 or even"));
+    }
+    let key = DecodingKey::from_rsa_raw_components(&n, &e);
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&kid, n_trimmed, &e, &raw.issuer, raw.alg.as_deref()).hash(&mut h);
-    let key = DecodingKey::from_rsa_raw_components(n_trimmed, &e);
+    (&kid, &n, &e, &raw.issuer, alg.map(SigningAlgorithm::as_str)).hash(&mut h);
     let print = h.finish();
-    Ok((kid, SigningKey { key, alg, issuer: raw.issuer.clone(), print }, print))
+    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print }, n, e })
 }
 
 impl KeySet {
     /// Parses a JWKS document, keeping the keys usable with the allowed algorithms.
+    ///
+    /// Unusable entries are skipped (hostile numbers with a warning). Entries that repeat a
+    /// `kid` with identical content are one key; different key material under one `kid` is
+    /// kept as several candidates; the same key material under one `kid` with contradicting
+    /// `alg` or `issuer` makes that `kid` ambiguous, and it is dropped with a warning.
     pub(crate) fn parse(
         body: &[u8],
         allowed: &[SigningAlgorithm],
@@ -124,26 +198,57 @@ impl KeySet {
         if doc.keys.len() > max_keys {
             return Err(JwksError::TooManyKeys { url: url.to_owned(), count: doc.keys.len(), max: max_keys });
         }
-        let mut keys = HashMap::with_capacity(doc.keys.len());
-        let mut prints = Vec::with_capacity(doc.keys.len());
+        let mut by_kid: HashMap<String, Vec<Parsed>> = HashMap::with_capacity(doc.keys.len());
         for value in doc.keys {
             let Ok(raw) = serde_json::from_value::<RawJwk>(value) else {
                 tracing::debug!(target: "azad::jwks", url, "skipping a JWK that is not an object of strings");
                 continue;
             };
             match usable_key(&raw, allowed) {
-                Ok((kid, key, print)) => {
-                    if keys.contains_key(&kid) {
-                        tracing::warn!(target: "azad::jwks", url, kid, "duplicate kid in JWKS; keeping the first");
-                        continue;
+                Ok(parsed) => {
+                    let same_kid = by_kid.entry(parsed.kid.clone()).or_default();
+                    let identical = same_kid.iter().any(|p| {
+                        p.n == parsed.n
+                            && p.e == parsed.e
+                            && p.key.alg == parsed.key.alg
+                            && p.key.issuer == parsed.key.issuer
+                    });
+                    if identical {
+                        tracing::debug!(target: "azad::jwks", url, kid = parsed.kid, "identical JWK listed twice; one key");
+                    } else {
+                        same_kid.push(parsed);
                     }
-                    keys.insert(kid, Arc::new(key));
-                    prints.push(print);
                 }
-                Err(why) => {
-                    tracing::debug!(target: "azad::jwks", url, kid = raw.kid.as_deref().unwrap_or("-"), why, "skipping JWK");
+                Err(skip) => {
+                    let kid = raw.kid.as_deref().unwrap_or("-");
+                    if skip.hostile {
+                        tracing::warn!(target: "azad::jwks", url, kid, why = skip.reason, "skipping a JWK with a hostile number");
+                    } else {
+                        tracing::debug!(target: "azad::jwks", url, kid, why = skip.reason, "skipping JWK");
+                    }
                 }
             }
+        }
+        let mut keys = HashMap::with_capacity(by_kid.len());
+        let mut prints = Vec::new();
+        for (kid, mut candidates) in by_kid {
+            // The same key material twice under one kid, with different metadata: which `alg`
+            // or `issuer` applies cannot be decided, so the kid is not used at all.
+            let ambiguous = candidates
+                .iter()
+                .enumerate()
+                .any(|(i, a)| candidates[i + 1..].iter().any(|b| a.n == b.n && a.e == b.e));
+            if ambiguous {
+                tracing::warn!(target: "azad::jwks", url, kid, "the same key is listed under one kid with different alg or issuer; kid ignored");
+                continue;
+            }
+            // Candidates in content order (by modulus), never document order.
+            candidates.sort_by(|a, b| (&a.n, &a.e).cmp(&(&b.n, &b.e)));
+            if candidates.len() > 1 {
+                tracing::warn!(target: "azad::jwks", url, kid, candidates = candidates.len(), "different keys under one kid; each is tried");
+            }
+            prints.extend(candidates.iter().map(|p| p.key.print));
+            keys.insert(kid, candidates.into_iter().map(|p| Arc::new(p.key)).collect());
         }
         if keys.is_empty() {
             return Err(JwksError::NoUsableKeys { url: url.to_owned() });
@@ -154,12 +259,13 @@ impl KeySet {
         Ok(Self { keys, fingerprint: h.finish() })
     }
 
-    pub(crate) fn get(&self, kid: &str) -> Option<&Arc<SigningKey>> {
-        self.keys.get(kid)
+    /// The keys published under `kid`: one, or several candidates to try in turn.
+    pub(crate) fn get(&self, kid: &str) -> Option<&[Arc<SigningKey>]> {
+        self.keys.get(kid).map(Vec::as_slice)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.values().map(Vec::len).sum()
     }
 
     /// A hash of the whole set, independent of the order of its keys.
@@ -169,27 +275,30 @@ impl KeySet {
 
     /// `true` if every key here is also in `other`, under the same `kid`, as the same key.
     pub(crate) fn is_subset_of(&self, other: &Self) -> bool {
-        self.keys.iter().all(|(kid, key)| other.keys.get(kid).is_some_and(|k| k.print == key.print))
+        self.keys.iter().all(|(kid, keys)| {
+            other.keys.get(kid).is_some_and(|theirs| keys.iter().all(|k| theirs.iter().any(|t| t.print == k.print)))
+        })
     }
 
     /// The keys of several documents together (the tenant's and the app-specific JWKS, which
-    /// republishes the tenant's keys). The same key in two documents counts once.
+    /// republishes the tenant's keys). The same key in two documents counts once; different
+    /// keys under one `kid` are all candidates, as within one document.
     pub(crate) fn union(sets: &[&Self]) -> Self {
-        let mut keys: HashMap<String, Arc<SigningKey>> = HashMap::new();
+        let mut keys: HashMap<String, Vec<Arc<SigningKey>>> = HashMap::new();
         for set in sets {
-            for (kid, key) in &set.keys {
-                match keys.get(kid) {
-                    Some(existing) if existing.print != key.print => {
-                        tracing::warn!(target: "azad::jwks", kid, "two documents publish different keys under one kid; keeping the tenant's");
-                    }
-                    Some(_) => {}
-                    None => {
-                        keys.insert(kid.clone(), key.clone());
+            for (kid, candidates) in &set.keys {
+                let merged = keys.entry(kid.clone()).or_default();
+                for key in candidates {
+                    if !merged.iter().any(|k| k.print == key.print) {
+                        merged.push(key.clone());
                     }
                 }
             }
         }
-        let mut prints: Vec<u64> = keys.values().map(|k| k.print).collect();
+        let mut prints: Vec<u64> = keys.values().flatten().map(|k| k.print).collect();
+        for candidates in keys.values_mut() {
+            candidates.sort_by_key(|k| k.print);
+        }
         prints.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         prints.hash(&mut h);
@@ -560,6 +669,16 @@ impl JwksCache {
         for part in Part::ALL {
             let slot = &mut health.outages[part.index()];
             match (&failed[part.index()], slot.as_mut()) {
+                (Some(e), None) if e.is_configuration_error() => {
+                    *slot = Some((now, 1));
+                    tracing::error!(
+                        target: "azad::jwks",
+                        authority = %inner.authority,
+                        part = part.describe(),
+                        error = %e,
+                        "the authority's discovery document contradicts the configuration: its tokens cannot be validated until one of them changes (logged once)"
+                    );
+                }
                 (Some(e), None) => {
                     *slot = Some((now, 1));
                     tracing::warn!(
@@ -824,5 +943,165 @@ mod tests {
         let fa = KeySet::parse(a.as_bytes(), RS, 10, "u").unwrap().fingerprint;
         assert_eq!(fa, KeySet::parse(b.as_bytes(), RS, 10, "u").unwrap().fingerprint);
         assert_ne!(fa, KeySet::parse(c.as_bytes(), RS, 10, "u").unwrap().fingerprint);
+    }
+
+    fn jwk_with(kid: &str, n: &[u8], e: &[u8]) -> serde_json::Value {
+        serde_json::json!({"kty": "RSA", "use": "sig", "kid": kid, "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e)})
+    }
+
+    fn modulus(bits: usize, fill: u8) -> Vec<u8> {
+        let mut n = vec![fill | 1; bits / 8];
+        n[0] = 0xC5;
+        n
+    }
+
+    #[test]
+    fn hostile_numbers_are_skipped_without_panicking() {
+        let good = modulus(2048, 0xC5);
+        let mut even = good.clone();
+        *even.last_mut().unwrap() = 0xC4;
+        let mut leading_zero = vec![0u8];
+        leading_zero.extend_from_slice(&good);
+        let hostile = [
+            jwk_with("empty-n", &[], b"\x01\x00\x01"),
+            jwk_with("zero-n", &[0u8; 256], b"\x01\x00\x01"),
+            jwk_with("one-zero-n", &[0u8], b"\x01\x00\x01"),
+            jwk_with("leading-zero-n", &leading_zero, b"\x01\x00\x01"),
+            jwk_with("even-n", &even, b"\x01\x00\x01"),
+            jwk_with("huge-n", &modulus(8200, 0xC5), b"\x01\x00\x01"),
+            jwk_with("e-empty", &good, &[]),
+            jwk_with("e-zero", &good, &[0]),
+            jwk_with("e-one", &good, &[1]),
+            jwk_with("e-even", &good, &[1, 0, 0]),
+            jwk_with("e-leading-zero", &good, &[0, 1, 0, 1]),
+            jwk_with("e-huge", &good, &[0xFF; 64]),
+            jwk_with("e-five-octets", &good, &[1, 0, 0, 0, 1]),
+            serde_json::json!({"kty": "RSA", "kid": "n-not-b64", "n": "!!!!", "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "n-too-long", "n": "A".repeat(100_000), "e": "AQAB"}),
+            serde_json::json!({"kty": "RSA", "kid": "no-n", "e": "AQAB"}),
+        ];
+        for jwk in &hostile {
+            let raw: RawJwk = serde_json::from_value(jwk.clone()).unwrap();
+            let skip = usable_key(&raw, RS).err().unwrap_or_else(|| panic!("accepted {jwk}"));
+            assert!(skip.hostile, "{jwk}: {skip:?}");
+        }
+        let mut keys = hostile.to_vec();
+        keys.push(jwk_with("good", &good, &[1, 0, 1]));
+        let doc = serde_json::json!({ "keys": keys }).to_string();
+        let set = KeySet::parse(doc.as_bytes(), RS, 100, "u").unwrap();
+        assert_eq!(set.kids().collect::<Vec<_>>(), ["good"]);
+        let only_hostile = serde_json::json!({ "keys": hostile }).to_string();
+        assert!(matches!(KeySet::parse(only_hostile.as_bytes(), RS, 100, "u"), Err(JwksError::NoUsableKeys { .. })));
+        // The bit length of any input, computed without overflow.
+        assert_eq!(bit_length(&[]), None);
+        assert_eq!(bit_length(&[0]), Some(0));
+        assert_eq!(bit_length(&[1]), Some(1));
+        assert_eq!(bit_length(&[0x80, 0]), Some(16));
+    }
+
+    #[test]
+    fn identical_entries_under_one_kid_are_one_key() {
+        let doc = serde_json::json!({"keys": [rsa_jwk("k", 2048), rsa_jwk("k", 2048), rsa_jwk("k", 2048)]}).to_string();
+        let set = KeySet::parse(doc.as_bytes(), RS, 10, "u").unwrap();
+        assert_eq!(set.get("k").unwrap().len(), 1);
+        let single = serde_json::json!({"keys": [rsa_jwk("k", 2048)]}).to_string();
+        assert_eq!(set.fingerprint, KeySet::parse(single.as_bytes(), RS, 10, "u").unwrap().fingerprint);
+    }
+
+    #[test]
+    fn different_keys_under_one_kid_do_not_depend_on_document_order() {
+        let (a, b) = (jwk_with("k", &modulus(2048, 0x11), &[1, 0, 1]), jwk_with("k", &modulus(2048, 0x33), &[1, 0, 1]));
+        let ab = KeySet::parse(serde_json::json!({"keys": [&a, &b]}).to_string().as_bytes(), RS, 10, "u").unwrap();
+        let ba = KeySet::parse(serde_json::json!({"keys": [b, a]}).to_string().as_bytes(), RS, 10, "u").unwrap();
+        assert_eq!(ab.get("k").unwrap().len(), 2, "both candidates are kept");
+        assert_eq!(ab.fingerprint, ba.fingerprint);
+        // Same candidates in the same order: compare through their Debug-free identity (issuer
+        // and alg are equal here, so compare the decoding keys' public numbers via re-parse).
+        assert_eq!(ab.len(), 2);
+        assert_eq!(ba.len(), 2);
+    }
+
+    #[test]
+    fn one_key_with_contradicting_metadata_under_one_kid_is_ambiguous() {
+        let mut a = rsa_jwk("k", 2048);
+        a["issuer"] = "https://login.microsoftonline.com/{tenantid}/v2.0".into();
+        let mut b = rsa_jwk("k", 2048);
+        b["issuer"] = "https://evil.example.com/{tenantid}/v2.0".into();
+        for keys in [vec![a.clone(), b.clone(), rsa_jwk("other", 2048)], vec![b, a, rsa_jwk("other", 2048)]] {
+            let set = KeySet::parse(serde_json::json!({ "keys": keys }).to_string().as_bytes(), RS, 10, "u").unwrap();
+            assert!(set.get("k").is_none(), "an ambiguous kid is not used");
+            assert!(set.get("other").is_some());
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn b64(bytes: Vec<u8>) -> String {
+            URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        fn number() -> impl Strategy<Value = serde_json::Value> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..600).prop_map(|b| serde_json::Value::String(b64(b))),
+                ".{0,40}".prop_map(serde_json::Value::String),
+                any::<i64>().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+            ]
+        }
+
+        fn jwk() -> impl Strategy<Value = serde_json::Value> {
+            (
+                prop_oneof![Just("RSA".to_owned()), Just("EC".to_owned()), ".{0,4}"],
+                prop_oneof![Just("k".to_owned()), "[A-Za-z0-9_-]{1,8}", ".{0,8}"],
+                number(),
+                number(),
+                proptest::option::of(prop_oneof![Just("RS256".to_owned()), Just("HS256".to_owned()), ".{0,6}"]),
+                proptest::option::of(".{0,30}"),
+            )
+                .prop_map(|(kty, kid, n, e, alg, issuer)| {
+                    let mut v = serde_json::json!({"kty": kty, "kid": kid, "n": n, "e": e});
+                    if let Some(alg) = alg {
+                        v["alg"] = alg.into();
+                    }
+                    if let Some(issuer) = issuer {
+                        v["issuer"] = issuer.into();
+                    }
+                    v
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            /// Any bytes: an error or a key set, never a panic.
+            #[test]
+            fn parse_never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = KeySet::parse(&body, RS, 100, "u");
+            }
+
+            /// Any JWKS-shaped document: never a panic, never more keys than entries, and the
+            /// same key set (fingerprint) whatever the order of its entries.
+            #[test]
+            fn parse_is_total_and_order_independent(keys in proptest::collection::vec(jwk(), 0..6)) {
+                let doc = serde_json::json!({ "keys": keys }).to_string();
+                let parsed = KeySet::parse(doc.as_bytes(), RS, 100, "u");
+                let mut reversed = keys.clone();
+                reversed.reverse();
+                let doc_r = serde_json::json!({ "keys": reversed }).to_string();
+                let parsed_r = KeySet::parse(doc_r.as_bytes(), RS, 100, "u");
+                match (parsed, parsed_r) {
+                    (Ok(a), Ok(b)) => {
+                        prop_assert!(a.len() <= keys.len());
+                        prop_assert_eq!(a.fingerprint, b.fingerprint);
+                        prop_assert_eq!(a.len(), b.len());
+                    }
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                    (a, b) => prop_assert!(false, "order changed the outcome: {:?} vs {:?}", a.map(|s| s.len()), b.map(|s| s.len())),
+                }
+            }
+        }
     }
 }

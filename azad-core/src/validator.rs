@@ -410,12 +410,58 @@ impl TokenValidator {
         out
     }
 
-    /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh.
-    fn looks_right(&self, claims: &Claims, snapshot: &Snapshot) -> bool {
+    /// The tenant rules, whatever the key source: a configuration that names a tenant accepts
+    /// only that tenant's tokens (`InvalidIssuer` otherwise), a single tenant learned from
+    /// discovery likewise, and a multi-tenant one applies `organizations` and the allow-list
+    /// (`TenantNotAllowed`).
+    fn tenant_check(&self, tid: Option<&str>, snapshot: &Snapshot) -> Result<(), ValidationError> {
         let cfg = &self.inner.config;
+        // The tenant the configuration names: the token must say it is from that tenant.
+        if let Some(required) = &cfg.required_tenant
+            && !tid.is_some_and(|t| t.eq_ignore_ascii_case(required))
+        {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        // A single-tenant authority's tokens carry its own tenant id.
+        if let (Some(expected), Some(tid)) = (&snapshot.issuers.tenant_id, tid)
+            && !expected.eq_ignore_ascii_case(tid)
+        {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        if snapshot.issuers.is_templated() {
+            let tid = tid.unwrap_or_default();
+            if matches!(cfg.authority.tenant(), Some(Tenant::Organizations))
+                && tid.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)
+            {
+                return Err(ValidationError::TenantNotAllowed);
+            }
+            if let Some(allowed) = &cfg.allowed_tenants
+                && !allowed.iter().any(|t| t.eq_ignore_ascii_case(tid))
+            {
+                return Err(ValidationError::TenantNotAllowed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
+    /// token that could have come from our authority may cause network traffic.
+    ///
+    /// - the `kid` is made of the characters Entra's key ids use (base64url, which covers
+    ///   hex thumbprints), at most 64 of them;
+    /// - the header has no `nonce` (Microsoft Graph's access tokens carry one, and are never
+    ///   for this API);
+    /// - the issuer is one of ours and names an accepted tenant;
+    /// - one of the audiences is ours.
+    fn looks_right(&self, header: &JoseHeader<'_>, kid: &str, claims: &Claims, snapshot: &Snapshot) -> bool {
+        let cfg = &self.inner.config;
+        let kid_ok = !kid.is_empty()
+            && kid.len() <= 64
+            && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
+        let tenant_ok = self.tenant_check(claims.tenant_id(), snapshot).is_ok();
         let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
-        iss_ok && aud_ok
+        kid_ok && !header.nonce && iss_ok && tenant_ok && aud_ok
     }
 
     /// Runs every check; on success also returns the generation of the key set that verified
@@ -448,42 +494,30 @@ impl TokenValidator {
         if snapshot.issuer_pending(claims.issuer(), claims.tenant_id()) {
             return Err(ValidationError::KeysUnavailable);
         }
-        let key = match snapshot.keys.get(kid) {
-            Some(k) => k.clone(),
+        if snapshot.keys.get(kid).is_none() {
             // The key may be among the app-specific keys that could not be loaded.
-            None if snapshot.app_keys_pending => return Err(ValidationError::KeysUnavailable),
-            None => {
-                if !self.looks_right(&claims, &snapshot) {
-                    return Err(ValidationError::UnknownKey);
-                }
-                match self.inner.jwks.refresh_for_unknown_kid(seen).await {
-                    Some(s) => snapshot = s,
-                    None => return Err(ValidationError::UnknownKey),
-                }
-                match snapshot.keys.get(kid) {
-                    Some(k) => k.clone(),
-                    // A key published during an outage cannot be learned yet: retry later.
-                    None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
-                    None => return Err(ValidationError::UnknownKey),
-                }
+            if snapshot.app_keys_pending {
+                return Err(ValidationError::KeysUnavailable);
             }
+            if !self.looks_right(&header, kid, &claims, &snapshot) {
+                return Err(ValidationError::UnknownKey);
+            }
+            match self.inner.jwks.refresh_for_unknown_kid(seen).await {
+                Some(s) => snapshot = s,
+                None => return Err(ValidationError::UnknownKey),
+            }
+        }
+        let candidates = match snapshot.keys.get(kid) {
+            Some(c) => c,
+            // A key published during an outage cannot be learned yet: retry later.
+            None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
+            None => return Err(ValidationError::UnknownKey),
         };
-        if key.alg.is_some_and(|a| a != alg) {
-            return Err(ValidationError::AlgorithmNotAllowed);
-        }
 
-        // 6. Signature.
-        match jsonwebtoken::crypto::verify(
-            segments.signature,
-            segments.signing_input.as_bytes(),
-            &key.key,
-            alg.to_jwt(),
-        ) {
-            Ok(true) => {}
-            Ok(false) => return Err(ValidationError::InvalidSignature),
-            Err(_) => return Err(ValidationError::Malformed(TokenPart::Signature)),
-        }
-
+        // 6. Signature. Usually one key per kid; where a JWKS lists different keys under one
+        // kid, each is tried (in an order that does not depend on the document), and the one
+        // that verifies the signature is the token's key.
+        let key = verify_with_candidates(candidates, alg, &segments)?;
         // 7. Issuer (and tenant).
         let iss = claims.issuer();
         if iss.is_empty() {
@@ -496,25 +530,7 @@ impl TokenValidator {
         if !snapshot.issuers.matches(iss, tid) {
             return Err(ValidationError::InvalidIssuer);
         }
-        // A single-tenant authority's tokens carry its own tenant id.
-        if let (Some(expected), Some(tid)) = (&snapshot.issuers.tenant_id, tid)
-            && !expected.eq_ignore_ascii_case(tid)
-        {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        if snapshot.issuers.is_templated() {
-            let tid = tid.unwrap_or_default();
-            if matches!(cfg.authority.tenant(), Some(Tenant::Organizations))
-                && tid.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-            if let Some(allowed) = &cfg.allowed_tenants
-                && !allowed.iter().any(|t| t.eq_ignore_ascii_case(tid))
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-        }
+        self.tenant_check(tid, &snapshot)?;
         // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
         // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
         if let Some(key_issuer) = &key.issuer {
@@ -556,6 +572,30 @@ impl TokenValidator {
         }
         Ok((claims, snapshot.generation))
     }
+}
+
+/// Verifies the signature with the first candidate key that accepts it. A key whose `alg`
+/// differs from the token's is not a candidate.
+fn verify_with_candidates(
+    candidates: &[Arc<crate::jwks::SigningKey>],
+    alg: SigningAlgorithm,
+    segments: &jwt::Segments<'_>,
+) -> Result<Arc<crate::jwks::SigningKey>, ValidationError> {
+    let mut outcome = ValidationError::AlgorithmNotAllowed;
+    for key in candidates.iter().filter(|k| k.alg.is_none_or(|a| a == alg)) {
+        match jsonwebtoken::crypto::verify(
+            segments.signature,
+            segments.signing_input.as_bytes(),
+            &key.key,
+            alg.to_jwt(),
+        ) {
+            Ok(true) => return Ok(key.clone()),
+            Ok(false) if outcome == ValidationError::AlgorithmNotAllowed => outcome = ValidationError::InvalidSignature,
+            Ok(false) => {}
+            Err(_) => outcome = ValidationError::Malformed(TokenPart::Signature),
+        }
+    }
+    Err(outcome)
 }
 
 #[cfg(all(test, feature = "dev"))]
