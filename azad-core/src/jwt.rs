@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use crate::claims::CowKey;
-use crate::error::{TokenPart, ValidationError};
+use crate::error::{JsonTextError, MAX_JSON_DEPTH, TokenPart, ValidationError};
 
 /// The three segments of a compact JWS.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +72,9 @@ pub(crate) struct JoseHeader<'a> {
     pub(crate) typ: Option<Cow<'a, str>>,
     /// The first refused parameter present (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
     pub(crate) forbidden: Option<&'static str>,
+    /// The first member that declares other content than a JWT claims set (`cty`, `zip`,
+    /// `enc`).
+    pub(crate) content: Option<&'static str>,
     /// A `nonce` header: Microsoft Graph access tokens carry one.
     pub(crate) nonce: bool,
     duplicate: bool,
@@ -84,6 +87,7 @@ impl<'a> JoseHeader<'a> {
     /// Parses a decoded header: a JSON object without duplicate members whose `alg`, `kid`
     /// and `typ` are strings.
     pub(crate) fn parse(json: &'a [u8]) -> Result<Self, ValidationError> {
+        check_json_text(json, TokenPart::Header)?;
         let mut de = serde_json::Deserializer::from_slice(json);
         let h = Self::deserialize(&mut de)
             .and_then(|h| de.end().map(|()| h))
@@ -150,6 +154,9 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                         "jwk" => h.forbidden = h.forbidden.or(Some("jwk")),
                         "x5u" => h.forbidden = h.forbidden.or(Some("x5u")),
                         "x5c" => h.forbidden = h.forbidden.or(Some("x5c")),
+                        "cty" => h.content = h.content.or(Some("cty")),
+                        "zip" => h.content = h.content.or(Some("zip")),
+                        "enc" => h.content = h.content.or(Some("enc")),
                         "nonce" => h.nonce = true,
                         _ => {}
                     }
@@ -163,6 +170,87 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         }
         Ok(h)
     }
+}
+
+/// `true` if the header's `typ` declares a JWT access token: absent, `JWT` or `application/jwt`
+/// (RFC 7519 §5.1), `at+jwt` or `application/at+jwt` (RFC 9068 §2.1), in any case (RFC 7515
+/// §4.1.9: the `application/` prefix may be left out; media types are case-insensitive).
+pub(crate) fn typ_ok(typ: Option<&str>) -> bool {
+    let Some(typ) = typ else { return true };
+    let media = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    media.eq_ignore_ascii_case("jwt") || media.eq_ignore_ascii_case("at+jwt")
+}
+
+/// Checks that a decoded header or claims set is acceptable JSON text before it is parsed:
+/// UTF-8 (RFC 8259 §8.1), no `\u` escape of an unpaired UTF-16 surrogate (RFC 8259 §8.2,
+/// which serde_json lets through in values it skips), and objects and arrays nested at most
+/// [`MAX_JSON_DEPTH`] deep. One pass, no allocation. Anything else that is not JSON is left
+/// to the parser (a [`ValidationError::Malformed`]).
+pub(crate) fn check_json_text(json: &[u8], part: TokenPart) -> Result<(), ValidationError> {
+    let fail = |e| Err(ValidationError::InvalidJsonText(part, e));
+    if std::str::from_utf8(json).is_err() {
+        return fail(JsonTextError::NotUtf8);
+    }
+    let hex4 = |at: usize| -> Option<u16> {
+        let digits = json.get(at..at + 4)?;
+        let text = std::str::from_utf8(digits).ok()?;
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(text, 16).ok()
+    };
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    while i < json.len() {
+        let b = json[i];
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => {
+                    if json.get(i + 1) == Some(&b'u') {
+                        match hex4(i + 2) {
+                            Some(0xD800..=0xDBFF) => {
+                                // A high surrogate must be followed at once by a low one.
+                                let low = (json.get(i + 6..i + 8) == Some(b"\\u")).then(|| hex4(i + 8)).flatten();
+                                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                                    return fail(JsonTextError::UnpairedSurrogate);
+                                }
+                                i += 12;
+                                continue;
+                            }
+                            Some(0xDC00..=0xDFFF) => return fail(JsonTextError::UnpairedSurrogate),
+                            Some(_) => {
+                                i += 6;
+                                continue;
+                            }
+                            // Not four hex digits: the parser refuses it.
+                            None => {}
+                        }
+                    }
+                    // Skip the escaped character (`\"` does not end the string).
+                    i += 2;
+                    continue;
+                }
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_JSON_DEPTH {
+                        return fail(JsonTextError::TooDeep);
+                    }
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// `true` if `kid` looks like a key id: 1 to 128 printable characters from the base64,

@@ -1,5 +1,6 @@
-//! Validation of Entra ID access tokens: structure, header, key, signature, issuer, audience,
-//! lifetime, version and scopes, in that order, with a cache of validated tokens.
+//! Validation of Entra ID access tokens: structure, header, key, signature, issuer and tenant,
+//! audience, lifetime, version, kind of token and scopes, in that order, with a cache of
+//! validated tokens.
 //!
 //! # Example
 //!
@@ -127,6 +128,9 @@ struct Inner {
     /// Hash of everything in the configuration that affects validation: part of cache keys.
     salt: [u8; 32],
     flushed_generation: AtomicU64,
+    /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
+    /// application claim is then expected.
+    id_tokens: bool,
 }
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
@@ -175,7 +179,19 @@ impl TokenValidator {
             out.copy_from_slice(ctx.finish().as_ref());
             out
         };
-        Self { inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0) }) }
+        Self {
+            inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0), id_tokens: false }),
+        }
+    }
+
+    /// A validator of ID tokens (for sign-in): every check of an access token but the one that
+    /// refuses tokens naming no client application.
+    pub(crate) fn for_id_tokens(config: AzureAdConfig) -> Self {
+        let mut validator = Self::new(config);
+        if let Some(inner) = Arc::get_mut(&mut validator.inner) {
+            inner.id_tokens = true;
+        }
+        validator
     }
 
     /// The configuration.
@@ -407,9 +423,16 @@ impl TokenValidator {
             .and_then(SigningAlgorithm::from_name)
             .filter(|a| cfg.algorithms.contains(a))
             .ok_or(ValidationError::AlgorithmNotAllowed)?;
-        // 4. Refused header parameters.
+        // 4. Refused header parameters; a plain JWT access token (RFC 8725 §3.11): its `typ`
+        // names a JWT, and no member declares nested, compressed or encrypted content.
         if let Some(p) = header.forbidden {
             return Err(ValidationError::ForbiddenHeader(p));
+        }
+        if !jwt::typ_ok(header.typ.as_deref()) {
+            return Err(ValidationError::InvalidTokenType);
+        }
+        if let Some(member) = header.content {
+            return Err(ValidationError::UnsupportedContent(member));
         }
         // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
         let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
@@ -475,6 +498,14 @@ impl TokenValidator {
                 return Err(ValidationError::TenantNotAllowed);
             }
         }
+        // 7b. Entra ID writes its tenant id in every token, as a lower-case GUID.
+        let entra = cfg.authority.is_entra();
+        if entra {
+            let tid = tid.ok_or(ValidationError::MissingClaim("tid"))?;
+            if !is_canonical_tenant_id(tid) {
+                return Err(ValidationError::InvalidTenantId);
+            }
+        }
         // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
         // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
         if let Some(key_issuer) = &key.issuer {
@@ -506,16 +537,33 @@ impl TokenValidator {
         if claims.not_before().is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
             return Err(ValidationError::NotYetValid);
         }
-        // 11. Version.
+        // 11. Version: allowed, and (Entra) the version of the issuer: `…/v2.0` issues 2.0 tokens,
+        // the v1.0 issuers (`https://sts.windows.net/{tid}/` ...) 1.0 tokens.
         if !cfg.token_versions.accepts(claims.version()) {
             return Err(ValidationError::VersionNotAllowed);
         }
-        // 12. Scopes or roles.
+        if entra {
+            let ver = claims.version().ok_or(ValidationError::MissingClaim("ver"))?;
+            let expected = if iss.ends_with("/v2.0") { "2.0" } else { "1.0" };
+            if ver != expected {
+                return Err(ValidationError::VersionMismatch);
+            }
+        }
+        // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
+        // Entra's ID tokens carry neither. Then scopes or roles.
+        if entra && !self.inner.id_tokens && claims.client_app_id().is_none() {
+            return Err(ValidationError::NotAnAccessToken);
+        }
         if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
             return Err(ValidationError::NoScopesOrRoles);
         }
         Ok(claims)
     }
+}
+
+/// Entra ID's canonical tenant id: a GUID in lower case (`72f988bf-86f1-41af-91ab-2d7cd011db47`).
+fn is_canonical_tenant_id(tid: &str) -> bool {
+    is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 #[cfg(all(test, feature = "dev"))]
