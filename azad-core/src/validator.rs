@@ -180,7 +180,14 @@ impl TokenValidator {
             out
         };
         Self {
-            inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0), id_tokens: false }),
+            inner: Arc::new(Inner {
+                config,
+                jwks,
+                cache,
+                salt,
+                flushed_generation: AtomicU64::new(0),
+                id_tokens: false,
+            }),
         }
     }
 

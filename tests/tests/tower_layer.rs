@@ -195,12 +195,15 @@ async fn authorization_whitespace_other_than_sp_is_400_never_anonymous() {
     let token = dev.token().build();
     let strict = quickstart(&dev).await;
     let optional = {
-        let app = axum::Router::new()
-            .route(
-                "/whoami",
-                get(|c: Option<azad_axum::Claims>| async move { c.map_or("anonymous".to_owned(), |_| "user".to_owned()) }),
-            )
-            .layer(AzureAdAuth::new(dev.config()).optional(true));
+        let app =
+            axum::Router::new()
+                .route(
+                    "/whoami",
+                    get(|c: Option<azad_axum::Claims>| async move {
+                        c.map_or("anonymous".to_owned(), |_| "user".to_owned())
+                    }),
+                )
+                .layer(AzureAdAuth::new(dev.config()).optional(true));
         format!("http://{}/whoami", serve(app).await)
     };
     // A TAB between scheme and token, and non-ASCII whitespace anywhere: never trimmed into

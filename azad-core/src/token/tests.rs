@@ -283,7 +283,8 @@ async fn on_behalf_of_takes_a_user_with_app_roles_and_no_scp() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
     let c = client(&mock);
     let scope = ["api://downstream/Data.Read"];
-    let user = jwt(json!({"aud": API, "tid": TID, "oid": "o", "sub": "pairwise", "roles": ["R"], "exp": now_secs() + 600}));
+    let user =
+        jwt(json!({"aud": API, "tid": TID, "oid": "o", "sub": "pairwise", "roles": ["R"], "exp": now_secs() + 600}));
     assert!(c.acquire_on_behalf_of(&user, &scope).await.is_ok());
     assert_eq!(mock.count(), 1);
     let app = jwt(json!({"aud": API, "tid": TID, "oid": "o", "sub": "o", "roles": ["R"], "exp": now_secs() + 600}));

@@ -859,9 +859,11 @@ async fn header_and_claims_must_be_unicode_json_text() {
         dev.token().raw_header(h).build()
     };
     assert!(v.validate(&header(b"\"fine\"")).await.is_ok());
-    for (raw, expected) in
-        [(&b"\"\xff\""[..], NotUtf8), (br#""\ud800""#, UnpairedSurrogate), (b"[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", TooDeep)]
-    {
+    for (raw, expected) in [
+        (&b"\"\xff\""[..], NotUtf8),
+        (br#""\ud800""#, UnpairedSurrogate),
+        (b"[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", TooDeep),
+    ] {
         assert_eq!(
             err(&v, &header(raw)).await,
             ValidationError::InvalidJsonText(TokenPart::Header, expected),
@@ -915,7 +917,9 @@ async fn other_oidc_authorities_keep_their_own_tid_and_ver() {
     assert!(!cfg.authority.is_entra());
     let v = TokenValidator::new(cfg);
     assert!(v.validate(&dev.token().build()).await.is_ok());
-    assert!(v.validate(&dev.token().without_claim("tid").claim("ver", "1.0").without_claim("azp").build()).await.is_ok());
+    assert!(
+        v.validate(&dev.token().without_claim("tid").claim("ver", "1.0").without_claim("azp").build()).await.is_ok()
+    );
     // The rest still holds.
     assert_eq!(err(&v, &dev.token().header("cty", "JWT").build()).await, ValidationError::UnsupportedContent("cty"));
 }
@@ -945,7 +949,9 @@ async fn id_tokens_are_not_access_tokens() {
     let bare = dev.token().scopes(Vec::<String>::new()).build();
     assert_eq!(err(&v, &bare).await, ValidationError::NoScopesOrRoles);
     // The sign-in client's validator takes ID tokens.
-    let ids = TokenValidator::for_id_tokens(dev.config_builder().insecure_allow_tokens_without_scopes_or_roles(true).build().unwrap());
+    let ids = TokenValidator::for_id_tokens(
+        dev.config_builder().insecure_allow_tokens_without_scopes_or_roles(true).build().unwrap(),
+    );
     assert!(ids.validate(&plain).await.is_ok());
 }
 
@@ -975,4 +981,95 @@ async fn new_rejections_are_client_errors_with_fixed_descriptions() {
         assert!(!e.is_server_error());
         assert!(!e.description().is_empty());
     }
+}
+
+/// Property test over the whole pipeline: genuine tokens with random edits (bytes of any
+/// segment, header or claims members spliced in and then genuinely re-signed) are never
+/// accepted unless untouched, never panic, and are never a server-side error. Bounded (256
+/// cases) so CI stays fast.
+#[test]
+fn mutated_and_resigned_tokens_are_client_errors() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dev = rt.block_on(tenant());
+    let v = validator(&dev);
+    rt.block_on(v.warm_up()).unwrap();
+    let good = dev.token().build();
+    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(good.split('.').next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    const SPLICES: &[&str] = &[
+        r#","cty":"JWT""#,
+        r#","typ":"JOSE""#,
+        r#","zip":"DEF""#,
+        r#","tid":"ABC""#,
+        r#","ver":"1.0""#,
+        r#","x":"\ud800""#,
+        r#","x":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]"#,
+        ",\"x\":\"\u{a0}\"",
+        "\\",
+        "\"",
+        "}",
+        "{",
+        ",",
+    ];
+    let strategy = (0u8..3, any::<prop::sample::Index>(), any::<u8>(), 0..SPLICES.len(), any::<prop::sample::Index>());
+    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&strategy, |(kind, at, byte, splice, splice_at)| {
+            let token = match kind {
+                // A byte of the compact token changed (the signature no longer matches).
+                0 => {
+                    let mut bytes = good.clone().into_bytes();
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                // A member spliced into the header, and the result genuinely signed.
+                1 => {
+                    let mut h = header.clone();
+                    let i = splice_at.index(h.len());
+                    if h.is_char_boundary(i) {
+                        h.insert_str(i, SPLICES[splice]);
+                    }
+                    dev.sign_raw(&h, &claims)
+                }
+                // Likewise in the claims set.
+                _ => {
+                    let mut c = claims.clone().into_bytes();
+                    let i = splice_at.index(c.len());
+                    c.splice(i..i, SPLICES[splice].bytes());
+                    c.insert(at.index(c.len() + 1), byte);
+                    dev.sign_raw_bytes(header.as_bytes(), &c)
+                }
+            };
+            match rt.block_on(v.validate(&token)) {
+                // Edited without a new signature: only the genuine token passes.
+                Ok(_) if kind == 0 => prop_assert_eq!(&token, &good, "a tampered token was accepted"),
+                // Edited and re-signed: harmless edits pass, but never one of the refused shapes.
+                Ok(c) => {
+                    let mut parts = token.split('.');
+                    let h = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    let h: serde_json::Value = serde_json::from_slice(&h).unwrap();
+                    for member in ["cty", "zip", "enc"] {
+                        prop_assert!(h.get(member).is_none(), "{}", member);
+                    }
+                    prop_assert!(h.get("typ").is_none_or(|t| t == "JWT"));
+                    prop_assert_eq!(c.tenant_id(), Some(dev.tenant_id()));
+                    prop_assert_eq!(c.version(), Some("2.0"));
+                    // The claims set was UTF-8 JSON text.
+                    let p = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&p).is_ok());
+                }
+                Err(e) => {
+                    prop_assert!(!e.is_server_error(), "{:?}", e);
+                    prop_assert_eq!(e.error_code(), Some("invalid_token"));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }
