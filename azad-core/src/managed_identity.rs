@@ -466,6 +466,30 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(7));
     }
 
+    /// A refresh-ahead whose attempts (each timing out after 30 s, with back-off between them)
+    /// outlive the cached token: an error, never the expired token.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_outliving_the_cached_token_is_an_error() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let client = move |_req: HttpRequest| {
+            let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    return Ok(respond(200, r#"{"access_token":"tok","expires_in":3600,"token_type":"Bearer"}"#));
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(HttpError::new(crate::HttpErrorKind::Timeout, None))
+            }
+        };
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(Arc::new(client));
+        assert_eq!(mi.get_token("r").await.unwrap().secret(), "tok");
+        tokio::time::advance(Duration::from_secs(3500)).await; // due for refresh, 100 s left
+        let e = mi.get_token("r").await.expect_err("the token expired during the refresh");
+        assert!(e.is_transient(), "{e:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 7, "the first fetch, then an attempt and five retries");
+    }
+
     #[tokio::test]
     async fn unusable_answers() {
         let (client, _, _) = scripted(vec![Ok(respond(200, r#"{"access_token":"secret-value"}"#))]);
