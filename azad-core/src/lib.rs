@@ -4,6 +4,7 @@
 
 pub mod authority;
 mod cache;
+pub mod challenge;
 mod claims;
 pub mod config;
 pub mod credential;
@@ -23,11 +24,12 @@ pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
+pub use crate::challenge::Challenge;
 pub use crate::claims::{Claims, PrincipalKey};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError, OboRefusal,
+    ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError, OboRefusal,
     TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;

@@ -70,13 +70,18 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// First back-off, doubled each retry (default 800 ms).
     pub initial_delay: Duration,
-    /// Cap on a server's `Retry-After` (default 60 s).
+    /// Cap on a server's `Retry-After`, for the wait between attempts and in the error
+    /// (default [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER), 60 s).
     pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 5, initial_delay: Duration::from_millis(800), max_retry_after: Duration::from_secs(60) }
+        Self {
+            max_retries: 5,
+            initial_delay: Duration::from_millis(800),
+            max_retry_after: crate::challenge::MAX_RETRY_AFTER,
+        }
     }
 }
 
@@ -263,7 +268,7 @@ impl ManagedIdentity {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
-                    (retryable, retry_after(&response), Err(error_from(&response)))
+                    (retryable, retry_after(&response), Err(error_from(&response, policy.max_retry_after)))
                 }
                 Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
             };
@@ -282,14 +287,14 @@ impl ManagedIdentity {
     }
 }
 
-fn error_from(response: &crate::http::HttpResponse) -> TokenError {
+fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -> TokenError {
     let status = response.status().as_u16();
     let mut e: EntraError = serde_json::from_slice(response.body()).unwrap_or_default();
     if e.error.is_empty() {
         e.error = format!("http_{status}");
     }
     e.status = status;
-    e.retry_after = crate::token::retry_after(response.headers());
+    e.retry_after = crate::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
 

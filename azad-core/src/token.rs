@@ -62,13 +62,15 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 pub struct TokenRetryPolicy {
     /// Delay before the one retry of a 5xx or a timeout (default 1 s).
     pub retry_delay: Duration,
-    /// Cap on a `Retry-After` window (default 60 s).
+    /// Cap on a `Retry-After` window: the local throttling window, and the `Retry-After`
+    /// passed on to callers (default [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER),
+    /// 60 s; answers never carry more than that).
     pub max_retry_after: Duration,
 }
 
 impl Default for TokenRetryPolicy {
     fn default() -> Self {
-        Self { retry_delay: Duration::from_secs(1), max_retry_after: Duration::from_secs(60) }
+        Self { retry_delay: Duration::from_secs(1), max_retry_after: crate::challenge::MAX_RETRY_AFTER }
     }
 }
 
@@ -155,14 +157,10 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Parses `Retry-After` (seconds or an HTTP date).
+/// Parses `Retry-After` (seconds or an HTTP date), without overflow; see
+/// [`parse_retry_after`](crate::challenge::parse_retry_after).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    crate::challenge::parse_retry_after(headers)
 }
 
 /// A response body for diagnostics, with every token-bearing member redacted.
@@ -375,7 +373,7 @@ impl TokenClient {
     ///
     /// # Errors
     ///
-    /// A [`TokenError`]; see [`TokenError::caller_response`] for how an API should answer.
+    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
     pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
         self.acquire_inner(scopes, None, None, None, false).await
     }
@@ -567,15 +565,19 @@ impl TokenClient {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };
-            let error = match outcome {
+            let mut error = match outcome {
                 Ok(granted) => return Ok(granted),
                 Err(e) => e,
             };
+            // A server's Retry-After is capped before anyone sees it: the local window and the
+            // answer passed on to callers use the same bounded value.
+            if let TokenError::ServerResponse(e) = &mut error {
+                e.retry_after = e.retry_after.map(|w| w.min(inner.retry.max_retry_after));
+            }
             // Throttling: remember the window and fail identical requests locally.
             if let TokenError::ServerResponse(e) = &error
                 && let (429 | 503, Some(wait)) = (e.status, e.retry_after)
             {
-                let wait = wait.min(inner.retry.max_retry_after);
                 inner.throttled.insert(throttle_key, Instant::now() + wait);
                 tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
                 return Err(error);

@@ -39,7 +39,7 @@ async fn client_secret() {
     let e = wrong.acquire_app_token(&[DOWNSTREAM]).await.unwrap_err();
     assert_eq!(e.entra().unwrap().error, "invalid_client");
     assert_eq!(e.entra().unwrap().error_codes, [7_000_215]);
-    assert_eq!(e.caller_response().status, 500, "our own credential refused");
+    assert_eq!(e.challenge().status(), 500, "our own credential refused");
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn on_behalf_of_preserves_the_user() {
     // Scopes not consented for the API: 403 for the caller.
     let e = client.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Admin"]).await.unwrap_err();
     assert_eq!(e.entra().unwrap().suberror.as_deref(), Some("consent_required"));
-    assert_eq!(e.caller_response().status, 403);
+    assert_eq!(e.challenge().status(), 403);
     // Graph, as the user.
     let graph = client.acquire_on_behalf_of(&incoming, &["https://graph.microsoft.com/User.Read"]).await.unwrap();
     assert!(!graph.secret().is_empty());
@@ -261,15 +261,17 @@ async fn token_endpoint_faults_map_to_answers() {
     let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
     dev.inject_times(Endpoint::Token, Fault::InteractionRequired { claims: claims.into() }, 1);
     let e = client.acquire_on_behalf_of(&user(), &scope).await.unwrap_err();
-    let r = e.caller_response();
-    assert_eq!(r.status, 401);
-    assert!(r.www_authenticate().unwrap().starts_with(r#"Bearer error="insufficient_claims", claims=""#));
+    let r = e.challenge();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.www_authenticate().unwrap().to_str().unwrap().starts_with(r#"Bearer error="insufficient_claims", claims=""#)
+    );
 
     dev.reset_counters();
     dev.inject_times(Endpoint::Token, Fault::TooManyRequests { retry_after: 30 }, 1);
     let same = user();
     let e = client.acquire_on_behalf_of(&same, &scope).await.unwrap_err();
-    assert_eq!(e.caller_response().retry_after, Some(Duration::from_secs(30)));
+    assert_eq!(e.challenge().retry_after(), Some(Duration::from_secs(30)));
     let e = client.acquire_on_behalf_of(&same, &scope).await.unwrap_err();
     assert!(matches!(e, TokenError::Throttled { .. }));
     assert_eq!(dev.requests(Endpoint::Token), 1, "throttled locally");
@@ -283,7 +285,7 @@ async fn token_endpoint_faults_map_to_answers() {
     // An expired incoming token is refused without a request.
     dev.reset_counters();
     let expired = BearerToken::new(dev.token().expired().build());
-    assert_eq!(client.acquire_on_behalf_of(&expired, &scope).await.unwrap_err().caller_response().status, 401);
+    assert_eq!(client.acquire_on_behalf_of(&expired, &scope).await.unwrap_err().challenge().status(), 401);
     assert_eq!(dev.requests(Endpoint::Token), 0);
 }
 

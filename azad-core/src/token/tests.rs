@@ -168,7 +168,7 @@ async fn certificate_and_callback_credentials_send_assertions() {
     .with_http_client(mock.client());
     let e = failing.acquire_app_token(&["api://y/.default"]).await.unwrap_err();
     assert_eq!(e, TokenError::Credential(CredentialError::Callback("HSM offline".into())));
-    assert_eq!(e.caller_response().status, 500);
+    assert_eq!(e.challenge().status(), 500);
 }
 
 #[tokio::test(start_paused = true)]
@@ -188,7 +188,7 @@ async fn transient_failures_are_retried_once_after_a_second() {
     let e = client(&down).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(down.count(), 2, "once, not more");
     assert!(e.is_transient());
-    assert_eq!(e.caller_response().status, 502);
+    assert_eq!(e.challenge().status(), 502);
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,13 +213,13 @@ async fn retry_after_throttles_identical_requests_locally() {
     let c = client(&mock);
     let first = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(first.entra().unwrap().retry_after, Some(Duration::from_secs(30)));
-    let r = first.caller_response();
-    assert_eq!((r.status, r.retry_after), (503, Some(Duration::from_secs(30))));
+    let r = first.challenge();
+    assert_eq!((r.status().as_u16(), r.retry_after()), (503, Some(Duration::from_secs(30))));
     // Inside the window: refused locally, no request.
     tokio::time::advance(Duration::from_secs(10)).await;
     let again = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(again, TokenError::Throttled { retry_after: Duration::from_secs(20) });
-    assert_eq!(again.caller_response().retry_after, Some(Duration::from_secs(20)));
+    assert_eq!(again.challenge().retry_after(), Some(Duration::from_secs(20)));
     assert_eq!(mock.count(), 1);
     // Another request (other scopes) is not throttled.
     assert!(c.acquire_app_token(&["api://b/.default"]).await.is_ok());
@@ -271,9 +271,12 @@ async fn on_behalf_of_pre_checks_make_no_network_call() {
         assert_eq!(c.acquire_on_behalf_of(&token, &scope).await.unwrap_err(), TokenError::OnBehalfOf(refusal));
     }
     assert_eq!(mock.count(), 0);
-    let expired = TokenError::OnBehalfOf(OboRefusal::Expired).caller_response();
-    assert_eq!((expired.status, expired.www_authenticate().as_deref()), (401, Some(r#"Bearer error="invalid_token""#)));
-    assert_eq!(TokenError::OnBehalfOf(OboRefusal::AppOnly).caller_response().status, 403);
+    let expired = TokenError::OnBehalfOf(OboRefusal::Expired).challenge();
+    assert_eq!(
+        (expired.status().as_u16(), expired.www_authenticate().as_ref().and_then(|v| v.to_str().ok())),
+        (401, Some(r#"Bearer error="invalid_token""#))
+    );
+    assert_eq!(TokenError::OnBehalfOf(OboRefusal::AppOnly).challenge().status(), 403);
 }
 
 #[tokio::test]
@@ -375,8 +378,8 @@ async fn errors_keep_entra_details() {
     assert_eq!(entra.trace_id.as_deref(), Some("trace-1"));
     assert_eq!(entra.suberror.as_deref(), Some("basic_action"));
     assert!(entra.is_interaction_required());
-    let r = e.caller_response();
-    assert_eq!(r.status, 401);
+    let r = e.challenge();
+    assert_eq!(r.status(), 401);
     let expected_claims = STANDARD.encode(entra.claims.as_deref().unwrap());
     assert_eq!(
         r.www_authenticate().unwrap(),
@@ -396,15 +399,15 @@ fn caller_responses() {
         }))
     };
     assert_eq!(
-        entra("invalid_grant", vec![500_133]).caller_response().www_authenticate().unwrap(),
+        entra("invalid_grant", vec![500_133]).challenge().www_authenticate().unwrap(),
         r#"Bearer error="invalid_token""#
     );
-    assert_eq!(entra("invalid_client", vec![7_000_215]).caller_response().status, 500);
-    assert_eq!(entra("unauthorized_client", vec![700_016]).caller_response().status, 500);
-    assert_eq!(entra("invalid_grant", vec![65_001]).caller_response().status, 403);
-    assert_eq!(entra("invalid_grant", vec![50_173]).caller_response().status, 502);
-    assert_eq!(TokenError::Configuration("x").caller_response().status, 500);
-    assert_eq!(TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)).caller_response().status, 502);
+    assert_eq!(entra("invalid_client", vec![7_000_215]).challenge().status(), 500);
+    assert_eq!(entra("unauthorized_client", vec![700_016]).challenge().status(), 500);
+    assert_eq!(entra("invalid_grant", vec![65_001]).challenge().status(), 403);
+    assert_eq!(entra("invalid_grant", vec![50_173]).challenge().status(), 502);
+    assert_eq!(TokenError::Configuration("x").challenge().status(), 500);
+    assert_eq!(TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)).challenge().status(), 502);
 }
 
 #[tokio::test]
