@@ -486,6 +486,25 @@ pub enum OboRefusal {
     Malformed,
 }
 
+/// Which kind of identity endpoint answered, named in [`TokenError::Parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentityEndpoint {
+    /// An OAuth 2.0 token endpoint (client credentials, on-behalf-of, sign-in, device code).
+    TokenEndpoint,
+    /// A managed identity endpoint (IMDS, App Service and the hosts that copy it).
+    ManagedIdentity,
+}
+
+impl fmt::Display for IdentityEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TokenEndpoint => "token endpoint",
+            Self::ManagedIdentity => "managed identity endpoint",
+        })
+    }
+}
+
 /// Acquiring a token failed.
 ///
 /// Three ways of failing at the token endpoint (its error answer, the transport, an
@@ -501,8 +520,10 @@ pub enum TokenError {
     #[error("the token request failed")]
     Request(#[source] HttpError),
     /// The answer could not be parsed; `body` is kept for diagnosis, with any token redacted.
-    #[error("the token endpoint answered HTTP {status} with an unusable body: {reason}")]
+    #[error("the {endpoint} answered HTTP {status} with an unusable body: {reason}")]
     Parse {
+        /// Which endpoint answered.
+        endpoint: IdentityEndpoint,
         /// The HTTP status.
         status: u16,
         /// What was wrong.

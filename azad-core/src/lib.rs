@@ -13,6 +13,7 @@ pub mod credential;
 pub mod dev;
 mod discovery;
 mod error;
+mod expiry;
 pub mod http;
 mod jwks;
 mod jwt;
@@ -29,8 +30,8 @@ pub use crate::claims::{Claims, PrincipalKey};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError, OboRefusal,
-    TokenError, TokenPart, ValidationError,
+    ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint,
+    JwksError, OboRefusal, TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};

@@ -49,7 +49,7 @@ use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::credential::ClientCredential;
-use crate::error::{EntraError, OboRefusal, TokenError};
+use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, BearerToken};
 
@@ -192,7 +192,10 @@ struct TokenResponse {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
-    expires_in: serde_json::Value,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_on: Option<serde_json::Value>,
     #[serde(default)]
     refresh_in: Option<serde_json::Value>,
     #[serde(default)]
@@ -210,8 +213,39 @@ pub(crate) struct TokenGrant {
     pub(crate) id_token: Option<BearerToken>,
 }
 
-fn as_secs(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+/// An unusable answer of `endpoint`, with its body kept for diagnosis (tokens redacted).
+pub(crate) fn unusable(endpoint: IdentityEndpoint, response: &HttpResponse, reason: &str) -> TokenError {
+    TokenError::Parse {
+        endpoint,
+        status: response.status().as_u16(),
+        reason: reason.to_owned(),
+        body: redact_body(response.body()),
+    }
+}
+
+/// An acquired token from an answer of `endpoint`, whose lifetime the
+/// [expiry normaliser](crate::expiry::lifetime) read. An answer with no readable expiry, or
+/// whose token has already expired, is unusable: it would be handed out expired.
+pub(crate) fn acquired(
+    endpoint: IdentityEndpoint,
+    response: &HttpResponse,
+    access_token: String,
+    expires_in: Option<Duration>,
+    refresh_in: Option<Duration>,
+    token_type: Option<String>,
+) -> Result<AcquiredToken, TokenError> {
+    let expires_in = expires_in.ok_or_else(|| {
+        unusable(endpoint, response, "no readable expiry: neither expires_in, expires_on nor the token's exp")
+    })?;
+    if expires_in.is_zero() {
+        return Err(unusable(endpoint, response, "the token has already expired"));
+    }
+    Ok(AcquiredToken::new(
+        AccessToken::new(access_token),
+        expires_in,
+        refresh_in,
+        token_type.unwrap_or_else(|| "Bearer".into()),
+    ))
 }
 
 /// Parses a token endpoint answer.
@@ -219,12 +253,14 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant
     let status = response.status().as_u16();
     if response.status() != StatusCode::OK {
         let mut e: EntraError = serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
+            endpoint: IdentityEndpoint::TokenEndpoint,
             status,
             reason: "not an OAuth error response".into(),
             body: redact_body(response.body()),
         })?;
         if e.error.is_empty() {
             return Err(TokenError::Parse {
+                endpoint: IdentityEndpoint::TokenEndpoint,
                 status,
                 reason: "no `error` member".into(),
                 body: redact_body(response.body()),
@@ -234,19 +270,21 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant
         e.retry_after = retry_after(response.headers());
         return Err(TokenError::ServerResponse(Box::new(e)));
     }
-    let parse_err =
-        |reason: &str| TokenError::Parse { status, reason: reason.to_owned(), body: redact_body(response.body()) };
-    let r: TokenResponse = serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
-    let expires_in = as_secs(&r.expires_in).ok_or_else(|| parse_err("invalid expires_in"))?;
+    let r: TokenResponse = serde_json::from_slice(response.body())
+        .map_err(|_| unusable(IdentityEndpoint::TokenEndpoint, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(parse_err("empty access_token"));
+        return Err(unusable(IdentityEndpoint::TokenEndpoint, response, "empty access_token"));
     }
-    let token = AcquiredToken::new(
-        AccessToken::new(r.access_token),
-        Duration::from_secs(expires_in),
-        r.refresh_in.as_ref().and_then(as_secs).map(Duration::from_secs),
-        r.token_type.unwrap_or_else(|| "Bearer".into()),
-    );
+    let expires_in =
+        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
+    let token = acquired(
+        IdentityEndpoint::TokenEndpoint,
+        response,
+        r.access_token,
+        expires_in,
+        r.refresh_in.as_ref().and_then(crate::expiry::seconds).map(Duration::from_secs),
+        r.token_type,
+    )?;
     Ok(TokenGrant {
         token,
         refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(crate::secret::RefreshToken::new),

@@ -178,6 +178,25 @@ async fn managed_identity_as_federated_credential_imds_and_app_service() {
     assert_eq!(e.entra().unwrap().error, "invalid_client");
 }
 
+/// Every expiry shape real hosts send, through both managed identity endpoints, end to end:
+/// the token is acquired and expires when the answer (or, failing that, the token) says.
+#[tokio::test]
+async fn managed_identity_expiry_shapes_of_real_hosts() {
+    use azad_core::dev::ManagedIdentityExpiry as Shape;
+    let dev = DevTenant::start().await.unwrap();
+    for shape in [Shape::HostDefault, Shape::EpochString, Shape::Rfc3339, Shape::DotNetInvariant, Shape::TokenExpOnly] {
+        dev.set_managed_identity_expiry(shape);
+        for mi in [
+            ManagedIdentity::imds(dev.imds_endpoint()),
+            ManagedIdentity::app_service(dev.identity_endpoint(), dev.identity_header()),
+        ] {
+            let token = mi.get_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+            let left = token.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
+            assert!((3000..=3600).contains(&left), "{shape:?}: {left}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn managed_identity_reads_a_key_vault_secret() {
     let dev = DevTenant::start().await.unwrap();

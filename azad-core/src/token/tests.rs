@@ -491,3 +491,28 @@ async fn logs_never_carry_secrets_or_tokens() {
     assert!(!logs.contains(SECRET), "{logs}");
     assert!(!logs.contains(incoming.secret().split('.').nth(1).unwrap()), "{logs}");
 }
+
+/// The token endpoint's answer goes through the same expiry normaliser as managed identity:
+/// `expires_on` date-times and, failing all else, the token's own `exp`; errors name the
+/// token endpoint.
+#[tokio::test]
+async fn token_endpoint_expiry_shapes() {
+    let in_an_hour = now_secs() + 3600;
+    let exp_only = jwt(json!({"exp": in_an_hour})).secret().to_owned();
+    for body in [
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, false)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, true)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": in_an_hour.to_string()}),
+        json!({"token_type": "Bearer", "access_token": exp_only}),
+    ] {
+        let answer = body.to_string().into_bytes();
+        let mock = Mock::new(move |_| Ok(http::Response::new(answer.clone())));
+        let t = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_or_else(|e| panic!("{body}: {e}"));
+        let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
+        assert!((3590..=3600).contains(&left), "{body}: {left}");
+    }
+    let mock = Mock::new(|_| Ok(http::Response::new(br#"{"access_token":"opaque","expires_on":"later"}"#.to_vec())));
+    let e = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    assert!(matches!(e, TokenError::Parse { endpoint: IdentityEndpoint::TokenEndpoint, .. }), "{e:?}");
+    assert!(e.to_string().starts_with("the token endpoint answered HTTP 200"), "{e}");
+}
