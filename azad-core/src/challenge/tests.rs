@@ -189,7 +189,12 @@ proptest! {
         c.apply_to(&mut headers);
         let back = Challenge::from_response_parts(status, &headers).expect("our header parses");
         prop_assert_eq!(&back, &c);
+        // The values, as documented: claims exactly; error_description with only RFC 6750 §3's
+        // characters; Retry-After capped.
         prop_assert_eq!(back.claims(), claims.as_deref());
+        let rfc6750 = |s: &String| s.chars().filter(|c| matches!(c, ' '..='!' | '#'..='[' | ']'..='~')).collect::<String>();
+        prop_assert_eq!(back.error_description().map(str::to_owned), description.as_ref().map(rfc6750));
+        prop_assert_eq!(back.retry_after(), retry.map(|s| Duration::from_secs(s).clamp(Duration::from_secs(1), MAX_RETRY_AFTER)));
         // Exactly one challenge, with no parameter twice.
         let parsed = parse_www_authenticate(headers[header::WWW_AUTHENTICATE].to_str().unwrap()).unwrap();
         prop_assert_eq!(parsed.len(), 1);
