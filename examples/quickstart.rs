@@ -9,6 +9,10 @@
 //! freshly minted tokens. With `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` (and
 //! `AZURE_AUTHORITY_HOST` if set) it protects itself with that tenant and mints nothing.
 //! `PORT` picks the port (a free one by default).
+//!
+//! If the identity provider is unreachable at start-up, the quickstart keeps serving:
+//! `/health` answers, protected routes answer 503 with `Retry-After`, and the signing keys are
+//! retried in the background until they load (`--check` exits at once instead).
 #![allow(clippy::print_stdout)]
 
 use azad_axum::AzureAdAuth;
@@ -20,8 +24,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let check = std::env::args().any(|a| a == "--check");
     let (config, setup) = quickstart::setup().await?;
     let auth = AzureAdAuth::new(config);
-    // Fail fast: load the signing keys before accepting requests.
-    if let Err(e) = auth.warm_up().await {
+    // `--check` fails fast when the signing keys cannot be loaded. Serving, a real API keeps
+    // running while the identity provider is down: public routes answer, protected routes
+    // answer 503 with Retry-After, and the keys are retried in the background until they load.
+    if let Err(e) = quickstart::load_keys(&auth, check).await {
         eprintln!("cannot load the signing keys of {}: {e}", auth.validator().config().authority());
         std::process::exit(1);
     }

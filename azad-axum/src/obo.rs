@@ -29,10 +29,11 @@ use std::sync::Arc;
 
 use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
+use azad_core::Challenge;
 use azad_core::{AcquiredToken, BearerToken, TokenClient, TokenError, TokenRequest};
 use azad_tower::Anonymous;
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
 
 use crate::rejection::{MissingAuthLayer, Unauthenticated};
 
@@ -136,7 +137,7 @@ impl OnBehalfOf {
     ///
     /// # Errors
     ///
-    /// An [`OboError`] that answers the caller as [`TokenError::caller_response`] documents.
+    /// An [`OboError`] that answers the caller as [`TokenError::challenge`] documents.
     pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
         self.client.acquire_on_behalf_of_validated(&self.token, self.claims.clone(), scopes).await.map_err(OboError)
     }
@@ -227,7 +228,7 @@ impl AppToken {
 }
 
 /// A token could not be acquired for a downstream call. Answers this API's caller as
-/// [`TokenError::caller_response`] documents:
+/// [`TokenError::challenge`] documents:
 ///
 /// | failure | answer |
 /// | --- | --- |
@@ -260,20 +261,15 @@ impl From<TokenError> for OboError {
 
 impl IntoResponse for OboError {
     fn into_response(self) -> Response {
-        let answer = self.0.caller_response();
-        if answer.status >= 500 {
-            tracing::error!(target: "azad::downstream", error = %self.0, status = answer.status, "acquiring a downstream token failed");
+        let challenge = self.0.challenge();
+        let status = challenge.status();
+        if status.is_server_error() {
+            tracing::error!(target: "azad::downstream", error = %self.0, status = status.as_u16(), "acquiring a downstream token failed");
         } else {
-            tracing::info!(target: "azad::downstream", error = %self.0, status = answer.status, "acquiring a downstream token failed");
+            tracing::info!(target: "azad::downstream", error = %self.0, status = status.as_u16(), "acquiring a downstream token failed");
         }
-        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, status.canonical_reason().unwrap_or("error").to_owned()).into_response();
-        if let Some(v) = answer.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        if let Some(r) = answer.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(r.as_secs().max(1)));
-        }
+        challenge.apply_to(response.headers_mut());
         response
     }
 }
@@ -285,9 +281,10 @@ pub enum DownstreamError {
     /// No token could be acquired.
     Token(OboError),
     /// The downstream API requires claims the user must satisfy by signing in again: 401
-    /// `insufficient_claims` with `claims` (base64) to this API's caller.
+    /// `insufficient_claims` with `claims` (base64-encoded again, as Entra ID sends it) to this
+    /// API's caller. Only the claims are passed on, never the downstream's other auth-params.
     ClaimsChallenge {
-        /// The claims challenge, base64 as received.
+        /// The claims challenge JSON, decoded from the downstream's base64.
         claims: String,
     },
     /// The request failed (502).
@@ -342,11 +339,10 @@ impl IntoResponse for DownstreamError {
             Self::ClaimsChallenge { claims } => {
                 tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
                 let mut response = (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("Bearer error=\"insufficient_claims\", claims=\"{claims}\""))
-                {
-                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
+                Challenge::new(StatusCode::UNAUTHORIZED)
+                    .with_error("insufficient_claims")
+                    .with_claims(claims)
+                    .apply_to(response.headers_mut());
                 response
             }
             #[cfg(feature = "reqwest")]
@@ -364,76 +360,19 @@ impl IntoResponse for DownstreamError {
 
 #[cfg(feature = "reqwest")]
 mod downstream {
-    use base64::Engine;
+    use azad_core::Challenge;
 
-    /// The claims challenge of a 401 `WWW-Authenticate: Bearer …, error="insufficient_claims",
-    /// claims="<base64>"`, decoded to JSON.
+    /// The claims challenge of a 401 whose `WWW-Authenticate` holds a Bearer challenge
+    /// `error="insufficient_claims", claims="<base64>"`, decoded to JSON. Read with the one
+    /// RFC 7235 parser ([`Challenge::from_response_parts`]).
     pub(super) fn claims_challenge(response: &reqwest::Response) -> Option<String> {
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return None;
         }
-        response.headers().get_all(reqwest::header::WWW_AUTHENTICATE).iter().find_map(|v| {
-            let params = auth_params(v.to_str().ok()?.strip_prefix("Bearer")?);
-            let claims = params.iter().find(|(k, _)| k.eq_ignore_ascii_case("claims")).map(|(_, v)| v.clone())?;
-            let insufficient =
-                params.iter().any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "insufficient_claims");
-            let json = base64::engine::general_purpose::STANDARD
-                .decode(claims.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())?;
-            insufficient.then_some(json)
-        })
-    }
-
-    /// `k="v", k2=v2` auth-params (RFC 7235), quoted or not.
-    fn auth_params(s: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut rest = s.trim();
-        while let Some(eq) = rest.find('=') {
-            let key = rest[..eq].trim().trim_start_matches(',').trim().to_owned();
-            let after = rest[eq + 1..].trim_start();
-            let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
-                let mut value = String::new();
-                let mut chars = q.char_indices();
-                let mut end = q.len();
-                while let Some((i, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            if let Some((_, n)) = chars.next() {
-                                value.push(n);
-                            }
-                        }
-                        '"' => {
-                            end = i + 1;
-                            break;
-                        }
-                        _ => value.push(c),
-                    }
-                }
-                (value, &q[end.min(q.len())..])
-            } else {
-                let end = after.find(',').unwrap_or(after.len());
-                (after[..end].trim().to_owned(), &after[end..])
-            };
-            out.push((key, value));
-            rest = remaining.trim_start().trim_start_matches(',');
+        let challenge = Challenge::from_response_parts(response.status(), response.headers())?;
+        if challenge.error() != Some("insufficient_claims") {
+            return None;
         }
-        out
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn auth_params() {
-            let p = super::auth_params(
-                r#" realm="", authorization_uri="https://login/x", error="insufficient_claims", claims="eyJ=""#,
-            );
-            assert_eq!(p[0], ("realm".into(), String::new()));
-            assert_eq!(p[2], ("error".into(), "insufficient_claims".into()));
-            assert_eq!(p[3], ("claims".into(), "eyJ=".into()));
-            let p = super::auth_params(r#" error=invalid_token, error_description="a \"q\", b""#);
-            assert_eq!(p[0], ("error".into(), "invalid_token".into()));
-            assert_eq!(p[1], ("error_description".into(), "a \"q\", b".into()));
-        }
+        challenge.claims().map(str::to_owned)
     }
 }

@@ -81,7 +81,9 @@ define_rejection! {
 impl IntoResponse for Unauthenticated {
     fn into_response(self) -> Response {
         log_rejection!(self);
-        (self.status(), [(http::header::WWW_AUTHENTICATE, "Bearer")], self.body_text()).into_response()
+        let mut response = (self.status(), self.body_text()).into_response();
+        azad_core::Challenge::new(self.status()).apply_to(response.headers_mut());
+        response
     }
 }
 

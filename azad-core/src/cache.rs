@@ -2,8 +2,8 @@
 //!
 //! - A fresh entry is served as is.
 //! - Past its refresh time but still valid, one caller refreshes (concurrent callers share the
-//!   refresh); if the refresh fails, the still-valid token is served and the next attempt
-//!   waits a back-off.
+//!   refresh); if the refresh fails, the token is served only if it is *still* valid (outside
+//!   its last minute) when the refresh gives up, and the next attempt waits a back-off.
 //! - Absent or expired: one fetch per key however many callers wait for it.
 
 use std::fmt;
@@ -170,6 +170,12 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         match (self.coalesced(key.clone(), fetch).await, stale) {
             (Ok(token), _) => Ok(token),
             (Err(e), None) => Err(e),
+            // "Still usable" was decided before the refresh, which may have taken minutes
+            // (managed identity retries with back-off): look at the clock again after the await.
+            (Err(e), Some(stale)) if !stale.usable(Instant::now()) => {
+                self.tokens.invalidate(&key);
+                Err(e)
+            }
             (Err(error), Some(stale)) => {
                 tracing::warn!(
                     target: "azad::token",
@@ -281,6 +287,37 @@ mod tests {
         // Once expired, a failure is an error.
         tokio::time::advance(Duration::from_secs(3600)).await;
         assert!(cache.get_or_fetch("k".into(), false, failing).await.is_err());
+    }
+
+    /// A refresh-ahead that fails only after the cached token expired (managed identity: several
+    /// attempts with back-off) must not hand out the expired token.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_that_outlives_the_token_is_an_error() {
+        let cache = TokenCache::<String>::new(10);
+        cache.get_or_fetch("k".into(), false, || async { Ok(token("first", 3600)) }).await.unwrap();
+        tokio::time::advance(Duration::from_secs(3400)).await; // past refresh_at, still valid
+        let slow_failure = || async {
+            tokio::time::sleep(Duration::from_secs(300)).await; // the token expires meanwhile
+            Err(TokenError::Request(HttpError::new(crate::HttpErrorKind::Timeout, None)))
+        };
+        let outcome = cache.get_or_fetch("k".into(), false, slow_failure).await;
+        assert!(outcome.is_err(), "an expired token was served: {outcome:?}");
+        assert_eq!(cache.len(), 0, "the expired entry is dropped");
+    }
+
+    /// The same when the failing refresh ends inside the token's last minute (the token client's
+    /// one retry after a second): the token is not served where it could expire in flight.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_ending_in_the_last_minute_is_an_error() {
+        let cache = TokenCache::<String>::new(10);
+        cache.get_or_fetch("k".into(), false, || async { Ok(token("first", 3600)) }).await.unwrap();
+        // 1 s before the last minute begins.
+        tokio::time::advance(Duration::from_secs(3600 - 60 - 1)).await;
+        let failure_after_retry = || async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(TokenError::Request(HttpError::new(crate::HttpErrorKind::Timeout, None)))
+        };
+        assert!(cache.get_or_fetch("k".into(), false, failure_after_retry).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -594,6 +594,25 @@ pub enum OboRefusal {
     Malformed,
 }
 
+/// Which kind of identity endpoint answered, named in [`TokenError::Parse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentityEndpoint {
+    /// An OAuth 2.0 token endpoint (client credentials, on-behalf-of, sign-in, device code).
+    TokenEndpoint,
+    /// A managed identity endpoint (IMDS, App Service and the hosts that copy it).
+    ManagedIdentity,
+}
+
+impl fmt::Display for IdentityEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TokenEndpoint => "token endpoint",
+            Self::ManagedIdentity => "managed identity endpoint",
+        })
+    }
+}
+
 /// Acquiring a token failed.
 ///
 /// Three ways of failing at the token endpoint (its error answer, the transport, an
@@ -609,8 +628,10 @@ pub enum TokenError {
     #[error("the token request failed")]
     Request(#[source] HttpError),
     /// The answer could not be parsed; `body` is kept for diagnosis, with any token redacted.
-    #[error("the token endpoint answered HTTP {status} with an unusable body: {reason}")]
+    #[error("the {endpoint} answered HTTP {status} with an unusable body: {reason}")]
     Parse {
+        /// Which endpoint answered.
+        endpoint: IdentityEndpoint,
         /// The HTTP status.
         status: u16,
         /// What was wrong.
@@ -660,89 +681,77 @@ impl TokenError {
         }
     }
 
-    /// What an API should answer its own caller when a token it needed could not be acquired.
+    /// What an API should answer its own caller when a token it needed could not be acquired,
+    /// as a [`Challenge`](crate::challenge::Challenge) (status, `WWW-Authenticate`,
+    /// `Retry-After`).
     ///
     /// | failure | answer |
     /// | --- | --- |
     /// | incoming token expired (locally, or `AADSTS500133`) or not for this API | 401 `invalid_token` |
     /// | `interaction_required` or any claims challenge | 401 `insufficient_claims` with `claims` (base64) |
     /// | incoming token is app-only, or consent is missing | 403 `insufficient_scope` |
-    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` |
+    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` (capped at [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER)) |
     /// | this API's own credential refused (`invalid_client`), misconfiguration | 500 (logged) |
     /// | transport failure, other 5xx, unparsable answer, other grant errors | 502 |
-    #[must_use]
-    pub fn caller_response(&self) -> CallerResponse {
-        use base64::Engine;
-        let r = |status: u16, error: Option<&'static str>| CallerResponse {
-            status,
-            error,
-            claims: None,
-            retry_after: None,
-        };
+    pub fn challenge(&self) -> crate::challenge::Challenge {
+        use crate::challenge::Challenge;
+        use http::StatusCode;
+        let with_error = |status: StatusCode, error: &str| Challenge::new(status).with_error(error);
         match self {
             Self::OnBehalfOf(OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed) => {
-                r(401, Some("invalid_token"))
+                with_error(StatusCode::UNAUTHORIZED, "invalid_token")
             }
-            Self::OnBehalfOf(OboRefusal::AppOnly) => r(403, Some("insufficient_scope")),
-            Self::Throttled { retry_after } => CallerResponse { retry_after: Some(*retry_after), ..r(503, None) },
+            Self::OnBehalfOf(OboRefusal::AppOnly) => with_error(StatusCode::FORBIDDEN, "insufficient_scope"),
+            Self::Throttled { retry_after } => {
+                Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(*retry_after)
+            }
             Self::ServerResponse(e) => {
                 if let Some(claims) = e.claims_challenge() {
-                    let encoded = base64::engine::general_purpose::STANDARD.encode(claims);
-                    return CallerResponse { claims: Some(encoded), ..r(401, Some("insufficient_claims")) };
+                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims").with_claims(claims);
                 }
                 if e.is_expired_assertion() {
-                    return r(401, Some("invalid_token"));
+                    return with_error(StatusCode::UNAUTHORIZED, "invalid_token");
                 }
                 if e.error == "interaction_required" {
-                    return r(401, Some("insufficient_claims"));
+                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims");
                 }
                 if e.is_client_rejected() {
-                    return r(500, None);
+                    return Challenge::new(StatusCode::INTERNAL_SERVER_ERROR);
                 }
                 if e.suberror.as_deref() == Some("consent_required") || e.error_codes.contains(&65_001) {
-                    return r(403, Some("insufficient_scope"));
+                    return with_error(StatusCode::FORBIDDEN, "insufficient_scope");
                 }
                 if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
-                    return CallerResponse { retry_after: Some(retry_after), ..r(503, None) };
+                    return Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(retry_after);
                 }
-                r(502, None)
+                Challenge::new(StatusCode::BAD_GATEWAY)
             }
-            Self::Credential(_) | Self::Configuration(_) => r(500, None),
-            Self::SignInRequired(_) => r(401, None),
-            Self::Request(_) | Self::Parse { .. } => r(502, None),
+            Self::Credential(_) | Self::Configuration(_) => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::SignInRequired(_) => Challenge::new(StatusCode::UNAUTHORIZED),
+            Self::Request(_) | Self::Parse { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
         }
     }
 }
 
-/// How an API answers its caller after a failed token acquisition; see
-/// [`TokenError::caller_response`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `WWW-Authenticate` value could not be read (see
+/// [`parse_www_authenticate`](crate::challenge::parse_www_authenticate)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub struct CallerResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// RFC 6750 error code for `WWW-Authenticate`, if any.
-    pub error: Option<&'static str>,
-    /// A base64 claims challenge for `WWW-Authenticate` (`insufficient_claims`).
-    pub claims: Option<String>,
-    /// `Retry-After`, for 503.
-    pub retry_after: Option<std::time::Duration>,
-}
-
-impl CallerResponse {
-    /// The `WWW-Authenticate` value, for 401 and 403 answers.
-    #[must_use]
-    pub fn www_authenticate(&self) -> Option<String> {
-        if self.status != 401 && self.status != 403 {
-            return None;
-        }
-        let mut v = String::from("Bearer");
-        if let Some(error) = self.error {
-            v.push_str(&format!(" error=\"{error}\""));
-        }
-        if let Some(claims) = &self.claims {
-            v.push_str(&format!(", claims=\"{claims}\""));
-        }
-        Some(v)
-    }
+pub enum ChallengeParseError {
+    /// The value does not follow RFC 7235's grammar; `position` is the byte offset where it
+    /// broke.
+    #[error("malformed WWW-Authenticate value at byte {position}")]
+    Syntax {
+        /// Byte offset in the header value.
+        position: usize,
+    },
+    /// The Bearer challenge repeats an auth-param (RFC 7235 §2.1: each may occur only once).
+    #[error("the Bearer challenge repeats `{name}`")]
+    DuplicateParam {
+        /// The repeated auth-param name (lowercased).
+        name: String,
+    },
+    /// `claims` is not base64 of UTF-8 text.
+    #[error("the claims challenge is not base64 of UTF-8 text")]
+    Claims,
 }

@@ -4,6 +4,7 @@
 
 pub mod authority;
 mod cache;
+pub mod challenge;
 mod claims;
 pub mod config;
 pub mod credential;
@@ -12,6 +13,7 @@ pub mod credential;
 pub mod dev;
 mod discovery;
 mod error;
+mod expiry;
 pub mod http;
 mod jwks;
 mod jwt;
@@ -23,12 +25,13 @@ pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
+pub use crate::challenge::Challenge;
 pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JsonTextError, JwksError,
-    MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
+    ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint,
+    JsonTextError, JwksError, MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};

@@ -27,7 +27,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -37,7 +37,6 @@ use crate::cache::{AcquiredToken, TokenCache};
 use crate::config::HttpOptions;
 use crate::error::{EntraError, HttpError, TokenError};
 use crate::http::{HttpClient, HttpRequest};
-use crate::secret::AccessToken;
 
 /// The IMDS token endpoint.
 pub const IMDS_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -70,13 +69,18 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// First back-off, doubled each retry (default 800 ms).
     pub initial_delay: Duration,
-    /// Cap on a server's `Retry-After` (default 60 s).
+    /// Cap on a server's `Retry-After`, for the wait between attempts and in the error
+    /// (default [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER), 60 s).
     pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 5, initial_delay: Duration::from_millis(800), max_retry_after: Duration::from_secs(60) }
+        Self {
+            max_retries: 5,
+            initial_delay: Duration::from_millis(800),
+            max_retry_after: crate::challenge::MAX_RETRY_AFTER,
+        }
     }
 }
 
@@ -263,7 +267,7 @@ impl ManagedIdentity {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
-                    (retryable, retry_after(&response), Err(error_from(&response)))
+                    (retryable, retry_after(&response), Err(error_from(&response, policy.max_retry_after)))
                 }
                 Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
             };
@@ -282,70 +286,41 @@ impl ManagedIdentity {
     }
 }
 
-fn error_from(response: &crate::http::HttpResponse) -> TokenError {
+fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -> TokenError {
     let status = response.status().as_u16();
     let mut e: EntraError = serde_json::from_slice(response.body()).unwrap_or_default();
     if e.error.is_empty() {
         e.error = format!("http_{status}");
     }
     e.status = status;
-    e.retry_after = crate::token::retry_after(response.headers());
+    e.retry_after = crate::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
 
-/// A number that may arrive as a JSON number or a string (IMDS and App Service differ).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum NumOrStr {
-    Num(u64),
-    Str(String),
-}
-
-impl NumOrStr {
-    fn value(&self) -> Option<u64> {
-        match self {
-            Self::Num(n) => Some(*n),
-            Self::Str(s) => s.trim().parse().ok(),
-        }
-    }
-}
-
+/// A managed identity answer. Hosts differ: IMDS sends numbers as strings, App Service sends
+/// `expires_on` as a number or as a date-time string; the [expiry normaliser](crate::expiry)
+/// reads them all.
 #[derive(Deserialize)]
 struct MiTokenResponse {
     access_token: String,
     #[serde(default)]
-    expires_in: Option<NumOrStr>,
+    expires_in: Option<serde_json::Value>,
     #[serde(default)]
-    expires_on: Option<NumOrStr>,
+    expires_on: Option<serde_json::Value>,
     #[serde(default)]
     token_type: Option<String>,
 }
 
 pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<AcquiredToken, TokenError> {
-    let parse_err = |reason: &str| TokenError::Parse {
-        status: response.status().as_u16(),
-        reason: reason.to_owned(),
-        body: crate::token::redact_body(response.body()),
-    };
-    let r: MiTokenResponse = serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
+    use crate::error::IdentityEndpoint::ManagedIdentity;
+    let r: MiTokenResponse = serde_json::from_slice(response.body())
+        .map_err(|_| crate::token::unusable(ManagedIdentity, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(parse_err("empty access_token"));
+        return Err(crate::token::unusable(ManagedIdentity, response, "empty access_token"));
     }
     let expires_in =
-        match (r.expires_in.as_ref().and_then(NumOrStr::value), r.expires_on.as_ref().and_then(NumOrStr::value)) {
-            (Some(secs), _) => secs,
-            (None, Some(on)) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                on.saturating_sub(now)
-            }
-            (None, None) => return Err(parse_err("neither expires_in nor expires_on")),
-        };
-    Ok(AcquiredToken::new(
-        AccessToken::new(r.access_token),
-        Duration::from_secs(expires_in),
-        None,
-        r.token_type.unwrap_or_else(|| "Bearer".into()),
-    ))
+        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
+    crate::token::acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
 }
 
 impl From<HttpError> for TokenError {
@@ -358,6 +333,7 @@ impl From<HttpError> for TokenError {
 mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::UNIX_EPOCH;
 
     use super::*;
     use crate::http::HttpResponse;
@@ -464,6 +440,63 @@ mod tests {
         let start = tokio::time::Instant::now();
         mi.get_token("r").await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(7));
+    }
+
+    /// A refresh-ahead whose attempts (each timing out after 30 s, with back-off between them)
+    /// outlive the cached token: an error, never the expired token.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_outliving_the_cached_token_is_an_error() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let client = move |_req: HttpRequest| {
+            let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    return Ok(respond(200, r#"{"access_token":"tok","expires_in":3600,"token_type":"Bearer"}"#));
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(HttpError::new(crate::HttpErrorKind::Timeout, None))
+            }
+        };
+        let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(Arc::new(client));
+        assert_eq!(mi.get_token("r").await.unwrap().secret(), "tok");
+        tokio::time::advance(Duration::from_secs(3500)).await; // due for refresh, 100 s left
+        let e = mi.get_token("r").await.expect_err("the token expired during the refresh");
+        assert!(e.is_transient(), "{e:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 7, "the first fetch, then an attempt and five retries");
+    }
+
+    /// App Service and other hosts send `expires_on` as a date-time string.
+    #[tokio::test]
+    async fn date_time_expiry_shapes() {
+        let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
+        let secs = in_an_hour.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let epoch = i64::try_from(secs).unwrap();
+        let rfc3339 = crate::expiry::format_date_time(epoch, false);
+        let dotnet = crate::expiry::format_date_time(epoch, true);
+        for expires_on in [rfc3339, dotnet, secs.to_string()] {
+            let body = serde_json::json!({"access_token": "tok", "expires_on": expires_on, "token_type": "Bearer"});
+            let (client, _, _) = scripted(vec![Ok(respond(200, &body.to_string()))]);
+            let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "h").with_http_client(client);
+            let t = mi.get_token("r").await.unwrap_or_else(|e| panic!("{expires_on}: {e}"));
+            let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
+            assert!((3590..=3600).contains(&left), "{expires_on}: {left}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unreadable_or_past_expiry_names_the_managed_identity_endpoint() {
+        for body in [
+            r#"{"access_token":"secret-value","expires_on":"whenever"}"#,
+            r#"{"access_token":"secret-value","expires_on":"1/1/2001 1:00:00 AM +00:00"}"#,
+        ] {
+            let (client, _, _) = scripted(vec![Ok(respond(200, body))]);
+            let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
+            let e = mi.get_token("r").await.unwrap_err();
+            assert!(matches!(e, TokenError::Parse { endpoint: crate::IdentityEndpoint::ManagedIdentity, .. }), "{e:?}");
+            assert!(e.to_string().starts_with("the managed identity endpoint answered HTTP 200"), "{e}");
+            assert!(!format!("{e:?} {e}").contains("secret-value"));
+        }
     }
 
     #[tokio::test]

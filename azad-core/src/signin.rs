@@ -529,6 +529,7 @@ impl SignInClient {
                 .unwrap_or(TokenError::Configuration("unexpected answer")));
         }
         let r: DeviceCodeResponse = serde_json::from_slice(response.body()).map_err(|e| TokenError::Parse {
+            endpoint: crate::error::IdentityEndpoint::TokenEndpoint,
             status: 200,
             reason: e.to_string(),
             body: crate::token::redact_body(response.body()),

@@ -49,7 +49,7 @@ use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::credential::ClientCredential;
-use crate::error::{EntraError, OboRefusal, TokenError};
+use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, BearerToken};
 
@@ -62,13 +62,15 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 pub struct TokenRetryPolicy {
     /// Delay before the one retry of a 5xx or a timeout (default 1 s).
     pub retry_delay: Duration,
-    /// Cap on a `Retry-After` window (default 60 s).
+    /// Cap on a `Retry-After` window: the local throttling window, and the `Retry-After`
+    /// passed on to callers (default [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER),
+    /// 60 s; answers never carry more than that).
     pub max_retry_after: Duration,
 }
 
 impl Default for TokenRetryPolicy {
     fn default() -> Self {
-        Self { retry_delay: Duration::from_secs(1), max_retry_after: Duration::from_secs(60) }
+        Self { retry_delay: Duration::from_secs(1), max_retry_after: crate::challenge::MAX_RETRY_AFTER }
     }
 }
 
@@ -155,14 +157,10 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Parses `Retry-After` (seconds or an HTTP date).
+/// Parses `Retry-After` (seconds or an HTTP date), without overflow; see
+/// [`parse_retry_after`](crate::challenge::parse_retry_after).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    crate::challenge::parse_retry_after(headers)
 }
 
 /// A response body for diagnostics, with every token-bearing member redacted.
@@ -194,7 +192,10 @@ struct TokenResponse {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
-    expires_in: serde_json::Value,
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    expires_on: Option<serde_json::Value>,
     #[serde(default)]
     refresh_in: Option<serde_json::Value>,
     #[serde(default)]
@@ -212,8 +213,39 @@ pub(crate) struct TokenGrant {
     pub(crate) id_token: Option<BearerToken>,
 }
 
-fn as_secs(v: &serde_json::Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+/// An unusable answer of `endpoint`, with its body kept for diagnosis (tokens redacted).
+pub(crate) fn unusable(endpoint: IdentityEndpoint, response: &HttpResponse, reason: &str) -> TokenError {
+    TokenError::Parse {
+        endpoint,
+        status: response.status().as_u16(),
+        reason: reason.to_owned(),
+        body: redact_body(response.body()),
+    }
+}
+
+/// An acquired token from an answer of `endpoint`, whose lifetime the
+/// [expiry normaliser](crate::expiry::lifetime) read. An answer with no readable expiry, or
+/// whose token has already expired, is unusable: it would be handed out expired.
+pub(crate) fn acquired(
+    endpoint: IdentityEndpoint,
+    response: &HttpResponse,
+    access_token: String,
+    expires_in: Option<Duration>,
+    refresh_in: Option<Duration>,
+    token_type: Option<String>,
+) -> Result<AcquiredToken, TokenError> {
+    let expires_in = expires_in.ok_or_else(|| {
+        unusable(endpoint, response, "no readable expiry: neither expires_in, expires_on nor the token's exp")
+    })?;
+    if expires_in.is_zero() {
+        return Err(unusable(endpoint, response, "the token has already expired"));
+    }
+    Ok(AcquiredToken::new(
+        AccessToken::new(access_token),
+        expires_in,
+        refresh_in,
+        token_type.unwrap_or_else(|| "Bearer".into()),
+    ))
 }
 
 /// Parses a token endpoint answer.
@@ -221,12 +253,14 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant
     let status = response.status().as_u16();
     if response.status() != StatusCode::OK {
         let mut e: EntraError = serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
+            endpoint: IdentityEndpoint::TokenEndpoint,
             status,
             reason: "not an OAuth error response".into(),
             body: redact_body(response.body()),
         })?;
         if e.error.is_empty() {
             return Err(TokenError::Parse {
+                endpoint: IdentityEndpoint::TokenEndpoint,
                 status,
                 reason: "no `error` member".into(),
                 body: redact_body(response.body()),
@@ -236,19 +270,21 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant
         e.retry_after = retry_after(response.headers());
         return Err(TokenError::ServerResponse(Box::new(e)));
     }
-    let parse_err =
-        |reason: &str| TokenError::Parse { status, reason: reason.to_owned(), body: redact_body(response.body()) };
-    let r: TokenResponse = serde_json::from_slice(response.body()).map_err(|_| parse_err("not a token response"))?;
-    let expires_in = as_secs(&r.expires_in).ok_or_else(|| parse_err("invalid expires_in"))?;
+    let r: TokenResponse = serde_json::from_slice(response.body())
+        .map_err(|_| unusable(IdentityEndpoint::TokenEndpoint, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(parse_err("empty access_token"));
+        return Err(unusable(IdentityEndpoint::TokenEndpoint, response, "empty access_token"));
     }
-    let token = AcquiredToken::new(
-        AccessToken::new(r.access_token),
-        Duration::from_secs(expires_in),
-        r.refresh_in.as_ref().and_then(as_secs).map(Duration::from_secs),
-        r.token_type.unwrap_or_else(|| "Bearer".into()),
-    );
+    let expires_in =
+        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
+    let token = acquired(
+        IdentityEndpoint::TokenEndpoint,
+        response,
+        r.access_token,
+        expires_in,
+        r.refresh_in.as_ref().and_then(crate::expiry::seconds).map(Duration::from_secs),
+        r.token_type,
+    )?;
     Ok(TokenGrant {
         token,
         refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(crate::secret::RefreshToken::new),
@@ -375,7 +411,7 @@ impl TokenClient {
     ///
     /// # Errors
     ///
-    /// A [`TokenError`]; see [`TokenError::caller_response`] for how an API should answer.
+    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
     pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
         self.acquire_inner(scopes, None, None, None, false).await
     }
@@ -567,15 +603,19 @@ impl TokenClient {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };
-            let error = match outcome {
+            let mut error = match outcome {
                 Ok(granted) => return Ok(granted),
                 Err(e) => e,
             };
+            // A server's Retry-After is capped before anyone sees it: the local window and the
+            // answer passed on to callers use the same bounded value.
+            if let TokenError::ServerResponse(e) = &mut error {
+                e.retry_after = e.retry_after.map(|w| w.min(inner.retry.max_retry_after));
+            }
             // Throttling: remember the window and fail identical requests locally.
             if let TokenError::ServerResponse(e) = &error
                 && let (429 | 503, Some(wait)) = (e.status, e.retry_after)
             {
-                let wait = wait.min(inner.retry.max_retry_after);
                 inner.throttled.insert(throttle_key, Instant::now() + wait);
                 tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
                 return Err(error);

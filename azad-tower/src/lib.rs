@@ -74,11 +74,7 @@ pub mod __private {
         if ext.get::<crate::Anonymous>().is_some() {
             http_ext.insert(crate::Anonymous);
         }
-        match crate::authorize(&http_ext, requirement) {
-            Ok(_) => Ok(()),
-            Err(r @ AuthRejection::Forbidden(_)) => Err(tonic::Status::permission_denied(r.description())),
-            Err(r @ AuthRejection::MissingLayer) => Err(tonic::Status::internal(r.description())),
-            Err(r) => Err(tonic::Status::unauthenticated(r.description())),
-        }
+        // Terse like the layer's default answer; the challenge travels in the metadata.
+        crate::authorize(&http_ext, requirement).map(|_| ()).map_err(|r: AuthRejection| r.to_status(false))
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use azad_core::ValidationError;
+use azad_core::challenge::Challenge;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::bearer::BearerError;
@@ -113,23 +114,29 @@ impl AuthRejection {
         }
     }
 
-    /// The `WWW-Authenticate` value: `Bearer`, then comma-separated auth-params (RFC 6750 §3).
-    /// `error_description` only when `verbose`.
-    #[must_use]
-    pub fn www_authenticate(&self, verbose: bool) -> HeaderValue {
-        let mut params: Vec<(&str, String)> = Vec::new();
+    /// The RFC 6750 challenge of this rejection: status, `error`, `scope` for 403, and
+    /// `Retry-After` for 503. `error_description` (the fixed [`description`](Self::description))
+    /// only when `verbose`.
+    pub fn challenge(&self, verbose: bool) -> Challenge {
+        let mut challenge = Challenge::new(self.status());
         if let Some(code) = self.error_code() {
-            params.push(("error", code.to_owned()));
+            challenge = challenge.with_error(code);
             if verbose {
-                params.push(("error_description", self.description().to_owned()));
+                challenge = challenge.with_error_description(self.description());
             }
         }
-        if let Self::Forbidden(i) = self
-            && !i.required_scopes.is_empty()
-        {
-            params.push(("scope", i.required_scopes.join(" ")));
+        match self {
+            Self::Forbidden(i) => challenge.with_scope(&i.required_scopes),
+            Self::Unavailable { retry_after } => challenge.with_retry_after(*retry_after),
+            _ => challenge,
         }
-        www_authenticate(&params)
+    }
+
+    /// The `WWW-Authenticate` value: `Bearer`, then comma-separated auth-params (RFC 6750 §3),
+    /// as [`Challenge`] formats them. `error_description` only when `verbose`.
+    #[must_use]
+    pub fn www_authenticate(&self, verbose: bool) -> HeaderValue {
+        self.challenge(verbose).header_value()
     }
 
     /// The message for `grpc-message` and for response bodies.
@@ -150,42 +157,33 @@ impl AuthRejection {
     /// (with `WWW-Authenticate` kept). Bodies are empty.
     #[must_use]
     pub fn to_response<B: Default>(&self, protocol: Protocol, verbose: bool) -> Response<B> {
-        let mut response = Response::new(B::default());
-        let headers = response.headers_mut();
-        if self.status() != StatusCode::INTERNAL_SERVER_ERROR {
-            headers.insert(header::WWW_AUTHENTICATE, self.www_authenticate(verbose));
-        }
-        if let Self::Unavailable { retry_after } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-        }
-        match protocol {
-            Protocol::Http => *response.status_mut() = self.status(),
-            Protocol::Grpc => {
-                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-                headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc_code())));
-                headers.insert("grpc-message", grpc_message(self.message(verbose)));
-            }
+        let mut response: Response<B> = self.challenge(verbose).to_response();
+        if protocol == Protocol::Grpc {
+            *response.status_mut() = StatusCode::OK;
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc_code())));
+            headers.insert("grpc-message", grpc_message(self.message(verbose)));
         }
         response
     }
-}
 
-/// Formats `Bearer k="v", k2="v2"` with quoted-string escaping.
-pub(crate) fn www_authenticate(params: &[(&str, String)]) -> HeaderValue {
-    let mut out = String::from("Bearer");
-    for (i, (k, v)) in params.iter().enumerate() {
-        out.push_str(if i == 0 { " " } else { ", " });
-        out.push_str(k);
-        out.push_str("=\"");
-        for c in v.chars().filter(|c| !c.is_control() && c.is_ascii()) {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
+    /// The gRPC status of this rejection, for code that answers with a `tonic::Status` (the
+    /// method attributes): the code of [`grpc_code`](Self::grpc_code), the message of
+    /// [`message`](Self::message), and the challenge's `WWW-Authenticate` and `Retry-After`
+    /// in the metadata.
+    #[cfg(feature = "tonic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
+    #[must_use]
+    pub fn to_status(&self, verbose: bool) -> tonic::Status {
+        let mut headers = http::HeaderMap::new();
+        self.challenge(verbose).apply_to(&mut headers);
+        tonic::Status::with_metadata(
+            tonic::Code::from(i32::from(self.grpc_code())),
+            self.message(verbose),
+            tonic::metadata::MetadataMap::from_headers(headers),
+        )
     }
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
 /// Percent-encodes a `grpc-message` as the gRPC HTTP/2 spec requires.

@@ -39,7 +39,7 @@ async fn client_secret() {
     let e = wrong.acquire_app_token(&[DOWNSTREAM]).await.unwrap_err();
     assert_eq!(e.entra().unwrap().error, "invalid_client");
     assert_eq!(e.entra().unwrap().error_codes, [7_000_215]);
-    assert_eq!(e.caller_response().status, 500, "our own credential refused");
+    assert_eq!(e.challenge().status(), 500, "our own credential refused");
 }
 
 #[tokio::test]
@@ -178,6 +178,25 @@ async fn managed_identity_as_federated_credential_imds_and_app_service() {
     assert_eq!(e.entra().unwrap().error, "invalid_client");
 }
 
+/// Every expiry shape real hosts send, through both managed identity endpoints, end to end:
+/// the token is acquired and expires when the answer (or, failing that, the token) says.
+#[tokio::test]
+async fn managed_identity_expiry_shapes_of_real_hosts() {
+    use azad_core::dev::ManagedIdentityExpiry as Shape;
+    let dev = DevTenant::start().await.unwrap();
+    for shape in [Shape::HostDefault, Shape::EpochString, Shape::Rfc3339, Shape::DotNetInvariant, Shape::TokenExpOnly] {
+        dev.set_managed_identity_expiry(shape);
+        for mi in [
+            ManagedIdentity::imds(dev.imds_endpoint()),
+            ManagedIdentity::app_service(dev.identity_endpoint(), dev.identity_header()),
+        ] {
+            let token = mi.get_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+            let left = token.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
+            assert!((3000..=3600).contains(&left), "{shape:?}: {left}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn managed_identity_reads_a_key_vault_secret() {
     let dev = DevTenant::start().await.unwrap();
@@ -240,7 +259,7 @@ async fn on_behalf_of_preserves_the_user() {
     // Scopes not consented for the API: 403 for the caller.
     let e = client.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Admin"]).await.unwrap_err();
     assert_eq!(e.entra().unwrap().suberror.as_deref(), Some("consent_required"));
-    assert_eq!(e.caller_response().status, 403);
+    assert_eq!(e.challenge().status(), 403);
     // Graph, as the user.
     let graph = client.acquire_on_behalf_of(&incoming, &["https://graph.microsoft.com/User.Read"]).await.unwrap();
     assert!(!graph.secret().is_empty());
@@ -261,15 +280,17 @@ async fn token_endpoint_faults_map_to_answers() {
     let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
     dev.inject_times(Endpoint::Token, Fault::InteractionRequired { claims: claims.into() }, 1);
     let e = client.acquire_on_behalf_of(&user(), &scope).await.unwrap_err();
-    let r = e.caller_response();
-    assert_eq!(r.status, 401);
-    assert!(r.www_authenticate().unwrap().starts_with(r#"Bearer error="insufficient_claims", claims=""#));
+    let r = e.challenge();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.www_authenticate().unwrap().to_str().unwrap().starts_with(r#"Bearer error="insufficient_claims", claims=""#)
+    );
 
     dev.reset_counters();
     dev.inject_times(Endpoint::Token, Fault::TooManyRequests { retry_after: 30 }, 1);
     let same = user();
     let e = client.acquire_on_behalf_of(&same, &scope).await.unwrap_err();
-    assert_eq!(e.caller_response().retry_after, Some(Duration::from_secs(30)));
+    assert_eq!(e.challenge().retry_after(), Some(Duration::from_secs(30)));
     let e = client.acquire_on_behalf_of(&same, &scope).await.unwrap_err();
     assert!(matches!(e, TokenError::Throttled { .. }));
     assert_eq!(dev.requests(Endpoint::Token), 1, "throttled locally");
@@ -283,7 +304,7 @@ async fn token_endpoint_faults_map_to_answers() {
     // An expired incoming token is refused without a request.
     dev.reset_counters();
     let expired = BearerToken::new(dev.token().expired().build());
-    assert_eq!(client.acquire_on_behalf_of(&expired, &scope).await.unwrap_err().caller_response().status, 401);
+    assert_eq!(client.acquire_on_behalf_of(&expired, &scope).await.unwrap_err().challenge().status(), 401);
     assert_eq!(dev.requests(Endpoint::Token), 0);
 }
 

@@ -31,6 +31,28 @@ async fn sensitive(claims: Claims) -> axum::response::Response {
     r
 }
 
+/// A claims challenge built to break out of a quoted-string: quotes, commas, a forged `error`.
+const HOSTILE_CHALLENGE: &str = r#"{"access_token":{"acrs":{"essential":true,"values":["x\", error=\"invalid_request\", scope=\"admin"]}},"x":"\", realm=\"evil\" ,error=x"}"#;
+
+/// A downstream route that always answers a claims challenge, a hostile one.
+async fn hostile() -> axum::response::Response {
+    let claims = base64::engine::general_purpose::STANDARD.encode(HOSTILE_CHALLENGE);
+    let challenge = format!(r#"Bearer error="insufficient_claims", claims="{claims}""#);
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
+    r
+}
+
+#[require_scope("access_as_user")]
+async fn call_hostile(
+    obo: OnBehalfOf,
+    Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
+) -> Result<String, DownstreamError> {
+    let r =
+        obo.call(reqwest::Client::new().get(format!("{base}/api/hostile")), &[on_behalf_of::DOWNSTREAM_SCOPE]).await?;
+    Ok(r.text().await.unwrap_or_default())
+}
+
 #[require_scope("access_as_user")]
 async fn call_sensitive(
     obo: OnBehalfOf,
@@ -61,6 +83,7 @@ async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
     let downstream_auth = AzureAdAuth::new(on_behalf_of::downstream_config(&dev));
     let downstream = Router::new()
         .route("/api/sensitive", get(sensitive))
+        .route("/api/hostile", get(hostile))
         .route_layer(downstream_auth.clone())
         .merge(on_behalf_of::downstream_router(downstream_auth));
     let downstream = serve(downstream).await;
@@ -69,6 +92,7 @@ async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
     let extra = Router::new()
         .route("/api/sensitive", get(call_sensitive))
         .route("/api/as-role-holder", get(call_as_role_holder))
+        .route("/api/hostile", get(call_hostile))
         .route_layer(auth.clone())
         .layer(Extension(DownstreamUrl(base.as_str().into())));
     let api = serve(on_behalf_of::middle_router(auth, &base).merge(extra)).await;
@@ -188,6 +212,36 @@ async fn continuous_access_evaluation_retries_with_the_claims_challenge() {
     let res = get_as(&s, "/api/sensitive", &user).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.headers()["www-authenticate"].to_str().unwrap().contains(r#"error="insufficient_claims", claims=""#));
+}
+
+/// A downstream that answers a claims challenge twice: the caller gets it as a well-formed
+/// RFC 6750 challenge with the claims base64-encoded, and nothing the downstream put in the
+/// claims can add parameters to this API's challenge.
+#[tokio::test]
+async fn a_repeated_downstream_claims_challenge_is_passed_on_encoded_and_cannot_inject() {
+    let s = stack().await;
+    let res = get_as(&s, "/api/hostile", &s.dev.token().build()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let header = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let expected = base64::engine::general_purpose::STANDARD.encode(HOSTILE_CHALLENGE);
+    assert_eq!(header, format!(r#"Bearer error="insufficient_claims", claims="{expected}""#));
+    let challenges = azad_core::challenge::parse_www_authenticate(&header).unwrap();
+    assert_eq!(challenges.len(), 1);
+    let names: Vec<_> = challenges[0].params().iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["error", "claims"], "{header}");
+    let parsed = azad_core::Challenge::parse(StatusCode::UNAUTHORIZED, &header).unwrap().unwrap();
+    assert_eq!(parsed.claims(), Some(HOSTILE_CHALLENGE));
+    assert_eq!(parsed.error(), Some("insufficient_claims"));
+}
+
+/// A downstream's absurd `Retry-After` reaches the caller capped, like the local throttle.
+#[tokio::test]
+async fn a_token_endpoints_absurd_retry_after_is_capped() {
+    let s = stack().await;
+    s.dev.inject_times(Endpoint::Token, Fault::TooManyRequests { retry_after: u64::MAX }, 1);
+    let res = get_as(&s, "/api/downstream", &s.dev.token().build()).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "60");
 }
 
 #[tokio::test]

@@ -245,3 +245,48 @@ async fn workload_identity_reads_a_vault_secret_across_token_rotation() {
     assert!(workload::read_secret(&client, dev.vault_url(), "missing", false).await.unwrap_err().contains("404"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The main job survives the identity provider being down: started while discovery answers
+/// 503, the quickstart serves `/health`, answers protected routes 503 with `Retry-After`,
+/// retries in the background with no traffic, and recovers by itself once the provider is
+/// back, without a restart. `--check` (fail fast) still fails at once.
+#[tokio::test]
+async fn the_quickstart_survives_the_identity_provider_being_down() {
+    use azad_axum::AzureAdAuth;
+    use azad_examples::quickstart;
+    use azad_tests::{Fault, serve};
+
+    let dev = DevTenant::start().await.unwrap();
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let mut policy = azad_core::config::JwksPolicy::default();
+    policy.retry_interval = Duration::from_secs(1);
+    let config = dev.config_builder().jwks_policy(policy).build().unwrap();
+
+    let fail_fast = AzureAdAuth::new(config.clone());
+    assert!(quickstart::load_keys(&fail_fast, true).await.is_err(), "--check fails fast");
+
+    let auth = AzureAdAuth::new(config);
+    quickstart::load_keys(&auth, false).await.expect("serving does not give up");
+    let validator = auth.validator().clone();
+    let addr = serve(quickstart::router(auth)).await;
+    let base = format!("http://{addr}");
+    let user = dev.token().build();
+
+    let health = http().get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let down = http().get(format!("{base}/api/claims")).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(down.status(), 503);
+    assert_eq!(down.headers()["retry-after"], "1");
+    assert_eq!(down.headers()["www-authenticate"], "Bearer");
+
+    // The provider comes back; with no request at all, the keys load in the background.
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while validator.jwks().key_count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the keys never loaded in the background");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up = http().get(format!("{base}/api/claims")).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(up.status(), 200);
+    assert_eq!(http().get(format!("{base}/health")).send().await.unwrap().status(), 200);
+}

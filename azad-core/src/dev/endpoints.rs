@@ -507,12 +507,28 @@ pub(crate) fn managed_identity(shared: &Arc<Shared>, request: &DevRequest, app_s
     }
     let token = builder.build();
     let expires_on = now() + 3599;
-    // IMDS answers numbers as strings; App Service (2019-08-01) answers expires_on as a number.
-    let body = if app_service {
+    // IMDS answers numbers as strings; App Service (2019-08-01) answers expires_on as a number;
+    // other hosts send date-time strings, or nothing but the token.
+    let shape = *shared.mi_expiry.lock().unwrap_or_else(|e| e.into_inner());
+    let mut body = if app_service {
         json!({"access_token": token, "expires_on": expires_on, "resource": resource, "token_type": "Bearer", "client_id": identity.client_id})
     } else {
         json!({"access_token": token, "refresh_token": "", "expires_in": "3599", "expires_on": expires_on.to_string(), "not_before": (expires_on - 3599).to_string(), "resource": resource, "token_type": "Bearer"})
     };
+    let stated = match shape {
+        super::ManagedIdentityExpiry::EpochString => Some(expires_on.to_string()),
+        super::ManagedIdentityExpiry::Rfc3339 => Some(crate::expiry::format_date_time(expires_on, false)),
+        super::ManagedIdentityExpiry::DotNetInvariant => Some(crate::expiry::format_date_time(expires_on, true)),
+        super::ManagedIdentityExpiry::TokenExpOnly => None,
+        _ => return json_response(StatusCode::OK, &body),
+    };
+    if let Some(map) = body.as_object_mut() {
+        map.remove("expires_in");
+        map.remove("expires_on");
+        if let Some(stated) = stated {
+            map.insert("expires_on".into(), stated.into());
+        }
+    }
     json_response(StatusCode::OK, &body)
 }
 

@@ -115,6 +115,26 @@ pub enum Fault {
     },
 }
 
+/// How the dev tenant's managed identity endpoints state a token's expiry, to test clients
+/// against the shapes real hosts send (see [`DevTenant::set_managed_identity_expiry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ManagedIdentityExpiry {
+    /// As each host does: IMDS sends `expires_in` and `expires_on` as numeric strings, App
+    /// Service (2019-08-01) `expires_on` as a JSON number.
+    #[default]
+    HostDefault,
+    /// Only `expires_on`, epoch seconds as a numeric string.
+    EpochString,
+    /// Only `expires_on`, as RFC 3339 with 7 fractional digits:
+    /// `2026-11-29T18:04:05.0000000+00:00`.
+    Rfc3339,
+    /// Only `expires_on`, in .NET's invariant format: `11/29/2026 6:04:05 PM +00:00`.
+    DotNetInvariant,
+    /// No expiry member at all: only the token's own `exp` says.
+    TokenExpOnly,
+}
+
 #[derive(Debug)]
 struct FaultSlot {
     fault: Fault,
@@ -185,6 +205,7 @@ pub(crate) struct Shared {
     pub(crate) keys: RwLock<KeyRing>,
     pub(crate) registry: Mutex<apps::Registry>,
     pub(crate) identity_header: String,
+    pub(crate) mi_expiry: Mutex<ManagedIdentityExpiry>,
     counters: Mutex<HashMap<Endpoint, usize>>,
     faults: Mutex<HashMap<Endpoint, FaultSlot>>,
     pub(crate) base_url: String,
@@ -418,6 +439,7 @@ impl DevTenantBuilder {
         let shared = Arc::new(Shared {
             registry: Mutex::new(registry),
             identity_header: URL_SAFE_NO_PAD_ENGINE.encode(random_bytes::<24>()),
+            mi_expiry: Mutex::new(ManagedIdentityExpiry::default()),
             tenant_id: self.tenant_id,
             domain: self.domain,
             extra_tenants: self.extra_tenants,
@@ -754,6 +776,12 @@ impl DevTenant {
     #[must_use]
     pub fn identity_endpoint(&self) -> String {
         format!("{}/msi/token", self.shared.base_url)
+    }
+
+    /// Changes how both managed identity endpoints state expiry from now on (by default, as
+    /// IMDS and App Service do).
+    pub fn set_managed_identity_expiry(&self, shape: ManagedIdentityExpiry) {
+        *self.shared.mi_expiry.lock().unwrap_or_else(|e| e.into_inner()) = shape;
     }
 
     /// The secret header value of the App Service endpoint (`IDENTITY_HEADER`).

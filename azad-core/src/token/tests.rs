@@ -168,7 +168,7 @@ async fn certificate_and_callback_credentials_send_assertions() {
     .with_http_client(mock.client());
     let e = failing.acquire_app_token(&["api://y/.default"]).await.unwrap_err();
     assert_eq!(e, TokenError::Credential(CredentialError::Callback("HSM offline".into())));
-    assert_eq!(e.caller_response().status, 500);
+    assert_eq!(e.challenge().status(), 500);
 }
 
 #[tokio::test(start_paused = true)]
@@ -188,7 +188,7 @@ async fn transient_failures_are_retried_once_after_a_second() {
     let e = client(&down).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(down.count(), 2, "once, not more");
     assert!(e.is_transient());
-    assert_eq!(e.caller_response().status, 502);
+    assert_eq!(e.challenge().status(), 502);
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,13 +213,13 @@ async fn retry_after_throttles_identical_requests_locally() {
     let c = client(&mock);
     let first = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(first.entra().unwrap().retry_after, Some(Duration::from_secs(30)));
-    let r = first.caller_response();
-    assert_eq!((r.status, r.retry_after), (503, Some(Duration::from_secs(30))));
+    let r = first.challenge();
+    assert_eq!((r.status().as_u16(), r.retry_after()), (503, Some(Duration::from_secs(30))));
     // Inside the window: refused locally, no request.
     tokio::time::advance(Duration::from_secs(10)).await;
     let again = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(again, TokenError::Throttled { retry_after: Duration::from_secs(20) });
-    assert_eq!(again.caller_response().retry_after, Some(Duration::from_secs(20)));
+    assert_eq!(again.challenge().retry_after(), Some(Duration::from_secs(20)));
     assert_eq!(mock.count(), 1);
     // Another request (other scopes) is not throttled.
     assert!(c.acquire_app_token(&["api://b/.default"]).await.is_ok());
@@ -271,9 +271,12 @@ async fn on_behalf_of_pre_checks_make_no_network_call() {
         assert_eq!(c.acquire_on_behalf_of(&token, &scope).await.unwrap_err(), TokenError::OnBehalfOf(refusal));
     }
     assert_eq!(mock.count(), 0);
-    let expired = TokenError::OnBehalfOf(OboRefusal::Expired).caller_response();
-    assert_eq!((expired.status, expired.www_authenticate().as_deref()), (401, Some(r#"Bearer error="invalid_token""#)));
-    assert_eq!(TokenError::OnBehalfOf(OboRefusal::AppOnly).caller_response().status, 403);
+    let expired = TokenError::OnBehalfOf(OboRefusal::Expired).challenge();
+    assert_eq!(
+        (expired.status().as_u16(), expired.www_authenticate().as_ref().and_then(|v| v.to_str().ok())),
+        (401, Some(r#"Bearer error="invalid_token""#))
+    );
+    assert_eq!(TokenError::OnBehalfOf(OboRefusal::AppOnly).challenge().status(), 403);
 }
 
 #[tokio::test]
@@ -391,8 +394,8 @@ async fn errors_keep_entra_details() {
     assert_eq!(entra.trace_id.as_deref(), Some("trace-1"));
     assert_eq!(entra.suberror.as_deref(), Some("basic_action"));
     assert!(entra.is_interaction_required());
-    let r = e.caller_response();
-    assert_eq!(r.status, 401);
+    let r = e.challenge();
+    assert_eq!(r.status(), 401);
     let expected_claims = STANDARD.encode(entra.claims.as_deref().unwrap());
     assert_eq!(
         r.www_authenticate().unwrap(),
@@ -412,15 +415,15 @@ fn caller_responses() {
         }))
     };
     assert_eq!(
-        entra("invalid_grant", vec![500_133]).caller_response().www_authenticate().unwrap(),
+        entra("invalid_grant", vec![500_133]).challenge().www_authenticate().unwrap(),
         r#"Bearer error="invalid_token""#
     );
-    assert_eq!(entra("invalid_client", vec![7_000_215]).caller_response().status, 500);
-    assert_eq!(entra("unauthorized_client", vec![700_016]).caller_response().status, 500);
-    assert_eq!(entra("invalid_grant", vec![65_001]).caller_response().status, 403);
-    assert_eq!(entra("invalid_grant", vec![50_173]).caller_response().status, 502);
-    assert_eq!(TokenError::Configuration("x").caller_response().status, 500);
-    assert_eq!(TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)).caller_response().status, 502);
+    assert_eq!(entra("invalid_client", vec![7_000_215]).challenge().status(), 500);
+    assert_eq!(entra("unauthorized_client", vec![700_016]).challenge().status(), 500);
+    assert_eq!(entra("invalid_grant", vec![65_001]).challenge().status(), 403);
+    assert_eq!(entra("invalid_grant", vec![50_173]).challenge().status(), 502);
+    assert_eq!(TokenError::Configuration("x").challenge().status(), 500);
+    assert_eq!(TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)).challenge().status(), 502);
 }
 
 #[tokio::test]
@@ -503,4 +506,29 @@ async fn logs_never_carry_secrets_or_tokens() {
     assert!(logs.contains("rejected this application's credential"), "{logs}");
     assert!(!logs.contains(SECRET), "{logs}");
     assert!(!logs.contains(incoming.secret().split('.').nth(1).unwrap()), "{logs}");
+}
+
+/// The token endpoint's answer goes through the same expiry normaliser as managed identity:
+/// `expires_on` date-times and, failing all else, the token's own `exp`; errors name the
+/// token endpoint.
+#[tokio::test]
+async fn token_endpoint_expiry_shapes() {
+    let in_an_hour = now_secs() + 3600;
+    let exp_only = jwt(json!({"exp": in_an_hour})).secret().to_owned();
+    for body in [
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, false)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, true)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": in_an_hour.to_string()}),
+        json!({"token_type": "Bearer", "access_token": exp_only}),
+    ] {
+        let answer = body.to_string().into_bytes();
+        let mock = Mock::new(move |_| Ok(http::Response::new(answer.clone())));
+        let t = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_or_else(|e| panic!("{body}: {e}"));
+        let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
+        assert!((3590..=3600).contains(&left), "{body}: {left}");
+    }
+    let mock = Mock::new(|_| Ok(http::Response::new(br#"{"access_token":"opaque","expires_on":"later"}"#.to_vec())));
+    let e = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    assert!(matches!(e, TokenError::Parse { endpoint: IdentityEndpoint::TokenEndpoint, .. }), "{e:?}");
+    assert!(e.to_string().starts_with("the token endpoint answered HTTP 200"), "{e}");
 }
