@@ -558,3 +558,6 @@ fn verify_with_candidates(
 
 #[cfg(all(test, feature = "dev"))]
 mod tests;
+
+#[cfg(all(test, feature = "dev"))]
+mod issuer_tests;
