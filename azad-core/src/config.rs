@@ -135,7 +135,8 @@ pub struct JwksPolicy {
     pub refresh_interval: Duration,
     /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
     pub min_refresh_interval: Duration,
-    /// Minimum time between attempts after a failed fetch (default 10 seconds).
+    /// Wait after a failed fetch before the next attempt (default 10 seconds), doubled on each
+    /// further failure up to 5 minutes; also the `Retry-After` of a 503 before the first attempt.
     pub retry_interval: Duration,
     /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
     pub max_keys: usize,
@@ -695,6 +696,13 @@ impl AzureAdConfigBuilder {
     /// Background key refresh interval (default 12 hours).
     pub fn jwks_refresh_interval(mut self, interval: Duration) -> Self {
         self.jwks_policy.refresh_interval = interval;
+        self
+    }
+
+    /// Sets the first wait after a failed key or metadata fetch (default 10 seconds); each
+    /// further failure doubles it, up to 5 minutes.
+    pub fn jwks_retry_interval(mut self, interval: Duration) -> Self {
+        self.jwks_policy.retry_interval = interval;
         self
     }
 

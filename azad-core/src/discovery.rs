@@ -97,31 +97,45 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What discovery found: the v2.0 metadata, the issuers its tokens may carry, and the v1.0
+/// family's outage when its own document (custom Entra hosts only) could not be loaded.
+#[derive(Debug)]
+pub(crate) struct Discovered {
+    pub(crate) metadata: ProviderMetadata,
+    pub(crate) issuers: Issuers,
+    /// The v1.0 issuer that could not be confirmed, and why: its tokens wait (503) while the
+    /// v2.0 family validates.
+    pub(crate) v1_outage: Option<(String, JwksError)>,
+}
+
 /// Fetches the authority's metadata and the issuers its tokens may carry.
-pub(crate) async fn discover(
-    authority: &Authority,
-    http: &dyn HttpClient,
-) -> Result<(ProviderMetadata, Issuers), JwksError> {
+///
+/// The v2.0 document is required. The v1.0 document (fetched only for custom Entra hosts
+/// whose v1.0 issuer has no known form) fails on its own: see [`Discovered::v1_outage`].
+pub(crate) async fn discover(authority: &Authority, http: &dyn HttpClient) -> Result<Discovered, JwksError> {
     let url = authority.metadata_url();
     let meta: ProviderMetadata = get_json(http, &url, "OpenID configuration").await?;
-    let issuers = check_metadata(authority, &url, &meta)?;
-    if let Some(issuers) = issuers {
-        return Ok((meta, issuers));
+    if let Some(issuers) = check_metadata(authority, &url, &meta)? {
+        return Ok(Discovered { metadata: meta, issuers, v1_outage: None });
     }
-    // Entra, custom host: the v1 issuer comes from the v1 document.
+    // Entra, custom host: the v1 issuer comes from the v1 document, which fails on its own.
     let tenant_part = entra_tenant_part(authority, &url, &meta.issuer)?;
     let mut accepted = vec![meta.issuer.clone()];
-    if let Some(v1_url) = authority.v1_metadata_url() {
-        let v1_meta: ProviderMetadata = get_json(http, &v1_url, "OpenID configuration").await?;
-        let expected = authority.expected_custom_v1_issuer(&tenant_part);
-        if expected.as_deref() != Some(v1_meta.issuer.as_str()) {
-            return Err(JwksError::IssuerMismatch { url: v1_url, issuer: v1_meta.issuer });
+    let mut v1_outage = None;
+    if let (Some(v1_url), Some(expected)) =
+        (authority.v1_metadata_url(), authority.expected_custom_v1_issuer(&tenant_part))
+    {
+        match get_json::<ProviderMetadata>(http, &v1_url, "OpenID configuration").await {
+            Ok(v1_meta) if v1_meta.issuer == expected => accepted.push(v1_meta.issuer),
+            Ok(v1_meta) => {
+                v1_outage = Some((expected, JwksError::IssuerMismatch { url: v1_url, issuer: v1_meta.issuer }));
+            }
+            Err(e) => v1_outage = Some((expected, e)),
         }
-        accepted.push(v1_meta.issuer);
     }
     let tenant_id = (tenant_part != TENANT_TEMPLATE).then(|| tenant_part.to_ascii_lowercase());
-    let v2 = Some(meta.issuer.clone());
-    Ok((meta, Issuers { accepted, v2, tenant_id }))
+    let issuers = Issuers { accepted, v2: Some(meta.issuer.clone()), tenant_id };
+    Ok(Discovered { metadata: meta, issuers, v1_outage })
 }
 
 /// Checks a discovery document against the authority it was fetched from (pure: no I/O).
@@ -256,7 +270,7 @@ mod tests {
                 "jwks_uri": format!("https://login.microsoftonline.com/{TID}/discovery/v2.0/keys"),
             }),
         )]);
-        let (meta, issuers) = discover(&a, &client).await.unwrap();
+        let Discovered { metadata: meta, issuers, .. } = discover(&a, &client).await.unwrap();
         assert!(meta.jwks_uri.ends_with("/discovery/v2.0/keys"));
         assert_eq!(
             issuers.accepted,

@@ -22,7 +22,7 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::config::{AzureAdConfig, JwksPolicy, SigningAlgorithm};
-use crate::discovery::{Issuers, ProviderMetadata};
+use crate::discovery::{Issuers, ProviderMetadata, template_matches};
 use crate::error::JwksError;
 use crate::http::HttpClient;
 
@@ -32,6 +32,11 @@ pub(crate) struct SigningKey {
     pub(crate) alg: Option<SigningAlgorithm>,
     /// The key's own `issuer` (Entra publishes one on v2.0 keys; may contain `{tenantid}`).
     pub(crate) issuer: Option<String>,
+    /// A hash of everything above as published (kid, modulus, exponent, issuer, alg): two
+    /// entries with equal prints are the same key.
+    print: u64,
+    /// A hash of the key material alone (modulus, exponent).
+    material: u64,
 }
 
 impl fmt::Debug for SigningKey {
@@ -47,7 +52,7 @@ impl fmt::Debug for SigningKey {
 /// are merged, and the candidates are kept in an order that does not depend on the order of
 /// the document, so that the answer for a token never depends on it either: the validator
 /// tries each candidate, like Microsoft.IdentityModel does.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KeySet {
     keys: HashMap<String, Vec<Arc<SigningKey>>>,
     fingerprint: u64,
@@ -171,7 +176,13 @@ fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip
         return Err(hostile("RSA exponent is 0, 1 or even"));
     }
     let key = DecodingKey::from_rsa_raw_components(&n, &e);
-    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone() }, n, e })
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&kid, &n, &e, &raw.issuer, raw.alg.as_deref()).hash(&mut h);
+    let print = h.finish();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&n, &e).hash(&mut h);
+    let material = h.finish();
+    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print, material }, n, e })
 }
 
 impl KeySet {
@@ -236,17 +247,12 @@ impl KeySet {
                 tracing::warn!(target: "azad::jwks", url, kid, "the same key is listed under one kid with different alg or issuer; kid ignored");
                 continue;
             }
-            let print = |p: &Parsed| {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (&kid, &p.n, &p.e, &p.key.issuer, p.key.alg.map(SigningAlgorithm::as_str)).hash(&mut h);
-                h.finish()
-            };
             // Candidates in content order (by modulus), never document order.
             candidates.sort_by(|a, b| (&a.n, &a.e).cmp(&(&b.n, &b.e)));
             if candidates.len() > 1 {
                 tracing::warn!(target: "azad::jwks", url, kid, candidates = candidates.len(), "different keys under one kid; each is tried");
             }
-            prints.extend(candidates.iter().map(print));
+            prints.extend(candidates.iter().map(|p| p.key.print));
             keys.insert(kid, candidates.into_iter().map(|p| Arc::new(p.key)).collect());
         }
         if keys.is_empty() {
@@ -267,21 +273,106 @@ impl KeySet {
         self.keys.values().map(Vec::len).sum()
     }
 
+    /// A hash of the whole set, independent of the order of its keys.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// `true` if every key here is also in `other`, under the same `kid`, as the same key.
+    pub(crate) fn is_subset_of(&self, other: &Self) -> bool {
+        self.keys.iter().all(|(kid, candidates)| {
+            other
+                .keys
+                .get(kid)
+                .is_some_and(|theirs| candidates.iter().all(|k| theirs.iter().any(|t| t.print == k.print)))
+        })
+    }
+
+    /// The keys of several documents together (the tenant's and the app-specific JWKS, which
+    /// republishes the tenant's keys). The same key in two documents counts once; different
+    /// key material under one kid is kept as candidates; the same material with different
+    /// metadata keeps the first document's (the tenant's).
+    pub(crate) fn union(sets: &[&Self]) -> Self {
+        let mut keys: HashMap<String, Vec<Arc<SigningKey>>> = HashMap::new();
+        for set in sets {
+            for (kid, candidates) in &set.keys {
+                let mine = keys.entry(kid.clone()).or_default();
+                for key in candidates {
+                    if mine.iter().any(|k| k.print == key.print) {
+                        continue;
+                    }
+                    if mine.iter().any(|k| k.material == key.material) {
+                        tracing::warn!(target: "azad::jwks", kid, "two documents publish one key under one kid with different metadata; keeping the tenant's");
+                        continue;
+                    }
+                    if !mine.is_empty() {
+                        tracing::warn!(target: "azad::jwks", kid, "two documents publish different keys under one kid; each is tried");
+                    }
+                    mine.push(key.clone());
+                }
+                mine.sort_by_key(|k| k.print);
+            }
+        }
+        let mut prints: Vec<u64> = keys.values().flatten().map(|k| k.print).collect();
+        prints.sort_unstable();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        prints.hash(&mut h);
+        Self { keys, fingerprint: h.finish() }
+    }
+
     pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
     }
 }
 
-/// What the validator reads on every request: issuers and keys, replaced atomically.
+/// What the validator reads on every request: issuers and keys, replaced atomically as one
+/// value together with the generation that names them.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
+    /// Names this key set and issuer list. It increments whenever trust is withdrawn (a key
+    /// removed or changed, an issuer dropped), never when keys are only added: a validated-token
+    /// cache entry carries the generation of the very snapshot that verified it, so a retired
+    /// key stops working at once and a rotation that only publishes a new key costs nothing.
+    pub(crate) generation: u64,
     pub(crate) issuers: Issuers,
+    /// Every usable key: the tenant's keys and, when configured, the app-specific ones.
     pub(crate) keys: KeySet,
     pub(crate) metadata: Option<ProviderMetadata>,
-    jwks_url: Option<String>,
-    etag: Option<String>,
+    /// Issuers (templates) of token families whose metadata has not loaded yet: their tokens
+    /// are answered with [`KeysUnavailable`](crate::ValidationError::KeysUnavailable) (503)
+    /// while the cache retries, instead of failing the other families too.
+    pub(crate) pending_issuers: Vec<String>,
+    /// App-specific signing keys are configured but not loaded: a `kid` missing from
+    /// [`keys`](Self::keys) may be one of them, so it is an outage (503), not a bad token.
+    pub(crate) app_keys_pending: bool,
+    tenant_source: Option<Source>,
+    app_source: Option<Source>,
 }
 
+impl Snapshot {
+    /// `true` if the token's issuer belongs to a family whose metadata has not loaded.
+    pub(crate) fn issuer_pending(&self, iss: &str, tid: Option<&str>) -> bool {
+        self.pending_issuers.iter().any(|p| template_matches(p, tid, iss))
+    }
+
+    /// `true` if `self` trusts nothing that `previous` did not: every key of `previous` is
+    /// still here with the same material, and every issuer it accepted still is.
+    fn keeps_trust_of(&self, previous: &Self) -> bool {
+        previous.keys.is_subset_of(&self.keys)
+            && previous.issuers.accepted.iter().all(|i| self.issuers.accepted.contains(i))
+            && previous.issuers.tenant_id == self.issuers.tenant_id
+    }
+}
+
+/// One JWKS document as last loaded: its URL, validator and keys.
+#[derive(Debug, Clone)]
+struct Source {
+    url: String,
+    etag: Option<String>,
+    keys: Arc<KeySet>,
+}
+
+/// Why a fetch was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reason {
     ColdStart,
@@ -289,6 +380,49 @@ enum Reason {
     Background,
     Explicit,
 }
+
+/// The parts of a refresh that can fail on their own, each logged once per outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The v2.0 discovery document and the tenant's JWKS: without them nothing validates.
+    Keys,
+    /// The v1.0 discovery document of a custom Entra host: v1.0 tokens only.
+    V1Metadata,
+    /// The app-specific JWKS (`jwks_uri?appid=`): tokens signed with app-specific keys only.
+    AppKeys,
+}
+
+impl Part {
+    const ALL: [Self; 3] = [Self::Keys, Self::V1Metadata, Self::AppKeys];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Keys => "discovery document and signing keys",
+            Self::V1Metadata => "v1.0 discovery document (v1.0 tokens)",
+            Self::AppKeys => "app-specific signing keys",
+        }
+    }
+}
+
+/// Failure bookkeeping: back-off between attempts and one log line per outage.
+#[derive(Debug, Default)]
+struct Health {
+    /// Consecutive refreshes that left some part failing.
+    failures: u32,
+    /// No fetch (other than an explicit one) before this instant.
+    next_attempt: Option<Instant>,
+    /// The error of the last failed attempt of the whole key set.
+    last_error: Option<JwksError>,
+    /// For each [`Part`]: since when it fails and how many attempts failed.
+    outages: [Option<(Instant, u32)>; 3],
+}
+
+/// Longest wait between two attempts while something fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 struct Inner {
     authority: crate::Authority,
@@ -302,19 +436,39 @@ struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     /// Completed fetch attempts, successful or not.
     attempts: AtomicU64,
-    generation: AtomicU64,
     last_on_demand: Mutex<Option<Instant>>,
-    last_failure: Mutex<Option<(Instant, JwksError)>>,
+    health: Mutex<Health>,
+    /// [`Health::next_attempt`] as milliseconds after `created`, readable without the lock
+    /// (`u64::MAX` before the first attempt).
+    next_attempt_ms: AtomicU64,
+    created: Instant,
+    /// The last attempt to load the tenant's keys failed (the outage is not over).
+    keys_outage: std::sync::atomic::AtomicBool,
     background: OnceLock<()>,
-    /// A configuration error (see [`JwksError::is_configuration_error`]) is logged once at
-    /// ERROR with both sides named; repeats go to DEBUG.
-    misconfiguration_reported: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// The cache of an authority's signing keys and issuers. Cheap to clone (an `Arc`).
 ///
 /// Built by [`TokenValidator`](crate::TokenValidator); exposed for warm-up, explicit refresh
 /// and monitoring.
+///
+/// # Outages
+///
+/// - A failed refresh keeps the last-known-good keys and issuers.
+/// - Each part degrades on its own: when the v1.0 discovery document of a custom Entra host, or
+///   the app-specific JWKS, cannot be loaded, only the tokens that need it are answered with
+///   [`KeysUnavailable`](crate::ValidationError::KeysUnavailable) (503); the others validate.
+/// - While anything fails, a background task retries with exponential back-off (from
+///   [`retry_interval`](crate::config::JwksPolicy::retry_interval), doubling, at most 5
+///   minutes), so a service started while the identity provider is down recovers by itself.
+/// - Each outage is logged once at WARN when it starts (with its cause) and once at INFO when
+///   it ends; the attempts in between log at DEBUG.
 #[derive(Clone)]
 #[must_use]
 pub struct JwksCache {
@@ -341,11 +495,14 @@ impl JwksCache {
             let keys = KeySet::parse(s.json.as_bytes(), &config.algorithms, config.jwks_policy.max_keys, "static JWKS")
                 .expect("static JWKS is validated when the configuration is built");
             Arc::new(Snapshot {
+                generation: 1,
                 issuers: Issuers { accepted: s.issuers.clone(), v2: s.issuers.first().cloned(), tenant_id: None },
                 keys,
                 metadata: None,
-                jwks_url: None,
-                etag: None,
+                pending_issuers: Vec::new(),
+                app_keys_pending: false,
+                tenant_source: None,
+                app_source: None,
             })
         });
         let inner = Inner {
@@ -356,14 +513,15 @@ impl JwksCache {
             policy: config.jwks_policy,
             http: if is_static { None } else { config.http_client() },
             is_static,
-            generation: AtomicU64::new(u64::from(is_static)),
             current: ArcSwapOption::new(current),
             refresh_lock: tokio::sync::Mutex::new(()),
             attempts: AtomicU64::new(0),
             last_on_demand: Mutex::new(None),
-            last_failure: Mutex::new(None),
+            health: Mutex::new(Health::default()),
+            next_attempt_ms: AtomicU64::new(u64::MAX),
+            created: Instant::now(),
+            keys_outage: std::sync::atomic::AtomicBool::new(false),
             background: OnceLock::new(),
-            misconfiguration_reported: std::sync::atomic::AtomicBool::new(false),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -378,11 +536,11 @@ impl JwksCache {
         if self.inner.current.load().is_some() {
             return Ok(());
         }
-        self.fetch_coalesced(Reason::ColdStart, self.inner.attempts.load(Ordering::Acquire)).await.map(drop)
+        self.fetch_coalesced(Reason::Explicit, self.inner.attempts.load(Ordering::Acquire)).await.map(drop)
     }
 
-    /// Refreshes metadata and keys now (ignoring the minimum interval). The last-known-good keys
-    /// stay in place if the fetch fails.
+    /// Refreshes metadata and keys now (ignoring the minimum interval and the back-off). The
+    /// last-known-good keys stay in place if the fetch fails.
     ///
     /// # Errors
     ///
@@ -406,10 +564,31 @@ impl JwksCache {
         self.inner.current.load().as_ref().map(|s| s.keys.kids().map(str::to_owned).collect()).unwrap_or_default()
     }
 
-    /// Increments whenever the key set changes; 0 before the first load.
+    /// The generation of the current key set: 0 before the first load, then incremented each
+    /// time a refresh withdraws trust (removes or changes a key, drops an issuer). Adding keys
+    /// keeps the generation.
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.inner.generation.load(Ordering::Acquire)
+        self.inner.current.load().as_ref().map_or(0, |s| s.generation)
+    }
+
+    /// `true` while keys are loaded and every configured part (v1.0 metadata, app-specific keys)
+    /// is too: a readiness probe can report it.
+    #[must_use]
+    pub fn is_healthy(&self) -> bool {
+        self.inner.current.load().as_ref().is_some_and(|s| s.pending_issuers.is_empty() && !s.app_keys_pending)
+    }
+
+    /// How long until the next attempt to load what is missing (at least one second): the
+    /// `Retry-After` of a 503 answered while keys are unavailable.
+    #[must_use]
+    pub fn retry_after(&self) -> Duration {
+        let inner = &self.inner;
+        let wait = match inner.next_attempt_ms.load(Ordering::Relaxed) {
+            u64::MAX => inner.policy.retry_interval,
+            ms => (inner.created + Duration::from_millis(ms)).saturating_duration_since(Instant::now()),
+        };
+        wait.clamp(Duration::from_secs(1), MAX_BACKOFF)
     }
 
     /// The provider metadata from discovery, once loaded.
@@ -423,7 +602,8 @@ impl JwksCache {
         self.inner.current.load_full()
     }
 
-    /// The current snapshot, loading it on a cold start. Fails closed when nothing can be loaded.
+    /// The current snapshot, loading it on a cold start. Fails closed when nothing can be
+    /// loaded; during an outage, attempts are spaced by the back-off.
     pub(crate) async fn snapshot(&self) -> Result<Arc<Snapshot>, JwksError> {
         if let Some(s) = self.inner.current.load_full() {
             return Ok(s);
@@ -441,6 +621,12 @@ impl JwksCache {
         self.fetch_coalesced(Reason::UnknownKid, seen_attempts).await.ok().or_else(|| self.current())
     }
 
+    /// `true` while the identity provider's keys cannot be fetched: a `kid` that is not loaded
+    /// may be a new key that could not be learned, so it is an outage (503), not a bad token.
+    pub(crate) fn in_outage(&self) -> bool {
+        self.inner.keys_outage.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn attempts(&self) -> u64 {
         self.inner.attempts.load(Ordering::Acquire)
     }
@@ -448,152 +634,239 @@ impl JwksCache {
     async fn fetch_coalesced(&self, reason: Reason, seen_attempts: u64) -> Result<Arc<Snapshot>, JwksError> {
         let inner = &self.inner;
         let _guard = inner.refresh_lock.lock().await;
-        let last_error =
-            || inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, e)| e.clone());
+        let last_error = || inner.health().last_error.clone();
         // Another caller completed a fetch while we waited: share its outcome.
         if inner.attempts.load(Ordering::Acquire) != seen_attempts {
-            return match (inner.current.load_full(), reason) {
-                (Some(s), _) => Ok(s),
-                (None, _) => Err(last_error().unwrap_or(JwksError::NoTransport)),
-            };
+            return inner.current.load_full().ok_or_else(|| last_error().unwrap_or(JwksError::NoTransport));
         }
         let now = Instant::now();
         match reason {
-            Reason::ColdStart => {
-                if let Some(s) = inner.current.load_full() {
+            Reason::ColdStart | Reason::Background => {
+                if reason == Reason::ColdStart
+                    && let Some(s) = inner.current.load_full()
+                {
                     return Ok(s);
                 }
-                let recent = inner
-                    .last_failure
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                    .filter(|(at, _)| now.duration_since(*at) < inner.policy.retry_interval)
-                    .map(|(_, e)| e.clone());
-                if let Some(e) = recent {
-                    return Err(e);
+                let not_yet = inner.health().next_attempt.is_some_and(|t| now < t);
+                if not_yet {
+                    return inner.current.load_full().ok_or_else(|| last_error().unwrap_or(JwksError::NoTransport));
                 }
             }
             Reason::UnknownKid => {
-                let mut last = inner.last_on_demand.lock().unwrap_or_else(|e| e.into_inner());
+                let mut last = inner.last_on_demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if last.is_some_and(|t| now.duration_since(t) < inner.policy.min_refresh_interval) {
                     return inner.current.load_full().ok_or_else(|| last_error().unwrap_or(JwksError::NoTransport));
                 }
                 *last = Some(now);
             }
-            Reason::Background | Reason::Explicit => {}
+            Reason::Explicit => {}
         }
-        let result = self.fetch(reason).await;
+        let outcome = self.fetch(reason).await;
         inner.attempts.fetch_add(1, Ordering::AcqRel);
-        match result {
-            Ok(snapshot) => {
-                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                self.spawn_background();
-                Ok(snapshot)
-            }
-            Err(e) if e.is_configuration_error() => {
-                if inner.misconfiguration_reported.swap(true, Ordering::AcqRel) {
-                    tracing::debug!(target: "azad::jwks", authority = %inner.authority, error = %e, "signing keys unavailable: configuration error (reported before)");
-                } else {
-                    tracing::error!(
-                        target: "azad::jwks",
-                        authority = %inner.authority,
-                        error = %e,
-                        "the authority's discovery document contradicts the configuration: no token can be validated until one of them changes"
-                    );
-                }
-                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, e.clone()));
-                Err(e)
-            }
-            Err(e) => {
-                tracing::warn!(
-                    target: "azad::jwks",
-                    authority = %inner.authority,
-                    reason = ?reason,
-                    error = %e,
-                    cause = ?std::error::Error::source(&e).map(ToString::to_string),
-                    keeping_last_known_good = inner.current.load().is_some(),
-                    "signing key refresh failed"
-                );
-                *inner.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, e.clone()));
-                Err(e)
-            }
+        self.record(reason, &outcome);
+        self.spawn_background();
+        match outcome {
+            Ok((snapshot, _)) => Ok(snapshot),
+            Err(e) => Err(e),
         }
     }
 
+    /// Updates the back-off and logs each part's outage once, when it starts and when it ends.
+    fn record(&self, reason: Reason, outcome: &Result<(Arc<Snapshot>, PartErrors), JwksError>) {
+        let inner = &self.inner;
+        let now = Instant::now();
+        let mut failed: PartErrors = [None, None, None];
+        match outcome {
+            Ok((_, errors)) => failed.clone_from(errors),
+            Err(e) => failed[Part::Keys.index()] = Some(e.clone()),
+        }
+        let mut health = inner.health();
+        for part in Part::ALL {
+            let slot = &mut health.outages[part.index()];
+            match (&failed[part.index()], slot.as_mut()) {
+                (Some(e), None) if e.is_configuration_error() => {
+                    *slot = Some((now, 1));
+                    tracing::error!(
+                        target: "azad::jwks",
+                        authority = %inner.authority,
+                        part = part.describe(),
+                        error = %e,
+                        "the identity provider's documents contradict the configuration: no token of this authority can be validated until one of them changes (logged once)"
+                    );
+                }
+                (Some(e), None) => {
+                    *slot = Some((now, 1));
+                    tracing::warn!(
+                        target: "azad::jwks",
+                        authority = %inner.authority,
+                        part = part.describe(),
+                        reason = ?reason,
+                        error = %e,
+                        cause = ?std::error::Error::source(e).map(ToString::to_string),
+                        keeping_last_known_good = inner.current.load().is_some(),
+                        "identity provider outage: retrying with back-off (logged once per outage)"
+                    );
+                }
+                (Some(e), Some((_, count))) => {
+                    *count += 1;
+                    tracing::debug!(target: "azad::jwks", part = part.describe(), attempts = *count, error = %e, "still failing");
+                }
+                (None, Some((since, count))) => {
+                    tracing::info!(
+                        target: "azad::jwks",
+                        authority = %inner.authority,
+                        part = part.describe(),
+                        failed_attempts = *count,
+                        outage_seconds = now.duration_since(*since).as_secs(),
+                        "identity provider outage over"
+                    );
+                    *slot = None;
+                }
+                (None, None) => {}
+            }
+        }
+        if let Err(e) = outcome {
+            health.last_error = Some(e.clone());
+        } else {
+            health.last_error = None;
+        }
+        if failed.iter().any(Option::is_some) {
+            health.failures = health.failures.saturating_add(1);
+            let exponent = health.failures.saturating_sub(1).min(16);
+            let base = inner.policy.retry_interval.max(Duration::from_millis(10));
+            let backoff = base.saturating_mul(1u32 << exponent).min(MAX_BACKOFF.max(base));
+            health.next_attempt = now.checked_add(backoff);
+        } else {
+            health.failures = 0;
+            health.next_attempt = now.checked_add(inner.policy.refresh_interval);
+        }
+        let ms = health
+            .next_attempt
+            .map_or(u64::MAX, |t| u64::try_from(t.duration_since(inner.created).as_millis()).unwrap_or(u64::MAX - 1));
+        inner.next_attempt_ms.store(ms, Ordering::Relaxed);
+        inner.keys_outage.store(health.outages[Part::Keys.index()].is_some(), Ordering::Relaxed);
+    }
+
     #[tracing::instrument(level = "debug", target = "azad::jwks", skip(self), fields(authority = %self.inner.authority))]
-    async fn fetch(&self, reason: Reason) -> Result<Arc<Snapshot>, JwksError> {
+    async fn fetch(&self, reason: Reason) -> Result<(Arc<Snapshot>, PartErrors), JwksError> {
         let inner = &self.inner;
         let http = inner.http.as_deref().ok_or(JwksError::NoTransport)?;
         let previous = inner.current.load_full();
+        let mut errors: PartErrors = [None, None, None];
         // Discovery on a cold start and on the background interval; unknown-kid refreshes only
         // re-read the keys.
-        let (issuers, metadata) = match (&previous, reason) {
-            (Some(p), Reason::UnknownKid) if p.metadata.is_some() => (p.issuers.clone(), p.metadata.clone()),
+        let (issuers, metadata, pending_issuers) = match (&previous, reason) {
+            (Some(p), Reason::UnknownKid) if p.metadata.is_some() => {
+                (p.issuers.clone(), p.metadata.clone(), p.pending_issuers.clone())
+            }
             _ => {
-                let (meta, issuers) = crate::discovery::discover(&inner.authority, http).await?;
-                (issuers, Some(meta))
+                let found = crate::discovery::discover(&inner.authority, http).await?;
+                let mut issuers = found.issuers;
+                let mut pending = Vec::new();
+                if let Some((v1_issuer, e)) = found.v1_outage {
+                    // Last-known-good applies per family: a v1.0 issuer learned before stays.
+                    if previous.as_ref().is_some_and(|p| p.issuers.accepted.contains(&v1_issuer)) {
+                        issuers.accepted.push(v1_issuer);
+                    } else {
+                        pending.push(v1_issuer);
+                    }
+                    errors[Part::V1Metadata.index()] = Some(e);
+                }
+                (issuers, Some(found.metadata), pending)
             }
         };
         let jwks_uri = metadata.as_ref().map(|m| m.jwks_uri.clone()).ok_or(JwksError::NoTransport)?;
-        let jwks_url = if inner.app_specific {
-            let sep = if jwks_uri.contains('?') { '&' } else { '?' };
-            format!("{jwks_uri}{sep}appid={}", inner.client_id)
-        } else {
-            jwks_uri
-        };
 
-        let mut request = http::Request::get(jwks_url.as_str())
+        let tenant =
+            self.fetch_source(http, jwks_uri.clone(), previous.as_ref().and_then(|p| p.tenant_source.as_ref())).await?;
+        let (app_source, app_keys_pending) = if inner.app_specific {
+            let sep = if jwks_uri.contains('?') { '&' } else { '?' };
+            let url = format!("{jwks_uri}{sep}appid={}", inner.client_id);
+            let before = previous.as_ref().and_then(|p| p.app_source.as_ref());
+            match self.fetch_source(http, url, before).await {
+                Ok(s) => (Some(s), false),
+                Err(e) => {
+                    errors[Part::AppKeys.index()] = Some(e);
+                    // Last-known-good app keys stay; without any, their tokens get 503.
+                    (before.cloned(), before.is_none())
+                }
+            }
+        } else {
+            (None, false)
+        };
+        let keys = match &app_source {
+            Some(app) => KeySet::union(&[&tenant.keys, &app.keys]),
+            None => KeySet::clone(&tenant.keys),
+        };
+        let mut snapshot = Snapshot {
+            generation: previous.as_ref().map_or(0, |p| p.generation),
+            issuers,
+            keys,
+            metadata,
+            pending_issuers,
+            app_keys_pending,
+            tenant_source: Some(tenant),
+            app_source,
+        };
+        match &previous {
+            None => snapshot.generation += 1,
+            Some(p) if !snapshot.keeps_trust_of(p) => {
+                snapshot.generation = p.generation + 1;
+                tracing::info!(target: "azad::jwks", keys = snapshot.keys.len(), generation = snapshot.generation, "signing keys changed: trust of removed keys withdrawn");
+            }
+            Some(p) if p.keys.fingerprint() != snapshot.keys.fingerprint() => {
+                tracing::info!(target: "azad::jwks", keys = snapshot.keys.len(), generation = snapshot.generation, "signing keys added");
+            }
+            Some(_) => {}
+        }
+        if previous.is_none() {
+            tracing::info!(target: "azad::jwks", keys = snapshot.keys.len(), generation = snapshot.generation, "signing keys loaded");
+        }
+        let snapshot = Arc::new(snapshot);
+        inner.current.store(Some(snapshot.clone()));
+        Ok((snapshot, errors))
+    }
+
+    /// Fetches one JWKS document, conditionally when `previous` came from the same URL.
+    async fn fetch_source(
+        &self,
+        http: &dyn HttpClient,
+        url: String,
+        previous: Option<&Source>,
+    ) -> Result<Source, JwksError> {
+        let inner = &self.inner;
+        let mut request = http::Request::get(url.as_str())
             .header(http::header::ACCEPT, "application/json")
             .body(Vec::new())
-            .map_err(|_| JwksError::InvalidDocument {
-                url: jwks_url.clone(),
-                document: "JWKS",
-                reason: "bad URL".into(),
-            })?;
-        let reusable = previous.as_ref().filter(|p| p.jwks_url.as_deref() == Some(jwks_url.as_str()));
+            .map_err(|_| JwksError::InvalidDocument { url: url.clone(), document: "JWKS", reason: "bad URL".into() })?;
+        let reusable = previous.filter(|p| p.url == url);
         if let Some(etag) = reusable.and_then(|p| p.etag.as_deref())
             && let Ok(v) = http::HeaderValue::from_str(etag)
         {
             request.headers_mut().insert(http::header::IF_NONE_MATCH, v);
         }
-        let response = http.send(request).await.map_err(|source| JwksError::Http { url: jwks_url.clone(), source })?;
+        let response = http.send(request).await.map_err(|source| JwksError::Http { url: url.clone(), source })?;
         let etag = response.headers().get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-
-        let (keys, changed) = if response.status() == http::StatusCode::NOT_MODIFIED {
-            if reusable.is_none() {
-                return Err(JwksError::Status { url: jwks_url, status: 304 });
+        if response.status() == http::StatusCode::NOT_MODIFIED {
+            let Some(p) = reusable else {
+                return Err(JwksError::Status { url, status: 304 });
             };
-            (None, false)
-        } else if response.status() == http::StatusCode::OK {
-            let keys = KeySet::parse(response.body(), &inner.algorithms, inner.policy.max_keys, &jwks_url)?;
-            let changed = previous.as_ref().is_none_or(|p| p.keys.fingerprint != keys.fingerprint);
-            (Some(keys), changed)
-        } else {
-            return Err(JwksError::Status { url: jwks_url, status: response.status().as_u16() });
-        };
-
-        let generation = if changed {
-            inner.generation.fetch_add(1, Ordering::AcqRel) + 1
-        } else {
-            inner.generation.load(Ordering::Acquire)
-        };
-        let keys = match keys {
-            Some(k) if changed => k,
-            // Unchanged: keep the already-parsed keys (the Arc'd entries are reused).
-            _ => {
-                let prev = previous.as_ref().expect("unchanged implies a previous snapshot");
-                KeySet { keys: prev.keys.keys.clone(), fingerprint: prev.keys.fingerprint }
-            }
-        };
-        if changed {
-            tracing::info!(target: "azad::jwks", url = %jwks_url, keys = keys.len(), generation, "signing keys loaded");
+            return Ok(Source { url, etag: etag.or_else(|| p.etag.clone()), keys: p.keys.clone() });
         }
-        let snapshot = Arc::new(Snapshot { issuers, keys, metadata, jwks_url: Some(jwks_url), etag });
-        inner.current.store(Some(snapshot.clone()));
-        Ok(snapshot)
+        if response.status() != http::StatusCode::OK {
+            return Err(JwksError::Status { url, status: response.status().as_u16() });
+        }
+        let keys = KeySet::parse(response.body(), &inner.algorithms, inner.policy.max_keys, &url)?;
+        // Unchanged content: keep the already-parsed keys (and their decoded material).
+        let keys = match reusable.or(previous) {
+            Some(p) if p.keys.fingerprint() == keys.fingerprint() => p.keys.clone(),
+            _ => Arc::new(keys),
+        };
+        Ok(Source { url, etag, keys })
     }
 
+    /// Starts the background refresh once: every refresh interval while healthy, with
+    /// exponential back-off while anything fails (a cold start that failed included).
     fn spawn_background(&self) {
         if self.inner.is_static || self.inner.background.get().is_some() {
             return;
@@ -605,22 +878,26 @@ impl JwksCache {
             return;
         }
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let policy = self.inner.policy;
         handle.spawn(async move {
-            let mut delay = policy.refresh_interval;
             loop {
-                tokio::time::sleep(delay).await;
+                let wait = {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let next = inner.health().next_attempt;
+                    next.map_or(inner.policy.retry_interval, |t| t.saturating_duration_since(Instant::now()))
+                };
+                tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let cache = Self { inner };
                 let seen = cache.attempts();
-                delay = match cache.fetch_coalesced(Reason::Background, seen).await {
-                    Ok(_) => policy.refresh_interval,
-                    Err(_) => policy.retry_interval.max(Duration::from_secs(1)),
-                };
+                // Errors are recorded (and logged once per outage) by `fetch_coalesced`.
+                let _ = cache.fetch_coalesced(Reason::Background, seen).await;
             }
         });
     }
 }
+
+/// Per [`Part`], the error of the last attempt (none for a part that loaded or is not used).
+type PartErrors = [Option<JwksError>; 3];
 
 #[cfg(test)]
 mod tests {

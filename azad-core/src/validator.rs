@@ -127,6 +127,10 @@ struct Inner {
     /// Hash of everything in the configuration that affects validation: part of cache keys.
     salt: [u8; 32],
     flushed_generation: AtomicU64,
+    /// Tests only: awaited between a successful check and the cache insert, so a test can
+    /// swap the key set while a validation is in flight.
+    #[cfg(test)]
+    after_check: std::sync::Mutex<Option<Arc<tests::Pause>>>,
 }
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
@@ -175,7 +179,17 @@ impl TokenValidator {
             out.copy_from_slice(ctx.finish().as_ref());
             out
         };
-        Self { inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0) }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                jwks,
+                cache,
+                salt,
+                flushed_generation: AtomicU64::new(0),
+                #[cfg(test)]
+                after_check: std::sync::Mutex::new(None),
+            }),
+        }
     }
 
     /// The configuration.
@@ -238,7 +252,7 @@ impl TokenValidator {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         let Some(cache) = &self.inner.cache else {
-            return self.check(token, now).await.map(Arc::new).map_err(|e| self.rejected(token, e));
+            return self.check(token, now).await.map(|(c, _)| Arc::new(c)).map_err(|e| self.rejected(token, e));
         };
         let generation = self.flush_on_key_change(cache);
         let key = self.cache_key(token);
@@ -253,13 +267,24 @@ impl TokenValidator {
             }
         }
         match self.check(token, now).await {
-            Ok(claims) => {
+            Ok((claims, verified_by)) => {
+                #[cfg(test)]
+                {
+                    let pause = self.inner.after_check.lock().unwrap().clone();
+                    if let Some(p) = pause {
+                        p.hold().await;
+                    }
+                }
                 let claims = Arc::new(claims);
                 let exp = claims.expires_at().unwrap_or(now);
                 if exp > now {
                     let ttl = Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
-                    let generation = self.flush_on_key_change(cache);
-                    let entry = CachedToken { claims: claims.clone(), token: keep(), exp, generation, ttl };
+                    // Frees the entries of a withdrawn key set; the tag itself is the generation of
+                    // the key set that verified this token (never one read afterwards): if that set
+                    // has been replaced since, the entry never serves.
+                    self.flush_on_key_change(cache);
+                    let entry =
+                        CachedToken { claims: claims.clone(), token: keep(), exp, generation: verified_by, ttl };
                     cache.insert(key, entry);
                 }
                 Ok(claims)
@@ -299,7 +324,7 @@ impl TokenValidator {
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
-        self.check(token, now_secs(time)).await.map_err(|e| self.rejected(token, e))
+        self.check(token, now_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
     }
 
     /// Names the likely cause of a rejection, where it can be detected, by reading the
@@ -346,7 +371,8 @@ impl TokenValidator {
     /// Logs a rejection with its diagnostic (computed only when it will be logged).
     fn rejected(&self, token: &str, error: ValidationError) -> ValidationError {
         if error.is_server_error() {
-            tracing::error!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
+            // The outage itself is logged once, when it starts, by the key cache.
+            tracing::debug!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
         } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
             match self.diagnose(token, &error) {
                 Some(d) => {
@@ -438,7 +464,9 @@ impl TokenValidator {
         kid_ok && !header.nonce && iss_ok && tenant_ok && aud_ok
     }
 
-    async fn check(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
+    /// Runs every check; on success also returns the generation of the key set that verified
+    /// the signature.
+    async fn check(&self, token: &str, now: i64) -> Result<(Claims, u64), ValidationError> {
         let cfg = &self.inner.config;
         // 1. Size was checked by the caller. 2. Structure, header, claims.
         let segments = jwt::split(token)?;
@@ -461,13 +489,26 @@ impl TokenValidator {
         let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
         let seen = self.inner.jwks.attempts();
         let mut snapshot = self.inner.jwks.snapshot().await.map_err(|_| ValidationError::KeysUnavailable)?;
+        // A family whose metadata has not loaded yet (the v1.0 document of a custom host) is
+        // an outage for its tokens only.
+        if snapshot.issuer_pending(claims.issuer(), claims.tenant_id()) {
+            return Err(ValidationError::KeysUnavailable);
+        }
         if snapshot.keys.get(kid).is_none() {
+            // The key may be among the app-specific keys that could not be loaded.
+            if snapshot.app_keys_pending {
+                return Err(ValidationError::KeysUnavailable);
+            }
             if !self.looks_right(&header, kid, &claims, &snapshot) {
                 return Err(ValidationError::UnknownKey);
             }
             match self.inner.jwks.refresh_for_unknown_kid(seen).await {
                 Some(s) => snapshot = s,
                 None => return Err(ValidationError::UnknownKey),
+            }
+            // A key published during an outage cannot be learned yet: retry later.
+            if snapshot.keys.get(kid).is_none() && self.inner.jwks.in_outage() {
+                return Err(ValidationError::KeysUnavailable);
             }
         }
         let candidates = snapshot.keys.get(kid).ok_or(ValidationError::UnknownKey)?;
@@ -528,7 +569,7 @@ impl TokenValidator {
         if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
             return Err(ValidationError::NoScopesOrRoles);
         }
-        Ok(claims)
+        Ok((claims, snapshot.generation))
     }
 }
 

@@ -68,6 +68,9 @@ pub enum Endpoint {
     OpenIdConfigurationV1,
     /// `/{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`.
     Jwks,
+    /// The same key documents asked for with `?appid={client id}`: the tenant's keys plus the
+    /// application's own signing keys.
+    AppSpecificJwks,
     /// `/{tenant}/oauth2/v2.0/token`.
     Token,
     /// `/{tenant}/oauth2/v2.0/authorize`.

@@ -755,3 +755,275 @@ async fn static_jwks_from_a_file_needs_no_network() {
     assert!(StaticJwks::from_file(dir.join("missing.json"), "x").unwrap_err().to_string().contains("static_jwks"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A rendezvous inside [`TokenValidator::validate_inner`]: the validation signals `reached`
+/// after its checks passed, then waits for `release` before it inserts into the cache.
+#[derive(Default)]
+pub(super) struct Pause {
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Pause {
+    pub(super) async fn hold(&self) {
+        self.reached.notify_one();
+        self.release.notified().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_retired_during_a_validation_never_serves_from_the_cache() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let retired = dev.active_kid();
+    let forged_before_revocation = dev.token().build();
+    let pause = Arc::new(Pause::default());
+    *v.inner.after_check.lock().unwrap() = Some(pause.clone());
+
+    // The validation verifies the token with the old key set, then stalls before caching it.
+    let in_flight = tokio::spawn({
+        let (v, t) = (v.clone(), forged_before_revocation.clone());
+        async move { v.validate_shared(&t).await }
+    });
+    pause.reached.notified().await;
+    *v.inner.after_check.lock().unwrap() = None;
+
+    // Emergency revocation: the key is removed and the key set refreshed while it is stalled.
+    let before = v.jwks().generation();
+    dev.rotate_keys();
+    assert!(dev.retire_key(&retired));
+    v.jwks().refresh().await.unwrap();
+    assert!(v.jwks().generation() > before, "removing a key withdraws trust");
+
+    pause.release.notify_one();
+    assert!(in_flight.await.unwrap().is_ok(), "it began before the revocation");
+    // From now on the retired key's token is refused: the entry written by the stalled
+    // validation carries the old generation and is never served.
+    assert!(v.validate_cached(&forged_before_revocation).is_none());
+    assert_eq!(err(&v, &forged_before_revocation).await, ValidationError::UnknownKey);
+    let fresh = dev.token().build();
+    assert!(v.validate(&fresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn adding_a_key_keeps_the_generation_and_the_cache() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().build();
+    v.validate(&token).await.unwrap();
+    let generation = v.jwks().generation();
+    dev.rotate_keys();
+    v.jwks().refresh().await.unwrap();
+    assert_eq!(v.jwks().key_count(), 2);
+    assert_eq!(v.jwks().generation(), generation, "a new key withdraws no trust");
+    assert!(v.validate_cached(&token).is_some(), "tokens of the kept key stay cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_retired_key_is_accepted_under_concurrent_rotation() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    // Epoch counter: bumped after each swap that retires a key has been published.
+    let epoch = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // (token, epoch after which its key is retired)
+    let retired: Arc<std::sync::Mutex<Vec<(String, usize)>>> = Arc::default();
+    let live: Arc<std::sync::Mutex<Vec<String>>> = Arc::new(std::sync::Mutex::new(vec![dev.token().build()]));
+    let violations = Arc::new(AtomicUsize::new(0));
+
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (v, epoch, stop, retired, live, violations) =
+                (v.clone(), epoch.clone(), stop.clone(), retired.clone(), live.clone(), violations.clone());
+            tokio::spawn(async move {
+                let mut i = w;
+                while !stop.load(Ordering::Acquire) {
+                    i += 1;
+                    let started_in = epoch.load(Ordering::Acquire);
+                    let old = retired.lock().unwrap().get(i % 7).cloned();
+                    if let Some((token, retired_at)) = old {
+                        let ok = v.validate_shared(&token).await.is_ok();
+                        // Accepted by a validation that began after the retirement was published.
+                        if ok && started_in >= retired_at {
+                            violations.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let current = live.lock().unwrap().last().cloned();
+                    if let Some(token) = current {
+                        let _ = v.validate_shared(&token).await;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+
+    for _ in 0..12 {
+        let old_kid = dev.active_kid();
+        dev.rotate_keys();
+        v.jwks().refresh().await.unwrap();
+        // Tokens of the new key, validated (and cached) while the old one is still published.
+        live.lock().unwrap().push(dev.token().build());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let old_token = live.lock().unwrap().iter().rev().nth(1).cloned().unwrap();
+        assert!(dev.retire_key(&old_kid));
+        v.jwks().refresh().await.unwrap();
+        let now = epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        retired.lock().unwrap().push((old_token, now));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(violations.load(Ordering::Relaxed), 0, "a retired key's token was accepted after its removal");
+    assert!(!retired.lock().unwrap().is_empty());
+}
+
+/// A validator whose failed fetches are retried after 50 ms (doubling).
+fn quick_retry(dev: &DevTenant) -> TokenValidator {
+    TokenValidator::new(dev.config_builder().jwks_retry_interval(Duration::from_millis(50)).build().unwrap())
+}
+
+/// Waits (bounded) until `f` is true.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn a_missing_v1_document_fails_only_v1_tokens_until_it_returns() {
+    for fault in [Fault::Status(404), Fault::Status(503), Fault::Body("garbage".into())] {
+        let dev = tenant().await;
+        dev.inject(Endpoint::OpenIdConfigurationV1, fault.clone());
+        let v = quick_retry(&dev);
+        // The v2.0 family loaded: its tokens validate.
+        assert!(v.validate(&dev.token().build()).await.is_ok(), "{fault:?}");
+        assert!(!v.jwks().is_healthy());
+        // v1.0 tokens wait for their own document: an outage (503), not a bad token.
+        let v1 = dev.token().v1().build();
+        assert_eq!(err(&v, &v1).await, ValidationError::KeysUnavailable, "{fault:?}");
+        // The document comes back: the background retry picks it up with no request and no restart.
+        dev.clear_fault(Endpoint::OpenIdConfigurationV1);
+        eventually("the v1.0 family loads", async || v.jwks().is_healthy()).await;
+        assert!(v.validate(&v1).await.is_ok(), "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_v1_document_lost_after_loading_keeps_its_last_known_good_issuer() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let v1 = dev.token().v1().build();
+    assert!(v.validate(&v1).await.is_ok());
+    dev.inject(Endpoint::OpenIdConfigurationV1, Fault::Status(500));
+    v.jwks().refresh().await.unwrap();
+    assert!(v.validate(&dev.token().v1().build()).await.is_ok());
+}
+
+#[tokio::test]
+async fn app_specific_keys_down_fail_only_the_tokens_that_need_them() {
+    let dev = tenant().await;
+    dev.add_app_signing_key(dev.api_client_id());
+    dev.inject(Endpoint::AppSpecificJwks, Fault::Status(500));
+    let v = TokenValidator::new(
+        dev.config_builder()
+            .app_specific_signing_keys(true)
+            .jwks_retry_interval(Duration::from_millis(50))
+            .build()
+            .unwrap(),
+    );
+    assert!(v.validate(&dev.token().build()).await.is_ok(), "tenant keys loaded");
+    let app_signed = dev.token().signed_with_app_key(dev.api_client_id()).build();
+    assert_eq!(err(&v, &app_signed).await, ValidationError::KeysUnavailable);
+    dev.clear_fault(Endpoint::AppSpecificJwks);
+    eventually("app-specific keys load", async || v.jwks().is_healthy()).await;
+    assert!(v.validate(&app_signed).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failed_cold_start_recovers_in_the_background_with_back_off() {
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let v = quick_retry(&dev);
+    let token = dev.token().build();
+    assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    assert!(v.jwks().retry_after() >= Duration::from_secs(1));
+    // Attempts are spaced by a doubling back-off: 50, 100, 200, 400 ms ... not one per request.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let attempts = dev.requests(Endpoint::OpenIdConfiguration);
+    assert!((2..=6).contains(&attempts), "{attempts} attempts in 800 ms");
+    for _ in 0..20 {
+        assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    }
+    assert!(dev.requests(Endpoint::OpenIdConfiguration) <= attempts + 1, "requests do not add attempts");
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    eventually("keys load with no request", async || v.jwks().key_count() > 0).await;
+    assert!(v.validate(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let v = quick_retry(&dev);
+    let token = dev.token().build();
+    for _ in 0..50 {
+        assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(dev.requests(Endpoint::OpenIdConfiguration) >= 2);
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    eventually("keys load", async || v.jwks().key_count() > 0).await;
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(log.matches("identity provider outage: retrying").count(), 1, "{log}");
+    assert_eq!(log.matches("identity provider outage over").count(), 1, "{log}");
+    assert!(!log.contains(&token), "never the token");
+    assert!(!log.contains(" ERROR "), "a request during an outage is not an error line each: {log}");
+}
+
+#[tokio::test]
+async fn a_key_published_during_an_outage_is_a_503_not_a_bad_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    dev.inject(Endpoint::Jwks, Fault::Status(503));
+    dev.rotate_keys();
+    let new_key = dev.token().build();
+    assert_eq!(err(&v, &new_key).await, ValidationError::KeysUnavailable);
+    // A wrong audience never triggers a refresh, outage or not: still a bad token.
+    let wrong = dev.token().kid(Some("another-kid")).audience("api://other").build();
+    assert_eq!(err(&v, &wrong).await, ValidationError::UnknownKey);
+    dev.clear_fault(Endpoint::Jwks);
+    v.jwks().refresh().await.unwrap();
+    assert!(v.validate(&new_key).await.is_ok());
+}
