@@ -7,6 +7,23 @@
 //! - the environment, [`AzureAdConfig::from_env`];
 //! - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
 //!
+//! # Audiences
+//!
+//! By default a token's `aud` must be the API's client id (what Entra writes in v2.0 access
+//! tokens) or `api://{client id}` (the default App ID URI, which v1.0 access tokens carry when
+//! the client asked for it): see Microsoft identity platform, "Access tokens", claim `aud`.
+//! [`AzureAdConfigBuilder::add_audience`] accepts more on top of these (for example
+//! `spn:{client id}`, or a custom App ID URI); [`AzureAdConfigBuilder::audiences`] replaces
+//! them.
+//!
+//! # Tenants, issuers and keys
+//!
+//! A configuration that names a tenant accepts only that tenant's tokens, whatever the key
+//! source, and one whose parts name different tenants fails to build
+//! ([`ConfigError::Conflict`]). Issuers follow each cloud's real forms (see
+//! [`Cloud`]), and signing keys are trusted only on the authority's own origin
+//! unless [`AzureAdConfigBuilder::trusted_jwks_origin`] names another.
+//!
 //! # Example
 //!
 //! ```
@@ -554,7 +571,9 @@ impl AzureAdConfigBuilder {
         self
     }
 
-    /// Adds an accepted audience. Without any, the client id and `api://{client id}` are accepted.
+    /// Adds an accepted audience, *replacing* the defaults (the client id and
+    /// `api://{client id}`) by the audiences given this way. To keep the defaults and accept
+    /// one more, use [`add_audience`](Self::add_audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
