@@ -195,7 +195,9 @@ impl Default for HttpOptions {
 /// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
 ///
 /// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
-/// `{tenantid}` to accept any tenant (combine with an allow-list).
+/// `{tenantid}` to accept any tenant (combine with an allow-list); with a tenant id configured,
+/// only that tenant's tokens are accepted, and an issuer naming another tenant id fails the
+/// build with [`ConfigError::Conflict`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaticJwks {
     pub(crate) json: String,
@@ -293,7 +295,7 @@ impl AzureAdConfig {
     ///
     /// | variable | meaning |
     /// | --- | --- |
-    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`) |
+    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`; with it, a tenant id that every token's `tid` must be) |
     /// | `AZURE_CLIENT_ID` | the API's application (client) id (required) |
     /// | `AZURE_AUTHORITY_HOST` | authority host, default `https://login.microsoftonline.com/` |
     /// | `AZAD_CLOUD` | `public`, `usgov` or `china` (instead of `AZURE_AUTHORITY_HOST`) |
@@ -553,6 +555,10 @@ impl AzureAdConfigBuilder {
 
     /// Any OpenID Connect provider by its discovery URL (Azure AD B2C, Entra External ID,
     /// or a non-Microsoft provider), instead of an Entra instance and tenant.
+    ///
+    /// With [`tenant_id`](Self::tenant_id) (a tenant id, not a domain), every token's `tid` must
+    /// be that tenant; a metadata URL or [`issuer`](Self::issuer) naming another tenant id is a
+    /// [`ConfigError::Conflict`] at [`build`](Self::build).
     pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
         self.metadata_url = Some(url.into());
         self
