@@ -134,8 +134,8 @@ pub(crate) async fn discover(authority: &Authority, http: &dyn HttpClient) -> Re
         }
     }
     let tenant_id = (tenant_part != TENANT_TEMPLATE).then(|| tenant_part.to_ascii_lowercase());
-    let issuers = Issuers { accepted, v2: Some(meta.issuer.clone()), tenant_id };
-    Ok(Discovered { metadata: meta, issuers, v1_outage })
+    let v2 = Some(meta.issuer.clone());
+    Ok(Discovered { metadata: meta, issuers: Issuers { accepted, v2, tenant_id }, v1_outage })
 }
 
 /// Checks a discovery document against the authority it was fetched from (pure: no I/O).

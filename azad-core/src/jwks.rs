@@ -280,11 +280,8 @@ impl KeySet {
 
     /// `true` if every key here is also in `other`, under the same `kid`, as the same key.
     pub(crate) fn is_subset_of(&self, other: &Self) -> bool {
-        self.keys.iter().all(|(kid, candidates)| {
-            other
-                .keys
-                .get(kid)
-                .is_some_and(|theirs| candidates.iter().all(|k| theirs.iter().any(|t| t.print == k.print)))
+        self.keys.iter().all(|(kid, keys)| {
+            other.keys.get(kid).is_some_and(|theirs| keys.iter().all(|k| theirs.iter().any(|t| t.print == k.print)))
         })
     }
 
@@ -691,7 +688,7 @@ impl JwksCache {
                         authority = %inner.authority,
                         part = part.describe(),
                         error = %e,
-                        "the identity provider's documents contradict the configuration: no token of this authority can be validated until one of them changes (logged once)"
+                        "the authority's discovery document contradicts the configuration: its tokens cannot be validated until one of them changes (logged once)"
                     );
                 }
                 (Some(e), None) => {

@@ -23,12 +23,12 @@ pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
-pub use crate::claims::{Claims, PrincipalKey};
+pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
-    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JwksError, OboRefusal,
-    TokenError, TokenPart, ValidationError,
+    CallerResponse, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, JsonTextError, JwksError,
+    MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};

@@ -1,5 +1,6 @@
-//! Validation of Entra ID access tokens: structure, header, key, signature, issuer, audience,
-//! lifetime, version and scopes, in that order, with a cache of validated tokens.
+//! Validation of Entra ID access tokens: structure, header, key, signature, issuer and tenant,
+//! audience, lifetime, version, kind of token and scopes, in that order, with a cache of
+//! validated tokens.
 //!
 //! # Example
 //!
@@ -131,6 +132,9 @@ struct Inner {
     /// swap the key set while a validation is in flight.
     #[cfg(test)]
     after_check: std::sync::Mutex<Option<Arc<tests::Pause>>>,
+    /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
+    /// application claim is then expected.
+    id_tokens: bool,
 }
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
@@ -188,8 +192,19 @@ impl TokenValidator {
                 flushed_generation: AtomicU64::new(0),
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),
+                id_tokens: false,
             }),
         }
+    }
+
+    /// A validator of ID tokens (for sign-in): every check of an access token but the one that
+    /// refuses tokens naming no client application.
+    pub(crate) fn for_id_tokens(config: AzureAdConfig) -> Self {
+        let mut validator = Self::new(config);
+        if let Some(inner) = Arc::get_mut(&mut validator.inner) {
+            inner.id_tokens = true;
+        }
+        validator
     }
 
     /// The configuration.
@@ -481,9 +496,16 @@ impl TokenValidator {
             .and_then(SigningAlgorithm::from_name)
             .filter(|a| cfg.algorithms.contains(a))
             .ok_or(ValidationError::AlgorithmNotAllowed)?;
-        // 4. Refused header parameters.
+        // 4. Refused header parameters; a plain JWT access token (RFC 8725 §3.11): its `typ`
+        // names a JWT, and no member declares nested, compressed or encrypted content.
         if let Some(p) = header.forbidden {
             return Err(ValidationError::ForbiddenHeader(p));
+        }
+        if !jwt::typ_ok(header.typ.as_deref()) {
+            return Err(ValidationError::InvalidTokenType);
+        }
+        if let Some(member) = header.content {
+            return Err(ValidationError::UnsupportedContent(member));
         }
         // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
         let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
@@ -506,12 +528,13 @@ impl TokenValidator {
                 Some(s) => snapshot = s,
                 None => return Err(ValidationError::UnknownKey),
             }
-            // A key published during an outage cannot be learned yet: retry later.
-            if snapshot.keys.get(kid).is_none() && self.inner.jwks.in_outage() {
-                return Err(ValidationError::KeysUnavailable);
-            }
         }
-        let candidates = snapshot.keys.get(kid).ok_or(ValidationError::UnknownKey)?;
+        let candidates = match snapshot.keys.get(kid) {
+            Some(c) => c,
+            // A key published during an outage cannot be learned yet: retry later.
+            None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
+            None => return Err(ValidationError::UnknownKey),
+        };
 
         // 6. Signature. Usually one key per kid; where a JWKS lists different keys under one
         // kid, each is tried (in an order that does not depend on the document), and the one
@@ -523,8 +546,17 @@ impl TokenValidator {
             return Err(ValidationError::MissingClaim("iss"));
         }
         let tid = claims.tenant_id();
+        // A templated issuer names no tenant without a GUID `tid` to fill it with.
         if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
             return Err(ValidationError::InvalidIssuer);
+        }
+        // Entra ID writes its tenant id in every token, as a lower-case GUID.
+        let entra = cfg.authority.is_entra();
+        if entra {
+            let tid = tid.ok_or(ValidationError::MissingClaim("tid"))?;
+            if !is_canonical_tenant_id(tid) {
+                return Err(ValidationError::InvalidTenantId);
+            }
         }
         if !snapshot.issuers.matches(iss, tid) {
             return Err(ValidationError::InvalidIssuer);
@@ -561,11 +593,23 @@ impl TokenValidator {
         if claims.not_before().is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
             return Err(ValidationError::NotYetValid);
         }
-        // 11. Version.
+        // 11. Version: allowed, and (Entra) the version of the issuer: `…/v2.0` issues 2.0 tokens,
+        // the v1.0 issuers (`https://sts.windows.net/{tid}/` ...) 1.0 tokens.
         if !cfg.token_versions.accepts(claims.version()) {
             return Err(ValidationError::VersionNotAllowed);
         }
-        // 12. Scopes or roles.
+        if entra {
+            let ver = claims.version().ok_or(ValidationError::MissingClaim("ver"))?;
+            let expected = if iss.ends_with("/v2.0") { "2.0" } else { "1.0" };
+            if ver != expected {
+                return Err(ValidationError::VersionMismatch);
+            }
+        }
+        // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
+        // Entra's ID tokens carry neither. Then scopes or roles.
+        if entra && !self.inner.id_tokens && claims.client_app_id().is_none() {
+            return Err(ValidationError::NotAnAccessToken);
+        }
         if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
             return Err(ValidationError::NoScopesOrRoles);
         }
@@ -595,6 +639,11 @@ fn verify_with_candidates(
         }
     }
     Err(outcome)
+}
+
+/// Entra ID's canonical tenant id: a GUID in lower case (`72f988bf-86f1-41af-91ab-2d7cd011db47`).
+fn is_canonical_tenant_id(tid: &str) -> bool {
+    is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 #[cfg(all(test, feature = "dev"))]

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use super::*;
+use crate::config::AzureAdConfig;
 use crate::config::{StaticJwks, TokenVersions};
 use crate::dev::{DevTenant, Endpoint, Fault};
 use crate::error::TokenPart;
@@ -1026,4 +1027,321 @@ async fn a_key_published_during_an_outage_is_a_503_not_a_bad_token() {
     dev.clear_fault(Endpoint::Jwks);
     v.jwks().refresh().await.unwrap();
     assert!(v.validate(&new_key).await.is_ok());
+}
+
+// Only plain signed JWT access tokens pass (issue 8). Every token below is genuinely signed by
+// the tenant's published key: only its shape is wrong.
+
+#[tokio::test]
+async fn typ_must_name_a_jwt_access_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // No `typ`, `JWT` in any case, the media-type form, and RFC 9068's `at+jwt` pass.
+    assert!(v.validate(&dev.token().without_header("typ").build()).await.is_ok());
+    for typ in ["JWT", "jwt", "application/jwt", "Application/JWT", "at+jwt", "AT+JWT", "application/at+jwt"] {
+        assert!(v.validate(&dev.token().header("typ", typ).build()).await.is_ok(), "{typ}");
+    }
+    for typ in [
+        "",
+        "JOSE",
+        "JOSE+JSON",
+        "JWS",
+        "JWE",
+        "id_token+jwt",
+        "dpop+jwt",
+        "logout+jwt",
+        "secevent+jwt",
+        "application/",
+        "application/jose",
+        "JWT ",
+        " JWT",
+        "JWT\u{0}",
+        "jwt+at",
+    ] {
+        let token = dev.token().header("typ", typ).build();
+        assert_eq!(err(&v, &token).await, ValidationError::InvalidTokenType, "{typ:?}");
+    }
+    // A `typ` that is not a string is a malformed header.
+    let token = dev.token().header("typ", json!(["JWT"])).build();
+    assert_eq!(err(&v, &token).await, ValidationError::Malformed(TokenPart::Header));
+}
+
+#[tokio::test]
+async fn nested_compressed_or_encrypted_content_is_refused() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    for (name, value, expected) in [
+        ("cty", json!("JWT"), "cty"),
+        ("cty", json!("application/json"), "cty"),
+        ("cty", json!(null), "cty"),
+        ("zip", json!("DEF"), "zip"),
+        ("enc", json!("A256GCM"), "enc"),
+    ] {
+        let token = dev.token().header(name, value).build();
+        assert_eq!(err(&v, &token).await, ValidationError::UnsupportedContent(expected), "{name}");
+    }
+    assert_eq!(dev.requests(Endpoint::Jwks), 0, "refused before any key is fetched");
+}
+
+#[tokio::test]
+async fn header_and_claims_must_be_unicode_json_text() {
+    use crate::error::JsonTextError::{NotUtf8, TooDeep, UnpairedSurrogate};
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let kid = dev.active_kid();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    // A valid claims set with one extra member whose value is `raw` (bytes, not text).
+    let with_member = |raw: &[u8]| {
+        let mut p = claims.trim_end_matches('}').as_bytes().to_vec();
+        p.extend_from_slice(b",\"xms_extra\":");
+        p.extend_from_slice(raw);
+        p.push(b'}');
+        p
+    };
+    let payload = |raw: &[u8]| dev.token().raw_payload(with_member(raw)).build();
+    assert!(v.validate(&payload(b"\"fine\"")).await.is_ok());
+    for (raw, expected) in [
+        (&b"\"\xff\""[..], NotUtf8),
+        (b"\"\xc3\x28\"", NotUtf8),
+        (b"\"\xed\xa0\x80\"", NotUtf8),
+        (b"\"\xf4\x90\x80\x80\"", NotUtf8),
+        (br#""\ud800""#, UnpairedSurrogate),
+        (br#""\udfff""#, UnpairedSurrogate),
+        (br#"["\ud83d", "\ude00"]"#, UnpairedSurrogate),
+        (br#"{"\udbff":1}"#, UnpairedSurrogate),
+    ] {
+        let token = payload(raw);
+        assert_eq!(err(&v, &token).await, ValidationError::InvalidJsonText(TokenPart::Payload, expected), "{raw:?}");
+    }
+    // A surrogate pair is Unicode text.
+    let pair = payload(br#""\ud83d\ude00""#);
+    assert_eq!(v.validate(&pair).await.unwrap().get("xms_extra").unwrap(), "\u{1f600}");
+    // The claims set nests at most 16 levels (the outer object is level 1).
+    let nested = |levels: usize| format!("{}1{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+    assert!(v.validate(&payload(nested(16).as_bytes())).await.is_ok());
+    let deep = payload(nested(17).as_bytes());
+    assert_eq!(err(&v, &deep).await, ValidationError::InvalidJsonText(TokenPart::Payload, TooDeep));
+    let deep_claim = dev.token().claim("xms_deep", (0..20).fold(json!(1), |v, _| json!({ "a": v }))).build();
+    assert_eq!(err(&v, &deep_claim).await, ValidationError::InvalidJsonText(TokenPart::Payload, TooDeep));
+    // The header, likewise.
+    let header = |raw: &[u8]| {
+        let mut h = format!(r#"{{"typ":"JWT","alg":"RS256","kid":"{kid}","x":"#).into_bytes();
+        h.extend_from_slice(raw);
+        h.push(b'}');
+        dev.token().raw_header(h).build()
+    };
+    assert!(v.validate(&header(b"\"fine\"")).await.is_ok());
+    for (raw, expected) in [
+        (&b"\"\xff\""[..], NotUtf8),
+        (br#""\ud800""#, UnpairedSurrogate),
+        (b"[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", TooDeep),
+    ] {
+        assert_eq!(
+            err(&v, &header(raw)).await,
+            ValidationError::InvalidJsonText(TokenPart::Header, expected),
+            "{raw:?}"
+        );
+    }
+    // A byte-order mark is not JSON text either.
+    let bom = dev.token().raw_payload([b"\xef\xbb\xbf".as_slice(), claims.as_bytes()].concat()).build();
+    assert_eq!(err(&v, &bom).await, ValidationError::Malformed(TokenPart::Payload));
+}
+
+#[tokio::test]
+async fn entra_tokens_carry_a_canonical_tenant_id() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let no_tid = dev.token().without_claim("tid").build();
+    assert_eq!(err(&v, &no_tid).await, ValidationError::MissingClaim("tid"));
+    let upper = dev.token().claim("tid", dev.tenant_id().to_uppercase()).build();
+    assert_eq!(err(&v, &upper).await, ValidationError::InvalidTenantId);
+    // Multi-tenant: an upper-case tid whose issuer names it the same way.
+    let common = TokenValidator::new(dev.config_builder().tenant_id("common").build().unwrap());
+    let upper_other = dev.token().tenant(OTHER_TENANT.to_uppercase()).build();
+    assert_eq!(err(&common, &upper_other).await, ValidationError::InvalidTenantId);
+    let mixed = dev.token().tenant(OTHER_TENANT.replacen('a', "A", 1)).build();
+    assert_eq!(err(&common, &mixed).await, ValidationError::InvalidTenantId);
+    assert!(common.validate(&dev.token().tenant(OTHER_TENANT).build()).await.is_ok());
+}
+
+#[tokio::test]
+async fn entra_token_version_must_match_its_issuer() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // A v2.0 issuer with `ver` 1.0, a v1.0 issuer with `ver` 2.0, and other values.
+    assert_eq!(err(&v, &dev.token().claim("ver", "1.0").build()).await, ValidationError::VersionMismatch);
+    assert_eq!(err(&v, &dev.token().v1().claim("ver", "2.0").build()).await, ValidationError::VersionMismatch);
+    for ver in ["2", "2.00", "3.0", ""] {
+        assert_eq!(err(&v, &dev.token().claim("ver", ver).build()).await, ValidationError::VersionMismatch, "{ver}");
+    }
+    assert_eq!(err(&v, &dev.token().without_claim("ver").build()).await, ValidationError::MissingClaim("ver"));
+    assert_eq!(err(&v, &dev.token().v1().without_claim("ver").build()).await, ValidationError::MissingClaim("ver"));
+    // Configured versions are still checked first.
+    let v2_only = TokenValidator::new(dev.config_builder().token_versions(TokenVersions::V2Only).build().unwrap());
+    assert_eq!(err(&v2_only, &dev.token().v1().claim("ver", "2.0").build()).await, ValidationError::VersionMismatch);
+}
+
+#[tokio::test]
+async fn other_oidc_authorities_keep_their_own_tid_and_ver() {
+    let dev = tenant().await;
+    // The same keys and issuer, reached as a plain OpenID Connect provider (as for Azure AD B2C).
+    let cfg = AzureAdConfig::builder().metadata_url(dev.metadata_url()).client_id(dev.api_client_id()).build().unwrap();
+    assert!(!cfg.authority.is_entra());
+    let v = TokenValidator::new(cfg);
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+    assert!(
+        v.validate(&dev.token().without_claim("tid").claim("ver", "1.0").without_claim("azp").build()).await.is_ok()
+    );
+    // The rest still holds.
+    assert_eq!(err(&v, &dev.token().header("cty", "JWT").build()).await, ValidationError::UnsupportedContent("cty"));
+}
+
+#[tokio::test]
+async fn id_tokens_are_not_access_tokens() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // An ID token for this API's own registration (a web app and API in one), shaped like the
+    // dev tenant's and Entra's: aud = client id, no `azp`, a `nonce`. With the user's app roles
+    // it carries `roles`: the scopes-or-roles rule alone would let it through.
+    let id_token = |b: crate::dev::TokenBuilder| {
+        b.audience(dev.api_client_id())
+            .scopes(Vec::<String>::new())
+            .without_claim("azp")
+            .without_claim("azpacr")
+            .claim("nonce", "n-0S6_WzA2Mj")
+    };
+    let with_roles = id_token(dev.token()).roles(["Admin"]).build();
+    assert_eq!(err(&v, &with_roles).await, ValidationError::NotAnAccessToken);
+    let plain = id_token(dev.token()).build();
+    assert_eq!(err(&v, &plain).await, ValidationError::NotAnAccessToken);
+    // v1.0: no `appid`.
+    let v1 = dev.token().v1().roles(["Admin"]).scopes(Vec::<String>::new()).without_claim("appid").build();
+    assert_eq!(err(&v, &v1).await, ValidationError::NotAnAccessToken);
+    // Tokens with neither scopes nor roles are still refused as such.
+    let bare = dev.token().scopes(Vec::<String>::new()).build();
+    assert_eq!(err(&v, &bare).await, ValidationError::NoScopesOrRoles);
+    // The sign-in client's validator takes ID tokens.
+    let ids = TokenValidator::for_id_tokens(
+        dev.config_builder().insecure_allow_tokens_without_scopes_or_roles(true).build().unwrap(),
+    );
+    assert!(ids.validate(&plain).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_user_with_app_roles_and_no_scp_is_delegated() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let user = dev.token().scopes(Vec::<String>::new()).roles(["Tasks.Read.All"]).build();
+    let claims = v.validate(&user).await.unwrap();
+    assert!(!claims.is_app_only(), "a user's app roles do not make the token app-only");
+    let app = dev.token().app_only().roles(["Tasks.Read.All"]).without_claim("idtyp").build();
+    assert!(v.validate(&app).await.unwrap().is_app_only(), "oid == sub and no scp");
+}
+
+#[tokio::test]
+async fn new_rejections_are_client_errors_with_fixed_descriptions() {
+    use crate::error::JsonTextError;
+    for e in [
+        ValidationError::InvalidJsonText(TokenPart::Payload, JsonTextError::NotUtf8),
+        ValidationError::InvalidTokenType,
+        ValidationError::UnsupportedContent("cty"),
+        ValidationError::InvalidTenantId,
+        ValidationError::VersionMismatch,
+        ValidationError::NotAnAccessToken,
+    ] {
+        assert_eq!(e.error_code(), Some("invalid_token"));
+        assert!(!e.is_server_error());
+        assert!(!e.description().is_empty());
+    }
+}
+
+/// Property test over the whole pipeline: genuine tokens with random edits (bytes of any
+/// segment, header or claims members spliced in and then genuinely re-signed) are never
+/// accepted unless untouched, never panic, and are never a server-side error. Bounded (256
+/// cases) so CI stays fast.
+#[test]
+fn mutated_and_resigned_tokens_are_client_errors() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dev = rt.block_on(tenant());
+    let v = validator(&dev);
+    rt.block_on(v.warm_up()).unwrap();
+    let good = dev.token().build();
+    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(good.split('.').next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    const SPLICES: &[&str] = &[
+        r#","cty":"JWT""#,
+        r#","typ":"JOSE""#,
+        r#","zip":"DEF""#,
+        r#","tid":"ABC""#,
+        r#","ver":"1.0""#,
+        r#","x":"\ud800""#,
+        r#","x":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]"#,
+        ",\"x\":\"\u{a0}\"",
+        "\\",
+        "\"",
+        "}",
+        "{",
+        ",",
+    ];
+    let strategy = (0u8..3, any::<prop::sample::Index>(), any::<u8>(), 0..SPLICES.len(), any::<prop::sample::Index>());
+    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&strategy, |(kind, at, byte, splice, splice_at)| {
+            let token = match kind {
+                // A byte of the compact token changed (the signature no longer matches).
+                0 => {
+                    let mut bytes = good.clone().into_bytes();
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                // A member spliced into the header, and the result genuinely signed.
+                1 => {
+                    let mut h = header.clone();
+                    let i = splice_at.index(h.len());
+                    if h.is_char_boundary(i) {
+                        h.insert_str(i, SPLICES[splice]);
+                    }
+                    dev.sign_raw(&h, &claims)
+                }
+                // Likewise in the claims set.
+                _ => {
+                    let mut c = claims.clone().into_bytes();
+                    let i = splice_at.index(c.len());
+                    c.splice(i..i, SPLICES[splice].bytes());
+                    c.insert(at.index(c.len() + 1), byte);
+                    dev.sign_raw_bytes(header.as_bytes(), &c)
+                }
+            };
+            match rt.block_on(v.validate(&token)) {
+                // Edited without a new signature: only the genuine token passes.
+                Ok(_) if kind == 0 => prop_assert_eq!(&token, &good, "a tampered token was accepted"),
+                // Edited and re-signed: harmless edits pass, but never one of the refused shapes.
+                Ok(c) => {
+                    let mut parts = token.split('.');
+                    let h = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    let h: serde_json::Value = serde_json::from_slice(&h).unwrap();
+                    for member in ["cty", "zip", "enc"] {
+                        prop_assert!(h.get(member).is_none(), "{}", member);
+                    }
+                    prop_assert!(h.get("typ").is_none_or(|t| t == "JWT"));
+                    prop_assert_eq!(c.tenant_id(), Some(dev.tenant_id()));
+                    prop_assert_eq!(c.version(), Some("2.0"));
+                    // The claims set was UTF-8 JSON text.
+                    let p = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&p).is_ok());
+                }
+                Err(e) => {
+                    prop_assert!(!e.is_server_error(), "{:?}", e);
+                    prop_assert_eq!(e.error_code(), Some("invalid_token"));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }
