@@ -655,3 +655,6 @@ fn is_canonical_tenant_id(tid: &str) -> bool {
 
 #[cfg(all(test, feature = "dev"))]
 mod tests;
+
+#[cfg(all(test, feature = "dev"))]
+mod issuer_tests;

@@ -320,9 +320,7 @@ impl TokenBuilder {
         let exp = iat + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
         let client = self.client_app_id.clone().unwrap_or_else(|| s.client_app_id.clone());
         let v2 = self.version == TokenVersion::V2;
-        let iss = self.issuer.clone().unwrap_or_else(|| {
-            if v2 { format!("{}/{tid}/v2.0", s.base_url) } else { format!("{}/{tid}/", s.base_url) }
-        });
+        let iss = self.issuer.clone().unwrap_or_else(|| if v2 { s.issuer_v2(&tid) } else { s.issuer_v1(&tid) });
         let aud = self.audience.clone().unwrap_or_else(|| {
             if v2 {
                 Value::String(s.api_client_id.clone())
