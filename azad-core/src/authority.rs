@@ -35,13 +35,45 @@ impl Cloud {
         }
     }
 
+    /// The host of v2.0 token issuers, as the cloud's discovery documents announce it. It is
+    /// not always the authority host: China's authority `login.chinacloudapi.cn` announces
+    /// `https://login.partner.microsoftonline.cn/{tenantid}/v2.0`, and the public cloud's
+    /// aliases (`login.windows.net`, `login.microsoft.com`, `sts.windows.net`) all issue as
+    /// `login.microsoftonline.com`.
+    ///
+    /// Source: MSAL's built-in endpoint metadata (`@azure/msal-common`, `rawMetdataJSON`).
+    #[must_use]
+    pub fn v2_issuer_host(self) -> &'static str {
+        match self {
+            Self::Public => "https://login.microsoftonline.com/",
+            Self::UsGovernment => "https://login.microsoftonline.us/",
+            Self::China => "https://login.partner.microsoftonline.cn/",
+        }
+    }
+
     /// The host of v1.0 token issuers (`https://sts.windows.net/` for the global and US
     /// Government clouds, `https://sts.chinacloudapi.cn/` for China).
+    ///
+    /// Source: Microsoft's token issuers per national cloud (Microsoft Q&A 1190472, "What are
+    /// the token issuers for the sovereign clouds", and the national clouds documentation).
     #[must_use]
     pub fn v1_issuer_host(self) -> &'static str {
         match self {
             Self::Public | Self::UsGovernment => "https://sts.windows.net/",
             Self::China => "https://sts.chinacloudapi.cn/",
+        }
+    }
+
+    /// The host names that reach this cloud's authority (instance discovery aliases: a token
+    /// issued through one is valid for all of them). Source: MSAL's `InstanceDiscoveryMetadata`.
+    #[must_use]
+    pub fn authority_aliases(self) -> &'static [&'static str] {
+        match self {
+            Self::Public => {
+                &["login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net"]
+            }
+            Self::UsGovernment => &["login.microsoftonline.us", "login.usgovcloudapi.net"],
+            Self::China => &["login.chinacloudapi.cn", "login.partner.microsoftonline.cn"],
         }
     }
 
@@ -57,19 +89,29 @@ impl Cloud {
         }
     }
 
-    /// Recognises a known authority host (`login.microsoftonline.com`, `login.microsoft.com`,
-    /// `login.windows.net`, `login.microsoftonline.us`, `login.chinacloudapi.cn`, ...).
+    /// Recognises a known authority host or alias (see
+    /// [`authority_aliases`](Self::authority_aliases)), case-insensitively.
     #[must_use]
     pub fn from_host(host: &str) -> Option<Self> {
-        match host.to_ascii_lowercase().as_str() {
-            "login.microsoftonline.com" | "login.microsoft.com" | "login.windows.net" | "sts.windows.net" => {
-                Some(Self::Public)
-            }
-            "login.microsoftonline.us" | "login.usgovcloudapi.net" => Some(Self::UsGovernment),
-            "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Some(Self::China),
-            _ => None,
-        }
+        [Self::Public, Self::UsGovernment, Self::China]
+            .into_iter()
+            .find(|c| c.authority_aliases().iter().any(|a| a.eq_ignore_ascii_case(host)))
     }
+}
+
+/// The host family of Microsoft Entra External ID (CIAM) authorities: `{subdomain}.ciamlogin.com`.
+pub const EXTERNAL_ID_DOMAIN: &str = "ciamlogin.com";
+
+/// How an Entra-shaped authority's issuers are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Issuance {
+    /// A national cloud: issuers on the cloud's fixed v2 and v1 issuer hosts.
+    Cloud(Cloud),
+    /// Entra External ID: `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`, whatever the
+    /// authority's subdomain. No v1.0 issuer is documented.
+    ExternalId,
+    /// Any other host (the dev tenant): it announces its own issuers, on its own host.
+    Custom,
 }
 
 /// Which tenant(s) an application accepts tokens from.
@@ -194,6 +236,28 @@ fn join(host: &Url, path: &str) -> String {
     format!("{base}/{path}")
 }
 
+/// Parses an authority host or origin: a secure URL without query or fragment, with a path
+/// ending in `/`.
+fn parse_host_url(host: &str, field: &'static str) -> Result<Url, ConfigError> {
+    let mut url = parse_secure_url(host, field)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(field, "the authority host must not have a query"));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// `true` for `{label}.ciamlogin.com` (one label under the External ID domain).
+fn is_external_id_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host.strip_suffix(EXTERNAL_ID_DOMAIN)
+        .and_then(|rest| rest.strip_suffix('.'))
+        .is_some_and(|label| !label.is_empty() && !label.contains('.'))
+}
+
 /// Where tokens come from: an Entra ID instance and tenant, or any OpenID Connect provider.
 ///
 /// All metadata, key, token, authorisation and device-code URLs, and the issuers a token may
@@ -206,16 +270,25 @@ pub struct Authority {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum AuthorityKind {
     Entra {
-        /// e.g. `https://login.microsoftonline.com/` or the dev tenant's `http://127.0.0.1:port/`.
+        /// Where documents are fetched and endpoints live, e.g. `https://login.microsoftonline.com/`
+        /// or the dev tenant's `http://127.0.0.1:port/` (see [`Authority::served_from`]).
         host: Url,
-        /// `None` for a custom (non-Microsoft) authority host, which announces its own issuers.
-        cloud: Option<Cloud>,
+        /// How the issuers are formed.
+        issuance: Issuance,
         tenant: Tenant,
+        /// Origins besides the authority's own that may publish its signing keys.
+        trusted_jwks_origins: Vec<String>,
     },
     Oidc {
         discovery_url: Url,
         issuer: Option<String>,
+        trusted_jwks_origins: Vec<String>,
     },
+}
+
+/// `scheme://host[:port]` of a URL (its origin, RFC 6454), lower-case.
+pub(crate) fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 impl Authority {
@@ -223,30 +296,111 @@ impl Authority {
     #[must_use]
     pub fn entra(cloud: Cloud, tenant: Tenant) -> Self {
         let host = Url::parse(cloud.authority_host()).expect("cloud hosts are valid URLs");
-        Self { kind: AuthorityKind::Entra { host, cloud: Some(cloud), tenant } }
+        Self {
+            kind: AuthorityKind::Entra {
+                host,
+                issuance: Issuance::Cloud(cloud),
+                tenant,
+                trusted_jwks_origins: Vec::new(),
+            },
+        }
     }
 
-    /// An Entra-shaped authority at `host` (for example `AZURE_AUTHORITY_HOST`). Known Microsoft
-    /// hosts map to their cloud; any other host (such as the dev tenant) announces its own
-    /// issuers in its discovery documents.
+    /// A Microsoft Entra External ID (CIAM) authority, `https://{subdomain}.ciamlogin.com/{tenant}/v2.0`.
+    /// Its tokens' issuer is `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0` (a tenant-id
+    /// subdomain, whatever `subdomain` is), and only v2.0 tokens are accepted.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming `field` if the host is not a URL, or is plain `http` off loopback.
+    /// [`ConfigError::Invalid`] if `subdomain` is not one DNS label, or the tenant is
+    /// multi-tenant (External ID tenants are single tenants).
+    pub fn external_id(subdomain: &str, tenant: Tenant) -> Result<Self, ConfigError> {
+        let label_ok = !subdomain.is_empty()
+            && subdomain.len() <= 63
+            && subdomain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !label_ok {
+            return Err(ConfigError::invalid("authority", "an External ID subdomain is one DNS label"));
+        }
+        Self::entra_at_host(&format!("https://{subdomain}.{EXTERNAL_ID_DOMAIN}/"), tenant, "authority")
+    }
+
+    /// An Entra-shaped authority at `host` (for example `AZURE_AUTHORITY_HOST`). Known Microsoft
+    /// hosts and their aliases map to their cloud, `*.ciamlogin.com` to Entra External ID; any
+    /// other host (such as the dev tenant) announces its own issuers, on its own host, in its
+    /// discovery documents.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming `field` if the host is not a URL, or is plain `http` off loopback,
+    /// or if an External ID host is given a multi-tenant tenant.
     pub fn entra_at_host(host: &str, tenant: Tenant, field: &'static str) -> Result<Self, ConfigError> {
-        let mut url = parse_secure_url(host, field)?;
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(field, "the authority host must not have a query"));
-        }
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        let cloud = match url.host_str() {
-            Some(h) if url.path() == "/" => Cloud::from_host(h),
-            _ => None,
+        let url = parse_host_url(host, field)?;
+        let issuance = match url.host_str() {
+            Some(h) if url.path() == "/" => match Cloud::from_host(h) {
+                Some(cloud) => Issuance::Cloud(cloud),
+                None if is_external_id_host(h) && url.scheme() == "https" => Issuance::ExternalId,
+                None => Issuance::Custom,
+            },
+            _ => Issuance::Custom,
         };
-        Ok(Self { kind: AuthorityKind::Entra { host: url, cloud, tenant } })
+        if issuance == Issuance::ExternalId && tenant.is_multi_tenant() {
+            return Err(ConfigError::invalid(
+                field,
+                "Entra External ID tenants are single tenants: give the tenant id or domain",
+            ));
+        }
+        Ok(Self { kind: AuthorityKind::Entra { host: url, issuance, tenant, trusted_jwks_origins: Vec::new() } })
+    }
+
+    /// The same authority, with its documents fetched from `origin` instead of its own host:
+    /// for the dev tenant playing a cloud (China, External ID...) on loopback, or an egress
+    /// proxy. The issuers accepted stay those of the cloud; only where the discovery
+    /// documents, keys and endpoints are fetched changes. Signing keys must then be published
+    /// on `origin` too.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] (`authority_origin`) if `origin` is not an https URL (or http on
+    /// loopback) without a path, or the authority is not Entra-shaped.
+    pub fn served_from(mut self, origin: &str) -> Result<Self, ConfigError> {
+        let field = "authority_origin";
+        let url = parse_host_url(origin, field)?;
+        if url.path() != "/" {
+            return Err(ConfigError::invalid(field, "an origin has no path"));
+        }
+        match &mut self.kind {
+            AuthorityKind::Entra { host, .. } => *host = url,
+            AuthorityKind::Oidc { .. } => {
+                return Err(ConfigError::Conflict {
+                    field,
+                    other: "metadata_url",
+                    reason: "an OpenID Connect discovery URL already says where documents are fetched",
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Also trusts signing keys published on `origin` (`https://host[:port]`). By default,
+    /// the `jwks_uri` of the discovery document must be on the origin the document was
+    /// fetched from (for Microsoft clouds, any of the cloud's authority aliases; for External
+    /// ID, also the tenant's own `{tenant id}.ciamlogin.com`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] (`trusted_jwks_origin`) if `origin` is not an https URL (or http on
+    /// loopback).
+    pub fn trust_jwks_origin(mut self, origin: &str) -> Result<Self, ConfigError> {
+        let url = parse_secure_url(origin, "trusted_jwks_origin")?;
+        let origin = origin_of(&url);
+        match &mut self.kind {
+            AuthorityKind::Entra { trusted_jwks_origins, .. } | AuthorityKind::Oidc { trusted_jwks_origins, .. } => {
+                if !trusted_jwks_origins.contains(&origin) {
+                    trusted_jwks_origins.push(origin);
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// Any OpenID Connect provider (Azure AD B2C, Entra External ID, or a non-Microsoft
@@ -262,7 +416,7 @@ impl Authority {
             let path = format!("{}/.well-known/openid-configuration", url.path().trim_end_matches('/'));
             url.set_path(&path);
         }
-        Ok(Self { kind: AuthorityKind::Oidc { discovery_url: url, issuer } })
+        Ok(Self { kind: AuthorityKind::Oidc { discovery_url: url, issuer, trusted_jwks_origins: Vec::new() } })
     }
 
     /// The tenant, for Entra authorities.
@@ -274,13 +428,20 @@ impl Authority {
         }
     }
 
-    /// The Microsoft cloud, when the authority host is a known one.
+    /// The Microsoft cloud, when the authority host is a known one (`None` for External ID,
+    /// custom hosts and OpenID Connect providers).
     #[must_use]
     pub fn cloud(&self) -> Option<Cloud> {
         match &self.kind {
-            AuthorityKind::Entra { cloud, .. } => *cloud,
-            AuthorityKind::Oidc { .. } => None,
+            AuthorityKind::Entra { issuance: Issuance::Cloud(cloud), .. } => Some(*cloud),
+            _ => None,
         }
+    }
+
+    /// `true` for a Microsoft Entra External ID (CIAM, `*.ciamlogin.com`) authority.
+    #[must_use]
+    pub fn is_external_id(&self) -> bool {
+        matches!(self.kind, AuthorityKind::Entra { issuance: Issuance::ExternalId, .. })
     }
 
     /// `true` for Entra-shaped authorities (Microsoft clouds and custom hosts such as the dev tenant).
@@ -332,7 +493,7 @@ impl Authority {
     #[must_use]
     pub fn v1_metadata_url(&self) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra { host, tenant, cloud: None } => {
+            AuthorityKind::Entra { host, tenant, issuance: Issuance::Custom, .. } => {
                 Some(join(host, &format!("{}/.well-known/openid-configuration", tenant.as_path())))
             }
             _ => None,
@@ -376,7 +537,15 @@ impl Authority {
     /// (a GUID, or `{tenantid}` for multi-tenant metadata). `None` for non-Entra authorities.
     pub(crate) fn expected_v2_issuer(&self, tenant_part: &str) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra { host, .. } => Some(join(host, &format!("{tenant_part}/v2.0"))),
+            AuthorityKind::Entra { issuance: Issuance::Cloud(cloud), .. } => {
+                Some(format!("{}{tenant_part}/v2.0", cloud.v2_issuer_host()))
+            }
+            AuthorityKind::Entra { issuance: Issuance::ExternalId, .. } => {
+                Some(format!("https://{tenant_part}.{EXTERNAL_ID_DOMAIN}/{tenant_part}/v2.0"))
+            }
+            AuthorityKind::Entra { host, issuance: Issuance::Custom, .. } => {
+                Some(join(host, &format!("{tenant_part}/v2.0")))
+            }
             AuthorityKind::Oidc { .. } => None,
         }
     }
@@ -389,8 +558,39 @@ impl Authority {
     /// The v1.0 issuer a custom host's v1 discovery document must announce.
     pub(crate) fn expected_custom_v1_issuer(&self, tenant_part: &str) -> Option<String> {
         match &self.kind {
-            AuthorityKind::Entra { host, cloud: None, .. } => Some(join(host, &format!("{tenant_part}/"))),
+            AuthorityKind::Entra { host, issuance: Issuance::Custom, .. } => {
+                Some(join(host, &format!("{tenant_part}/")))
+            }
             _ => None,
+        }
+    }
+
+    /// May signing keys published at `jwks_uri` be trusted, for metadata fetched from
+    /// `metadata_url` that announced `issuer`? Same origin as the metadata, a configured
+    /// trusted origin, one of a Microsoft cloud's authority aliases (https), or, for
+    /// External ID, the issuer's own `{tenant id}.ciamlogin.com` origin.
+    pub(crate) fn trusts_jwks_uri(&self, metadata_url: &Url, jwks_uri: &Url, issuer: &str) -> bool {
+        let origin = origin_of(jwks_uri);
+        if origin == origin_of(metadata_url) {
+            return true;
+        }
+        let (AuthorityKind::Entra { trusted_jwks_origins: trusted, .. }
+        | AuthorityKind::Oidc { trusted_jwks_origins: trusted, .. }) = &self.kind;
+        if trusted.contains(&origin) {
+            return true;
+        }
+        let https = jwks_uri.scheme() == "https" && jwks_uri.port().is_none();
+        let host = jwks_uri.host_str().unwrap_or_default();
+        match &self.kind {
+            AuthorityKind::Entra { issuance: Issuance::Cloud(cloud), .. } => {
+                https && cloud.authority_aliases().iter().any(|a| a.eq_ignore_ascii_case(host))
+            }
+            AuthorityKind::Entra { issuance: Issuance::ExternalId, .. } => {
+                https
+                    && Url::parse(issuer).is_ok_and(|i| i.scheme() == "https" && i.host_str() == Some(host))
+                    && is_external_id_host(host)
+            }
+            _ => false,
         }
     }
 
@@ -408,6 +608,9 @@ impl Authority {
     /// The tenant part must be the configured GUID, any GUID for a domain-named tenant,
     /// the consumers GUID for `consumers`, and `{tenantid}` for multi-tenant authorities.
     pub(crate) fn accepts_tenant_part(&self, part: &str) -> bool {
+        if self.is_external_id() && !is_guid(part) {
+            return false;
+        }
         match self.tenant() {
             Some(Tenant::Id(id)) => part.eq_ignore_ascii_case(id),
             Some(Tenant::Domain(_)) => is_guid(part),
@@ -522,5 +725,54 @@ mod tests {
         let domain = Authority::entra(Cloud::Public, Tenant::Domain("contoso.com".into()));
         assert!(domain.accepts_tenant_part(TID));
         assert!(!domain.accepts_tenant_part("contoso.com"));
+    }
+
+    #[test]
+    fn clouds_aliases_and_issuer_hosts() {
+        for host in ["login.microsoftonline.com", "login.windows.net", "LOGIN.microsoft.com", "sts.windows.net"] {
+            assert_eq!(Cloud::from_host(host), Some(Cloud::Public), "{host}");
+        }
+        assert_eq!(Cloud::from_host("login.usgovcloudapi.net"), Some(Cloud::UsGovernment));
+        assert_eq!(Cloud::from_host("login.partner.microsoftonline.cn"), Some(Cloud::China));
+        assert_eq!(Cloud::from_host("login.microsoftonline.de"), None);
+        let cn = Authority::entra(Cloud::China, Tenant::Id(TID.into()));
+        assert_eq!(cn.expected_v2_issuer(TID).unwrap(), format!("https://login.partner.microsoftonline.cn/{TID}/v2.0"));
+        assert_eq!(
+            cn.metadata_url(),
+            format!("https://login.chinacloudapi.cn/{TID}/v2.0/.well-known/openid-configuration")
+        );
+        let alias = Authority::entra_at_host("https://login.windows.net", Tenant::Id(TID.into()), "h").unwrap();
+        assert_eq!(alias.cloud(), Some(Cloud::Public));
+        assert_eq!(alias.expected_v2_issuer(TID).unwrap(), format!("https://login.microsoftonline.com/{TID}/v2.0"));
+    }
+
+    #[test]
+    fn external_id_issuers_use_a_tenant_id_subdomain() {
+        let a = Authority::entra_at_host("https://contoso.ciamlogin.com/", Tenant::Id(TID.into()), "h").unwrap();
+        assert!(a.is_external_id());
+        assert_eq!(a.cloud(), None);
+        assert_eq!(a.expected_v2_issuer(TID).unwrap(), format!("https://{TID}.ciamlogin.com/{TID}/v2.0"));
+        assert_eq!(a.known_v1_issuer(TID), None);
+        assert!(a.v1_metadata_url().is_none());
+        assert!(!a.accepts_tenant_part(TENANT_TEMPLATE));
+        assert!(Authority::external_id("a.b", Tenant::Id(TID.into())).is_err());
+        assert!(
+            !Authority::entra_at_host("https://x.y.ciamlogin.com/", Tenant::Id(TID.into()), "h")
+                .unwrap()
+                .is_external_id()
+        );
+    }
+
+    #[test]
+    fn served_from_changes_where_documents_are_fetched_not_the_issuers() {
+        let cn = Authority::entra(Cloud::China, Tenant::Id(TID.into())).served_from("http://127.0.0.1:8080").unwrap();
+        assert_eq!(cn.cloud(), Some(Cloud::China));
+        assert_eq!(cn.metadata_url(), format!("http://127.0.0.1:8080/{TID}/v2.0/.well-known/openid-configuration"));
+        assert_eq!(cn.expected_v2_issuer(TID).unwrap(), format!("https://login.partner.microsoftonline.cn/{TID}/v2.0"));
+        assert_eq!(cn.known_v1_issuer(TID).unwrap(), format!("https://sts.chinacloudapi.cn/{TID}/"));
+        assert!(Authority::entra(Cloud::China, Tenant::Common).served_from("http://example.com").is_err());
+        assert!(Authority::entra(Cloud::China, Tenant::Common).served_from("https://proxy.example.com/x").is_err());
+        let oidc = Authority::oidc("https://idp.example.com", None, "m").unwrap();
+        assert!(matches!(oidc.served_from("https://x.example.com"), Err(ConfigError::Conflict { .. })));
     }
 }

@@ -123,6 +123,37 @@ const KNOWN: [&str; 20] = [
     "exp",
 ];
 
+/// Whether a token is app-only (client credentials) or delegated, from its claims, following
+/// Microsoft's guidance ("Verify that a token is app-only or delegated", access tokens
+/// documentation):
+///
+/// - with the `idtyp` optional claim: app-only exactly when it is `app`;
+/// - without it: app-only only when the token carries no scope (`scp` absent or empty) **and**
+///   its `oid` equals its `sub` (the service principal is its own subject; a user's `sub` is
+///   pairwise and never equals the `oid`).
+///
+/// `roles` play no part: users carry app roles too.
+///
+/// ```
+/// use azad_core::is_app_only_token;
+///
+/// assert!(is_app_only_token(Some("app"), None, None, None));
+/// assert!(is_app_only_token(None, None, Some("o"), Some("o")));
+/// assert!(!is_app_only_token(None, None, Some("o"), Some("pairwise-sub")));
+/// assert!(!is_app_only_token(None, Some("access_as_user"), Some("o"), Some("o")));
+/// assert!(!is_app_only_token(Some("user"), None, Some("o"), Some("o")));
+/// ```
+#[must_use]
+pub fn is_app_only_token(idtyp: Option<&str>, scp: Option<&str>, oid: Option<&str>, sub: Option<&str>) -> bool {
+    match idtyp {
+        Some(t) => t == "app",
+        None => {
+            let no_scope = scp.is_none_or(|s| s.split(' ').all(str::is_empty));
+            no_scope && oid.is_some() && oid == sub
+        }
+    }
+}
+
 /// The stable identity of a principal across applications: tenant id and object id.
 ///
 /// Unlike `sub` (pairwise per application), `(tid, oid)` identifies the same user or service
@@ -143,19 +174,21 @@ impl fmt::Display for PrincipalKey {
 }
 
 impl Claims {
-    /// Parses a JSON claims set (no validation). Duplicate member names and well-known claims
-    /// of the wrong type are refused.
+    /// Parses a JSON claims set (no validation). Text that is not UTF-8, has an unpaired
+    /// surrogate escape or nests deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH), duplicate
+    /// member names and well-known claims of the wrong type are refused.
     ///
     /// # Errors
     ///
-    /// [`ValidationError::Malformed`], [`ValidationError::DuplicateMember`] or
-    /// [`ValidationError::InvalidClaim`].
+    /// [`ValidationError::InvalidJsonText`], [`ValidationError::Malformed`],
+    /// [`ValidationError::DuplicateMember`] or [`ValidationError::InvalidClaim`].
     pub fn from_json(json: &[u8]) -> Result<Self, ValidationError> {
         Self::from_json_owned(json.to_vec())
     }
 
     /// Like [`from_json`](Self::from_json), keeping the buffer for the untyped claims.
     pub(crate) fn from_json_owned(json: Vec<u8>) -> Result<Self, ValidationError> {
+        crate::jwt::check_json_text(&json, TokenPart::Payload)?;
         let mut de = serde_json::Deserializer::from_slice(&json);
         let parsed = Deserializer::deserialize_map(&mut de, ClaimsVisitor { keep_others: false })
             .and_then(|p| de.end().map(|()| p))
@@ -370,14 +403,14 @@ impl Claims {
         }
     }
 
-    /// `true` for app-only tokens (client credentials): `idtyp` is `app` when present;
-    /// otherwise a token without `scp` whose `oid` equals its `sub`, or that carries `roles`.
+    /// `true` for app-only tokens (client credentials), `false` for delegated tokens (a user
+    /// signed in): see [`is_app_only_token`], the one definition azad uses everywhere.
+    ///
+    /// A user's token that carries app roles and no `scp` is delegated: its roles are the
+    /// user's, never application permissions.
     #[must_use]
     pub fn is_app_only(&self) -> bool {
-        match self.idtyp.as_deref() {
-            Some(t) => t == "app",
-            None => self.scp.is_none() && (!self.roles.is_empty() || (self.oid.is_some() && self.oid == self.sub)),
-        }
+        is_app_only_token(self.idtyp.as_deref(), self.scp.as_deref(), self.oid.as_deref(), self.sub.as_deref())
     }
 
     /// The stable principal key `(tid, oid)`, when both claims are present.
@@ -666,9 +699,54 @@ mod tests {
         assert!(app.is_app_only());
         let app_v1 = Claims::from_json(br#"{"roles":["R"],"oid":"o","sub":"o"}"#).unwrap();
         assert!(app_v1.is_app_only());
+        let app_without_roles = Claims::from_json(br#"{"oid":"o","sub":"o"}"#).unwrap();
+        assert!(app_without_roles.is_app_only());
         let user = Claims::from_json(br#"{"scp":"x","roles":["R"],"oid":"o","sub":"s"}"#).unwrap();
         assert!(!user.is_app_only());
         let user_typed = Claims::from_json(br#"{"idtyp":"user","roles":["R"]}"#).unwrap();
         assert!(!user_typed.is_app_only());
+    }
+
+    #[test]
+    fn a_user_with_app_roles_and_no_scp_is_not_app_only() {
+        // Microsoft's rule: without `idtyp`, app-only needs no `scp` and `oid == sub`. A user's
+        // `sub` is pairwise, so a user token with roles and no `scp` is delegated.
+        let user = Claims::from_json(br#"{"roles":["Tasks.Read.All"],"oid":"o","sub":"pairwise"}"#).unwrap();
+        assert!(!user.is_app_only());
+        let user_without_oid = Claims::from_json(br#"{"roles":["R"],"sub":"s"}"#).unwrap();
+        assert!(!user_without_oid.is_app_only());
+        let empty_scp = Claims::from_json(br#"{"scp":" ","oid":"o","sub":"o"}"#).unwrap();
+        assert!(empty_scp.is_app_only());
+    }
+
+    #[test]
+    fn json_text_must_be_unicode_and_shallow() {
+        use crate::error::JsonTextError;
+        let text = |e| Err(ValidationError::InvalidJsonText(TokenPart::Payload, e));
+        // Invalid UTF-8, in a typed claim and in one serde would skip.
+        assert_eq!(Claims::from_json(b"{\"iss\":\"\xff\"}"), text(JsonTextError::NotUtf8));
+        assert_eq!(Claims::from_json(b"{\"x\":\"\xc3\x28\"}"), text(JsonTextError::NotUtf8));
+        // UTF-8-encoded surrogates are not UTF-8 either.
+        assert_eq!(Claims::from_json(b"{\"x\":\"\xed\xa0\x80\"}"), text(JsonTextError::NotUtf8));
+        // Unpaired surrogate escapes, high or low, in values and keys.
+        for json in [
+            r#"{"x":"\ud800"}"#,
+            r#"{"x":"\uDBFFa"}"#,
+            r#"{"x":"\udc00"}"#,
+            r#"{"x":"\ud800\u0041"}"#,
+            r#"{"\ud800":1}"#,
+            r#"{"x":["\\", "\ud800"]}"#,
+        ] {
+            assert_eq!(Claims::from_json(json.as_bytes()), text(JsonTextError::UnpairedSurrogate), "{json}");
+        }
+        // A pair is fine, and so is an escaped backslash before `ud800`.
+        assert!(Claims::from_json(r#"{"x":"\ud83d\ude00","y":"\\ud800"}"#.as_bytes()).is_ok());
+        // Nesting: 16 levels pass, 17 do not; brackets inside strings do not count.
+        let nest = |n: usize| format!("{}{}", "{\"a\":".repeat(n - 1) + "{", "}".repeat(n));
+        assert!(Claims::from_json(nest(16).as_bytes()).is_ok());
+        assert_eq!(Claims::from_json(nest(17).as_bytes()), text(JsonTextError::TooDeep));
+        let arrays = format!("{{\"x\":{}{}}}", "[".repeat(16), "]".repeat(16));
+        assert_eq!(Claims::from_json(arrays.as_bytes()), text(JsonTextError::TooDeep));
+        assert!(Claims::from_json(format!("{{\"x\":\"{}\"}}", "[{".repeat(100)).as_bytes()).is_ok());
     }
 }

@@ -135,7 +135,8 @@ pub struct JwksPolicy {
     pub refresh_interval: Duration,
     /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
     pub min_refresh_interval: Duration,
-    /// Minimum time between attempts after a failed fetch (default 10 seconds).
+    /// Wait after a failed fetch before the next attempt (default 10 seconds), doubled on each
+    /// further failure up to 5 minutes; also the `Retry-After` of a 503 before the first attempt.
     pub retry_interval: Duration,
     /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
     pub max_keys: usize,
@@ -226,6 +227,9 @@ pub struct AzureAdConfig {
     pub(crate) client_id: String,
     pub(crate) audiences: Vec<String>,
     pub(crate) allowed_tenants: Option<Vec<String>>,
+    /// The tenant id the configuration names (a tenant id, `consumers`, or a tenant id given
+    /// with a metadata URL): every accepted token's `tid` must be it, whatever the key source.
+    pub(crate) required_tenant: Option<String>,
     pub(crate) token_versions: TokenVersions,
     pub(crate) algorithms: Vec<SigningAlgorithm>,
     pub(crate) leeway: Duration,
@@ -246,6 +250,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("client_id", &self.client_id)
             .field("audiences", &self.audiences)
             .field("allowed_tenants", &self.allowed_tenants)
+            .field("required_tenant", &self.required_tenant)
             .field("token_versions", &self.token_versions)
             .field("algorithms", &self.algorithms)
             .field("leeway", &self.leeway)
@@ -276,6 +281,8 @@ impl AzureAdConfig {
     /// | `AZURE_AUTHORITY_HOST` | authority host, default `https://login.microsoftonline.com/` |
     /// | `AZAD_CLOUD` | `public`, `usgov` or `china` (instead of `AZURE_AUTHORITY_HOST`) |
     /// | `AZAD_AUDIENCES` | accepted audiences, comma- or space-separated (default: client id and `api://{client id}`) |
+    /// | `AZAD_EXTRA_AUDIENCES` | audiences accepted on top of those (e.g. `spn:{client id}`), comma- or space-separated |
+    /// | `AZAD_TRUSTED_JWKS_ORIGINS` | origins besides the authority's own that may publish its signing keys |
     /// | `AZAD_ALLOWED_TENANTS` | for `common`/`organizations`: tenant ids allowed, comma- or space-separated |
     /// | `AZAD_METADATA_URL` | an OpenID Connect discovery URL (B2C, External ID, other providers) |
     /// | `AZAD_ISSUER` | with `AZAD_METADATA_URL`: the issuer its tokens carry, when it differs |
@@ -315,6 +322,14 @@ impl AzureAdConfig {
         }
         if let Some(v) = get("AZAD_AUDIENCES") {
             b = b.audiences(split_list(&v));
+        }
+        if let Some(v) = get("AZAD_EXTRA_AUDIENCES") {
+            b = b.extra_audiences(split_list(&v));
+        }
+        if let Some(v) = get("AZAD_TRUSTED_JWKS_ORIGINS") {
+            for origin in split_list(&v) {
+                b = b.trusted_jwks_origin(origin);
+            }
         }
         if let Some(v) = get("AZAD_ALLOWED_TENANTS") {
             b = b.allowed_tenants(split_list(&v));
@@ -402,6 +417,7 @@ impl PartialEq for AzureAdConfig {
             && self.client_id == other.client_id
             && self.audiences == other.audiences
             && self.allowed_tenants == other.allowed_tenants
+            && self.required_tenant == other.required_tenant
             && self.token_versions == other.token_versions
             && self.algorithms == other.algorithms
             && self.leeway == other.leeway
@@ -426,6 +442,8 @@ fn env_name(field: &'static str) -> &'static str {
         "instance" => "AZURE_AUTHORITY_HOST",
         "cloud" => "AZAD_CLOUD",
         "audiences" => "AZAD_AUDIENCES",
+        "extra_audiences" => "AZAD_EXTRA_AUDIENCES",
+        "trusted_jwks_origin" => "AZAD_TRUSTED_JWKS_ORIGINS",
         "allowed_tenants" => "AZAD_ALLOWED_TENANTS",
         "metadata_url" => "AZAD_METADATA_URL",
         "issuer" => "AZAD_ISSUER",
@@ -440,6 +458,8 @@ fn section_name(field: &'static str) -> &'static str {
         "instance" => "Instance",
         "cloud" => "Cloud",
         "audiences" => "Audiences",
+        "extra_audiences" => "ExtraAudiences",
+        "trusted_jwks_origin" => "TrustedJwksOrigins",
         "allowed_tenants" => "AllowedTenants",
         "metadata_url" => "MetadataUrl",
         "authority" => "Authority",
@@ -460,6 +480,9 @@ pub struct AzureAdConfigBuilder {
     issuer: Option<String>,
     client_id: Option<String>,
     audiences: Vec<String>,
+    extra_audiences: Vec<String>,
+    authority_origin: Option<String>,
+    trusted_jwks_origins: Vec<String>,
     allowed_tenants: Option<Vec<String>>,
     token_versions: Option<TokenVersions>,
     algorithms: Option<Vec<SigningAlgorithm>>,
@@ -547,6 +570,62 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// Accepts one more audience *on top of* the defaults (or of [`audiences`](Self::audiences)):
+    /// for example `spn:{client id}`, the form some v1.0 tokens carry, or a custom App ID URI
+    /// such as `https://api.contoso.com`.
+    ///
+    /// By default azad accepts the two audiences Microsoft Entra ID writes for an API:
+    ///
+    /// | audience | when Entra writes it |
+    /// | --- | --- |
+    /// | `{client id}` | v2.0 access tokens (`accessTokenAcceptedVersion: 2`) |
+    /// | `api://{client id}` | v1.0 access tokens, which carry the App ID URI the client asked for (the default App ID URI) |
+    ///
+    /// Source: Microsoft identity platform, "Access tokens" (the `aud` claim: "In v2.0 tokens,
+    /// this value is always the client ID of the API. In v1.0 tokens, it can be the client ID
+    /// or the resource URI used in the request").
+    pub fn add_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// Accepts several more audiences on top of the defaults; see [`add_audience`](Self::add_audience).
+    pub fn extra_audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extra_audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Fetches the authority's discovery documents, keys and endpoints from `origin` instead of
+    /// the authority's own host, while accepting exactly the issuers of the configured cloud:
+    /// for the dev tenant playing China or External ID on loopback
+    /// (`.cloud(Cloud::China).authority_origin(dev.base_url())`), or an egress proxy. Plain
+    /// `http` is accepted only for loopback.
+    pub fn authority_origin(mut self, origin: impl Into<String>) -> Self {
+        self.authority_origin = Some(origin.into());
+        self
+    }
+
+    /// Trusts signing keys published on `origin` (`https://keys.example.com`) although it is
+    /// not the authority's own origin.
+    ///
+    /// By default the `jwks_uri` announced by discovery must be on the origin the discovery
+    /// document came from (for a Microsoft cloud: any of its authority hosts, such as
+    /// `login.microsoftonline.com` and `login.windows.net`; for External ID, also the tenant's
+    /// own `{tenant id}.ciamlogin.com`). A `jwks_uri` elsewhere makes discovery fail with
+    /// [`JwksError::UntrustedJwksOrigin`](crate::JwksError::UntrustedJwksOrigin): whoever can
+    /// change the discovery document must not be able to point azad at keys of their choosing.
+    /// Entra always publishes its keys on the authority host
+    /// (`https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys`); some other OpenID
+    /// Connect providers do not (Google: `www.googleapis.com`), and need this.
+    pub fn trusted_jwks_origin(mut self, origin: impl Into<String>) -> Self {
+        self.trusted_jwks_origins.push(origin.into());
+        self
+    }
+
     /// For `common`/`organizations`: only tokens from these tenant ids are accepted.
     pub fn allowed_tenants<I, S>(mut self, tenants: I) -> Self
     where
@@ -620,6 +699,13 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// Sets the first wait after a failed key or metadata fetch (default 10 seconds); each
+    /// further failure doubles it, up to 5 minutes.
+    pub fn jwks_retry_interval(mut self, interval: Duration) -> Self {
+        self.jwks_policy.retry_interval = interval;
+        self
+    }
+
     /// HTTP client limits (timeouts, response size cap).
     pub fn http_options(mut self, options: HttpOptions) -> Self {
         self.http_options = options;
@@ -662,8 +748,16 @@ impl AzureAdConfigBuilder {
         }
 
         let authority = self.resolve_authority()?;
+        let required_tenant = match authority.tenant() {
+            Some(Tenant::Id(id)) => Some(id.clone()),
+            Some(Tenant::Consumers) => Some(crate::authority::CONSUMERS_TENANT_ID.to_owned()),
+            Some(_) => None,
+            // An OpenID Connect provider with a tenant id (checked to be a GUID).
+            None => self.tenant_id.as_deref().map(|t| t.trim().to_ascii_lowercase()),
+        };
+        self.check_tenant_consistency(&authority, required_tenant.as_deref())?;
 
-        let audiences: Vec<String> = if self.audiences.is_empty() {
+        let mut audiences: Vec<String> = if self.audiences.is_empty() {
             vec![client_id.clone(), format!("api://{client_id}")]
         } else {
             let mut out = Vec::new();
@@ -681,6 +775,18 @@ impl AzureAdConfigBuilder {
             }
             out
         };
+        for a in &self.extra_audiences {
+            let a = a.trim();
+            if a.is_empty() || a.chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    "extra_audiences",
+                    "audiences must be non-empty and contain no whitespace",
+                ));
+            }
+            if !audiences.iter().any(|o| o == a) {
+                audiences.push(a.to_owned());
+            }
+        }
 
         let allowed_tenants = match self.allowed_tenants {
             None => None,
@@ -751,6 +857,7 @@ impl AzureAdConfigBuilder {
             client_id,
             audiences,
             allowed_tenants,
+            required_tenant,
             token_versions: self.token_versions.unwrap_or(TokenVersions::Both),
             algorithms,
             leeway,
@@ -766,12 +873,34 @@ impl AzureAdConfigBuilder {
     }
 
     fn resolve_authority(&self) -> Result<Authority, ConfigError> {
+        let mut authority = self.resolve_authority_source()?;
+        if let Some(origin) = &self.authority_origin {
+            authority = authority.served_from(origin)?;
+        }
+        for origin in &self.trusted_jwks_origins {
+            authority = authority.trust_jwks_origin(origin)?;
+        }
+        Ok(authority)
+    }
+
+    fn resolve_authority_source(&self) -> Result<Authority, ConfigError> {
         if let Some(url) = &self.metadata_url {
-            if self.tenant_id.is_some() || self.authority.is_some() {
+            if self.authority.is_some() || self.instance.is_some() || self.cloud.is_some() {
                 return Err(ConfigError::Conflict {
                     field: "metadata_url",
-                    other: "tenant_id",
-                    reason: "give either an OpenID Connect discovery URL or an Entra tenant",
+                    other: "authority",
+                    reason: "give either an OpenID Connect discovery URL or an Entra instance",
+                });
+            }
+            // A tenant given with a metadata URL is a constraint on the tokens: it must be a
+            // tenant id, since a token's `tid` is one.
+            if let Some(t) = &self.tenant_id
+                && !matches!(Tenant::parse(t, "tenant_id")?, Tenant::Id(_))
+            {
+                return Err(ConfigError::Conflict {
+                    field: "tenant_id",
+                    other: "metadata_url",
+                    reason: "with a metadata URL, the tenant must be given as its tenant id (a GUID)",
                 });
             }
             return Authority::oidc(url, self.issuer.clone(), "metadata_url");
@@ -808,6 +937,60 @@ impl AzureAdConfigBuilder {
             (None, cloud) => Ok(Authority::entra(cloud.unwrap_or(Cloud::Public), tenant)),
         }
     }
+
+    /// A configuration that names a tenant must not name another one anywhere else: in the
+    /// metadata URL, the fixed issuer, or a static JWKS issuer.
+    fn check_tenant_consistency(&self, authority: &Authority, required: Option<&str>) -> Result<(), ConfigError> {
+        let named_elsewhere = |value: &str| named_tenant_ids(value).into_iter().find(|t| Some(t.as_str()) != required);
+        if required.is_some() {
+            if let Some(url) = &self.metadata_url
+                && named_elsewhere(url).is_some()
+            {
+                return Err(ConfigError::Conflict {
+                    field: "metadata_url",
+                    other: "tenant_id",
+                    reason: "the metadata URL names another tenant than the configured tenant id",
+                });
+            }
+            if let Some(issuer) = &self.issuer
+                && named_elsewhere(issuer).is_some()
+            {
+                return Err(ConfigError::Conflict {
+                    field: "issuer",
+                    other: "tenant_id",
+                    reason: "the issuer names another tenant than the configured tenant id",
+                });
+            }
+        }
+        if let Some(jwks) = &self.static_jwks {
+            if required.is_some() && jwks.issuers.iter().any(|i| named_elsewhere(i).is_some()) {
+                return Err(ConfigError::Conflict {
+                    field: "static_jwks",
+                    other: "tenant_id",
+                    reason: "a static JWKS issuer names another tenant than the configured tenant id",
+                });
+            }
+            let templated = jwks.issuers.iter().any(|i| i.contains(crate::authority::TENANT_TEMPLATE));
+            if templated && matches!(authority.tenant(), Some(Tenant::Domain(_))) {
+                return Err(ConfigError::Conflict {
+                    field: "static_jwks",
+                    other: "tenant_id",
+                    reason: "a static JWKS with a {tenantid} issuer needs the tenant id (a GUID), not a domain name, to know which tenant to accept",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tenant ids (GUIDs, lower-cased) a URL names: as a path segment or as the first label
+/// of its host (External ID issuers are `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`).
+fn named_tenant_ids(value: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(value.trim()) else {
+        return Vec::new();
+    };
+    let host_label = url.host_str().and_then(|h| h.split('.').next());
+    url.path().split('/').chain(host_label).filter(|s| is_guid(s)).map(str::to_ascii_lowercase).collect()
 }
 
 /// Splits `https://host/{tenant}[/v2.0]` into an Entra authority; anything else is taken as an
@@ -846,6 +1029,10 @@ struct AzureAdSection {
     audience: Option<String>,
     #[serde(alias = "audiences")]
     audiences: Option<Vec<String>>,
+    #[serde(alias = "extraAudiences")]
+    extra_audiences: Option<Vec<String>>,
+    #[serde(alias = "trustedJwksOrigins")]
+    trusted_jwks_origins: Option<Vec<String>>,
     #[serde(alias = "cloud")]
     cloud: Option<String>,
     #[serde(alias = "allowedTenants")]
@@ -888,6 +1075,12 @@ impl TryFrom<AzureAdSection> for AzureAdConfig {
         }
         if !audiences.is_empty() {
             b = b.audiences(audiences);
+        }
+        if let Some(extra) = s.extra_audiences {
+            b = b.extra_audiences(extra);
+        }
+        for origin in s.trusted_jwks_origins.unwrap_or_default() {
+            b = b.trusted_jwks_origin(origin);
         }
         if let Some(t) = s.allowed_tenants {
             b = b.allowed_tenants(t);
@@ -1082,5 +1275,129 @@ mod tests {
         let cfg = AzureAdConfig::builder().tenant_id(TID).client_id(CID).build().unwrap();
         let s = format!("{cfg:?}");
         assert!(s.contains(CID));
+    }
+
+    #[test]
+    fn audiences_can_be_added_to_the_defaults() {
+        let cfg =
+            AzureAdConfig::builder().tenant_id(TID).client_id(CID).add_audience(format!("spn:{CID}")).build().unwrap();
+        assert_eq!(cfg.audiences(), [CID.to_owned(), format!("api://{CID}"), format!("spn:{CID}")]);
+        let cfg = AzureAdConfig::builder()
+            .tenant_id(TID)
+            .client_id(CID)
+            .audiences(["api://x"])
+            .extra_audiences(["https://api.contoso.com", "api://x"])
+            .build()
+            .unwrap();
+        assert_eq!(cfg.audiences(), ["api://x", "https://api.contoso.com"]);
+        let err = AzureAdConfig::builder().tenant_id(TID).client_id(CID).add_audience("a b").build().unwrap_err();
+        assert_eq!(err.field(), "extra_audiences");
+        let cfg = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_TENANT_ID", TID),
+            ("AZURE_CLIENT_ID", CID),
+            ("AZAD_EXTRA_AUDIENCES", &format!("spn:{CID}")),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.audiences(), [CID.to_owned(), format!("api://{CID}"), format!("spn:{CID}")]);
+        let cfg: AzureAdConfig = serde_json::from_value(serde_json::json!({
+            "TenantId": TID, "ClientId": CID, "ExtraAudiences": [format!("spn:{CID}")]
+        }))
+        .unwrap();
+        assert_eq!(cfg.audiences().len(), 3);
+    }
+
+    const OTHER: &str = "e4a1f7c2-3b5d-4c6e-8f9a-1b2c3d4e5f60";
+
+    /// A configuration whose parts name different tenants fails at build(), naming both fields.
+    #[test]
+    fn contradicting_tenants_fail_at_build() {
+        let conflict = |r: Result<AzureAdConfig, ConfigError>| match r.unwrap_err() {
+            ConfigError::Conflict { field, other, .. } => (field, other),
+            e => panic!("{e:?}"),
+        };
+        let b = || AzureAdConfig::builder().tenant_id(TID).client_id(CID);
+        assert_eq!(
+            conflict(
+                b().static_jwks(StaticJwks::from_json("{}", format!("https://login.microsoftonline.com/{OTHER}/v2.0")))
+                    .build()
+            ),
+            ("static_jwks", "tenant_id")
+        );
+        assert_eq!(
+            conflict(
+                b().metadata_url(format!(
+                    "https://login.microsoftonline.com/{OTHER}/v2.0/.well-known/openid-configuration"
+                ))
+                .build()
+            ),
+            ("metadata_url", "tenant_id")
+        );
+        assert_eq!(
+            conflict(
+                b().metadata_url("https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration")
+                    .issuer(format!("https://{OTHER}.ciamlogin.com/{OTHER}/v2.0"))
+                    .build()
+            ),
+            ("issuer", "tenant_id")
+        );
+        assert_eq!(
+            conflict(
+                AzureAdConfig::builder()
+                    .client_id(CID)
+                    .tenant_id("contoso.onmicrosoft.com")
+                    .static_jwks(StaticJwks::from_json("{}", "https://login.microsoftonline.com/{tenantid}/v2.0"))
+                    .build()
+            ),
+            ("static_jwks", "tenant_id")
+        );
+        assert_eq!(
+            conflict(
+                AzureAdConfig::builder()
+                    .client_id(CID)
+                    .tenant_id("common")
+                    .metadata_url("https://idp.example.com/.well-known/openid-configuration")
+                    .build()
+            ),
+            ("tenant_id", "metadata_url")
+        );
+        // Consistent parts build, and the tenant is then required of every token.
+        let cfg = b()
+            .metadata_url("https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration")
+            .issuer("https://login.microsoftonline.com/{tenantid}/v2.0")
+            .build()
+            .unwrap();
+        assert_eq!(cfg.required_tenant.as_deref(), Some(TID));
+        let cfg = AzureAdConfig::builder().tenant_id("consumers").client_id(CID).build().unwrap();
+        assert_eq!(cfg.required_tenant.as_deref(), Some(crate::authority::CONSUMERS_TENANT_ID));
+        let cfg = AzureAdConfig::builder().tenant_id("organizations").client_id(CID).build().unwrap();
+        assert_eq!(cfg.required_tenant, None);
+    }
+
+    #[test]
+    fn authority_origin_and_trusted_jwks_origins() {
+        let cfg = AzureAdConfig::builder()
+            .cloud(Cloud::China)
+            .authority_origin("http://127.0.0.1:4000")
+            .trusted_jwks_origin("https://keys.example.com/ignored/path")
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert_eq!(cfg.authority().cloud(), Some(Cloud::China));
+        assert!(cfg.authority().metadata_url().starts_with("http://127.0.0.1:4000/"));
+        let err = AzureAdConfig::builder()
+            .authority_origin("http://proxy.example.com")
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InsecureUrl { field: "authority_origin" });
+        let err = AzureAdConfig::builder()
+            .trusted_jwks_origin("not a url")
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "trusted_jwks_origin");
     }
 }

@@ -193,6 +193,33 @@ pub enum JwksError {
         /// The issuer it announced.
         issuer: String,
     },
+    /// The discovery document announces an issuer on another host than the one this
+    /// authority's tokens are issued from (for example a China authority whose document
+    /// names a public-cloud issuer). A configuration error: it does not go away by retrying.
+    #[error(
+        "the OpenID configuration at {url} announces its issuer on {announced}, but this authority's issuers are on {expected}"
+    )]
+    IssuerHostMismatch {
+        /// The discovery URL.
+        url: String,
+        /// The issuer origin the authority expects (e.g. `https://login.partner.microsoftonline.cn`).
+        expected: String,
+        /// The issuer origin the document announced.
+        announced: String,
+    },
+    /// The discovery document's `jwks_uri` is on an origin that is not trusted for this
+    /// authority's keys (see `AzureAdConfigBuilder::trusted_jwks_origin`).
+    #[error(
+        "the OpenID configuration at {url} publishes its keys at {jwks_uri}, which is not on a trusted origin (expected {expected}); name that origin with `trusted_jwks_origin` to trust it"
+    )]
+    UntrustedJwksOrigin {
+        /// The discovery URL.
+        url: String,
+        /// The `jwks_uri` it announced.
+        jwks_uri: String,
+        /// The origin keys are expected on.
+        expected: String,
+    },
     /// The JWKS contained no key usable for the allowed algorithms.
     #[error("{url} contains no usable signing key")]
     NoUsableKeys {
@@ -220,6 +247,16 @@ pub enum JwksError {
     NoTransport,
 }
 
+impl JwksError {
+    /// `true` when the authority's documents contradict the configuration (an issuer of
+    /// another tenant or host, keys on an untrusted origin): retrying will not help, the
+    /// configuration or the authority must change.
+    #[must_use]
+    pub fn is_configuration_error(&self) -> bool {
+        matches!(self, Self::IssuerMismatch { .. } | Self::IssuerHostMismatch { .. } | Self::UntrustedJwksOrigin { .. })
+    }
+}
+
 /// Where a malformed token failed to parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -232,6 +269,39 @@ pub enum TokenPart {
     Payload,
     /// The signature segment.
     Signature,
+}
+
+/// Why the decoded JSON text of a token part (header or claims set) was refused, before any
+/// member was read.
+///
+/// JSON exchanged between systems must be UTF-8 Unicode text (RFC 8259 §8.1; RFC 7519 §7.2
+/// step 10). Entra ID writes small, flat objects: a bound on nesting keeps hostile input from
+/// costing stack or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JsonTextError {
+    /// The bytes are not valid UTF-8 (RFC 8259 §8.1).
+    NotUtf8,
+    /// A `\u` escape names a UTF-16 surrogate without its pair (`"\ud800"`): the string is
+    /// not Unicode text (RFC 8259 §8.2, RFC 7493 §2.1).
+    UnpairedSurrogate,
+    /// Objects and arrays nest deeper than [`MAX_JSON_DEPTH`] levels (the outer object is
+    /// level 1).
+    TooDeep,
+}
+
+/// The deepest nesting of objects and arrays accepted in a token's header or claims set (the
+/// outer object counts as level 1). Entra ID's deepest claims (`_claim_sources`) reach level 3.
+pub const MAX_JSON_DEPTH: usize = 16;
+
+impl fmt::Display for JsonTextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotUtf8 => "not UTF-8",
+            Self::UnpairedSurrogate => "an unpaired surrogate escape",
+            Self::TooDeep => "nested too deeply",
+        })
+    }
 }
 
 /// Why an access token was rejected.
@@ -250,6 +320,10 @@ pub enum ValidationError {
     /// The token is not a well-formed JWS compact serialisation with JSON object parts.
     #[error("the token is malformed ({0:?})")]
     Malformed(TokenPart),
+    /// The decoded header or claims set is not acceptable JSON text: not UTF-8, an unpaired
+    /// surrogate escape, or nested deeper than [`MAX_JSON_DEPTH`] (RFC 8259 §8.1, §8.2).
+    #[error("the token's {0:?} is not acceptable JSON text ({1})")]
+    InvalidJsonText(TokenPart, JsonTextError),
     /// A JSON object in the token has the same member name twice.
     #[error("the token contains a duplicate member ({0:?})")]
     DuplicateMember(TokenPart),
@@ -262,6 +336,18 @@ pub enum ValidationError {
     /// The header carries a parameter that is refused (`crit`, `jku`, `jwk`, `x5u`, `x5c`).
     #[error("the token header contains the refused parameter `{0}`")]
     ForbiddenHeader(&'static str),
+    /// The header's `typ` names another kind of token. Accepted: no `typ`, `JWT` or
+    /// `application/jwt` (RFC 7519 §5.1; Entra ID writes `JWT`), and `at+jwt` or
+    /// `application/at+jwt` (RFC 9068 §2.1), compared without regard to case (media types are
+    /// case-insensitive, RFC 7515 §4.1.9). Refused: `JOSE`, `id_token+jwt`, `dpop+jwt`,
+    /// `logout+jwt`, any other value (RFC 8725 §3.11).
+    #[error("the token type is not accepted")]
+    InvalidTokenType,
+    /// The header declares content other than a plain JWT claims set: `cty` (nested JWT or
+    /// other content, RFC 7515 §4.1.10, RFC 7519 §5.2), `zip` (compressed, RFC 7516 §4.1.3) or
+    /// `enc` (encrypted, RFC 7516 §4.1.2). Entra ID's access tokens carry none of them.
+    #[error("the token header declares unsupported content (`{0}`)")]
+    UnsupportedContent(&'static str),
     /// The `kid` header is missing or not shaped like a key id.
     #[error("the token has no valid key id")]
     InvalidKeyId,
@@ -284,6 +370,11 @@ pub enum ValidationError {
     /// A multi-tenant configuration's allow-list does not contain the token's tenant.
     #[error("the token's tenant is not allowed")]
     TenantNotAllowed,
+    /// The `tid` claim of a token from an Entra ID authority is not a tenant id in Entra's
+    /// canonical form, a lower-case GUID (an upper-case or non-GUID `tid`). A missing `tid` is
+    /// [`MissingClaim("tid")`](Self::MissingClaim).
+    #[error("the token's tenant id is not in canonical form")]
+    InvalidTenantId,
     /// The signing key's own `issuer` (published in the JWKS) does not match the token's issuer.
     #[error("the signing key does not belong to the token's issuer")]
     KeyIssuerMismatch,
@@ -299,6 +390,17 @@ pub enum ValidationError {
     /// The token version (`ver`) is not allowed by the configuration.
     #[error("the token version is not accepted")]
     VersionNotAllowed,
+    /// The `ver` claim of a token from an Entra ID authority contradicts its issuer: a v2.0
+    /// issuer (`…/v2.0`) with a `ver` other than `2.0`, or a v1.0 issuer
+    /// (`https://sts.windows.net/{tid}/` and its sovereign-cloud forms) with a `ver` other
+    /// than `1.0`. A missing `ver` is [`MissingClaim("ver")`](Self::MissingClaim). Other
+    /// OpenID Connect authorities (Azure AD B2C, ...) keep their own versions.
+    #[error("the token version does not match its issuer")]
+    VersionMismatch,
+    /// A token from an Entra ID authority names no client application (`azp` in v2.0 tokens,
+    /// `appid` in v1.0 tokens): an ID token, or no access token of Entra's.
+    #[error("the token is not an access token")]
+    NotAnAccessToken,
     /// The token has neither `scp` nor `roles`, and the configuration requires one of them.
     #[error("the token carries neither scopes nor roles")]
     NoScopesOrRoles,
@@ -321,10 +423,13 @@ impl ValidationError {
         match self {
             Self::TokenTooLarge => "The access token is too large",
             Self::Malformed(_) => "The access token is malformed",
+            Self::InvalidJsonText(..) => "The access token is not valid JSON text",
             Self::DuplicateMember(_) => "The access token contains a duplicate member",
             Self::InvalidClaim(_) => "The access token has a claim with an invalid value",
             Self::AlgorithmNotAllowed => "The access token signing algorithm is not allowed",
             Self::ForbiddenHeader(_) => "The access token header contains a refused parameter",
+            Self::InvalidTokenType => "The token type is not accepted",
+            Self::UnsupportedContent(_) => "The access token declares unsupported content",
             Self::InvalidKeyId => "The access token has no valid key id",
             Self::KeysUnavailable => "The signing keys are temporarily unavailable",
             Self::UnknownKey => "The access token was signed by an unknown key",
@@ -332,11 +437,14 @@ impl ValidationError {
             Self::MissingClaim(_) => "The access token is missing a required claim",
             Self::InvalidIssuer => "The access token issuer is not accepted",
             Self::TenantNotAllowed => "The access token tenant is not allowed",
+            Self::InvalidTenantId => "The access token tenant id is not in canonical form",
             Self::KeyIssuerMismatch => "The access token signing key does not match its issuer",
             Self::InvalidAudience => "The access token audience is not accepted",
             Self::Expired => "The access token expired",
             Self::NotYetValid => "The access token is not valid yet",
             Self::VersionNotAllowed => "The access token version is not accepted",
+            Self::VersionMismatch => "The access token version does not match its issuer",
+            Self::NotAnAccessToken => "The token is not an access token",
             Self::NoScopesOrRoles => "The access token carries neither scopes nor roles",
         }
     }

@@ -26,12 +26,12 @@ pub mod validator;
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
 pub use crate::challenge::Challenge;
-pub use crate::claims::{Claims, PrincipalKey};
+pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
     ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint,
-    JwksError, OboRefusal, TokenError, TokenPart, ValidationError,
+    JsonTextError, JwksError, MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};

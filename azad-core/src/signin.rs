@@ -290,7 +290,7 @@ impl SignInClient {
             tokens: TokenClient::new(config, credential),
             config: config.clone(),
             redirect_uri: redirect_uri.into(),
-            id_tokens: TokenValidator::new(id_config),
+            id_tokens: TokenValidator::for_id_tokens(id_config),
             refresh_tokens: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(90 * 24 * 3600))

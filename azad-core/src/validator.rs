@@ -1,5 +1,6 @@
-//! Validation of Entra ID access tokens: structure, header, key, signature, issuer, audience,
-//! lifetime, version and scopes, in that order, with a cache of validated tokens.
+//! Validation of Entra ID access tokens: structure, header, key, signature, issuer and tenant,
+//! audience, lifetime, version, kind of token and scopes, in that order, with a cache of
+//! validated tokens.
 //!
 //! # Example
 //!
@@ -127,6 +128,13 @@ struct Inner {
     /// Hash of everything in the configuration that affects validation: part of cache keys.
     salt: [u8; 32],
     flushed_generation: AtomicU64,
+    /// Tests only: awaited between a successful check and the cache insert, so a test can
+    /// swap the key set while a validation is in flight.
+    #[cfg(test)]
+    after_check: std::sync::Mutex<Option<Arc<tests::Pause>>>,
+    /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
+    /// application claim is then expected.
+    id_tokens: bool,
 }
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
@@ -175,7 +183,28 @@ impl TokenValidator {
             out.copy_from_slice(ctx.finish().as_ref());
             out
         };
-        Self { inner: Arc::new(Inner { config, jwks, cache, salt, flushed_generation: AtomicU64::new(0) }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                jwks,
+                cache,
+                salt,
+                flushed_generation: AtomicU64::new(0),
+                #[cfg(test)]
+                after_check: std::sync::Mutex::new(None),
+                id_tokens: false,
+            }),
+        }
+    }
+
+    /// A validator of ID tokens (for sign-in): every check of an access token but the one that
+    /// refuses tokens naming no client application.
+    pub(crate) fn for_id_tokens(config: AzureAdConfig) -> Self {
+        let mut validator = Self::new(config);
+        if let Some(inner) = Arc::get_mut(&mut validator.inner) {
+            inner.id_tokens = true;
+        }
+        validator
     }
 
     /// The configuration.
@@ -238,7 +267,7 @@ impl TokenValidator {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         let Some(cache) = &self.inner.cache else {
-            return self.check(token, now).await.map(Arc::new).map_err(|e| self.rejected(token, e));
+            return self.check(token, now).await.map(|(c, _)| Arc::new(c)).map_err(|e| self.rejected(token, e));
         };
         let generation = self.flush_on_key_change(cache);
         let key = self.cache_key(token);
@@ -253,13 +282,24 @@ impl TokenValidator {
             }
         }
         match self.check(token, now).await {
-            Ok(claims) => {
+            Ok((claims, verified_by)) => {
+                #[cfg(test)]
+                {
+                    let pause = self.inner.after_check.lock().unwrap().clone();
+                    if let Some(p) = pause {
+                        p.hold().await;
+                    }
+                }
                 let claims = Arc::new(claims);
                 let exp = claims.expires_at().unwrap_or(now);
                 if exp > now {
                     let ttl = Duration::from_secs(u64::try_from(exp - now).unwrap_or(0).min(24 * 3600));
-                    let generation = self.flush_on_key_change(cache);
-                    let entry = CachedToken { claims: claims.clone(), token: keep(), exp, generation, ttl };
+                    // Frees the entries of a withdrawn key set; the tag itself is the generation of
+                    // the key set that verified this token (never one read afterwards): if that set
+                    // has been replaced since, the entry never serves.
+                    self.flush_on_key_change(cache);
+                    let entry =
+                        CachedToken { claims: claims.clone(), token: keep(), exp, generation: verified_by, ttl };
                     cache.insert(key, entry);
                 }
                 Ok(claims)
@@ -299,7 +339,7 @@ impl TokenValidator {
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
-        self.check(token, now_secs(time)).await.map_err(|e| self.rejected(token, e))
+        self.check(token, now_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
     }
 
     /// Names the likely cause of a rejection, where it can be detected, by reading the
@@ -346,7 +386,8 @@ impl TokenValidator {
     /// Logs a rejection with its diagnostic (computed only when it will be logged).
     fn rejected(&self, token: &str, error: ValidationError) -> ValidationError {
         if error.is_server_error() {
-            tracing::error!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
+            // The outage itself is logged once, when it starts, by the key cache.
+            tracing::debug!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
         } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
             match self.diagnose(token, &error) {
                 Some(d) => {
@@ -384,76 +425,16 @@ impl TokenValidator {
         out
     }
 
-    /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh.
-    fn looks_right(&self, claims: &Claims, snapshot: &Snapshot) -> bool {
+    /// The tenant rules, whatever the key source: a configuration that names a tenant accepts
+    /// only that tenant's tokens (`InvalidIssuer` otherwise), a single tenant learned from
+    /// discovery likewise, and a multi-tenant one applies `organizations` and the allow-list
+    /// (`TenantNotAllowed`).
+    fn tenant_check(&self, tid: Option<&str>, snapshot: &Snapshot) -> Result<(), ValidationError> {
         let cfg = &self.inner.config;
-        let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
-        let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
-        iss_ok && aud_ok
-    }
-
-    async fn check(&self, token: &str, now: i64) -> Result<Claims, ValidationError> {
-        let cfg = &self.inner.config;
-        // 1. Size was checked by the caller. 2. Structure, header, claims.
-        let segments = jwt::split(token)?;
-        let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
-        let header = JoseHeader::parse(jwt::decode_header(segments.header, &mut header_buf, &mut header_spill)?)?;
-        let claims = Claims::from_json_owned(jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
-
-        // 3. Algorithm from the allow-list; never guessed from the key.
-        let alg = header
-            .alg
-            .as_deref()
-            .and_then(SigningAlgorithm::from_name)
-            .filter(|a| cfg.algorithms.contains(a))
-            .ok_or(ValidationError::AlgorithmNotAllowed)?;
-        // 4. Refused header parameters.
-        if let Some(p) = header.forbidden {
-            return Err(ValidationError::ForbiddenHeader(p));
-        }
-        // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
-        let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
-        let seen = self.inner.jwks.attempts();
-        let mut snapshot = self.inner.jwks.snapshot().await.map_err(|_| ValidationError::KeysUnavailable)?;
-        let key = match snapshot.keys.get(kid) {
-            Some(k) => k.clone(),
-            None => {
-                if !self.looks_right(&claims, &snapshot) {
-                    return Err(ValidationError::UnknownKey);
-                }
-                match self.inner.jwks.refresh_for_unknown_kid(seen).await {
-                    Some(s) => snapshot = s,
-                    None => return Err(ValidationError::UnknownKey),
-                }
-                snapshot.keys.get(kid).cloned().ok_or(ValidationError::UnknownKey)?
-            }
-        };
-        if key.alg.is_some_and(|a| a != alg) {
-            return Err(ValidationError::AlgorithmNotAllowed);
-        }
-
-        // 6. Signature.
-        match jsonwebtoken::crypto::verify(
-            segments.signature,
-            segments.signing_input.as_bytes(),
-            &key.key,
-            alg.to_jwt(),
-        ) {
-            Ok(true) => {}
-            Ok(false) => return Err(ValidationError::InvalidSignature),
-            Err(_) => return Err(ValidationError::Malformed(TokenPart::Signature)),
-        }
-
-        // 7. Issuer (and tenant).
-        let iss = claims.issuer();
-        if iss.is_empty() {
-            return Err(ValidationError::MissingClaim("iss"));
-        }
-        let tid = claims.tenant_id();
-        if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        if !snapshot.issuers.matches(iss, tid) {
+        // The tenant the configuration names: the token must say it is from that tenant.
+        if let Some(required) = &cfg.required_tenant
+            && !tid.is_some_and(|t| t.eq_ignore_ascii_case(required))
+        {
             return Err(ValidationError::InvalidIssuer);
         }
         // A single-tenant authority's tokens carry its own tenant id.
@@ -475,6 +456,112 @@ impl TokenValidator {
                 return Err(ValidationError::TenantNotAllowed);
             }
         }
+        Ok(())
+    }
+
+    /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
+    /// token that could have come from our authority may cause network traffic.
+    ///
+    /// - the `kid` is made of the characters Entra's key ids use (base64url, which covers
+    ///   hex thumbprints), at most 64 of them;
+    /// - the header has no `nonce` (Microsoft Graph's access tokens carry one, and are never
+    ///   for this API);
+    /// - the issuer is one of ours and names an accepted tenant;
+    /// - one of the audiences is ours.
+    fn looks_right(&self, header: &JoseHeader<'_>, kid: &str, claims: &Claims, snapshot: &Snapshot) -> bool {
+        let cfg = &self.inner.config;
+        let kid_ok = !kid.is_empty()
+            && kid.len() <= 64
+            && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
+        let tenant_ok = self.tenant_check(claims.tenant_id(), snapshot).is_ok();
+        let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
+        kid_ok && !header.nonce && iss_ok && tenant_ok && aud_ok
+    }
+
+    /// Runs every check; on success also returns the generation of the key set that verified
+    /// the signature.
+    async fn check(&self, token: &str, now: i64) -> Result<(Claims, u64), ValidationError> {
+        let cfg = &self.inner.config;
+        // 1. Size was checked by the caller. 2. Structure, header, claims.
+        let segments = jwt::split(token)?;
+        let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
+        let header = JoseHeader::parse(jwt::decode_header(segments.header, &mut header_buf, &mut header_spill)?)?;
+        let claims = Claims::from_json_owned(jwt::decode_segment(segments.payload, TokenPart::Payload)?)?;
+
+        // 3. Algorithm from the allow-list; never guessed from the key.
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(SigningAlgorithm::from_name)
+            .filter(|a| cfg.algorithms.contains(a))
+            .ok_or(ValidationError::AlgorithmNotAllowed)?;
+        // 4. Refused header parameters; a plain JWT access token (RFC 8725 §3.11): its `typ`
+        // names a JWT, and no member declares nested, compressed or encrypted content.
+        if let Some(p) = header.forbidden {
+            return Err(ValidationError::ForbiddenHeader(p));
+        }
+        if !jwt::typ_ok(header.typ.as_deref()) {
+            return Err(ValidationError::InvalidTokenType);
+        }
+        if let Some(member) = header.content {
+            return Err(ValidationError::UnsupportedContent(member));
+        }
+        // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
+        let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
+        let seen = self.inner.jwks.attempts();
+        let mut snapshot = self.inner.jwks.snapshot().await.map_err(|_| ValidationError::KeysUnavailable)?;
+        // A family whose metadata has not loaded yet (the v1.0 document of a custom host) is
+        // an outage for its tokens only.
+        if snapshot.issuer_pending(claims.issuer(), claims.tenant_id()) {
+            return Err(ValidationError::KeysUnavailable);
+        }
+        if snapshot.keys.get(kid).is_none() {
+            // The key may be among the app-specific keys that could not be loaded.
+            if snapshot.app_keys_pending {
+                return Err(ValidationError::KeysUnavailable);
+            }
+            if !self.looks_right(&header, kid, &claims, &snapshot) {
+                return Err(ValidationError::UnknownKey);
+            }
+            match self.inner.jwks.refresh_for_unknown_kid(seen).await {
+                Some(s) => snapshot = s,
+                None => return Err(ValidationError::UnknownKey),
+            }
+        }
+        let candidates = match snapshot.keys.get(kid) {
+            Some(c) => c,
+            // A key published during an outage cannot be learned yet: retry later.
+            None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
+            None => return Err(ValidationError::UnknownKey),
+        };
+
+        // 6. Signature. Usually one key per kid; where a JWKS lists different keys under one
+        // kid, each is tried (in an order that does not depend on the document), and the one
+        // that verifies the signature is the token's key.
+        let key = verify_with_candidates(candidates, alg, &segments)?;
+        // 7. Issuer (and tenant).
+        let iss = claims.issuer();
+        if iss.is_empty() {
+            return Err(ValidationError::MissingClaim("iss"));
+        }
+        let tid = claims.tenant_id();
+        // A templated issuer names no tenant without a GUID `tid` to fill it with.
+        if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        // Entra ID writes its tenant id in every token, as a lower-case GUID.
+        let entra = cfg.authority.is_entra();
+        if entra {
+            let tid = tid.ok_or(ValidationError::MissingClaim("tid"))?;
+            if !is_canonical_tenant_id(tid) {
+                return Err(ValidationError::InvalidTenantId);
+            }
+        }
+        if !snapshot.issuers.matches(iss, tid) {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        self.tenant_check(tid, &snapshot)?;
         // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
         // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
         if let Some(key_issuer) = &key.issuer {
@@ -506,16 +593,57 @@ impl TokenValidator {
         if claims.not_before().is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
             return Err(ValidationError::NotYetValid);
         }
-        // 11. Version.
+        // 11. Version: allowed, and (Entra) the version of the issuer: `…/v2.0` issues 2.0 tokens,
+        // the v1.0 issuers (`https://sts.windows.net/{tid}/` ...) 1.0 tokens.
         if !cfg.token_versions.accepts(claims.version()) {
             return Err(ValidationError::VersionNotAllowed);
         }
-        // 12. Scopes or roles.
+        if entra {
+            let ver = claims.version().ok_or(ValidationError::MissingClaim("ver"))?;
+            let expected = if iss.ends_with("/v2.0") { "2.0" } else { "1.0" };
+            if ver != expected {
+                return Err(ValidationError::VersionMismatch);
+            }
+        }
+        // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
+        // Entra's ID tokens carry neither. Then scopes or roles.
+        if entra && !self.inner.id_tokens && claims.client_app_id().is_none() {
+            return Err(ValidationError::NotAnAccessToken);
+        }
         if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
             return Err(ValidationError::NoScopesOrRoles);
         }
-        Ok(claims)
+        Ok((claims, snapshot.generation))
     }
+}
+
+/// Verifies the signature with the first candidate key that accepts it. A key whose `alg`
+/// differs from the token's is not a candidate.
+fn verify_with_candidates(
+    candidates: &[Arc<crate::jwks::SigningKey>],
+    alg: SigningAlgorithm,
+    segments: &jwt::Segments<'_>,
+) -> Result<Arc<crate::jwks::SigningKey>, ValidationError> {
+    let mut outcome = ValidationError::AlgorithmNotAllowed;
+    for key in candidates.iter().filter(|k| k.alg.is_none_or(|a| a == alg)) {
+        match jsonwebtoken::crypto::verify(
+            segments.signature,
+            segments.signing_input.as_bytes(),
+            &key.key,
+            alg.to_jwt(),
+        ) {
+            Ok(true) => return Ok(key.clone()),
+            Ok(false) if outcome == ValidationError::AlgorithmNotAllowed => outcome = ValidationError::InvalidSignature,
+            Ok(false) => {}
+            Err(_) => outcome = ValidationError::Malformed(TokenPart::Signature),
+        }
+    }
+    Err(outcome)
+}
+
+/// Entra ID's canonical tenant id: a GUID in lower case (`72f988bf-86f1-41af-91ab-2d7cd011db47`).
+fn is_canonical_tenant_id(tid: &str) -> bool {
+    is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 #[cfg(all(test, feature = "dev"))]

@@ -1,5 +1,12 @@
 //! Extracting the bearer token from a request (RFC 6750 §2.1): exactly one `Authorization`
-//! header, the `Bearer` scheme in any case, a `b64token`. Tokens in the query string are refused.
+//! header, the `Bearer` scheme in any case, one or more SP, a `b64token` (RFC 7235 §2.1).
+//! Tokens in the query string are refused.
+//!
+//! The header value must be visible ASCII and SP only: a TAB, any other control character and
+//! any non-ASCII byte (U+00A0 or U+3000 whitespace included) make the request malformed
+//! (`400 invalid_request`), whatever the scheme. Nothing is trimmed from the value but the SP
+//! that may surround it; in particular no Unicode whitespace is trimmed into a valid token,
+//! and such a header is never mistaken for "no credentials".
 
 use std::fmt;
 
@@ -14,7 +21,9 @@ pub enum BearerError {
     Missing,
     /// More than one `Authorization` header.
     MultipleHeaders,
-    /// `Bearer` with no token, or a token with characters outside `b64token`.
+    /// `Bearer` with no token, a token with characters outside `b64token`, or a header value
+    /// with a character other than visible ASCII and SP (a TAB, non-ASCII whitespace such as
+    /// U+00A0 or U+3000, any non-ASCII byte). Answered with 400 `invalid_request`.
     Malformed,
     /// A token in the query string (`access_token=`), which is never accepted: URLs end up
     /// in logs.
@@ -93,11 +102,14 @@ pub(crate) fn bearer_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<
     if query_has_token(uri) {
         return Err(BearerError::TokenInQuery);
     }
-    let value = std::str::from_utf8(value.as_bytes()).map_err(|_| BearerError::Malformed)?.trim();
-    let (scheme, rest) = match value.split_once(' ') {
-        Some((scheme, rest)) => (scheme, rest),
-        None => (value, ""),
-    };
+    // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Only
+    // visible ASCII and SP may appear: no TAB, no other whitespace, nothing non-ASCII.
+    let value = value.as_bytes();
+    if !value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()) {
+        return Err(BearerError::Malformed);
+    }
+    let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?.trim_matches(' ');
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(BearerError::Missing);
     }
@@ -162,6 +174,44 @@ mod tests {
             headers.insert(header::AUTHORIZATION, value);
             assert_eq!(bearer_token(&headers, &"/".parse().unwrap()), Err(BearerError::Malformed), "{v}");
         }
+    }
+
+    fn extract_bytes(value: &[u8]) -> Result<String, BearerError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        bearer_token(&headers, &"/".parse().unwrap()).map(str::to_owned)
+    }
+
+    #[test]
+    fn only_sp_separates_and_no_other_whitespace_anywhere() {
+        // RFC 7235 §2.1: one or more SP after the scheme; nothing else is whitespace here.
+        for v in [
+            "Bearer\tabc.def.ghi",
+            "Bearer \tabc.def.ghi",
+            "Bearer\t abc.def.ghi",
+            "\tBearer abc.def.ghi",
+            "Bearer abc.def.ghi\t",
+            "Bearer\u{a0}abc.def.ghi",
+            "Bearer \u{a0}abc.def.ghi",
+            "Bearer abc.def.ghi\u{a0}",
+            "\u{a0}Bearer abc.def.ghi",
+            "Bearer\u{3000}abc.def.ghi",
+            "Bearer abc.def.ghi\u{3000}",
+            "Bearer\u{2003}abc.def.ghi",
+            "Bearer\u{85}abc.def.ghi",
+            "Bearer abc.def.ghi\u{feff}",
+            "Bearer\u{1680}abc.def.ghi",
+            // Another scheme with such characters is no less malformed: not "no credentials".
+            "Basic\u{a0}dXNlcjpwYXNz",
+            "Basic\tdXNlcjpwYXNz",
+        ] {
+            assert_eq!(extract_bytes(v.as_bytes()), Err(BearerError::Malformed), "{v:?}");
+        }
+        // Bytes that are not UTF-8 at all (obs-text).
+        assert_eq!(extract_bytes(b"Bearer \xa0abc.def.ghi"), Err(BearerError::Malformed));
+        assert_eq!(extract_bytes(b"Bearer abc.def.ghi\xff"), Err(BearerError::Malformed));
+        // SP around the value and between scheme and token is fine.
+        assert_eq!(extract_bytes(b"  Bearer    abc.def.ghi  ").unwrap(), "abc.def.ghi");
     }
 
     #[test]

@@ -25,6 +25,8 @@ mod bearer;
 mod future;
 mod layer;
 mod on_error;
+#[cfg(test)]
+mod props;
 mod rejection;
 pub mod require;
 mod requirement;

@@ -207,6 +207,14 @@ mod tests {
         assert!(req.check(&user_with_role).is_err(), "a user's app role is not a scope");
         assert!(req.check(&app).is_ok());
         assert!(req.check(&app_claiming_scope).is_err(), "an app cannot present a scope");
+        // A user (no `idtyp`, pairwise `sub`) holding the app role and no `scp` is delegated:
+        // the role is no application permission.
+        let user_role_no_scp = claims(r#"{"roles":["Tasks.Read.All"],"oid":"o","sub":"pairwise"}"#);
+        let e = req.check(&user_role_no_scp).unwrap_err();
+        assert_eq!(e.required_scopes, ["Tasks.Read"]);
+        // Without `idtyp`, an application is known by `oid == sub`.
+        let app_v1 = claims(r#"{"roles":["Tasks.Read.All"],"oid":"sp","sub":"sp"}"#);
+        assert!(req.check(&app_v1).is_ok());
         // A plain scope requirement refuses app-only tokens even if they carry `scp`.
         assert!(Requirement::any_scope(["Tasks.Read"]).check(&app_claiming_scope).is_err());
     }

@@ -130,7 +130,8 @@ where
             let result = validator.validate_bearer(&token).await;
             (result, token)
         });
-        let retry_after = self.auth.validator.config().jwks_policy().retry_interval;
+        // Until the key cache's next attempt: 503s during an outage tell clients when to retry.
+        let retry_after = self.auth.validator.jwks().retry_after();
         ResponseFuture::validating(
             validation,
             Pending {

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
-use azad_axum::{AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_scope};
+use azad_axum::{AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_role, require_scope};
 use azad_core::TokenClient;
 use azad_core::credential::ClientCredential;
 use azad_examples::on_behalf_of::{self, DownstreamUrl};
@@ -64,6 +64,16 @@ async fn call_sensitive(
     Ok(r.text().await.unwrap_or_default())
 }
 
+/// Calls the downstream API for a user holding the app role `Admin` (no scope required).
+#[require_role("Admin")]
+async fn call_as_role_holder(
+    obo: OnBehalfOf,
+    Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
+) -> Result<axum::Json<serde_json::Value>, DownstreamError> {
+    let r = obo.call(reqwest::Client::new().get(format!("{base}/api/data")), &[on_behalf_of::DOWNSTREAM_SCOPE]).await?;
+    Ok(axum::Json(r.json().await.unwrap_or_default()))
+}
+
 struct Stack {
     dev: DevTenant,
     api: SocketAddr,
@@ -81,6 +91,7 @@ async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
     let auth = AzureAdAuth::new(dev.config()).with_token_client(client);
     let extra = Router::new()
         .route("/api/sensitive", get(call_sensitive))
+        .route("/api/as-role-holder", get(call_as_role_holder))
         .route("/api/hostile", get(call_hostile))
         .route_layer(auth.clone())
         .layer(Extension(DownstreamUrl(base.as_str().into())));
@@ -120,6 +131,19 @@ async fn the_users_identity_flows_downstream_and_is_cached() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["downstream"]["oid"], bob.oid.as_str());
     assert_eq!(s.dev.requests(Endpoint::Token), 2);
+}
+
+#[tokio::test]
+async fn a_user_with_app_roles_and_no_scp_is_not_refused_as_app_only() {
+    // Delegated: no `idtyp`, a pairwise `sub`. Its roles are the user's; on-behalf-of acts for
+    // the user (the API's client and the dev token endpoint alike).
+    let s = stack().await;
+    let user = s.dev.token().scopes(Vec::<String>::new()).roles(["Admin"]).build();
+    let res = get_as(&s, "/api/as-role-holder", &user).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["oid"], s.dev.users()[0].oid.as_str());
+    assert_eq!(s.dev.requests(Endpoint::Token), 1);
 }
 
 #[tokio::test]

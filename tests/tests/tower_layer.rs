@@ -187,3 +187,72 @@ async fn repeated_tokens_come_from_the_cache() {
     assert!(validator.validate_cached(&token).is_none());
     assert_eq!(http().get(format!("{base}/api/claims")).bearer_auth(&token).send().await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn authorization_whitespace_other_than_sp_is_400_never_anonymous() {
+    use axum::routing::get;
+    let dev = DevTenant::start().await.unwrap();
+    let token = dev.token().build();
+    let strict = quickstart(&dev).await;
+    let optional = {
+        let app =
+            axum::Router::new()
+                .route(
+                    "/whoami",
+                    get(|c: Option<azad_axum::Claims>| async move {
+                        c.map_or("anonymous".to_owned(), |_| "user".to_owned())
+                    }),
+                )
+                .layer(AzureAdAuth::new(dev.config()).optional(true));
+        format!("http://{}/whoami", serve(app).await)
+    };
+    // A TAB between scheme and token, and non-ASCII whitespace anywhere: never trimmed into
+    // the valid token, never taken for "no credentials", in optional mode too.
+    let values: Vec<Vec<u8>> = vec![
+        format!("Bearer\t{token}").into_bytes(),
+        format!("Bearer \t{token}").into_bytes(),
+        format!("Bearer\u{a0}{token}").into_bytes(),
+        format!("Bearer {token}\u{a0}").into_bytes(),
+        format!("Bearer\u{3000}{token}").into_bytes(),
+        format!("Bearer {token}\u{3000}").into_bytes(),
+        format!("\u{3000}Bearer {token}").into_bytes(),
+        format!("Bearer \u{2028}{token}").into_bytes(),
+        "Basic\u{a0}dXNlcjpwYXNz".to_owned().into_bytes(),
+    ];
+    for value in values {
+        let header = HeaderValue::from_bytes(&value).unwrap();
+        for url in [format!("{strict}/api/claims"), optional.clone()] {
+            let res = http().get(&url).header(AUTHORIZATION, header.clone()).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{url} {:?}", String::from_utf8_lossy(&value));
+            assert_eq!(www(&res), r#"Bearer error="invalid_request""#);
+        }
+    }
+    // One or more SP is right, and no header at all is anonymous in optional mode.
+    let res = http().get(&optional).header(AUTHORIZATION, format!("Bearer   {token}")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "user");
+    assert_eq!(http().get(&optional).send().await.unwrap().text().await.unwrap(), "anonymous");
+}
+
+#[tokio::test]
+async fn a_users_app_role_is_no_application_permission() {
+    use axum::routing::get;
+    let dev = DevTenant::start().await.unwrap();
+    let app = axum::Router::new()
+        .route("/reports", get(|| async { "reports" }))
+        .route_layer(azad_axum::RequireLayer::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]))
+        .layer(AzureAdAuth::new(dev.config()));
+    let base = format!("http://{}", serve(app).await);
+    // A user token holding the app role and no `scp` (no `idtyp`, pairwise `sub`): delegated,
+    // so it needs the scope.
+    let user = dev.token().scopes(Vec::<String>::new()).roles(["Reports.Read.All"]).build();
+    let res = http().get(format!("{base}/reports")).bearer_auth(&user).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(www(&res), r#"Bearer error="insufficient_scope", scope="Reports.Read""#);
+    // Applications, with or without `idtyp`, hold it as a permission.
+    for app in [
+        dev.token().app_only().roles(["Reports.Read.All"]).build(),
+        dev.token().app_only().roles(["Reports.Read.All"]).without_claim("idtyp").build(),
+    ] {
+        assert_eq!(http().get(format!("{base}/reports")).bearer_auth(&app).send().await.unwrap().status(), 200);
+    }
+}

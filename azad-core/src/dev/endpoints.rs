@@ -381,7 +381,8 @@ fn on_behalf_of(shared: &Arc<Shared>, tid: Option<&str>, endpoint: &str, f: &Has
     if !for_caller {
         return invalid_grant(50_013, "Assertion audience does not match the client app presenting the assertion.");
     }
-    if s("idtyp") == "app" || claims.get("scp").is_none() {
+    let opt = |k: &str| claims.get(k).and_then(Value::as_str);
+    if crate::claims::is_app_only_token(opt("idtyp"), opt("scp"), opt("oid"), opt("sub")) {
         return invalid_grant(50_013, "The assertion is an application token; on-behalf-of requires a user's token.");
     }
     let token_tid = s("tid").to_owned();

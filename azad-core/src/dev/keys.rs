@@ -84,8 +84,9 @@ impl DevKey {
         out
     }
 
-    /// Signs raw header and payload JSON texts into a compact JWS with `alg` padding.
-    pub(crate) fn sign_compact(&self, alg: SigningAlgorithm, header_json: &str, payload_json: &str) -> String {
+    /// Signs raw header and payload bytes (JSON texts, or anything for hostile tests) into a
+    /// compact JWS with `alg` padding.
+    pub(crate) fn sign_compact(&self, alg: SigningAlgorithm, header_json: &[u8], payload_json: &[u8]) -> String {
         let mut token = String::with_capacity(header_json.len() * 2 + payload_json.len() * 2 + 360);
         URL_SAFE_NO_PAD.encode_string(header_json, &mut token);
         token.push('.');

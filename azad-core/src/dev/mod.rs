@@ -67,6 +67,9 @@ pub enum Endpoint {
     OpenIdConfigurationV1,
     /// `/{tenant}/discovery/v2.0/keys` and `/{tenant}/discovery/keys`.
     Jwks,
+    /// The same key documents asked for with `?appid={client id}`: the tenant's keys plus the
+    /// application's own signing keys.
+    AppSpecificJwks,
     /// `/{tenant}/oauth2/v2.0/token`.
     Token,
     /// `/{tenant}/oauth2/v2.0/authorize`.
@@ -592,8 +595,15 @@ impl DevTenant {
     /// of malformed or hostile tokens.
     #[must_use]
     pub fn sign_raw(&self, header_json: &str, payload_json: &str) -> String {
+        self.sign_raw_bytes(header_json.as_bytes(), payload_json.as_bytes())
+    }
+
+    /// Like [`sign_raw`](Self::sign_raw), for any bytes: header and payload need not be UTF-8
+    /// or JSON (tests of invalid text: `b"{\"alg\":\"RS256\",\"x\":\"\xff\"}"`).
+    #[must_use]
+    pub fn sign_raw_bytes(&self, header: &[u8], payload: &[u8]) -> String {
         let key = self.shared.keys.read().unwrap_or_else(|e| e.into_inner()).active.clone();
-        key.sign_compact(crate::config::SigningAlgorithm::RS256, header_json, payload_json)
+        key.sign_compact(crate::config::SigningAlgorithm::RS256, header, payload)
     }
 
     /// The key id tokens are signed with now.

@@ -151,7 +151,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     let Some(route) = route(&request.method, &request.path) else {
         return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
-    let endpoint = route.endpoint();
+    let endpoint = match route {
+        Route::Jwks { .. } if request.query_param("appid").is_some() => Endpoint::AppSpecificJwks,
+        _ => route.endpoint(),
+    };
     shared.count(endpoint);
     if let Some(fault) = shared.take_fault(endpoint)
         && let Some(response) = apply_fault(fault).await

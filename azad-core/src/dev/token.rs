@@ -57,6 +57,9 @@ pub struct TokenBuilder {
     extra: Map<String, Value>,
     removed: Vec<String>,
     header_extra: Map<String, Value>,
+    header_removed: Vec<String>,
+    raw_header: Option<Vec<u8>>,
+    raw_payload: Option<Vec<u8>>,
     alg: SigningAlgorithm,
     alg_header: Option<String>,
     kid: Option<Option<String>>,
@@ -96,6 +99,9 @@ impl TokenBuilder {
             extra: Map::new(),
             removed: Vec::new(),
             header_extra: Map::new(),
+            header_removed: Vec::new(),
+            raw_header: None,
+            raw_payload: None,
             alg: SigningAlgorithm::RS256,
             alg_header: None,
             kid: None,
@@ -191,9 +197,48 @@ impl TokenBuilder {
         self
     }
 
-    /// Sets a header parameter (`crit`, `jku`, `typ`...).
+    /// Sets or replaces a header parameter, known or foreign: `typ` (`"JWT"` by default),
+    /// `cty`, `zip`, `enc`, `crit`, `jku`, `nonce`... Values may be any JSON.
+    ///
+    /// ```
+    /// # #[cfg(feature = "dev")]
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use azad_core::{TokenValidator, ValidationError, dev::DevTenant};
+    ///
+    /// let tenant = DevTenant::start().await?;
+    /// let validator = TokenValidator::new(tenant.config());
+    /// let nested = tenant.token().header("cty", "JWT").build();
+    /// assert_eq!(validator.validate(&nested).await.unwrap_err(), ValidationError::UnsupportedContent("cty"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.header_extra.insert(name.into(), value.into());
+        let name = name.into();
+        self.header_removed.retain(|r| *r != name);
+        self.header_extra.insert(name, value.into());
+        self
+    }
+
+    /// Removes a header parameter the token would otherwise have (`typ`, `kid`, `x5t`, `alg`).
+    pub fn without_header(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.header_extra.remove(&name);
+        self.header_removed.push(name);
+        self
+    }
+
+    /// Signs exactly these header bytes instead of the JSON header the builder would write
+    /// (its `alg`, `kid` and header settings are then ignored). The bytes need not be UTF-8
+    /// or JSON: for tests of hostile tokens.
+    pub fn raw_header(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_header = Some(bytes.into());
+        self
+    }
+
+    /// Signs exactly these payload bytes instead of the claims set (every claim setting is
+    /// then ignored). The bytes need not be UTF-8 or JSON: for tests of hostile tokens.
+    pub fn raw_payload(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_payload = Some(bytes.into());
         self
     }
 
@@ -366,7 +411,10 @@ impl TokenBuilder {
     /// app-specific key.
     #[must_use]
     pub fn build(self) -> String {
-        let claims = Value::Object(self.claims());
+        let payload = match &self.raw_payload {
+            Some(raw) => raw.clone(),
+            None => Value::Object(self.claims()).to_string().into_bytes(),
+        };
         let key = {
             let ring = self.shared.keys.read().unwrap_or_else(|e| e.into_inner());
             match &self.signer {
@@ -388,10 +436,17 @@ impl TokenBuilder {
             header.insert("x5t".into(), kid.clone().into());
             header.insert("kid".into(), kid.into());
         }
+        for r in &self.header_removed {
+            header.remove(r);
+        }
         for (k, v) in &self.header_extra {
             header.insert(k.clone(), v.clone());
         }
-        key.sign_compact(self.alg, &Value::Object(header).to_string(), &claims.to_string())
+        let header = match &self.raw_header {
+            Some(raw) => raw.clone(),
+            None => Value::Object(header).to_string().into_bytes(),
+        };
+        key.sign_compact(self.alg, &header, &payload)
     }
 }
 

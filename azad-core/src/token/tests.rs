@@ -280,6 +280,22 @@ async fn on_behalf_of_pre_checks_make_no_network_call() {
 }
 
 #[tokio::test]
+async fn on_behalf_of_takes_a_user_with_app_roles_and_no_scp() {
+    // A user's token (pairwise `sub`, no `idtyp`) carrying app roles and no `scp` is delegated:
+    // on-behalf-of must not refuse it as app-only. The same shape with `oid == sub` is app-only.
+    let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
+    let c = client(&mock);
+    let scope = ["api://downstream/Data.Read"];
+    let user =
+        jwt(json!({"aud": API, "tid": TID, "oid": "o", "sub": "pairwise", "roles": ["R"], "exp": now_secs() + 600}));
+    assert!(c.acquire_on_behalf_of(&user, &scope).await.is_ok());
+    assert_eq!(mock.count(), 1);
+    let app = jwt(json!({"aud": API, "tid": TID, "oid": "o", "sub": "o", "roles": ["R"], "exp": now_secs() + 600}));
+    assert_eq!(c.acquire_on_behalf_of(&app, &scope).await.unwrap_err(), TokenError::OnBehalfOf(OboRefusal::AppOnly));
+    assert_eq!(mock.count(), 1);
+}
+
+#[tokio::test]
 async fn two_users_never_share_a_cached_token() {
     let n = Arc::new(AtomicUsize::new(0));
     let counter = n.clone();

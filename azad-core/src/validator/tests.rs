@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use super::*;
+use crate::config::AzureAdConfig;
 use crate::config::{StaticJwks, TokenVersions};
 use crate::dev::{DevTenant, Endpoint, Fault};
 use crate::error::TokenPart;
@@ -754,4 +755,593 @@ async fn static_jwks_from_a_file_needs_no_network() {
     assert_eq!(dev.total_requests(), 0);
     assert!(StaticJwks::from_file(dir.join("missing.json"), "x").unwrap_err().to_string().contains("static_jwks"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A rendezvous inside [`TokenValidator::validate_inner`]: the validation signals `reached`
+/// after its checks passed, then waits for `release` before it inserts into the cache.
+#[derive(Default)]
+pub(super) struct Pause {
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Pause {
+    pub(super) async fn hold(&self) {
+        self.reached.notify_one();
+        self.release.notified().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_retired_during_a_validation_never_serves_from_the_cache() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let retired = dev.active_kid();
+    let forged_before_revocation = dev.token().build();
+    let pause = Arc::new(Pause::default());
+    *v.inner.after_check.lock().unwrap() = Some(pause.clone());
+
+    // The validation verifies the token with the old key set, then stalls before caching it.
+    let in_flight = tokio::spawn({
+        let (v, t) = (v.clone(), forged_before_revocation.clone());
+        async move { v.validate_shared(&t).await }
+    });
+    pause.reached.notified().await;
+    *v.inner.after_check.lock().unwrap() = None;
+
+    // Emergency revocation: the key is removed and the key set refreshed while it is stalled.
+    let before = v.jwks().generation();
+    dev.rotate_keys();
+    assert!(dev.retire_key(&retired));
+    v.jwks().refresh().await.unwrap();
+    assert!(v.jwks().generation() > before, "removing a key withdraws trust");
+
+    pause.release.notify_one();
+    assert!(in_flight.await.unwrap().is_ok(), "it began before the revocation");
+    // From now on the retired key's token is refused: the entry written by the stalled
+    // validation carries the old generation and is never served.
+    assert!(v.validate_cached(&forged_before_revocation).is_none());
+    assert_eq!(err(&v, &forged_before_revocation).await, ValidationError::UnknownKey);
+    let fresh = dev.token().build();
+    assert!(v.validate(&fresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn adding_a_key_keeps_the_generation_and_the_cache() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().build();
+    v.validate(&token).await.unwrap();
+    let generation = v.jwks().generation();
+    dev.rotate_keys();
+    v.jwks().refresh().await.unwrap();
+    assert_eq!(v.jwks().key_count(), 2);
+    assert_eq!(v.jwks().generation(), generation, "a new key withdraws no trust");
+    assert!(v.validate_cached(&token).is_some(), "tokens of the kept key stay cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_retired_key_is_accepted_under_concurrent_rotation() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    // Epoch counter: bumped after each swap that retires a key has been published.
+    let epoch = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // (token, epoch after which its key is retired)
+    let retired: Arc<std::sync::Mutex<Vec<(String, usize)>>> = Arc::default();
+    let live: Arc<std::sync::Mutex<Vec<String>>> = Arc::new(std::sync::Mutex::new(vec![dev.token().build()]));
+    let violations = Arc::new(AtomicUsize::new(0));
+
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (v, epoch, stop, retired, live, violations) =
+                (v.clone(), epoch.clone(), stop.clone(), retired.clone(), live.clone(), violations.clone());
+            tokio::spawn(async move {
+                let mut i = w;
+                while !stop.load(Ordering::Acquire) {
+                    i += 1;
+                    let started_in = epoch.load(Ordering::Acquire);
+                    let old = retired.lock().unwrap().get(i % 7).cloned();
+                    if let Some((token, retired_at)) = old {
+                        let ok = v.validate_shared(&token).await.is_ok();
+                        // Accepted by a validation that began after the retirement was published.
+                        if ok && started_in >= retired_at {
+                            violations.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let current = live.lock().unwrap().last().cloned();
+                    if let Some(token) = current {
+                        let _ = v.validate_shared(&token).await;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+
+    for _ in 0..12 {
+        let old_kid = dev.active_kid();
+        dev.rotate_keys();
+        v.jwks().refresh().await.unwrap();
+        // Tokens of the new key, validated (and cached) while the old one is still published.
+        live.lock().unwrap().push(dev.token().build());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let old_token = live.lock().unwrap().iter().rev().nth(1).cloned().unwrap();
+        assert!(dev.retire_key(&old_kid));
+        v.jwks().refresh().await.unwrap();
+        let now = epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        retired.lock().unwrap().push((old_token, now));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Release);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(violations.load(Ordering::Relaxed), 0, "a retired key's token was accepted after its removal");
+    assert!(!retired.lock().unwrap().is_empty());
+}
+
+/// A validator whose failed fetches are retried after 50 ms (doubling).
+fn quick_retry(dev: &DevTenant) -> TokenValidator {
+    TokenValidator::new(dev.config_builder().jwks_retry_interval(Duration::from_millis(50)).build().unwrap())
+}
+
+/// Waits (bounded) until `f` is true.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..400 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn a_missing_v1_document_fails_only_v1_tokens_until_it_returns() {
+    for fault in [Fault::Status(404), Fault::Status(503), Fault::Body("garbage".into())] {
+        let dev = tenant().await;
+        dev.inject(Endpoint::OpenIdConfigurationV1, fault.clone());
+        let v = quick_retry(&dev);
+        // The v2.0 family loaded: its tokens validate.
+        assert!(v.validate(&dev.token().build()).await.is_ok(), "{fault:?}");
+        assert!(!v.jwks().is_healthy());
+        // v1.0 tokens wait for their own document: an outage (503), not a bad token.
+        let v1 = dev.token().v1().build();
+        assert_eq!(err(&v, &v1).await, ValidationError::KeysUnavailable, "{fault:?}");
+        // The document comes back: the background retry picks it up with no request and no restart.
+        dev.clear_fault(Endpoint::OpenIdConfigurationV1);
+        eventually("the v1.0 family loads", async || v.jwks().is_healthy()).await;
+        assert!(v.validate(&v1).await.is_ok(), "{fault:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_v1_document_lost_after_loading_keeps_its_last_known_good_issuer() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let v1 = dev.token().v1().build();
+    assert!(v.validate(&v1).await.is_ok());
+    dev.inject(Endpoint::OpenIdConfigurationV1, Fault::Status(500));
+    v.jwks().refresh().await.unwrap();
+    assert!(v.validate(&dev.token().v1().build()).await.is_ok());
+}
+
+#[tokio::test]
+async fn app_specific_keys_down_fail_only_the_tokens_that_need_them() {
+    let dev = tenant().await;
+    dev.add_app_signing_key(dev.api_client_id());
+    dev.inject(Endpoint::AppSpecificJwks, Fault::Status(500));
+    let v = TokenValidator::new(
+        dev.config_builder()
+            .app_specific_signing_keys(true)
+            .jwks_retry_interval(Duration::from_millis(50))
+            .build()
+            .unwrap(),
+    );
+    assert!(v.validate(&dev.token().build()).await.is_ok(), "tenant keys loaded");
+    let app_signed = dev.token().signed_with_app_key(dev.api_client_id()).build();
+    assert_eq!(err(&v, &app_signed).await, ValidationError::KeysUnavailable);
+    dev.clear_fault(Endpoint::AppSpecificJwks);
+    eventually("app-specific keys load", async || v.jwks().is_healthy()).await;
+    assert!(v.validate(&app_signed).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failed_cold_start_recovers_in_the_background_with_back_off() {
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let v = quick_retry(&dev);
+    let token = dev.token().build();
+    assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    assert!(v.jwks().retry_after() >= Duration::from_secs(1));
+    // Attempts are spaced by a doubling back-off: 50, 100, 200, 400 ms ... not one per request.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let attempts = dev.requests(Endpoint::OpenIdConfiguration);
+    assert!((2..=6).contains(&attempts), "{attempts} attempts in 800 ms");
+    for _ in 0..20 {
+        assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    }
+    assert!(dev.requests(Endpoint::OpenIdConfiguration) <= attempts + 1, "requests do not add attempts");
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    eventually("keys load with no request", async || v.jwks().key_count() > 0).await;
+    assert!(v.validate(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    use std::io::Write;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let v = quick_retry(&dev);
+    let token = dev.token().build();
+    for _ in 0..50 {
+        assert_eq!(err(&v, &token).await, ValidationError::KeysUnavailable);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(dev.requests(Endpoint::OpenIdConfiguration) >= 2);
+    dev.clear_fault(Endpoint::OpenIdConfiguration);
+    eventually("keys load", async || v.jwks().key_count() > 0).await;
+    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(log.matches("identity provider outage: retrying").count(), 1, "{log}");
+    assert_eq!(log.matches("identity provider outage over").count(), 1, "{log}");
+    assert!(!log.contains(&token), "never the token");
+    assert!(!log.contains(" ERROR "), "a request during an outage is not an error line each: {log}");
+}
+
+#[tokio::test]
+async fn a_key_published_during_an_outage_is_a_503_not_a_bad_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    dev.inject(Endpoint::Jwks, Fault::Status(503));
+    dev.rotate_keys();
+    let new_key = dev.token().build();
+    assert_eq!(err(&v, &new_key).await, ValidationError::KeysUnavailable);
+    // A wrong audience never triggers a refresh, outage or not: still a bad token.
+    let wrong = dev.token().kid(Some("another-kid")).audience("api://other").build();
+    assert_eq!(err(&v, &wrong).await, ValidationError::UnknownKey);
+    dev.clear_fault(Endpoint::Jwks);
+    v.jwks().refresh().await.unwrap();
+    assert!(v.validate(&new_key).await.is_ok());
+}
+
+// Only plain signed JWT access tokens pass (issue 8). Every token below is genuinely signed by
+// the tenant's published key: only its shape is wrong.
+
+#[tokio::test]
+async fn typ_must_name_a_jwt_access_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // No `typ`, `JWT` in any case, the media-type form, and RFC 9068's `at+jwt` pass.
+    assert!(v.validate(&dev.token().without_header("typ").build()).await.is_ok());
+    for typ in ["JWT", "jwt", "application/jwt", "Application/JWT", "at+jwt", "AT+JWT", "application/at+jwt"] {
+        assert!(v.validate(&dev.token().header("typ", typ).build()).await.is_ok(), "{typ}");
+    }
+    for typ in [
+        "",
+        "JOSE",
+        "JOSE+JSON",
+        "JWS",
+        "JWE",
+        "id_token+jwt",
+        "dpop+jwt",
+        "logout+jwt",
+        "secevent+jwt",
+        "application/",
+        "application/jose",
+        "JWT ",
+        " JWT",
+        "JWT\u{0}",
+        "jwt+at",
+    ] {
+        let token = dev.token().header("typ", typ).build();
+        assert_eq!(err(&v, &token).await, ValidationError::InvalidTokenType, "{typ:?}");
+    }
+    // A `typ` that is not a string is a malformed header.
+    let token = dev.token().header("typ", json!(["JWT"])).build();
+    assert_eq!(err(&v, &token).await, ValidationError::Malformed(TokenPart::Header));
+}
+
+#[tokio::test]
+async fn nested_compressed_or_encrypted_content_is_refused() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    for (name, value, expected) in [
+        ("cty", json!("JWT"), "cty"),
+        ("cty", json!("application/json"), "cty"),
+        ("cty", json!(null), "cty"),
+        ("zip", json!("DEF"), "zip"),
+        ("enc", json!("A256GCM"), "enc"),
+    ] {
+        let token = dev.token().header(name, value).build();
+        assert_eq!(err(&v, &token).await, ValidationError::UnsupportedContent(expected), "{name}");
+    }
+    assert_eq!(dev.requests(Endpoint::Jwks), 0, "refused before any key is fetched");
+}
+
+#[tokio::test]
+async fn header_and_claims_must_be_unicode_json_text() {
+    use crate::error::JsonTextError::{NotUtf8, TooDeep, UnpairedSurrogate};
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let kid = dev.active_kid();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    // A valid claims set with one extra member whose value is `raw` (bytes, not text).
+    let with_member = |raw: &[u8]| {
+        let mut p = claims.trim_end_matches('}').as_bytes().to_vec();
+        p.extend_from_slice(b",\"xms_extra\":");
+        p.extend_from_slice(raw);
+        p.push(b'}');
+        p
+    };
+    let payload = |raw: &[u8]| dev.token().raw_payload(with_member(raw)).build();
+    assert!(v.validate(&payload(b"\"fine\"")).await.is_ok());
+    for (raw, expected) in [
+        (&b"\"\xff\""[..], NotUtf8),
+        (b"\"\xc3\x28\"", NotUtf8),
+        (b"\"\xed\xa0\x80\"", NotUtf8),
+        (b"\"\xf4\x90\x80\x80\"", NotUtf8),
+        (br#""\ud800""#, UnpairedSurrogate),
+        (br#""\udfff""#, UnpairedSurrogate),
+        (br#"["\ud83d", "\ude00"]"#, UnpairedSurrogate),
+        (br#"{"\udbff":1}"#, UnpairedSurrogate),
+    ] {
+        let token = payload(raw);
+        assert_eq!(err(&v, &token).await, ValidationError::InvalidJsonText(TokenPart::Payload, expected), "{raw:?}");
+    }
+    // A surrogate pair is Unicode text.
+    let pair = payload(br#""\ud83d\ude00""#);
+    assert_eq!(v.validate(&pair).await.unwrap().get("xms_extra").unwrap(), "\u{1f600}");
+    // The claims set nests at most 16 levels (the outer object is level 1).
+    let nested = |levels: usize| format!("{}1{}", "[".repeat(levels - 1), "]".repeat(levels - 1));
+    assert!(v.validate(&payload(nested(16).as_bytes())).await.is_ok());
+    let deep = payload(nested(17).as_bytes());
+    assert_eq!(err(&v, &deep).await, ValidationError::InvalidJsonText(TokenPart::Payload, TooDeep));
+    let deep_claim = dev.token().claim("xms_deep", (0..20).fold(json!(1), |v, _| json!({ "a": v }))).build();
+    assert_eq!(err(&v, &deep_claim).await, ValidationError::InvalidJsonText(TokenPart::Payload, TooDeep));
+    // The header, likewise.
+    let header = |raw: &[u8]| {
+        let mut h = format!(r#"{{"typ":"JWT","alg":"RS256","kid":"{kid}","x":"#).into_bytes();
+        h.extend_from_slice(raw);
+        h.push(b'}');
+        dev.token().raw_header(h).build()
+    };
+    assert!(v.validate(&header(b"\"fine\"")).await.is_ok());
+    for (raw, expected) in [
+        (&b"\"\xff\""[..], NotUtf8),
+        (br#""\ud800""#, UnpairedSurrogate),
+        (b"[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]", TooDeep),
+    ] {
+        assert_eq!(
+            err(&v, &header(raw)).await,
+            ValidationError::InvalidJsonText(TokenPart::Header, expected),
+            "{raw:?}"
+        );
+    }
+    // A byte-order mark is not JSON text either.
+    let bom = dev.token().raw_payload([b"\xef\xbb\xbf".as_slice(), claims.as_bytes()].concat()).build();
+    assert_eq!(err(&v, &bom).await, ValidationError::Malformed(TokenPart::Payload));
+}
+
+#[tokio::test]
+async fn entra_tokens_carry_a_canonical_tenant_id() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let no_tid = dev.token().without_claim("tid").build();
+    assert_eq!(err(&v, &no_tid).await, ValidationError::MissingClaim("tid"));
+    let upper = dev.token().claim("tid", dev.tenant_id().to_uppercase()).build();
+    assert_eq!(err(&v, &upper).await, ValidationError::InvalidTenantId);
+    // Multi-tenant: an upper-case tid whose issuer names it the same way.
+    let common = TokenValidator::new(dev.config_builder().tenant_id("common").build().unwrap());
+    let upper_other = dev.token().tenant(OTHER_TENANT.to_uppercase()).build();
+    assert_eq!(err(&common, &upper_other).await, ValidationError::InvalidTenantId);
+    let mixed = dev.token().tenant(OTHER_TENANT.replacen('a', "A", 1)).build();
+    assert_eq!(err(&common, &mixed).await, ValidationError::InvalidTenantId);
+    assert!(common.validate(&dev.token().tenant(OTHER_TENANT).build()).await.is_ok());
+}
+
+#[tokio::test]
+async fn entra_token_version_must_match_its_issuer() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // A v2.0 issuer with `ver` 1.0, a v1.0 issuer with `ver` 2.0, and other values.
+    assert_eq!(err(&v, &dev.token().claim("ver", "1.0").build()).await, ValidationError::VersionMismatch);
+    assert_eq!(err(&v, &dev.token().v1().claim("ver", "2.0").build()).await, ValidationError::VersionMismatch);
+    for ver in ["2", "2.00", "3.0", ""] {
+        assert_eq!(err(&v, &dev.token().claim("ver", ver).build()).await, ValidationError::VersionMismatch, "{ver}");
+    }
+    assert_eq!(err(&v, &dev.token().without_claim("ver").build()).await, ValidationError::MissingClaim("ver"));
+    assert_eq!(err(&v, &dev.token().v1().without_claim("ver").build()).await, ValidationError::MissingClaim("ver"));
+    // Configured versions are still checked first.
+    let v2_only = TokenValidator::new(dev.config_builder().token_versions(TokenVersions::V2Only).build().unwrap());
+    assert_eq!(err(&v2_only, &dev.token().v1().claim("ver", "2.0").build()).await, ValidationError::VersionMismatch);
+}
+
+#[tokio::test]
+async fn other_oidc_authorities_keep_their_own_tid_and_ver() {
+    let dev = tenant().await;
+    // The same keys and issuer, reached as a plain OpenID Connect provider (as for Azure AD B2C).
+    let cfg = AzureAdConfig::builder().metadata_url(dev.metadata_url()).client_id(dev.api_client_id()).build().unwrap();
+    assert!(!cfg.authority.is_entra());
+    let v = TokenValidator::new(cfg);
+    assert!(v.validate(&dev.token().build()).await.is_ok());
+    assert!(
+        v.validate(&dev.token().without_claim("tid").claim("ver", "1.0").without_claim("azp").build()).await.is_ok()
+    );
+    // The rest still holds.
+    assert_eq!(err(&v, &dev.token().header("cty", "JWT").build()).await, ValidationError::UnsupportedContent("cty"));
+}
+
+#[tokio::test]
+async fn id_tokens_are_not_access_tokens() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    // An ID token for this API's own registration (a web app and API in one), shaped like the
+    // dev tenant's and Entra's: aud = client id, no `azp`, a `nonce`. With the user's app roles
+    // it carries `roles`: the scopes-or-roles rule alone would let it through.
+    let id_token = |b: crate::dev::TokenBuilder| {
+        b.audience(dev.api_client_id())
+            .scopes(Vec::<String>::new())
+            .without_claim("azp")
+            .without_claim("azpacr")
+            .claim("nonce", "n-0S6_WzA2Mj")
+    };
+    let with_roles = id_token(dev.token()).roles(["Admin"]).build();
+    assert_eq!(err(&v, &with_roles).await, ValidationError::NotAnAccessToken);
+    let plain = id_token(dev.token()).build();
+    assert_eq!(err(&v, &plain).await, ValidationError::NotAnAccessToken);
+    // v1.0: no `appid`.
+    let v1 = dev.token().v1().roles(["Admin"]).scopes(Vec::<String>::new()).without_claim("appid").build();
+    assert_eq!(err(&v, &v1).await, ValidationError::NotAnAccessToken);
+    // Tokens with neither scopes nor roles are still refused as such.
+    let bare = dev.token().scopes(Vec::<String>::new()).build();
+    assert_eq!(err(&v, &bare).await, ValidationError::NoScopesOrRoles);
+    // The sign-in client's validator takes ID tokens.
+    let ids = TokenValidator::for_id_tokens(
+        dev.config_builder().insecure_allow_tokens_without_scopes_or_roles(true).build().unwrap(),
+    );
+    assert!(ids.validate(&plain).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_user_with_app_roles_and_no_scp_is_delegated() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let user = dev.token().scopes(Vec::<String>::new()).roles(["Tasks.Read.All"]).build();
+    let claims = v.validate(&user).await.unwrap();
+    assert!(!claims.is_app_only(), "a user's app roles do not make the token app-only");
+    let app = dev.token().app_only().roles(["Tasks.Read.All"]).without_claim("idtyp").build();
+    assert!(v.validate(&app).await.unwrap().is_app_only(), "oid == sub and no scp");
+}
+
+#[tokio::test]
+async fn new_rejections_are_client_errors_with_fixed_descriptions() {
+    use crate::error::JsonTextError;
+    for e in [
+        ValidationError::InvalidJsonText(TokenPart::Payload, JsonTextError::NotUtf8),
+        ValidationError::InvalidTokenType,
+        ValidationError::UnsupportedContent("cty"),
+        ValidationError::InvalidTenantId,
+        ValidationError::VersionMismatch,
+        ValidationError::NotAnAccessToken,
+    ] {
+        assert_eq!(e.error_code(), Some("invalid_token"));
+        assert!(!e.is_server_error());
+        assert!(!e.description().is_empty());
+    }
+}
+
+/// Property test over the whole pipeline: genuine tokens with random edits (bytes of any
+/// segment, header or claims members spliced in and then genuinely re-signed) are never
+/// accepted unless untouched, never panic, and are never a server-side error. Bounded (256
+/// cases) so CI stays fast.
+#[test]
+fn mutated_and_resigned_tokens_are_client_errors() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dev = rt.block_on(tenant());
+    let v = validator(&dev);
+    rt.block_on(v.warm_up()).unwrap();
+    let good = dev.token().build();
+    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(good.split('.').next().unwrap()).unwrap()).unwrap();
+    let claims = serde_json::Value::Object(dev.token().claims()).to_string();
+    const SPLICES: &[&str] = &[
+        r#","cty":"JWT""#,
+        r#","typ":"JOSE""#,
+        r#","zip":"DEF""#,
+        r#","tid":"ABC""#,
+        r#","ver":"1.0""#,
+        r#","x":"\ud800""#,
+        r#","x":[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]"#,
+        ",\"x\":\"\u{a0}\"",
+        "\\",
+        "\"",
+        "}",
+        "{",
+        ",",
+    ];
+    let strategy = (0u8..3, any::<prop::sample::Index>(), any::<u8>(), 0..SPLICES.len(), any::<prop::sample::Index>());
+    let mut runner = TestRunner::new(Config { cases: 256, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&strategy, |(kind, at, byte, splice, splice_at)| {
+            let token = match kind {
+                // A byte of the compact token changed (the signature no longer matches).
+                0 => {
+                    let mut bytes = good.clone().into_bytes();
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                // A member spliced into the header, and the result genuinely signed.
+                1 => {
+                    let mut h = header.clone();
+                    let i = splice_at.index(h.len());
+                    if h.is_char_boundary(i) {
+                        h.insert_str(i, SPLICES[splice]);
+                    }
+                    dev.sign_raw(&h, &claims)
+                }
+                // Likewise in the claims set.
+                _ => {
+                    let mut c = claims.clone().into_bytes();
+                    let i = splice_at.index(c.len());
+                    c.splice(i..i, SPLICES[splice].bytes());
+                    c.insert(at.index(c.len() + 1), byte);
+                    dev.sign_raw_bytes(header.as_bytes(), &c)
+                }
+            };
+            match rt.block_on(v.validate(&token)) {
+                // Edited without a new signature: only the genuine token passes.
+                Ok(_) if kind == 0 => prop_assert_eq!(&token, &good, "a tampered token was accepted"),
+                // Edited and re-signed: harmless edits pass, but never one of the refused shapes.
+                Ok(c) => {
+                    let mut parts = token.split('.');
+                    let h = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    let h: serde_json::Value = serde_json::from_slice(&h).unwrap();
+                    for member in ["cty", "zip", "enc"] {
+                        prop_assert!(h.get(member).is_none(), "{}", member);
+                    }
+                    prop_assert!(h.get("typ").is_none_or(|t| t == "JWT"));
+                    prop_assert_eq!(c.tenant_id(), Some(dev.tenant_id()));
+                    prop_assert_eq!(c.version(), Some("2.0"));
+                    // The claims set was UTF-8 JSON text.
+                    let p = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&p).is_ok());
+                }
+                Err(e) => {
+                    prop_assert!(!e.is_server_error(), "{:?}", e);
+                    prop_assert_eq!(e.error_code(), Some("invalid_token"));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }
