@@ -59,10 +59,10 @@ async fn issuer_of_another_cloud_is_503_and_one_clear_log_line() {
             azad_core::ValidationError::KeysUnavailable
         );
     }
-    let mismatch_lines = |text: &str| text.lines().filter(|l| l.contains("contradict the configuration")).count();
+    let mismatch_lines = |text: &str| text.lines().filter(|l| l.contains("contradicts the configuration")).count();
     assert_eq!(mismatch_lines(&logs.text()), 1, "logged once, not per request:\n{}", logs.text());
     let text = logs.text();
-    let error = text.lines().find(|l| l.contains("contradict the configuration")).unwrap();
+    let error = text.lines().find(|l| l.contains("contradicts the configuration")).unwrap();
     assert!(error.contains("ERROR"), "{error}");
     assert!(
         error.contains("https://login.partner.microsoftonline.cn")
