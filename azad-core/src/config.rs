@@ -7,6 +7,23 @@
 //! - the environment, [`AzureAdConfig::from_env`];
 //! - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
 //!
+//! # Audiences
+//!
+//! By default a token's `aud` must be the API's client id (what Entra writes in v2.0 access
+//! tokens) or `api://{client id}` (the default App ID URI, which v1.0 access tokens carry when
+//! the client asked for it): see Microsoft identity platform, "Access tokens", claim `aud`.
+//! [`AzureAdConfigBuilder::add_audience`] accepts more on top of these (for example
+//! `spn:{client id}`, or a custom App ID URI); [`AzureAdConfigBuilder::audiences`] replaces
+//! them.
+//!
+//! # Tenants, issuers and keys
+//!
+//! A configuration that names a tenant accepts only that tenant's tokens, whatever the key
+//! source, and one whose parts name different tenants fails to build
+//! ([`ConfigError::Conflict`]). Issuers follow each cloud's real forms (see
+//! [`Cloud`]), and signing keys are trusted only on the authority's own origin
+//! unless [`AzureAdConfigBuilder::trusted_jwks_origin`] names another.
+//!
 //! # Example
 //!
 //! ```
@@ -178,7 +195,9 @@ impl Default for HttpOptions {
 /// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
 ///
 /// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
-/// `{tenantid}` to accept any tenant (combine with an allow-list).
+/// `{tenantid}` to accept any tenant (combine with an allow-list); with a tenant id configured,
+/// only that tenant's tokens are accepted, and an issuer naming another tenant id fails the
+/// build with [`ConfigError::Conflict`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaticJwks {
     pub(crate) json: String,
@@ -276,7 +295,7 @@ impl AzureAdConfig {
     ///
     /// | variable | meaning |
     /// | --- | --- |
-    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`) |
+    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`; with it, a tenant id that every token's `tid` must be) |
     /// | `AZURE_CLIENT_ID` | the API's application (client) id (required) |
     /// | `AZURE_AUTHORITY_HOST` | authority host, default `https://login.microsoftonline.com/` |
     /// | `AZAD_CLOUD` | `public`, `usgov` or `china` (instead of `AZURE_AUTHORITY_HOST`) |
@@ -536,6 +555,10 @@ impl AzureAdConfigBuilder {
 
     /// Any OpenID Connect provider by its discovery URL (Azure AD B2C, Entra External ID,
     /// or a non-Microsoft provider), instead of an Entra instance and tenant.
+    ///
+    /// With [`tenant_id`](Self::tenant_id) (a tenant id, not a domain), every token's `tid` must
+    /// be that tenant; a metadata URL or [`issuer`](Self::issuer) naming another tenant id is a
+    /// [`ConfigError::Conflict`] at [`build`](Self::build).
     pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
         self.metadata_url = Some(url.into());
         self
@@ -554,7 +577,9 @@ impl AzureAdConfigBuilder {
         self
     }
 
-    /// Adds an accepted audience. Without any, the client id and `api://{client id}` are accepted.
+    /// Adds an accepted audience, *replacing* the defaults (the client id and
+    /// `api://{client id}`) by the audiences given this way. To keep the defaults and accept
+    /// one more, use [`add_audience`](Self::add_audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
