@@ -688,7 +688,7 @@ impl JwksCache {
                         authority = %inner.authority,
                         part = part.describe(),
                         error = %e,
-                        "the authority's discovery document contradicts the configuration: its tokens cannot be validated until one of them changes (logged once)"
+                        "the authority's documents contradict the configuration: its tokens cannot be validated until one of them changes (logged once)"
                     );
                 }
                 (Some(e), None) => {

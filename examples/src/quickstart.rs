@@ -59,13 +59,12 @@ where
 
 /// Loads the signing keys at start-up.
 ///
-/// - `fail_fast` (`--check`): the error is returned, so the caller can exit.
+/// - `fail_fast` (`--check`): one attempt; its error is returned, so the caller can exit.
 /// - Otherwise a real API keeps running while the identity provider is unreachable or
-///   answers 5xx: the failure is logged and `Ok` returned. The layer's key cache keeps
-///   retrying in the background with exponential back-off (from the retry interval, up to
-///   5 minutes); meanwhile public routes answer, protected routes answer 503 with
-///   `Retry-After`, and once the keys load they answer normally, with no restart and no
-///   traffic needed.
+///   answers 5xx: one attempt now and, on failure, a warning and `Ok`. The key cache retries
+///   by itself in the background with exponential back-off (from its retry interval, doubling,
+///   at most 5 minutes); meanwhile public routes answer and protected routes answer 503 with
+///   `Retry-After`; once the keys load they answer normally, with no restart.
 ///
 /// # Errors
 ///
@@ -79,7 +78,7 @@ pub async fn load_keys<E>(auth: &AzureAdAuth<E>, fail_fast: bool) -> Result<(), 
                 target: "azad::quickstart",
                 authority = %auth.validator().config().authority(),
                 error = %e,
-                "cannot load the signing keys yet; serving anyway (protected routes answer 503) while they are retried in the background"
+                "cannot load the signing keys yet; serving anyway (protected routes answer 503) while the key cache retries in the background"
             );
             Ok(())
         }
