@@ -336,10 +336,12 @@ fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
 }
 
-/// Caps a `Retry-After` at [`MAX_RETRY_AFTER`] and rounds it up to at least one second.
+/// Rounds a `Retry-After` up to whole seconds (a client told 1 s for 1.9 s would come back
+/// too early), at least one, and caps it at [`MAX_RETRY_AFTER`].
 #[must_use]
 pub fn cap_retry_after(retry_after: Duration) -> Duration {
-    retry_after.clamp(Duration::from_secs(1), MAX_RETRY_AFTER)
+    let secs = retry_after.as_secs().saturating_add(u64::from(retry_after.subsec_nanos() > 0));
+    Duration::from_secs(secs).clamp(Duration::from_secs(1), MAX_RETRY_AFTER)
 }
 
 /// Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds (any number of digits; values too

@@ -152,8 +152,8 @@ pub struct JwksPolicy {
     pub refresh_interval: Duration,
     /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
     pub min_refresh_interval: Duration,
-    /// Wait after a failed fetch before the next attempt (default 10 seconds), doubled on each
-    /// further failure up to 5 minutes; also the `Retry-After` of a 503 before the first attempt.
+    /// Wait after a failed fetch before the next attempt (default 10 seconds, at least 10 ms),
+    /// doubled on each further failure up to 5 minutes (or this interval, if longer).
     pub retry_interval: Duration,
     /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
     pub max_keys: usize,
@@ -590,7 +590,9 @@ impl AzureAdConfigBuilder {
         self
     }
 
-    /// Sets the accepted audiences.
+    /// Sets the accepted audiences, *replacing* the defaults (the client id and
+    /// `api://{client id}`). To keep the defaults and accept more, use
+    /// [`add_audience`](Self::add_audience) or [`extra_audiences`](Self::extra_audiences).
     pub fn audiences<I, S>(mut self, audiences: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -729,8 +731,8 @@ impl AzureAdConfigBuilder {
         self
     }
 
-    /// Sets the first wait after a failed key or metadata fetch (default 10 seconds); each
-    /// further failure doubles it, up to 5 minutes.
+    /// Sets the first wait after a failed key or metadata fetch (default 10 seconds, at least
+    /// 10 ms); each further failure doubles it, up to 5 minutes (or this interval, if longer).
     pub fn jwks_retry_interval(mut self, interval: Duration) -> Self {
         self.jwks_policy.retry_interval = interval;
         self

@@ -570,14 +570,17 @@ impl JwksCache {
     }
 
     /// `true` while keys are loaded and every configured part (v1.0 metadata, app-specific keys)
-    /// is too: a readiness probe can report it.
+    /// is too. A failing *refresh* of keys already loaded does not make it `false`: tokens of
+    /// those keys keep validating on the last-known-good set (a readiness probe wants exactly
+    /// that); such an outage is logged instead.
     #[must_use]
     pub fn is_healthy(&self) -> bool {
         self.inner.current.load().as_ref().is_some_and(|s| s.pending_issuers.is_empty() && !s.app_keys_pending)
     }
 
-    /// How long until the next attempt to load what is missing (at least one second): the
-    /// `Retry-After` of a 503 answered while keys are unavailable.
+    /// How long until the next attempt to load what is missing (at least one second, at most
+    /// 5 minutes). The layer sends it as the `Retry-After` of a 503 answered while keys are
+    /// unavailable, capped there at [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER).
     #[must_use]
     pub fn retry_after(&self) -> Duration {
         let inner = &self.inner;

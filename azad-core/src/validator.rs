@@ -466,6 +466,28 @@ impl TokenValidator {
         Ok(())
     }
 
+    /// The checks that need no key: audience, lifetime and the configured tenant. Used only
+    /// when keys are unavailable, to tell a token that can never be valid (401) from one that
+    /// must wait for the keys (503). Answers nothing about the token's authenticity.
+    fn refused_without_keys(&self, claims: &Claims, now: i64) -> Option<ValidationError> {
+        let cfg = &self.inner.config;
+        if !claims.audiences().iter().any(|a| cfg.audiences.contains(a)) {
+            return Some(ValidationError::InvalidAudience);
+        }
+        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
+        match claims.expires_at() {
+            None => return Some(ValidationError::MissingClaim("exp")),
+            Some(exp) if now > exp.saturating_add(leeway) => return Some(ValidationError::Expired),
+            Some(_) => {}
+        }
+        if let Some(required) = &cfg.required_tenant
+            && !claims.tenant_id().is_some_and(|t| t.eq_ignore_ascii_case(required))
+        {
+            return Some(ValidationError::InvalidIssuer);
+        }
+        None
+    }
+
     /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
     /// token that could have come from our authority may cause network traffic.
     ///
@@ -517,7 +539,12 @@ impl TokenValidator {
         // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
         let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
         let seen = self.inner.jwks.attempts();
-        let mut snapshot = self.inner.jwks.snapshot().await.map_err(|_| ValidationError::KeysUnavailable)?;
+        let mut snapshot = match self.inner.jwks.snapshot().await {
+            Ok(s) => s,
+            // Without keys, a token that can never be valid is still refused as such (401), so its
+            // client does not retry it through the outage; any other token waits (503).
+            Err(_) => return Err(self.refused_without_keys(&claims, now).unwrap_or(ValidationError::KeysUnavailable)),
+        };
         // A family whose metadata has not loaded yet (the v1.0 document of a custom host) is
         // an outage for its tokens only.
         if snapshot.issuer_pending(claims.issuer(), claims.tenant_id()) {
@@ -539,7 +566,9 @@ impl TokenValidator {
         let candidates = match snapshot.keys.get(kid) {
             Some(c) => c,
             // A key published during an outage cannot be learned yet: retry later.
-            None if self.inner.jwks.in_outage() => return Err(ValidationError::KeysUnavailable),
+            None if self.inner.jwks.in_outage() => {
+                return Err(self.refused_without_keys(&claims, now).unwrap_or(ValidationError::KeysUnavailable));
+            }
             None => return Err(ValidationError::UnknownKey),
         };
 
@@ -607,21 +636,34 @@ impl TokenValidator {
         }
         if entra {
             let ver = claims.version().ok_or(ValidationError::MissingClaim("ver"))?;
-            let expected = if iss.ends_with("/v2.0") { "2.0" } else { "1.0" };
+            let expected = if ver_is_v2(iss) { "2.0" } else { "1.0" };
             if ver != expected {
                 return Err(ValidationError::VersionMismatch);
             }
         }
         // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
         // Entra's ID tokens carry neither. Then scopes or roles.
-        if entra && !self.inner.id_tokens && claims.client_app_id().is_none() {
-            return Err(ValidationError::NotAnAccessToken);
+        if entra && !self.inner.id_tokens {
+            // The claim of the token's own version, and not empty.
+            let client = if ver_is_v2(iss) { claims.azp() } else { claims.appid() };
+            if client.is_none_or(str::is_empty) {
+                return Err(ValidationError::NotAnAccessToken);
+            }
         }
-        if cfg.require_scopes_or_roles && claims.scopes().next().is_none() && claims.roles().is_empty() {
+        if cfg.require_scopes_or_roles
+            && claims.scopes().next().is_none()
+            && !claims.roles().iter().any(|r| !r.is_empty())
+        {
             return Err(ValidationError::NoScopesOrRoles);
         }
         Ok((claims, snapshot.generation))
     }
+}
+
+/// `true` for a v2.0 Entra issuer (`…/v2.0`), whose tokens carry `ver` 2.0 and `azp`; v1.0
+/// issuers' tokens carry `ver` 1.0 and `appid`.
+fn ver_is_v2(iss: &str) -> bool {
+    iss.ends_with("/v2.0")
 }
 
 /// Verifies the signature with the first candidate key that accepts it. A key whose `alg`

@@ -53,6 +53,9 @@ fn retry_after_is_capped_and_parsed_without_overflow() {
     let c = Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(Duration::from_secs(u64::MAX));
     assert_eq!(c.retry_after(), Some(MAX_RETRY_AFTER));
     assert_eq!(c.retry_after_value().unwrap(), "60");
+    // Rounded up: told "1" for 1.9 s, a client would come back before the next attempt.
+    let c = Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(Duration::from_millis(1900));
+    assert_eq!(c.retry_after_value().unwrap(), "2");
     let headers = |v: &str| {
         let mut h = HeaderMap::new();
         h.insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());

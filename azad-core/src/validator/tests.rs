@@ -1349,3 +1349,29 @@ fn mutated_and_resigned_tokens_are_client_errors() {
         })
         .unwrap();
 }
+
+#[tokio::test]
+async fn without_keys_a_token_that_can_never_be_valid_is_still_a_401() {
+    let dev = tenant().await;
+    dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
+    let v = validator(&dev);
+    assert_eq!(err(&v, &dev.token().expired().build()).await, ValidationError::Expired);
+    let graph = dev.token().audience("00000003-0000-0000-c000-000000000000").build();
+    assert_eq!(err(&v, &graph).await, ValidationError::InvalidAudience);
+    assert_eq!(err(&v, &dev.token().tenant(OTHER_TENANT).build()).await, ValidationError::InvalidIssuer);
+    // A token that may well be valid waits for the keys.
+    assert_eq!(err(&v, &dev.token().build()).await, ValidationError::KeysUnavailable);
+}
+
+#[tokio::test]
+async fn a_client_and_a_role_must_be_named_not_just_present() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let empty_role = dev.token().scopes(Vec::<String>::new()).claim("roles", json!([""])).build();
+    assert_eq!(err(&v, &empty_role).await, ValidationError::NoScopesOrRoles);
+    assert_eq!(err(&v, &dev.token().claim("azp", "").build()).await, ValidationError::NotAnAccessToken);
+    assert_eq!(err(&v, &dev.token().v1().claim("appid", "").build()).await, ValidationError::NotAnAccessToken);
+    // A v2.0 token names its client with azp; appid alone is the v1.0 form.
+    let v2_with_appid = dev.token().without_claim("azp").claim("appid", dev.client_app_id()).build();
+    assert_eq!(err(&v, &v2_with_appid).await, ValidationError::NotAnAccessToken);
+}
