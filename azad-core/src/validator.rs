@@ -539,11 +539,10 @@ impl TokenValidator {
         // 5. Key lookup (lock-free), refreshing on an unknown kid only if the token looks right.
         let kid = header.kid.as_deref().filter(|k| jwt::kid_shape_ok(k)).ok_or(ValidationError::InvalidKeyId)?;
         let seen = self.inner.jwks.attempts();
-        let mut snapshot = match self.inner.jwks.snapshot().await {
-            Ok(s) => s,
-            // Without keys, a token that can never be valid is still refused as such (401), so its
-            // client does not retry it through the outage; any other token waits (503).
-            Err(_) => return Err(self.refused_without_keys(&claims, now).unwrap_or(ValidationError::KeysUnavailable)),
+        // Without keys, a token that can never be valid is still refused as such (401), so its
+        // client does not retry it through the outage; any other token waits (503).
+        let Ok(mut snapshot) = self.inner.jwks.snapshot().await else {
+            return Err(self.refused_without_keys(&claims, now).unwrap_or(ValidationError::KeysUnavailable));
         };
         // A family whose metadata has not loaded yet (the v1.0 document of a custom host) is
         // an outage for its tokens only.
