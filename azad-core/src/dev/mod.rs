@@ -32,6 +32,7 @@ mod endpoints;
 mod interactive;
 mod keys;
 mod server;
+mod tls;
 mod token;
 
 use std::collections::HashMap;
@@ -256,6 +257,7 @@ pub struct DevTenantBuilder {
     scope_grants: Vec<(String, String, Vec<String>)>,
     identities: Vec<DevManagedIdentity>,
     port: u16,
+    https: bool,
 }
 
 impl Default for DevTenantBuilder {
@@ -272,6 +274,7 @@ impl Default for DevTenantBuilder {
             scope_grants: Vec::new(),
             identities: Vec::new(),
             port: 0,
+            https: false,
         }
     }
 }
@@ -412,15 +415,53 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Serves HTTPS instead of plain HTTP, as Microsoft's own clients (MSAL, Azure Identity)
+    /// require of an authority.
+    ///
+    /// At start a certificate authority is generated, with a server certificate for
+    /// `localhost`, `127.0.0.1` and `::1` signed by it; the CA is written to a PEM file
+    /// ([`DevTenant::ca_pem_path`]) for clients to trust: `REQUESTS_CA_BUNDLE` or
+    /// `SSL_CERT_FILE` for Python, `NODE_EXTRA_CA_CERTS` for Node,
+    /// [`extra_root_certificates_pem`](crate::config::AzureAdConfigBuilder::extra_root_certificates_pem)
+    /// or `AZAD_EXTRA_CA_CERTS` for azad. Every URL the dev tenant announces (discovery,
+    /// issuers, endpoints) is then `https://127.0.0.1:{port}`, and [`DevTenant::config`]
+    /// already trusts the CA.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use azad_core::{TokenValidator, dev::DevTenant};
+    ///
+    /// let tenant = DevTenant::builder().https().start().await?;
+    /// assert!(tenant.base_url().starts_with("https://127.0.0.1:"));
+    /// assert!(std::fs::read_to_string(tenant.ca_pem_path().unwrap())?.contains("BEGIN CERTIFICATE"));
+    /// let validator = TokenValidator::new(tenant.config());
+    /// validator.validate(&tenant.token().build()).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn https(mut self) -> Self {
+        self.https = true;
+        self
+    }
+
     /// Starts the server on 127.0.0.1.
     ///
     /// # Errors
     ///
-    /// The I/O error if the port cannot be bound.
+    /// The I/O error if the port cannot be bound (or, with [`https`](Self::https), if the
+    /// CA file cannot be written).
     pub async fn start(self) -> std::io::Result<DevTenant> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
+        let tls = if self.https {
+            let tls = tls::DevTls::generate()?;
+            let path = tls::ca_file_path(addr.port());
+            tls::write_ca(&path, &tls.ca_pem)?;
+            Some((tls, path))
+        } else {
+            None
+        };
+        let base_url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
         let registry = self.default_registry();
         let mut users = self.users;
         if users.is_empty() {
@@ -452,9 +493,13 @@ impl DevTenantBuilder {
             base_url,
             served: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(server::serve(listener, shared.clone()));
-        tracing::debug!(target: "azad::dev", %addr, "dev tenant listening");
-        Ok(DevTenant { shared, addr, task })
+        let (acceptor, ca) = match tls {
+            Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
+            None => (None, None),
+        };
+        let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
+        tracing::debug!(target: "azad::dev", %addr, https = ca.is_some(), "dev tenant listening");
+        Ok(DevTenant { shared, addr, task, ca })
     }
 }
 
@@ -465,6 +510,13 @@ pub struct DevTenant {
     shared: Arc<Shared>,
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    ca: Option<DevCa>,
+}
+
+/// The CA of an HTTPS dev tenant: its PEM text and the file it was written to.
+struct DevCa {
+    pem: String,
+    path: std::path::PathBuf,
 }
 
 impl fmt::Debug for DevTenant {
@@ -480,6 +532,9 @@ impl fmt::Debug for DevTenant {
 impl Drop for DevTenant {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(ca) = &self.ca {
+            let _ = std::fs::remove_file(&ca.path);
+        }
     }
 }
 
@@ -498,10 +553,32 @@ impl DevTenant {
         DevTenantBuilder::default()
     }
 
-    /// The authority host, e.g. `http://127.0.0.1:54321` (`AZURE_AUTHORITY_HOST`).
+    /// The authority host, e.g. `http://127.0.0.1:54321` (`AZURE_AUTHORITY_HOST`), or
+    /// `https://127.0.0.1:54321` with [`https`](DevTenantBuilder::https).
     #[must_use]
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
+    }
+
+    /// The authority URL of this tenant, `{base_url}/{tenant id}`: what MSAL's `authority`
+    /// and Azure Identity's `authority_host` + `tenant_id` name.
+    #[must_use]
+    pub fn authority(&self) -> String {
+        format!("{}/{}", self.shared.base_url, self.shared.tenant_id)
+    }
+
+    /// With [`https`](DevTenantBuilder::https): the file holding the CA certificate (PEM)
+    /// that signed the server certificate, for clients to trust. Removed when the dev tenant
+    /// is dropped.
+    #[must_use]
+    pub fn ca_pem_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_ref().map(|ca| ca.path.as_path())
+    }
+
+    /// With [`https`](DevTenantBuilder::https): the CA certificate (PEM).
+    #[must_use]
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(|ca| ca.pem.as_str())
     }
 
     /// The socket address it listens on.
@@ -574,9 +651,17 @@ impl DevTenant {
         self.config_builder().build().expect("dev tenant configuration is valid")
     }
 
-    /// A configuration builder for the default API, pointed at this tenant, to adjust.
+    /// A configuration builder for the default API, pointed at this tenant, to adjust. Over
+    /// HTTPS it trusts the dev tenant's CA.
     pub fn config_builder(&self) -> crate::config::AzureAdConfigBuilder {
-        AzureAdConfig::builder().instance(self.base_url()).tenant_id(self.tenant_id()).client_id(self.api_client_id())
+        let builder = AzureAdConfig::builder()
+            .instance(self.base_url())
+            .tenant_id(self.tenant_id())
+            .client_id(self.api_client_id());
+        match &self.ca {
+            Some(ca) => builder.extra_root_certificates_pem(ca.pem.clone()),
+            None => builder,
+        }
     }
 
     /// A token builder: by default a v2.0 delegated token of the default user for the default

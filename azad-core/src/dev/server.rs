@@ -16,7 +16,11 @@ use crate::authority::CONSUMERS_TENANT_ID;
 
 pub(crate) type DevResponse = Response<Full<Bytes>>;
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -27,9 +31,25 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>
             }
         };
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(target: "azad::dev", error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(target: "azad::dev", "TLS handshake timed out"),
+                    }
+                }
+            }
         });
     }
 }
