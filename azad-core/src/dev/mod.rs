@@ -231,6 +231,14 @@ impl Shared {
         Some(fault)
     }
 
+    pub(crate) fn set_fault(&self, endpoint: Endpoint, fault: Fault, times: Option<usize>) {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(endpoint, FaultSlot { fault, remaining: times });
+    }
+
+    pub(crate) fn clear_fault(&self, endpoint: Endpoint) {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&endpoint);
+    }
+
     pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, apps::Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }

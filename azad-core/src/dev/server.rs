@@ -137,13 +137,17 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> DevResponse {
 pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Value {
     let trace_id = super::random_guid();
     let correlation_id = super::random_guid();
+    // Entra's shape: `2026-11-29 18:04:05Z`.
+    let t = crate::expiry::format_date_time(super::endpoints::now(), false);
+    let timestamp = format!("{} {}Z", &t[..10], &t[11..19]);
     json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: 2026-01-01 00:00:00Z"),
+        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
         "error_codes": [code],
-        "timestamp": "2026-01-01 00:00:00Z",
+        "timestamp": timestamp,
         "trace_id": trace_id,
         "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     })
 }
 
@@ -168,6 +172,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         headers: parts.headers,
         body,
     };
+    if request.method == Method::POST && request.path == CONTROL_FAULTS_PATH {
+        return Ok(control_faults(&shared, &request));
+    }
     let Some(route) = route(&request.method, &request.path) else {
         return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
@@ -193,6 +200,59 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
     })
+}
+
+/// The dev tenant's control route for fault injection from another process (a test harness in
+/// another language): `POST` a form with `endpoint`, `fault` and its parameters.
+pub(crate) const CONTROL_FAULTS_PATH: &str = "/_azad/faults";
+
+/// `POST /_azad/faults`: `endpoint` = `token`, `authorize`, `devicecode`, `jwks` or
+/// `openid-configuration`; `fault` = `interaction_required` (with `claims`), `invalid_grant`,
+/// `status` (with `status`), `unavailable` (with `retry_after`) or `none` (clears it); `times`
+/// limits it to the next N requests.
+fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&request.body).into_owned().collect();
+    let get = |k: &str| form.get(k).map(String::as_str);
+    let bad = |why: &str| {
+        json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": why}))
+    };
+    let endpoint = match get("endpoint") {
+        Some("token") => Endpoint::Token,
+        Some("authorize") => Endpoint::Authorize,
+        Some("devicecode") => Endpoint::DeviceCode,
+        Some("jwks") => Endpoint::Jwks,
+        Some("openid-configuration") => Endpoint::OpenIdConfiguration,
+        _ => return bad("endpoint: token, authorize, devicecode, jwks or openid-configuration"),
+    };
+    let number = |k: &str, default: u64| {
+        get(k).map_or(Ok(default), |v| v.parse::<u64>().map_err(|_| bad(&format!("{k}: a number"))))
+    };
+    let fault = match get("fault") {
+        Some("interaction_required") => {
+            Fault::InteractionRequired { claims: get("claims").unwrap_or_default().to_owned() }
+        }
+        Some("invalid_grant") => Fault::InvalidGrant,
+        Some("status") => match number("status", 500) {
+            Ok(code) => Fault::Status(u16::try_from(code).unwrap_or(500)),
+            Err(r) => return r,
+        },
+        Some("unavailable") => match number("retry_after", 1) {
+            Ok(retry_after) => Fault::Unavailable { retry_after },
+            Err(r) => return r,
+        },
+        Some("none") => {
+            shared.clear_fault(endpoint);
+            return json_response(StatusCode::OK, &json!({"cleared": format!("{endpoint:?}")}));
+        }
+        _ => return bad("fault: interaction_required, invalid_grant, status, unavailable or none"),
+    };
+    let times = match number("times", 0) {
+        Ok(t) => usize::try_from(t).unwrap_or(usize::MAX),
+        Err(r) => return r,
+    };
+    shared.set_fault(endpoint, fault, (times > 0).then_some(times));
+    json_response(StatusCode::OK, &json!({"injected": format!("{endpoint:?}"), "times": times}))
 }
 
 /// `GET /{tenant}/oauth2/v2.0/logout`: back to a registered `post_logout_redirect_uri`.
