@@ -9,6 +9,12 @@
 //! tokens and `http://127.0.0.1:{port}/{tenant id}/` for v1.0), announced by its discovery
 //! documents the way Entra announces `login.microsoftonline.com` and `sts.windows.net`.
 //!
+//! With [`DevTenantBuilder::https`] it serves HTTPS with a CA generated at start, so that
+//! Microsoft's own clients (MSAL, Azure Identity), which accept only `https://` authorities,
+//! can use it; `tests/msal/` drives it with MSAL for Python. A harness in another process can
+//! inject faults through the loopback control route `POST /_azad/faults` (a form with
+//! `endpoint`, `fault` and `times`, the counterpart of [`DevTenant::inject_times`]).
+//!
 //! # Example
 //!
 //! ```

@@ -225,32 +225,27 @@ fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
         Some("openid-configuration") => Endpoint::OpenIdConfiguration,
         _ => return bad("endpoint: token, authorize, devicecode, jwks or openid-configuration"),
     };
-    let number = |k: &str, default: u64| {
-        get(k).map_or(Ok(default), |v| v.parse::<u64>().map_err(|_| bad(&format!("{k}: a number"))))
+    // A missing number takes its default; a malformed one is refused.
+    let number = |k: &str, default: u64| get(k).map_or(Some(default), |v| v.parse::<u64>().ok());
+    let (Some(status), Some(retry_after), Some(times)) =
+        (number("status", 500), number("retry_after", 1), number("times", 0))
+    else {
+        return bad("status, retry_after and times are numbers");
     };
     let fault = match get("fault") {
         Some("interaction_required") => {
             Fault::InteractionRequired { claims: get("claims").unwrap_or_default().to_owned() }
         }
         Some("invalid_grant") => Fault::InvalidGrant,
-        Some("status") => match number("status", 500) {
-            Ok(code) => Fault::Status(u16::try_from(code).unwrap_or(500)),
-            Err(r) => return r,
-        },
-        Some("unavailable") => match number("retry_after", 1) {
-            Ok(retry_after) => Fault::Unavailable { retry_after },
-            Err(r) => return r,
-        },
+        Some("status") => Fault::Status(u16::try_from(status).unwrap_or(500)),
+        Some("unavailable") => Fault::Unavailable { retry_after },
         Some("none") => {
             shared.clear_fault(endpoint);
             return json_response(StatusCode::OK, &json!({"cleared": format!("{endpoint:?}")}));
         }
         _ => return bad("fault: interaction_required, invalid_grant, status, unavailable or none"),
     };
-    let times = match number("times", 0) {
-        Ok(t) => usize::try_from(t).unwrap_or(usize::MAX),
-        Err(r) => return r,
-    };
+    let times = usize::try_from(times).unwrap_or(usize::MAX);
     shared.set_fault(endpoint, fault, (times > 0).then_some(times));
     json_response(StatusCode::OK, &json!({"injected": format!("{endpoint:?}"), "times": times}))
 }
