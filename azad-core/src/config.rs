@@ -772,7 +772,8 @@ impl AzureAdConfigBuilder {
 
     /// Trusts the CA certificates in this PEM text (one or more `CERTIFICATE` blocks) in
     /// addition to the platform's roots, for the default HTTP client: an authority served
-    /// with a private CA, such as the [dev tenant over HTTPS](crate::dev::DevTenantBuilder::https).
+    /// with a private CA, such as the dev tenant over HTTPS (`DevTenantBuilder::https`, `dev`
+    /// feature).
     /// Certificate verification stays on; there is no way to turn it off. A custom
     /// [`http_client`](Self::http_client) brings its own trust.
     ///

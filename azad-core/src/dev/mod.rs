@@ -439,7 +439,9 @@ impl DevTenantBuilder {
     /// [`extra_root_certificates_pem`](crate::config::AzureAdConfigBuilder::extra_root_certificates_pem)
     /// or `AZAD_EXTRA_CA_CERTS` for azad. Every URL the dev tenant announces (discovery,
     /// issuers, endpoints) is then `https://127.0.0.1:{port}`, and [`DevTenant::config`]
-    /// already trusts the CA.
+    /// already trusts the CA. The managed identity endpoints are served over HTTPS too, and
+    /// azad's `ManagedIdentity` client (built without a configuration) does not trust the CA:
+    /// keep managed identity tests on a plain HTTP dev tenant.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
