@@ -95,6 +95,14 @@ def test_client_credentials_with_a_wrong_secret_is_an_entra_error():
     assert result["error_description"].startswith("AADSTS7000215:")
     for key in ("timestamp", "trace_id", "correlation_id"):
         assert result.get(key), key
+    # Entra echoes the client-request-id MSAL sends as the error's correlation_id.
+    request_id = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+    raw = requests.post(app.authority.token_endpoint, headers={"client-request-id": request_id}, timeout=10,
+                        data={"grant_type": "client_credentials", "client_id": WEB["client_id"],
+                              "client_secret": "not-the-secret", "scope": API["default_scope"]})
+    assert raw.status_code == 401 and raw.headers["client-request-id"] == request_id
+    assert raw.json()["correlation_id"] == request_id
+    assert "Correlation ID: " + request_id in raw.json()["error_description"]
 
 
 def read(path):

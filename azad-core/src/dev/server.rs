@@ -178,6 +178,50 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     let Some(route) = route(&request.method, &request.path) else {
         return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
+    // Entra echoes the client's `client-request-id` (a GUID; MSAL sends one with every request)
+    // as the response header and as the `correlation_id` of error bodies.
+    let client_request_id = request
+        .headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::authority::is_guid(v))
+        .map(str::to_ascii_lowercase);
+    let response = Box::pin(route_request(shared, route, request)).await;
+    Ok(match client_request_id {
+        Some(id) => echo_correlation_id(response, &id).await,
+        None => response,
+    })
+}
+
+/// Sets `client-request-id` on the response and, in an error body, `correlation_id`.
+async fn echo_correlation_id(response: DevResponse, id: &str) -> DevResponse {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = http::HeaderValue::from_str(id) {
+        parts.headers.insert("client-request-id", value);
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(mut doc) if parts.status.is_client_error() || parts.status.is_server_error() => {
+            match doc.get("correlation_id").and_then(Value::as_str).map(str::to_owned) {
+                Some(old) => {
+                    doc["correlation_id"] = id.into();
+                    if let Some(d) = doc.get("error_description").and_then(Value::as_str) {
+                        doc["error_description"] = d.replace(&old, id).into();
+                    }
+                    Bytes::from(doc.to_string())
+                }
+                None => bytes,
+            }
+        }
+        _ => bytes,
+    };
+    Response::from_parts(parts, Full::new(body))
+}
+
+async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -> DevResponse {
     let endpoint = match route {
         Route::Jwks { .. } if request.query_param("appid").is_some() => Endpoint::AppSpecificJwks,
         _ => route.endpoint(),
@@ -186,9 +230,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     if let Some(fault) = shared.take_fault(endpoint)
         && let Some(response) = apply_fault(fault).await
     {
-        return Ok(response);
+        return response;
     }
-    Ok(match route {
+    match route {
         Route::Discovery { tenant, v2 } => discovery(&shared, &tenant, v2),
         Route::Jwks { tenant, v2 } => jwks(&shared, &tenant, v2, &request),
         Route::Token { tenant } => super::endpoints::token(&shared, &tenant, &request),
@@ -199,7 +243,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
-    })
+    }
 }
 
 /// The dev tenant's control route for fault injection from another process (a test harness in
