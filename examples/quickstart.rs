@@ -12,7 +12,7 @@
 //!
 //! If the identity provider is unreachable at start-up, the quickstart keeps serving:
 //! `/health` answers, protected routes answer 503 with `Retry-After`, and the signing keys are
-//! retried in the background until they load (`--check` exits at once instead).
+//! retried in the background, with back-off, until they load (`--check` exits at once instead).
 #![allow(clippy::print_stdout)]
 
 use azad_axum::AzureAdAuth;

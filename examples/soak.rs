@@ -230,6 +230,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_samples.iter().min().unwrap_or(&0),
         rss_samples.iter().max().unwrap_or(&0)
     );
+    // The RSS trend: each fifth of the run, the last sample in it.
+    let fifths: Vec<String> =
+        (1..=5).map(|i| rss_samples[(rss_samples.len() * i / 5).saturating_sub(1)].to_string()).collect();
+    println!("RSS by fifths        {} KiB", fifths.join(" / "));
     let accepted_retired = violations.load(Ordering::Relaxed);
     println!("retired-key tokens accepted after the API dropped the key: {accepted_retired}");
     let unexpected: u64 = statuses.iter().filter(|((_, s), _)| !matches!(s, 200 | 401 | 503)).map(|(_, n)| n).sum();

@@ -332,29 +332,43 @@ impl std::error::Error for DownstreamError {
     }
 }
 
-impl IntoResponse for DownstreamError {
-    fn into_response(self) -> Response {
+impl DownstreamError {
+    /// What this API answers its caller, as a [`Challenge`]: the token failure's (see
+    /// [`TokenError::challenge`]), 401 `insufficient_claims` with the claims (base64) for a
+    /// claims challenge, 502 for a failed request, 500 for a request that cannot be retried.
+    pub fn challenge(&self) -> Challenge {
         match self {
-            Self::Token(e) => e.into_response(),
+            Self::Token(e) => e.0.challenge(),
             Self::ClaimsChallenge { claims } => {
-                tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
-                let mut response = (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
-                Challenge::new(StatusCode::UNAUTHORIZED)
-                    .with_error("insufficient_claims")
-                    .with_claims(claims)
-                    .apply_to(response.headers_mut());
-                response
+                Challenge::new(StatusCode::UNAUTHORIZED).with_error("insufficient_claims").with_claims(claims.clone())
             }
             #[cfg(feature = "reqwest")]
-            Self::Request(e) => {
-                tracing::warn!(target: "azad::downstream", error = %e, "downstream request failed");
-                (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response()
-            }
-            Self::NotCloneable => {
-                tracing::error!(target: "azad::downstream", "{self}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
-            }
+            Self::Request(_) => Challenge::new(StatusCode::BAD_GATEWAY),
+            Self::NotCloneable => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
         }
+    }
+}
+
+impl IntoResponse for DownstreamError {
+    fn into_response(self) -> Response {
+        match &self {
+            // Logged by `OboError`.
+            Self::Token(_) => {}
+            Self::ClaimsChallenge { .. } => {
+                tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
+            }
+            #[cfg(feature = "reqwest")]
+            Self::Request(e) => tracing::warn!(target: "azad::downstream", error = %e, "downstream request failed"),
+            Self::NotCloneable => tracing::error!(target: "azad::downstream", "{self}"),
+        }
+        if let Self::Token(e) = self {
+            return e.into_response();
+        }
+        let challenge = self.challenge();
+        let status = challenge.status();
+        let mut response = (status, status.canonical_reason().unwrap_or("error")).into_response();
+        challenge.apply_to(response.headers_mut());
+        response
     }
 }
 

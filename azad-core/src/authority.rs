@@ -456,7 +456,8 @@ impl Authority {
         self.tenant().is_some_and(Tenant::is_multi_tenant)
     }
 
-    /// The authority host (`https://login.microsoftonline.com/`), for Entra authorities.
+    /// The authority host (`https://login.microsoftonline.com/`), for Entra authorities: where
+    /// its documents and endpoints are (the [`served_from`](Self::served_from) origin, if set).
     #[must_use]
     pub fn host(&self) -> Option<&Url> {
         match &self.kind {

@@ -494,6 +494,54 @@ impl<'de> Deserialize<'de> for CowKey<'de> {
     }
 }
 
+/// Any JSON value, read in full and dropped: unlike `IgnoredAny`, numbers are parsed (one that
+/// no `f64` holds, such as `1e400`, is an error), so a claims set validation accepted is one
+/// that [`Claims::get`] can read later. No allocation (strings are borrowed or go through the
+/// parser's scratch buffer).
+struct JsonAny;
+
+impl<'de> Deserialize<'de> for JsonAny {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonAnyVisitor)
+    }
+}
+
+struct JsonAnyVisitor;
+
+impl<'de> Visitor<'de> for JsonAnyVisitor {
+    type Value = JsonAny;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<JsonAny, E> {
+        Ok(JsonAny)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonAny, A::Error> {
+        while seq.next_element::<JsonAny>()?.is_some() {}
+        Ok(JsonAny)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonAny, A::Error> {
+        while map.next_entry::<JsonAny, JsonAny>()?.is_some() {}
+        Ok(JsonAny)
+    }
+}
+
 /// Claims plus what the single parsing pass noticed: a duplicate member, or a well-known
 /// claim of the wrong type (reported as a validation error, not a parse error).
 struct ParsedClaims {
@@ -564,7 +612,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                         duplicate = true;
                     }
                 } else {
-                    map.next_value::<de::IgnoredAny>()?;
+                    map.next_value::<JsonAny>()?;
                     other_names.push(key);
                 }
                 continue;
@@ -717,6 +765,16 @@ mod tests {
         assert!(!user_without_oid.is_app_only());
         let empty_scp = Claims::from_json(br#"{"scp":" ","oid":"o","sub":"o"}"#).unwrap();
         assert!(empty_scp.is_app_only());
+    }
+
+    #[test]
+    fn every_member_is_read_as_json_even_when_skipped() {
+        // A number no IEEE double holds (RFC 7493 §2.2) in a claim validation never reads:
+        // refused, rather than leaving every untyped claim silently unreadable later.
+        assert_eq!(Claims::from_json(br#"{"x":1e400,"upn":"u"}"#), Err(ValidationError::Malformed(TokenPart::Payload)));
+        assert_eq!(Claims::from_json(br#"{"x":[-1e999]}"#), Err(ValidationError::Malformed(TokenPart::Payload)));
+        let c = Claims::from_json(br#"{"x":{"y":[1.5e300,-0,"\u00e9",null,true]},"upn":"u"}"#).unwrap();
+        assert_eq!(c.get("upn").unwrap(), "u");
     }
 
     #[test]

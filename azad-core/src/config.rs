@@ -7,6 +7,23 @@
 //! - the environment, [`AzureAdConfig::from_env`];
 //! - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
 //!
+//! # Audiences
+//!
+//! By default a token's `aud` must be the API's client id (what Entra writes in v2.0 access
+//! tokens) or `api://{client id}` (the default App ID URI, which v1.0 access tokens carry when
+//! the client asked for it): see Microsoft identity platform, "Access tokens", claim `aud`.
+//! [`AzureAdConfigBuilder::add_audience`] accepts more on top of these (for example
+//! `spn:{client id}`, or a custom App ID URI); [`AzureAdConfigBuilder::audiences`] replaces
+//! them.
+//!
+//! # Tenants, issuers and keys
+//!
+//! A configuration that names a tenant accepts only that tenant's tokens, whatever the key
+//! source, and one whose parts name different tenants fails to build
+//! ([`ConfigError::Conflict`]). Issuers follow each cloud's real forms (see
+//! [`Cloud`]), and signing keys are trusted only on the authority's own origin
+//! unless [`AzureAdConfigBuilder::trusted_jwks_origin`] names another.
+//!
 //! # Example
 //!
 //! ```
@@ -178,7 +195,9 @@ impl Default for HttpOptions {
 /// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
 ///
 /// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
-/// `{tenantid}` to accept any tenant (combine with an allow-list).
+/// `{tenantid}` to accept any tenant (combine with an allow-list); with a tenant id configured,
+/// only that tenant's tokens are accepted, and an issuer naming another tenant id fails the
+/// build with [`ConfigError::Conflict`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct StaticJwks {
     pub(crate) json: String,
@@ -279,7 +298,7 @@ impl AzureAdConfig {
     ///
     /// | variable | meaning |
     /// | --- | --- |
-    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`) |
+    /// | `AZURE_TENANT_ID` | tenant id, domain, `organizations`, `common` or `consumers` (required unless `AZAD_METADATA_URL`; with it, a tenant id that every token's `tid` must be) |
     /// | `AZURE_CLIENT_ID` | the API's application (client) id (required) |
     /// | `AZURE_AUTHORITY_HOST` | authority host, default `https://login.microsoftonline.com/` |
     /// | `AZAD_CLOUD` | `public`, `usgov` or `china` (instead of `AZURE_AUTHORITY_HOST`) |
@@ -588,6 +607,15 @@ impl AzureAdConfigBuilder {
 
     /// Any OpenID Connect provider by its discovery URL (Azure AD B2C, Entra External ID,
     /// or a non-Microsoft provider), instead of an Entra instance and tenant.
+    ///
+    /// With [`tenant_id`](Self::tenant_id) (a tenant id, not a domain), every token's `tid` must
+    /// be that tenant; a metadata URL or [`issuer`](Self::issuer) naming another tenant id is a
+    /// [`ConfigError::Conflict`] at [`build`](Self::build).
+    ///
+    /// A Microsoft Entra metadata URL (`https://login.chinacloudapi.cn/{tenant}/v2.0/.well-known/openid-configuration`,
+    /// any cloud host or alias, or `https://{subdomain}.ciamlogin.com/...`) without an
+    /// [`issuer`](Self::issuer) is taken as that Entra authority, with its cloud's real issuers
+    /// (v1.0 and v2.0; China's v2.0 issuer is on `login.partner.microsoftonline.cn`).
     pub fn metadata_url(mut self, url: impl Into<String>) -> Self {
         self.metadata_url = Some(url.into());
         self
@@ -606,7 +634,9 @@ impl AzureAdConfigBuilder {
         self
     }
 
-    /// Adds an accepted audience. Without any, the client id and `api://{client id}` are accepted.
+    /// Adds an accepted audience, *replacing* the defaults (the client id and
+    /// `api://{client id}`) by the audiences given this way. To keep the defaults and accept
+    /// one more, use [`add_audience`](Self::add_audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
@@ -821,13 +851,16 @@ impl AzureAdConfigBuilder {
         }
 
         let authority = self.resolve_authority()?;
-        let required_tenant = match authority.tenant() {
+        // A tenant id given with a metadata URL (checked to be a GUID) is required of every
+        // token, also when the metadata URL is an Entra one: another tenant the metadata URL
+        // names is then a conflict (below), never silently preferred.
+        let given_with_metadata =
+            self.metadata_url.as_ref().and(self.tenant_id.as_deref()).map(|t| t.trim().to_ascii_lowercase());
+        let required_tenant = given_with_metadata.or_else(|| match authority.tenant() {
             Some(Tenant::Id(id)) => Some(id.clone()),
             Some(Tenant::Consumers) => Some(crate::authority::CONSUMERS_TENANT_ID.to_owned()),
-            Some(_) => None,
-            // An OpenID Connect provider with a tenant id (checked to be a GUID).
-            None => self.tenant_id.as_deref().map(|t| t.trim().to_ascii_lowercase()),
-        };
+            _ => None,
+        });
         self.check_tenant_consistency(&authority, required_tenant.as_deref())?;
 
         let mut audiences: Vec<String> = if self.audiences.is_empty() {
@@ -985,6 +1018,14 @@ impl AzureAdConfigBuilder {
                     reason: "with a metadata URL, the tenant must be given as its tenant id (a GUID)",
                 });
             }
+            // A Microsoft Entra metadata URL (`https://{cloud host}/{tenant}[/v2.0]/.well-known/
+            // openid-configuration`, or External ID's) is that Entra authority, with its
+            // cloud's real issuer forms (China's is on another host than its authority).
+            if self.issuer.is_none()
+                && let Some(entra) = entra_metadata_url(url)
+            {
+                return Ok(entra);
+            }
             return Authority::oidc(url, self.issuer.clone(), "metadata_url");
         }
         if self.issuer.is_some() {
@@ -1063,6 +1104,27 @@ impl AzureAdConfigBuilder {
         }
         Ok(())
     }
+}
+
+/// The Entra authority of a metadata URL on a Microsoft cloud host or an External ID host,
+/// shaped `https://{host}/{tenant}[/v2.0]/.well-known/openid-configuration`; `None` otherwise
+/// (the URL is then any OpenID Connect provider's).
+fn entra_metadata_url(value: &str) -> Option<Authority> {
+    let url = url::Url::parse(value.trim()).ok()?;
+    let host = url.host_str()?;
+    let microsoft = Cloud::from_host(host).is_some()
+        || host.to_ascii_lowercase().ends_with(&format!(".{}", crate::authority::EXTERNAL_ID_DOMAIN));
+    if url.scheme() != "https" || url.port().is_some() || url.query().is_some() || !microsoft {
+        return None;
+    }
+    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    let tenant = match segments.as_slice() {
+        [tenant, ".well-known", "openid-configuration"] | [tenant, "v2.0", ".well-known", "openid-configuration"] => {
+            Tenant::parse(tenant, "metadata_url").ok()?
+        }
+        _ => return None,
+    };
+    Authority::entra_at_host(&format!("https://{host}/"), tenant, "metadata_url").ok()
 }
 
 /// The tenant ids (GUIDs, lower-cased) a URL names: as a path segment or as the first label
@@ -1481,5 +1543,42 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "trusted_jwks_origin");
+    }
+
+    #[test]
+    fn entra_metadata_urls_are_entra_authorities() {
+        let cfg = AzureAdConfig::builder()
+            .metadata_url(format!("https://login.chinacloudapi.cn/{TID}/v2.0/.well-known/openid-configuration"))
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert_eq!(cfg.authority().cloud(), Some(Cloud::China));
+        assert_eq!(cfg.required_tenant.as_deref(), Some(TID));
+        assert_eq!(
+            cfg.authority().expected_v2_issuer(TID).unwrap(),
+            format!("https://login.partner.microsoftonline.cn/{TID}/v2.0")
+        );
+        let cfg = AzureAdConfig::builder()
+            .metadata_url("https://contoso.ciamlogin.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration")
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert!(cfg.authority().is_external_id());
+        // A multi-tenant Entra metadata URL with a tenant id: that tenant is required.
+        let cfg = AzureAdConfig::builder()
+            .metadata_url("https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration")
+            .tenant_id(TID)
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert!(cfg.authority().is_multi_tenant());
+        assert_eq!(cfg.required_tenant.as_deref(), Some(TID));
+        // B2C and other providers stay OpenID Connect providers.
+        let b2c = AzureAdConfig::builder()
+            .metadata_url("https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signin/v2.0/.well-known/openid-configuration")
+            .client_id(CID)
+            .build()
+            .unwrap();
+        assert!(!b2c.authority().is_entra());
     }
 }

@@ -118,7 +118,7 @@ pub(crate) async fn discover(authority: &Authority, http: &dyn HttpClient) -> Re
     if let Some(issuers) = check_metadata(authority, &url, &meta)? {
         return Ok(Discovered { metadata: meta, issuers, v1_outage: None });
     }
-    // Entra, custom host: the v1 issuer comes from the v1 document.
+    // Entra, custom host: the v1 issuer comes from the v1 document, which fails on its own.
     let tenant_part = entra_tenant_part(authority, &url, &meta.issuer)?;
     let mut accepted = vec![meta.issuer.clone()];
     let mut v1_outage = None;
@@ -205,12 +205,14 @@ fn check_jwks_origin(
 fn entra_tenant_part(authority: &Authority, url: &str, issuer: &str) -> Result<String, JwksError> {
     let mismatch = || JwksError::IssuerMismatch { url: url.to_owned(), issuer: issuer.to_owned() };
     let parsed = url::Url::parse(issuer).map_err(|_| mismatch())?;
-    // `{origin}/{part}/v2.0`: the part is the first path segment.
+    // `{host}{part}/v2.0`: the part is the last path segment before `/v2.0` (a custom host may
+    // have a path prefix); the exact comparison below checks everything else.
     let part = parsed
         .path()
-        .strip_prefix('/')
-        .and_then(|p| p.strip_suffix("/v2.0"))
-        .filter(|p| !p.is_empty() && !p.contains('/'))
+        .strip_suffix("/v2.0")
+        .and_then(|p| p.rsplit_once('/'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
         .map(|p| if p == "%7Btenantid%7D" { TENANT_TEMPLATE } else { p })
         .ok_or_else(mismatch)?;
     let Some(expected) = authority.expected_v2_issuer(part) else {
@@ -508,6 +510,18 @@ mod tests {
             check_metadata(&oidc, &url, &meta("https://idp.example.com", "https://www.googleapis.com/oauth2/v3/certs"))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn custom_hosts_keep_their_path_prefix() {
+        let a = Authority::entra_at_host("http://127.0.0.1:9/prefix/", Tenant::Id(TID.into()), "h").unwrap();
+        let url = a.metadata_url();
+        let issuer = format!("http://127.0.0.1:9/prefix/{TID}/v2.0");
+        assert!(check_metadata(&a, &url, &meta(&issuer, "http://127.0.0.1:9/prefix/keys")).unwrap().is_none());
+        assert!(matches!(
+            check_metadata(&a, &url, &meta(&format!("http://127.0.0.1:9/other/{TID}/v2.0"), "http://127.0.0.1:9/k")),
+            Err(JwksError::IssuerMismatch { .. })
+        ));
     }
 
     mod properties {

@@ -462,7 +462,8 @@ impl ValidationError {
     }
 }
 
-/// An OAuth error answered by the token endpoint (Entra's error body), kept whole.
+/// An OAuth error answered by the token endpoint (Entra's error body) or a managed identity
+/// endpoint, kept whole; [`endpoint`](Self::endpoint) says which.
 ///
 /// `error_description` is Entra's text (it names the failing check and carries trace and
 /// correlation ids; it never contains the client's secrets).
@@ -496,9 +497,12 @@ pub struct EntraError {
     /// A finer error (`consent_required`, `basic_action`...).
     #[serde(default)]
     pub suberror: Option<String>,
-    /// `Retry-After` of the answer, if any.
+    /// `Retry-After` of the answer, if any (capped by the client's retry policy).
     #[serde(skip)]
     pub retry_after: Option<std::time::Duration>,
+    /// Which endpoint answered (the token endpoint unless set otherwise).
+    #[serde(skip)]
+    pub endpoint: IdentityEndpoint,
 }
 
 impl EntraError {
@@ -537,7 +541,7 @@ impl EntraError {
 
 impl fmt::Display for EntraError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the token endpoint answered `{}` (HTTP {}", self.error, self.status)?;
+        write!(f, "the {} answered `{}` (HTTP {}", self.endpoint, self.error, self.status)?;
         for code in &self.error_codes {
             write!(f, ", AADSTS{code}")?;
         }
@@ -594,11 +598,13 @@ pub enum OboRefusal {
     Malformed,
 }
 
-/// Which kind of identity endpoint answered, named in [`TokenError::Parse`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which kind of identity endpoint answered, named in [`TokenError::Parse`] and
+/// [`EntraError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum IdentityEndpoint {
     /// An OAuth 2.0 token endpoint (client credentials, on-behalf-of, sign-in, device code).
+    #[default]
     TokenEndpoint,
     /// A managed identity endpoint (IMDS, App Service and the hosts that copy it).
     ManagedIdentity,

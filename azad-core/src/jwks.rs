@@ -35,6 +35,8 @@ pub(crate) struct SigningKey {
     /// A hash of everything above as published (kid, modulus, exponent, issuer, alg): two
     /// entries with equal prints are the same key.
     print: u64,
+    /// A hash of the key material alone (modulus, exponent).
+    material: u64,
 }
 
 impl fmt::Debug for SigningKey {
@@ -175,9 +177,12 @@ fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip
     }
     let key = DecodingKey::from_rsa_raw_components(&n, &e);
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&kid, &n, &e, &raw.issuer, alg.map(SigningAlgorithm::as_str)).hash(&mut h);
+    (&kid, &n, &e, &raw.issuer, raw.alg.as_deref()).hash(&mut h);
     let print = h.finish();
-    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print }, n, e })
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&n, &e).hash(&mut h);
+    let material = h.finish();
+    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print, material }, n, e })
 }
 
 impl KeySet {
@@ -282,23 +287,30 @@ impl KeySet {
 
     /// The keys of several documents together (the tenant's and the app-specific JWKS, which
     /// republishes the tenant's keys). The same key in two documents counts once; different
-    /// keys under one `kid` are all candidates, as within one document.
+    /// key material under one kid is kept as candidates; the same material with different
+    /// metadata keeps the first document's (the tenant's).
     pub(crate) fn union(sets: &[&Self]) -> Self {
         let mut keys: HashMap<String, Vec<Arc<SigningKey>>> = HashMap::new();
         for set in sets {
             for (kid, candidates) in &set.keys {
-                let merged = keys.entry(kid.clone()).or_default();
+                let mine = keys.entry(kid.clone()).or_default();
                 for key in candidates {
-                    if !merged.iter().any(|k| k.print == key.print) {
-                        merged.push(key.clone());
+                    if mine.iter().any(|k| k.print == key.print) {
+                        continue;
                     }
+                    if mine.iter().any(|k| k.material == key.material) {
+                        tracing::warn!(target: "azad::jwks", kid, "two documents publish one key under one kid with different metadata; keeping the tenant's");
+                        continue;
+                    }
+                    if !mine.is_empty() {
+                        tracing::warn!(target: "azad::jwks", kid, "two documents publish different keys under one kid; each is tried");
+                    }
+                    mine.push(key.clone());
                 }
+                mine.sort_by_key(|k| k.print);
             }
         }
         let mut prints: Vec<u64> = keys.values().flatten().map(|k| k.print).collect();
-        for candidates in keys.values_mut() {
-            candidates.sort_by_key(|k| k.print);
-        }
         prints.sort_unstable();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         prints.hash(&mut h);

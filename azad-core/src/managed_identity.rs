@@ -293,6 +293,7 @@ fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -
         e.error = format!("http_{status}");
     }
     e.status = status;
+    e.endpoint = crate::error::IdentityEndpoint::ManagedIdentity;
     e.retry_after = crate::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
@@ -424,6 +425,7 @@ mod tests {
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let e = mi.get_token("r").await.unwrap_err();
         assert_eq!(e.entra().unwrap().error, "invalid_request");
+        assert!(e.to_string().starts_with("the managed identity endpoint answered `invalid_request`"), "{e}");
         assert_eq!(count.load(Ordering::SeqCst), 1);
 
         let (client, _, count) = scripted(vec![]);

@@ -66,6 +66,9 @@ pub enum Diagnostic {
     /// The signing key is not in the authority's JWKS: the token comes from another authority,
     /// or the app needs its app-specific signing keys (`app_specific_signing_keys`).
     KeyNotInJwks,
+    /// An ID token was sent where an access token belongs: the client must send the access
+    /// token it got for this API's scope, not the ID token of its sign-in.
+    IdTokenInsteadOfAccessToken,
 }
 
 impl fmt::Display for Diagnostic {
@@ -87,6 +90,9 @@ impl fmt::Display for Diagnostic {
             Self::IssuerOfAnotherAuthority => "the token's issuer belongs to another authority or cloud",
             Self::KeyNotInJwks => {
                 "the signing key is not in the authority's JWKS: the token comes from another authority, or the app needs app-specific signing keys"
+            }
+            Self::IdTokenInsteadOfAccessToken => {
+                "an ID token was sent instead of an access token: the client must send the access token it requested for this API's scope"
             }
         })
     }
@@ -379,6 +385,7 @@ impl TokenValidator {
                 }
             }
             ValidationError::UnknownKey => Some(Diagnostic::KeyNotInJwks),
+            ValidationError::NotAnAccessToken => Some(Diagnostic::IdTokenInsteadOfAccessToken),
             _ => None,
         }
     }
@@ -648,3 +655,6 @@ fn is_canonical_tenant_id(tid: &str) -> bool {
 
 #[cfg(all(test, feature = "dev"))]
 mod tests;
+
+#[cfg(all(test, feature = "dev"))]
+mod issuer_tests;

@@ -14,6 +14,14 @@
 //! Without the `AzureAdAuth` layer the guarded code never runs (500, or `Status::internal`).
 //!
 //! Set `AZAD_MACROS_DEBUG=1` at build time to print every expansion.
+//!
+//! ## Feature flags
+//!
+//! None: the macros are always the same. Whether they target axum or tonic is chosen by the
+//! crate that re-exports them (`azad-axum`'s `macros` feature, `azad-tower`'s `macros` and
+//! `tonic` features).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use proc_macro::TokenStream;
 

@@ -2,12 +2,11 @@
 //! scope, `/api/admin` for callers with the `Admin` app role.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use azad_axum::dev::DevTenant;
-use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, OnAuthError, TokenValidator, require_role, require_scope};
+use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, OnAuthError, require_role, require_scope};
 use azad_core::JwksError;
 use serde_json::{Value, json};
 
@@ -58,25 +57,20 @@ where
     Router::new().route("/health", get(health)).merge(api_routes().route_layer(auth))
 }
 
-/// The longest wait between two attempts to load the signing keys at start-up.
-pub const MAX_WARM_UP_BACKOFF: Duration = Duration::from_secs(60);
-
 /// Loads the signing keys at start-up.
 ///
 /// - `fail_fast` (`--check`): one attempt; its error is returned, so the caller can exit.
 /// - Otherwise a real API keeps running while the identity provider is unreachable or
-///   answers 5xx: one attempt now, and on failure a background task that retries with
-///   exponential back-off (from the key cache's retry interval, doubling, up to
-///   [`MAX_WARM_UP_BACKOFF`]) until the keys load. Meanwhile public routes answer, and
-///   protected routes answer 503 with `Retry-After`; once the keys load, they answer normally,
-///   with no restart. Returns `Ok` at once.
+///   answers 5xx: one attempt now and, on failure, a warning and `Ok`. The key cache retries
+///   by itself in the background with exponential back-off (from its retry interval, doubling,
+///   at most 5 minutes); meanwhile public routes answer and protected routes answer 503 with
+///   `Retry-After`; once the keys load they answer normally, with no restart.
 ///
 /// # Errors
 ///
 /// Only with `fail_fast`: the [`JwksError`] that prevented loading.
 pub async fn load_keys<E>(auth: &AzureAdAuth<E>, fail_fast: bool) -> Result<(), JwksError> {
-    let first = auth.warm_up().await;
-    match first {
+    match auth.warm_up().await {
         Ok(()) => Ok(()),
         Err(e) if fail_fast => Err(e),
         Err(e) => {
@@ -84,28 +78,9 @@ pub async fn load_keys<E>(auth: &AzureAdAuth<E>, fail_fast: bool) -> Result<(), 
                 target: "azad::quickstart",
                 authority = %auth.validator().config().authority(),
                 error = %e,
-                "cannot load the signing keys yet; serving anyway (protected routes answer 503) and retrying in the background"
+                "cannot load the signing keys yet; serving anyway (protected routes answer 503) while the key cache retries in the background"
             );
-            tokio::spawn(retry_keys(auth.validator().clone()));
             Ok(())
-        }
-    }
-}
-
-/// Retries loading the keys with exponential back-off until they load.
-async fn retry_keys(validator: TokenValidator) {
-    let mut delay = validator.config().jwks_policy().retry_interval.max(Duration::from_secs(1));
-    loop {
-        tokio::time::sleep(delay).await;
-        match validator.warm_up().await {
-            Ok(()) => {
-                tracing::info!(target: "azad::quickstart", "signing keys loaded; protected routes are available");
-                return;
-            }
-            Err(e) => {
-                delay = (delay * 2).min(MAX_WARM_UP_BACKOFF);
-                tracing::debug!(target: "azad::quickstart", error = %e, next_attempt_in = ?delay, "signing keys still unavailable");
-            }
         }
     }
 }

@@ -94,3 +94,19 @@ async fn no_signing_keys_is_unavailable() {
     let status = c.list_tasks(with_token(&dev.token().build(), ListTasksRequest {})).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
 }
+
+/// The method attributes answer like the layer: terse, with the RFC 6750 challenge (written by
+/// the one `Challenge` type) in the metadata.
+#[tokio::test]
+async fn method_attributes_send_the_challenge_in_the_metadata() {
+    let dev = DevTenant::start().await.unwrap();
+    let mut c = client(server(AzureAdAuth::new(dev.config())).await).await;
+    let other = dev.token().scopes(["Files.Read"]).build();
+    let status = c.list_tasks(with_token(&other, ListTasksRequest {})).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.message(), "Permission denied");
+    let challenge = status.metadata().get("www-authenticate").expect("a challenge").to_str().unwrap().to_owned();
+    let parsed = azad_core::Challenge::parse(axum::http::StatusCode::FORBIDDEN, &challenge).unwrap().unwrap();
+    assert_eq!(parsed.error(), Some("insufficient_scope"), "{challenge}");
+    assert!(!parsed.scope().is_empty(), "{challenge}");
+}

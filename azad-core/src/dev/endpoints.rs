@@ -78,18 +78,25 @@ pub(crate) fn verify_dev_token(shared: &Shared, token: &str) -> Result<Map<Strin
         return Err("unsupported algorithm");
     }
     let kid = header.get("kid").and_then(Value::as_str).ok_or("no kid")?;
-    let key = {
+    // Every published key under this kid is a candidate (a kid may be listed twice).
+    let keys: Vec<_> = {
         let ring = shared.keys.read().unwrap_or_else(|e| e.into_inner());
-        ring.published.iter().find(|k| k.kid == kid).cloned().ok_or("signing key not found")?
+        ring.published.iter().filter(|k| k.kid == kid).cloned().collect()
     };
-    let ok = jsonwebtoken::crypto::verify(
-        signature,
-        message.as_bytes(),
-        &key.decoding_key(),
-        jsonwebtoken::Algorithm::RS256,
-    )
-    .map_err(|_| "malformed signature")?;
-    if !ok {
+    if keys.is_empty() {
+        return Err("signing key not found");
+    }
+    let mut verified = false;
+    for key in keys {
+        verified |= jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.decoding_key(),
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .map_err(|_| "malformed signature")?;
+    }
+    if !verified {
         return Err("signature validation failed");
     }
     if claims.get("exp").and_then(numeric_date).is_none_or(|exp| exp <= now()) {

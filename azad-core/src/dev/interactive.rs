@@ -473,7 +473,8 @@ pub(crate) fn secret(shared: &Shared, name: &str, request: &DevRequest) -> DevRe
     let Some(token) = token else {
         return unauthorized("AKV10000: Request is missing a Bearer or PoP token.");
     };
-    let claims = match verify_dev_token(shared, token.trim()) {
+    // Only SP after the scheme (RFC 7235 §2.1), as the AzureAdAuth layer reads it.
+    let claims = match verify_dev_token(shared, token.trim_start_matches(' ')) {
         Ok(c) => c,
         Err(why) => return unauthorized(&format!("AKV10032: Invalid token ({why}).")),
     };

@@ -41,6 +41,12 @@ impl DevKey {
         Self { kid, pair, n: URL_SAFE_NO_PAD.encode(n_raw), e: URL_SAFE_NO_PAD.encode(e_raw) }
     }
 
+    /// The same key under another key id (to publish two keys under one `kid`).
+    pub(crate) fn with_kid(mut self, kid: String) -> Self {
+        self.kid = kid;
+        self
+    }
+
     /// The key id.
     #[must_use]
     pub fn kid(&self) -> &str {

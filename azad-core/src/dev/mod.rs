@@ -50,6 +50,7 @@ use std::time::Duration;
 
 pub use self::apps::{DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE};
 pub use self::keys::DevKey;
+
 pub use self::token::{TokenBuilder, TokenKind, TokenVersion};
 use crate::config::AzureAdConfig;
 
@@ -216,7 +217,22 @@ pub(crate) struct Shared {
     counters: Mutex<HashMap<Endpoint, usize>>,
     faults: Mutex<HashMap<Endpoint, FaultSlot>>,
     pub(crate) base_url: String,
+    pub(crate) issuers: DevIssuers,
     pub(crate) served: AtomicUsize,
+}
+
+/// Which real authority's issuer forms the dev tenant announces and mints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DevIssuers {
+    /// Its own: `{base url}/{tenant}/v2.0` and `{base url}/{tenant}/` (the default).
+    Own,
+    /// A Microsoft cloud's: for China `https://login.partner.microsoftonline.cn/{tenant}/v2.0`
+    /// and `https://sts.chinacloudapi.cn/{tenant}/`, although documents are served from loopback.
+    Cloud(crate::authority::Cloud),
+    /// Entra External ID's: `https://{tenant}.ciamlogin.com/{tenant}/v2.0` (v1.0 tokens, which
+    /// External ID does not document, get the public cloud's `https://sts.windows.net/{tenant}/`).
+    ExternalId,
 }
 
 impl Shared {
@@ -249,6 +265,26 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The v2.0 issuer for a tenant part (a tenant id or `{tenantid}`).
+    pub(crate) fn issuer_v2(&self, part: &str) -> String {
+        match self.issuers {
+            DevIssuers::Own => format!("{}/{part}/v2.0", self.base_url),
+            DevIssuers::Cloud(cloud) => format!("{}{part}/v2.0", cloud.v2_issuer_host()),
+            DevIssuers::ExternalId => {
+                format!("https://{part}.{}/{part}/v2.0", crate::authority::EXTERNAL_ID_DOMAIN)
+            }
+        }
+    }
+
+    /// The v1.0 issuer for a tenant part.
+    pub(crate) fn issuer_v1(&self, part: &str) -> String {
+        match self.issuers {
+            DevIssuers::Own => format!("{}/{part}/", self.base_url),
+            DevIssuers::Cloud(cloud) => format!("{}{part}/", cloud.v1_issuer_host()),
+            DevIssuers::ExternalId => format!("{}{part}/", crate::authority::Cloud::Public.v1_issuer_host()),
+        }
+    }
+
     pub(crate) fn is_known_tenant(&self, t: &str) -> bool {
         t.eq_ignore_ascii_case(&self.tenant_id)
             || t.eq_ignore_ascii_case(&self.domain)
@@ -272,6 +308,7 @@ pub struct DevTenantBuilder {
     identities: Vec<DevManagedIdentity>,
     port: u16,
     https: bool,
+    issuers: DevIssuers,
 }
 
 impl Default for DevTenantBuilder {
@@ -289,6 +326,7 @@ impl Default for DevTenantBuilder {
             identities: Vec::new(),
             port: 0,
             https: false,
+            issuers: DevIssuers::Own,
         }
     }
 }
@@ -423,6 +461,24 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Plays a Microsoft cloud's authority: its discovery documents (served from loopback)
+    /// announce the cloud's real issuers, and its tokens carry them. China's v2.0 issuer is on
+    /// `login.partner.microsoftonline.cn`, another host than the authority, and its v1.0 issuer
+    /// on `sts.chinacloudapi.cn`. [`DevTenant::config_builder`] then configures the cloud with
+    /// [`authority_origin`](crate::config::AzureAdConfigBuilder::authority_origin) set to the
+    /// dev tenant.
+    pub fn emulate_cloud(mut self, cloud: crate::authority::Cloud) -> Self {
+        self.issuers = DevIssuers::Cloud(cloud);
+        self
+    }
+
+    /// Plays an Entra External ID authority (`{subdomain}.ciamlogin.com`): its issuer is
+    /// `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`, on a tenant-id subdomain.
+    pub fn emulate_external_id(mut self) -> Self {
+        self.issuers = DevIssuers::ExternalId;
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -507,6 +563,7 @@ impl DevTenantBuilder {
             counters: Mutex::new(HashMap::new()),
             faults: Mutex::new(HashMap::new()),
             base_url,
+            issuers: self.issuers,
             served: AtomicUsize::new(0),
         });
         let (acceptor, ca) = match tls {
@@ -630,13 +687,13 @@ impl DevTenant {
     /// The v2.0 issuer of this tenant's tokens.
     #[must_use]
     pub fn issuer(&self) -> String {
-        format!("{}/{}/v2.0", self.shared.base_url, self.shared.tenant_id)
+        self.shared.issuer_v2(&self.shared.tenant_id)
     }
 
     /// The v1.0 issuer of this tenant's tokens.
     #[must_use]
     pub fn issuer_v1(&self) -> String {
-        format!("{}/{}/", self.shared.base_url, self.shared.tenant_id)
+        self.shared.issuer_v1(&self.shared.tenant_id)
     }
 
     /// The v2.0 OpenID configuration URL.
@@ -668,16 +725,30 @@ impl DevTenant {
     }
 
     /// A configuration builder for the default API, pointed at this tenant, to adjust. Over
-    /// HTTPS it trusts the dev tenant's CA.
+    /// [HTTPS](DevTenantBuilder::https) it trusts the dev tenant's CA.
+    ///
+    /// For a dev tenant that [emulates a cloud](DevTenantBuilder::emulate_cloud) or
+    /// [External ID](DevTenantBuilder::emulate_external_id), the builder names that cloud (or
+    /// `https://azaddev.ciamlogin.com/`) and fetches from the dev tenant with
+    /// [`authority_origin`](crate::config::AzureAdConfigBuilder::authority_origin): the
+    /// validator expects exactly the real issuers.
     pub fn config_builder(&self) -> crate::config::AzureAdConfigBuilder {
-        let builder = AzureAdConfig::builder()
-            .instance(self.base_url())
-            .tenant_id(self.tenant_id())
-            .client_id(self.api_client_id());
+        let b = AzureAdConfig::builder().tenant_id(self.tenant_id()).client_id(self.api_client_id());
+        let b = match self.shared.issuers {
+            DevIssuers::Own => b.instance(self.base_url()),
+            DevIssuers::Cloud(cloud) => b.cloud(cloud).authority_origin(self.base_url()),
+            DevIssuers::ExternalId => b.instance("https://azaddev.ciamlogin.com/").authority_origin(self.base_url()),
+        };
         match &self.ca {
-            Some(ca) => builder.extra_root_certificates_pem(ca.pem.clone()),
-            None => builder,
+            Some(ca) => b.extra_root_certificates_pem(ca.pem.clone()),
+            None => b,
         }
+    }
+
+    /// Which issuers this dev tenant announces.
+    #[must_use]
+    pub fn issuer_forms(&self) -> DevIssuers {
+        self.shared.issuers
     }
 
     /// A token builder: by default a v2.0 delegated token of the default user for the default
@@ -721,6 +792,23 @@ impl DevTenant {
         let mut ring = self.shared.keys.write().unwrap_or_else(|e| e.into_inner());
         ring.published.push(new.clone());
         ring.active = new;
+        ring.active.kid.clone()
+    }
+
+    /// Publishes a second, different key under the active key's `kid` and signs with it from
+    /// now on (RFC 7517 only says a `kid` *should* be unique). With `first`, the new key is
+    /// listed before the old one in the JWKS, else after it. Tokens signed before stay
+    /// verifiable with the old key. Returns the shared `kid`.
+    #[allow(clippy::must_use_candidate)]
+    pub fn publish_second_key_under_active_kid(&self, first: bool) -> String {
+        let mut ring = self.shared.keys.write().unwrap_or_else(|e| e.into_inner());
+        let twin = Arc::new(DevKey::generate().with_kid(ring.active.kid.clone()));
+        if first {
+            ring.published.insert(0, twin.clone());
+        } else {
+            ring.published.push(twin.clone());
+        }
+        ring.active = twin;
         ring.active.kid.clone()
     }
 

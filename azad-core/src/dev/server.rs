@@ -394,7 +394,7 @@ fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
     let base = &shared.base_url;
     let doc = if v2 {
         json!({
-            "issuer": format!("{base}/{part}/v2.0"),
+            "issuer": shared.issuer_v2(&part),
             "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
             "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
             "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
@@ -414,7 +414,7 @@ fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
         })
     } else {
         json!({
-            "issuer": format!("{base}/{part}/"),
+            "issuer": shared.issuer_v1(&part),
             "jwks_uri": format!("{base}/{tenant}/discovery/keys"),
             "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
             "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
@@ -443,7 +443,7 @@ fn jwks(shared: &Shared, tenant: &str, v2: bool, request: &DevRequest) -> DevRes
     let Some(part) = tenant_part(shared, tenant) else {
         return unknown_tenant(tenant);
     };
-    let issuer = v2.then(|| format!("{}/{part}/v2.0", shared.base_url));
+    let issuer = v2.then(|| shared.issuer_v2(&part));
     let appid = request.query_param("appid");
     let doc = jwks_document(shared, issuer.as_deref(), appid.as_deref());
     let body = doc.to_string();

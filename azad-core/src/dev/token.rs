@@ -38,6 +38,18 @@ enum Signer {
 }
 
 /// Builds a signed token. Created by [`DevTenant::token`](super::DevTenant::token).
+///
+/// Every token is genuinely signed, so it can also mint the odd tokens a test needs:
+///
+/// | token | builder |
+/// | --- | --- |
+/// | another `typ`, or `cty`, `zip`, `enc`, `crit`, `nonce`... | [`header`](Self::header), [`without_header`](Self::without_header) |
+/// | header or claims that are not UTF-8 or not JSON | [`raw_header`](Self::raw_header), [`raw_payload`](Self::raw_payload) |
+/// | deeply nested claims | [`claim`](Self::claim) with a nested [`Value`] |
+/// | no `tid`, or an upper-case one | [`without_claim("tid")`](Self::without_claim), [`tenant`](Self::tenant) (`tid` and `iss`) or [`claim("tid", …)`](Self::claim) |
+/// | a `ver` that contradicts the issuer | [`claim("ver", "1.0")`](Self::claim) on a v2.0 token, or on a [`v1`](Self::v1) token `"2.0"` |
+/// | an ID token | no `azp` ([`without_claim`](Self::without_claim)), a `nonce` claim |
+/// | another `alg` or `kid`, a forged signature | [`alg_header`](Self::alg_header), [`kid`](Self::kid), [`signed_with_unpublished_key`](Self::signed_with_unpublished_key) |
 #[derive(Clone)]
 #[must_use]
 pub struct TokenBuilder {
@@ -308,9 +320,7 @@ impl TokenBuilder {
         let exp = iat + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2);
         let client = self.client_app_id.clone().unwrap_or_else(|| s.client_app_id.clone());
         let v2 = self.version == TokenVersion::V2;
-        let iss = self.issuer.clone().unwrap_or_else(|| {
-            if v2 { format!("{}/{tid}/v2.0", s.base_url) } else { format!("{}/{tid}/", s.base_url) }
-        });
+        let iss = self.issuer.clone().unwrap_or_else(|| if v2 { s.issuer_v2(&tid) } else { s.issuer_v1(&tid) });
         let aud = self.audience.clone().unwrap_or_else(|| {
             if v2 {
                 Value::String(s.api_client_id.clone())

@@ -1212,6 +1212,10 @@ async fn id_tokens_are_not_access_tokens() {
     };
     let with_roles = id_token(dev.token()).roles(["Admin"]).build();
     assert_eq!(err(&v, &with_roles).await, ValidationError::NotAnAccessToken);
+    assert_eq!(
+        v.diagnose(&with_roles, &ValidationError::NotAnAccessToken),
+        Some(Diagnostic::IdTokenInsteadOfAccessToken)
+    );
     let plain = id_token(dev.token()).build();
     assert_eq!(err(&v, &plain).await, ValidationError::NotAnAccessToken);
     // v1.0: no `appid`.
