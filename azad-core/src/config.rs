@@ -260,6 +260,8 @@ pub struct AzureAdConfig {
     pub(crate) max_token_bytes: usize,
     pub(crate) validated_token_cache_capacity: u64,
     pub(crate) http_client: Option<Arc<dyn HttpClient>>,
+    /// Extra trusted root certificates (DER) of the default HTTP client.
+    pub(crate) extra_root_certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for AzureAdConfig {
@@ -281,6 +283,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("max_token_bytes", &self.max_token_bytes)
             .field("validated_token_cache_capacity", &self.validated_token_cache_capacity)
             .field("custom_http_client", &self.http_client.is_some())
+            .field("extra_root_certificates", &self.extra_root_certificates.len())
             .finish()
     }
 }
@@ -305,6 +308,7 @@ impl AzureAdConfig {
     /// | `AZAD_ALLOWED_TENANTS` | for `common`/`organizations`: tenant ids allowed, comma- or space-separated |
     /// | `AZAD_METADATA_URL` | an OpenID Connect discovery URL (B2C, External ID, other providers) |
     /// | `AZAD_ISSUER` | with `AZAD_METADATA_URL`: the issuer its tokens carry, when it differs |
+    /// | `AZAD_EXTRA_CA_CERTS` | a PEM file of CA certificates trusted in addition to the platform's (a local authority such as the dev tenant over HTTPS) |
     ///
     /// # Errors
     ///
@@ -358,6 +362,9 @@ impl AzureAdConfig {
         }
         if let Some(v) = get("AZAD_ISSUER") {
             b = b.issuer(v);
+        }
+        if let Some(v) = get("AZAD_EXTRA_CA_CERTS") {
+            b = b.extra_root_certificates_file(v.trim());
         }
         b.build().map_err(|e| e.renamed(env_name))
     }
@@ -419,7 +426,16 @@ impl AzureAdConfig {
     /// The HTTP client used for metadata and keys (a shared default unless one was configured).
     #[must_use]
     pub fn http_client(&self) -> Option<Arc<dyn HttpClient>> {
-        self.http_client.clone().or_else(|| crate::http::default_client(self.http_options))
+        self.http_client
+            .clone()
+            .or_else(|| crate::http::default_client(self.http_options, &self.extra_root_certificates))
+    }
+
+    /// The CA certificates (DER) the default HTTP client trusts in addition to the platform's
+    /// roots (see [`AzureAdConfigBuilder::extra_root_certificates_pem`]).
+    #[must_use]
+    pub fn extra_root_certificates(&self) -> &[Vec<u8>] {
+        &self.extra_root_certificates
     }
 
     /// Returns a copy with a different HTTP client (for tests, proxies or custom TLS).
@@ -447,7 +463,34 @@ impl PartialEq for AzureAdConfig {
             && self.http_options == other.http_options
             && self.max_token_bytes == other.max_token_bytes
             && self.validated_token_cache_capacity == other.validated_token_cache_capacity
+            && self.extra_root_certificates == other.extra_root_certificates
     }
+}
+
+/// The DER certificates of a PEM source: at least one `CERTIFICATE` block, each parseable.
+fn parse_root_certificates(source: &RootSource) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let field = "extra_root_certificates";
+    let (text, origin) = match source {
+        RootSource::Pem(text) => (text.clone(), "the PEM text".to_owned()),
+        RootSource::File(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::invalid(field, format!("cannot read {}: {e}", path.display())))?,
+            path.display().to_string(),
+        ),
+    };
+    let blocks = pem::parse_many(text.as_bytes())
+        .map_err(|e| ConfigError::invalid(field, format!("{origin} is not valid PEM: {e}")))?;
+    let certs: Vec<Vec<u8>> =
+        blocks.into_iter().filter(|p| p.tag() == "CERTIFICATE").map(pem::Pem::into_contents).collect();
+    if certs.is_empty() {
+        return Err(ConfigError::invalid(field, format!("{origin} holds no CERTIFICATE")));
+    }
+    for der in &certs {
+        let der = rustls_pki_types::CertificateDer::from(der.as_slice());
+        webpki::anchor_from_trusted_cert(&der)
+            .map_err(|e| ConfigError::invalid(field, format!("{origin} holds an unusable certificate: {e}")))?;
+    }
+    Ok(certs)
 }
 
 fn split_list(v: &str) -> Vec<String> {
@@ -466,6 +509,7 @@ fn env_name(field: &'static str) -> &'static str {
         "allowed_tenants" => "AZAD_ALLOWED_TENANTS",
         "metadata_url" => "AZAD_METADATA_URL",
         "issuer" => "AZAD_ISSUER",
+        "extra_root_certificates" => "AZAD_EXTRA_CA_CERTS",
         other => other,
     }
 }
@@ -514,6 +558,14 @@ pub struct AzureAdConfigBuilder {
     max_token_bytes: Option<usize>,
     validated_token_cache_capacity: Option<u64>,
     http_client: Option<Arc<dyn HttpClient>>,
+    extra_roots: Vec<RootSource>,
+}
+
+/// Where extra trusted root certificates come from (read and parsed by `build`).
+#[derive(Debug, Clone)]
+enum RootSource {
+    Pem(String),
+    File(PathBuf),
 }
 
 impl fmt::Debug for AzureAdConfigBuilder {
@@ -750,6 +802,27 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// Trusts the CA certificates in this PEM text (one or more `CERTIFICATE` blocks) in
+    /// addition to the platform's roots, for the default HTTP client: an authority served
+    /// with a private CA, such as the dev tenant over HTTPS (`DevTenantBuilder::https`, `dev`
+    /// feature).
+    /// Certificate verification stays on; there is no way to turn it off. A custom
+    /// [`http_client`](Self::http_client) brings its own trust.
+    ///
+    /// Environment: `AZAD_EXTRA_CA_CERTS` (a file). On Linux, the default client also
+    /// honours `SSL_CERT_FILE`/`SSL_CERT_DIR`, which *replace* the system's roots.
+    pub fn extra_root_certificates_pem(mut self, pem: impl Into<String>) -> Self {
+        self.extra_roots.push(RootSource::Pem(pem.into()));
+        self
+    }
+
+    /// Like [`extra_root_certificates_pem`](Self::extra_root_certificates_pem), reading the
+    /// PEM file at `path` when the configuration is built.
+    pub fn extra_root_certificates_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.extra_roots.push(RootSource::File(path.into()));
+        self
+    }
+
     /// Largest accepted token in bytes, checked before any decoding (default 16 KiB).
     pub fn max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = Some(max);
@@ -886,6 +959,14 @@ impl AzureAdConfigBuilder {
         if max_token_bytes < 256 {
             return Err(ConfigError::invalid("max_token_bytes", "at least 256 bytes"));
         }
+        let mut extra_root_certificates = Vec::new();
+        for source in &self.extra_roots {
+            for der in parse_root_certificates(source)? {
+                if !extra_root_certificates.contains(&der) {
+                    extra_root_certificates.push(der);
+                }
+            }
+        }
 
         Ok(AzureAdConfig {
             authority,
@@ -904,6 +985,7 @@ impl AzureAdConfigBuilder {
             max_token_bytes,
             validated_token_cache_capacity: self.validated_token_cache_capacity.unwrap_or(10_000),
             http_client: self.http_client,
+            extra_root_certificates,
         })
     }
 

@@ -66,24 +66,27 @@ impl<T: HttpClient + ?Sized> HttpClient for Arc<T> {
     }
 }
 
-/// The process-wide default client for the given limits, built once per distinct limits.
-pub(crate) fn default_client(options: HttpOptions) -> Option<Arc<dyn HttpClient>> {
+/// The process-wide default client for the given limits and extra trusted roots, built once
+/// per distinct pair.
+pub(crate) fn default_client(options: HttpOptions, extra_roots: &[Vec<u8>]) -> Option<Arc<dyn HttpClient>> {
     #[cfg(feature = "reqwest")]
     {
         use std::collections::HashMap;
         use std::sync::{Mutex, OnceLock};
-        static CLIENTS: OnceLock<Mutex<HashMap<HttpOptions, Arc<dyn HttpClient>>>> = OnceLock::new();
+        type Key = (HttpOptions, Vec<Vec<u8>>);
+        static CLIENTS: OnceLock<Mutex<HashMap<Key, Arc<dyn HttpClient>>>> = OnceLock::new();
         let mut map = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = map.get(&options) {
+        let key = (options, extra_roots.to_vec());
+        if let Some(c) = map.get(&key) {
             return Some(c.clone());
         }
-        let client: Arc<dyn HttpClient> = Arc::new(ReqwestClient::new(options).ok()?);
-        map.insert(options, client.clone());
+        let client: Arc<dyn HttpClient> = Arc::new(ReqwestClient::with_extra_roots(options, extra_roots).ok()?);
+        map.insert(key, client.clone());
         Some(client)
     }
     #[cfg(not(feature = "reqwest"))]
     {
-        let _ = options;
+        let _ = (options, extra_roots);
         None
     }
 }
@@ -113,7 +116,19 @@ mod reqwest_client {
         ///
         /// An [`HttpError`] if the TLS backend cannot be initialised.
         pub fn new(options: HttpOptions) -> Result<Self, HttpError> {
-            Self::build(options, false)
+            Self::build(options, false, &[])
+        }
+
+        /// Builds a client that trusts these CA certificates (DER) in addition to the
+        /// platform's roots: an authority served with a private CA, such as the dev tenant
+        /// over HTTPS. Certificates are still verified, hostnames included.
+        ///
+        /// # Errors
+        ///
+        /// An [`HttpError`] if a certificate is unusable or the TLS backend cannot be
+        /// initialised.
+        pub fn with_extra_roots(options: HttpOptions, roots_der: &[Vec<u8>]) -> Result<Self, HttpError> {
+            Self::build(options, false, roots_der)
         }
 
         /// Builds a client that ignores proxy settings (for the instance metadata service,
@@ -123,10 +138,10 @@ mod reqwest_client {
         ///
         /// An [`HttpError`] if the TLS backend cannot be initialised.
         pub fn without_proxy(options: HttpOptions) -> Result<Self, HttpError> {
-            Self::build(options, true)
+            Self::build(options, true, &[])
         }
 
-        fn build(options: HttpOptions, no_proxy: bool) -> Result<Self, HttpError> {
+        fn build(options: HttpOptions, no_proxy: bool, roots_der: &[Vec<u8>]) -> Result<Self, HttpError> {
             let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(options.connect_timeout)
@@ -134,6 +149,14 @@ mod reqwest_client {
                 .user_agent(concat!("azad/", env!("CARGO_PKG_VERSION")));
             if no_proxy {
                 builder = builder.no_proxy();
+            }
+            if !roots_der.is_empty() {
+                let certs = roots_der
+                    .iter()
+                    .map(|der| reqwest::Certificate::from_der(der))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))?;
+                builder = builder.tls_certs_merge(certs);
             }
             let client = builder.build().map_err(|e| HttpError::new(HttpErrorKind::Other, Some(Box::new(e))))?;
             Ok(Self { client, max_response_bytes: options.max_response_bytes })

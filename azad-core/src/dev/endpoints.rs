@@ -64,6 +64,13 @@ fn decode(token: &str) -> Option<Decoded<'_>> {
     Some((header, claims, &token[..h.len() + 1 + p.len()], s))
 }
 
+/// A JWT NumericDate: seconds, possibly with a fraction (RFC 7519 allows it, MSAL Python sends
+/// `time.time()` floats in its client assertions, and Entra accepts them).
+fn numeric_date(v: &Value) -> Option<i64> {
+    #[allow(clippy::cast_possible_truncation)]
+    v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+}
+
 /// Verifies a token signed by one of the dev tenant's published keys; returns its claims.
 pub(crate) fn verify_dev_token(shared: &Shared, token: &str) -> Result<Map<String, Value>, &'static str> {
     let (header, claims, message, signature) = decode(token).ok_or("malformed token")?;
@@ -92,7 +99,7 @@ pub(crate) fn verify_dev_token(shared: &Shared, token: &str) -> Result<Map<Strin
     if !verified {
         return Err("signature validation failed");
     }
-    if claims.get("exp").and_then(Value::as_i64).is_none_or(|exp| exp <= now()) {
+    if claims.get("exp").and_then(numeric_date).is_none_or(|exp| exp <= now()) {
         return Err("expired");
     }
     Ok(claims)
@@ -114,13 +121,22 @@ fn verify_certificate_assertion(
         Some("RS256") => webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256,
         _ => return bad(700_027, "Client assertion uses an unsupported algorithm."),
     };
-    let thumbprint = header.get("x5t#S256").and_then(Value::as_str);
+    // The certificate is named by its SHA-256 thumbprint (`x5t#S256`) or, as older clients and
+    // MSAL given a `thumbprint` still do, its SHA-1 thumbprint (`x5t`): Entra accepts both.
+    let thumbprints = [
+        (header.get("x5t#S256").and_then(Value::as_str), &aws_lc_rs::digest::SHA256),
+        (header.get("x5t").and_then(Value::as_str), &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY),
+    ];
     let der = {
         let registry = shared.registry();
         let certs = registry.certificates.get(client_id).cloned().unwrap_or_default();
         certs.into_iter().find(|der| {
-            let t = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
-            thumbprint == Some(t.as_str())
+            thumbprints.iter().any(|(given, alg)| {
+                // Padded base64url (what MSAL Python sends) names the same certificate.
+                given.is_some_and(|t| {
+                    t.trim_end_matches('=') == URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(alg, der))
+                })
+            })
         })
     };
     let Some(der) = der else {
@@ -140,7 +156,7 @@ fn verify_certificate_assertion(
     if s("iss") != Some(client_id) || s("sub") != Some(client_id) {
         return bad(700_023, "The client assertion's iss and sub must be the client id.");
     }
-    let n = |k: &str| claims.get(k).and_then(Value::as_i64);
+    let n = |k: &str| claims.get(k).and_then(numeric_date);
     let t = now();
     match (n("exp"), n("nbf")) {
         (Some(exp), nbf) if exp > t && nbf.is_none_or(|nbf| nbf <= t + 300) && exp - t <= 3600 => {}

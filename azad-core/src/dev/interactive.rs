@@ -220,7 +220,7 @@ fn issue_tokens(
     tid: &str,
     scopes: &[String],
     nonce: Option<&str>,
-    with_id_token: bool,
+    client_info: bool,
 ) -> DevResponse {
     let user = shared.users[user_index].clone();
     let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes) {
@@ -236,10 +236,20 @@ fn issue_tokens(
         );
         extra.push(("refresh_token", Value::String(rt)));
     }
-    if with_id_token && scopes.iter().any(|s| s == "openid") {
+    if scopes.iter().any(|s| s == "openid") {
         extra.push(("id_token", Value::String(id_token(shared, &user, client_id, tid, nonce))));
     }
+    if client_info {
+        // `client_info=1` (MSAL sends it): the account's home identifiers, base64url JSON.
+        let info = json!({"uid": user.oid, "utid": tid});
+        extra.push(("client_info", Value::String(URL_SAFE_NO_PAD.encode(info.to_string()))));
+    }
     token_response(&access, &extra)
+}
+
+/// `client_info=1` in a token request: the answer carries `client_info`, as Entra's does.
+fn wants_client_info(f: &HashMap<String, String>) -> bool {
+    f.get("client_info").is_some_and(|v| v == "1")
 }
 
 /// `grant_type=authorization_code`: the code, its client and redirect URI, and PKCE.
@@ -295,7 +305,7 @@ pub(crate) fn authorization_code(
         return invalid_grant(9_002_325, "Proof Key for Code Exchange is required for public clients.");
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, grant.nonce.as_deref(), true)
+    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, grant.nonce.as_deref(), wants_client_info(f))
 }
 
 /// `grant_type=refresh_token`: a token for the requested scopes (any consented API), and a new
@@ -328,7 +338,7 @@ pub(crate) fn refresh_token(
         scopes.push("offline_access".into());
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, true)
+    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f))
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
@@ -439,7 +449,7 @@ pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &Has
     };
     shared.registry().device_codes.remove(code);
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, user, &tid, &scopes, None, true)
+    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f))
 }
 
 /// `GET /secrets/{name}?api-version=…`: a Key Vault–shaped secret read, with a bearer token

@@ -9,6 +9,12 @@
 //! tokens and `http://127.0.0.1:{port}/{tenant id}/` for v1.0), announced by its discovery
 //! documents the way Entra announces `login.microsoftonline.com` and `sts.windows.net`.
 //!
+//! With [`DevTenantBuilder::https`] it serves HTTPS with a CA generated at start, so that
+//! Microsoft's own clients (MSAL, Azure Identity), which accept only `https://` authorities,
+//! can use it; `tests/msal/` drives it with MSAL for Python. A harness in another process can
+//! inject faults through the loopback control route `POST /_azad/faults` (a form with
+//! `endpoint`, `fault` and `times`, the counterpart of [`DevTenant::inject_times`]).
+//!
 //! # Example
 //!
 //! ```
@@ -32,6 +38,7 @@ mod endpoints;
 mod interactive;
 mod keys;
 mod server;
+mod tls;
 mod token;
 
 use std::collections::HashMap;
@@ -246,6 +253,14 @@ impl Shared {
         Some(fault)
     }
 
+    pub(crate) fn set_fault(&self, endpoint: Endpoint, fault: Fault, times: Option<usize>) {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).insert(endpoint, FaultSlot { fault, remaining: times });
+    }
+
+    pub(crate) fn clear_fault(&self, endpoint: Endpoint) {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(&endpoint);
+    }
+
     pub(crate) fn registry(&self) -> std::sync::MutexGuard<'_, apps::Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -292,6 +307,7 @@ pub struct DevTenantBuilder {
     scope_grants: Vec<(String, String, Vec<String>)>,
     identities: Vec<DevManagedIdentity>,
     port: u16,
+    https: bool,
     issuers: DevIssuers,
 }
 
@@ -309,6 +325,7 @@ impl Default for DevTenantBuilder {
             scope_grants: Vec::new(),
             identities: Vec::new(),
             port: 0,
+            https: false,
             issuers: DevIssuers::Own,
         }
     }
@@ -468,15 +485,55 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Serves HTTPS instead of plain HTTP, as Microsoft's own clients (MSAL, Azure Identity)
+    /// require of an authority.
+    ///
+    /// At start a certificate authority is generated, with a server certificate for
+    /// `localhost`, `127.0.0.1` and `::1` signed by it; the CA is written to a PEM file
+    /// ([`DevTenant::ca_pem_path`]) for clients to trust: `REQUESTS_CA_BUNDLE` or
+    /// `SSL_CERT_FILE` for Python, `NODE_EXTRA_CA_CERTS` for Node,
+    /// [`extra_root_certificates_pem`](crate::config::AzureAdConfigBuilder::extra_root_certificates_pem)
+    /// or `AZAD_EXTRA_CA_CERTS` for azad. Every URL the dev tenant announces (discovery,
+    /// issuers, endpoints) is then `https://127.0.0.1:{port}`, and [`DevTenant::config`]
+    /// already trusts the CA. The managed identity endpoints are served over HTTPS too, and
+    /// azad's `ManagedIdentity` client (built without a configuration) does not trust the CA:
+    /// keep managed identity tests on a plain HTTP dev tenant.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use azad_core::{TokenValidator, dev::DevTenant};
+    ///
+    /// let tenant = DevTenant::builder().https().start().await?;
+    /// assert!(tenant.base_url().starts_with("https://127.0.0.1:"));
+    /// assert!(std::fs::read_to_string(tenant.ca_pem_path().unwrap())?.contains("BEGIN CERTIFICATE"));
+    /// let validator = TokenValidator::new(tenant.config());
+    /// validator.validate(&tenant.token().build()).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn https(mut self) -> Self {
+        self.https = true;
+        self
+    }
+
     /// Starts the server on 127.0.0.1.
     ///
     /// # Errors
     ///
-    /// The I/O error if the port cannot be bound.
+    /// The I/O error if the port cannot be bound (or, with [`https`](Self::https), if the
+    /// CA file cannot be written).
     pub async fn start(self) -> std::io::Result<DevTenant> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         let addr = listener.local_addr()?;
-        let base_url = format!("http://{addr}");
+        let tls = if self.https {
+            let tls = tls::DevTls::generate()?;
+            let path = tls::ca_file_path(addr.port());
+            tls::write_ca(&path, &tls.ca_pem)?;
+            Some((tls, path))
+        } else {
+            None
+        };
+        let base_url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
         let registry = self.default_registry();
         let mut users = self.users;
         if users.is_empty() {
@@ -509,9 +566,13 @@ impl DevTenantBuilder {
             issuers: self.issuers,
             served: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(server::serve(listener, shared.clone()));
-        tracing::debug!(target: "azad::dev", %addr, "dev tenant listening");
-        Ok(DevTenant { shared, addr, task })
+        let (acceptor, ca) = match tls {
+            Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
+            None => (None, None),
+        };
+        let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
+        tracing::debug!(target: "azad::dev", %addr, https = ca.is_some(), "dev tenant listening");
+        Ok(DevTenant { shared, addr, task, ca })
     }
 }
 
@@ -522,6 +583,13 @@ pub struct DevTenant {
     shared: Arc<Shared>,
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    ca: Option<DevCa>,
+}
+
+/// The CA of an HTTPS dev tenant: its PEM text and the file it was written to.
+struct DevCa {
+    pem: String,
+    path: std::path::PathBuf,
 }
 
 impl fmt::Debug for DevTenant {
@@ -537,6 +605,9 @@ impl fmt::Debug for DevTenant {
 impl Drop for DevTenant {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(ca) = &self.ca {
+            let _ = std::fs::remove_file(&ca.path);
+        }
     }
 }
 
@@ -555,10 +626,32 @@ impl DevTenant {
         DevTenantBuilder::default()
     }
 
-    /// The authority host, e.g. `http://127.0.0.1:54321` (`AZURE_AUTHORITY_HOST`).
+    /// The authority host, e.g. `http://127.0.0.1:54321` (`AZURE_AUTHORITY_HOST`), or
+    /// `https://127.0.0.1:54321` with [`https`](DevTenantBuilder::https).
     #[must_use]
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
+    }
+
+    /// The authority URL of this tenant, `{base_url}/{tenant id}`: what MSAL's `authority`
+    /// and Azure Identity's `authority_host` + `tenant_id` name.
+    #[must_use]
+    pub fn authority(&self) -> String {
+        format!("{}/{}", self.shared.base_url, self.shared.tenant_id)
+    }
+
+    /// With [`https`](DevTenantBuilder::https): the file holding the CA certificate (PEM)
+    /// that signed the server certificate, for clients to trust. Removed when the dev tenant
+    /// is dropped.
+    #[must_use]
+    pub fn ca_pem_path(&self) -> Option<&std::path::Path> {
+        self.ca.as_ref().map(|ca| ca.path.as_path())
+    }
+
+    /// With [`https`](DevTenantBuilder::https): the CA certificate (PEM).
+    #[must_use]
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(|ca| ca.pem.as_str())
     }
 
     /// The socket address it listens on.
@@ -631,7 +724,8 @@ impl DevTenant {
         self.config_builder().build().expect("dev tenant configuration is valid")
     }
 
-    /// A configuration builder for the default API, pointed at this tenant, to adjust.
+    /// A configuration builder for the default API, pointed at this tenant, to adjust. Over
+    /// [HTTPS](DevTenantBuilder::https) it trusts the dev tenant's CA.
     ///
     /// For a dev tenant that [emulates a cloud](DevTenantBuilder::emulate_cloud) or
     /// [External ID](DevTenantBuilder::emulate_external_id), the builder names that cloud (or
@@ -640,10 +734,14 @@ impl DevTenant {
     /// validator expects exactly the real issuers.
     pub fn config_builder(&self) -> crate::config::AzureAdConfigBuilder {
         let b = AzureAdConfig::builder().tenant_id(self.tenant_id()).client_id(self.api_client_id());
-        match self.shared.issuers {
+        let b = match self.shared.issuers {
             DevIssuers::Own => b.instance(self.base_url()),
             DevIssuers::Cloud(cloud) => b.cloud(cloud).authority_origin(self.base_url()),
             DevIssuers::ExternalId => b.instance("https://azaddev.ciamlogin.com/").authority_origin(self.base_url()),
+        };
+        match &self.ca {
+            Some(ca) => b.extra_root_certificates_pem(ca.pem.clone()),
+            None => b,
         }
     }
 

@@ -16,7 +16,11 @@ use crate::authority::CONSUMERS_TENANT_ID;
 
 pub(crate) type DevResponse = Response<Full<Bytes>>;
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(conn) => conn,
@@ -27,9 +31,25 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>
             }
         };
         let shared = shared.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(target: "azad::dev", error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(target: "azad::dev", "TLS handshake timed out"),
+                    }
+                }
+            }
         });
     }
 }
@@ -117,13 +137,17 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> DevResponse {
 pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Value {
     let trace_id = super::random_guid();
     let correlation_id = super::random_guid();
+    // Entra's shape: `2026-11-29 18:04:05Z`.
+    let t = crate::expiry::format_date_time(super::endpoints::now(), false);
+    let timestamp = format!("{} {}Z", &t[..10], &t[11..19]);
     json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: 2026-01-01 00:00:00Z"),
+        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
         "error_codes": [code],
-        "timestamp": "2026-01-01 00:00:00Z",
+        "timestamp": timestamp,
         "trace_id": trace_id,
         "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     })
 }
 
@@ -148,9 +172,56 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         headers: parts.headers,
         body,
     };
+    if request.method == Method::POST && request.path == CONTROL_FAULTS_PATH {
+        return Ok(control_faults(&shared, &request));
+    }
     let Some(route) = route(&request.method, &request.path) else {
         return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
+    // Entra echoes the client's `client-request-id` (a GUID; MSAL sends one with every request)
+    // as the response header and as the `correlation_id` of error bodies.
+    let client_request_id = request
+        .headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::authority::is_guid(v))
+        .map(str::to_ascii_lowercase);
+    let response = Box::pin(route_request(shared, route, request)).await;
+    Ok(match client_request_id {
+        Some(id) => echo_correlation_id(response, &id).await,
+        None => response,
+    })
+}
+
+/// Sets `client-request-id` on the response and, in an error body, `correlation_id`.
+async fn echo_correlation_id(response: DevResponse, id: &str) -> DevResponse {
+    let (mut parts, body) = response.into_parts();
+    if let Ok(value) = http::HeaderValue::from_str(id) {
+        parts.headers.insert("client-request-id", value);
+    }
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    let body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(mut doc) if parts.status.is_client_error() || parts.status.is_server_error() => {
+            match doc.get("correlation_id").and_then(Value::as_str).map(str::to_owned) {
+                Some(old) => {
+                    doc["correlation_id"] = id.into();
+                    if let Some(d) = doc.get("error_description").and_then(Value::as_str) {
+                        doc["error_description"] = d.replace(&old, id).into();
+                    }
+                    Bytes::from(doc.to_string())
+                }
+                None => bytes,
+            }
+        }
+        _ => bytes,
+    };
+    Response::from_parts(parts, Full::new(body))
+}
+
+async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -> DevResponse {
     let endpoint = match route {
         Route::Jwks { .. } if request.query_param("appid").is_some() => Endpoint::AppSpecificJwks,
         _ => route.endpoint(),
@@ -159,9 +230,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     if let Some(fault) = shared.take_fault(endpoint)
         && let Some(response) = apply_fault(fault).await
     {
-        return Ok(response);
+        return response;
     }
-    Ok(match route {
+    match route {
         Route::Discovery { tenant, v2 } => discovery(&shared, &tenant, v2),
         Route::Jwks { tenant, v2 } => jwks(&shared, &tenant, v2, &request),
         Route::Token { tenant } => super::endpoints::token(&shared, &tenant, &request),
@@ -172,7 +243,55 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
         Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
-    })
+    }
+}
+
+/// The dev tenant's control route for fault injection from another process (a test harness in
+/// another language): `POST` a form with `endpoint`, `fault` and its parameters.
+pub(crate) const CONTROL_FAULTS_PATH: &str = "/_azad/faults";
+
+/// `POST /_azad/faults`: `endpoint` = `token`, `authorize`, `devicecode`, `jwks` or
+/// `openid-configuration`; `fault` = `interaction_required` (with `claims`), `invalid_grant`,
+/// `status` (with `status`), `unavailable` (with `retry_after`) or `none` (clears it); `times`
+/// limits it to the next N requests.
+fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&request.body).into_owned().collect();
+    let get = |k: &str| form.get(k).map(String::as_str);
+    let bad = |why: &str| {
+        json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": why}))
+    };
+    let endpoint = match get("endpoint") {
+        Some("token") => Endpoint::Token,
+        Some("authorize") => Endpoint::Authorize,
+        Some("devicecode") => Endpoint::DeviceCode,
+        Some("jwks") => Endpoint::Jwks,
+        Some("openid-configuration") => Endpoint::OpenIdConfiguration,
+        _ => return bad("endpoint: token, authorize, devicecode, jwks or openid-configuration"),
+    };
+    // A missing number takes its default; a malformed one is refused.
+    let number = |k: &str, default: u64| get(k).map_or(Some(default), |v| v.parse::<u64>().ok());
+    let (Some(status), Some(retry_after), Some(times)) =
+        (number("status", 500), number("retry_after", 1), number("times", 0))
+    else {
+        return bad("status, retry_after and times are numbers");
+    };
+    let fault = match get("fault") {
+        Some("interaction_required") => {
+            Fault::InteractionRequired { claims: get("claims").unwrap_or_default().to_owned() }
+        }
+        Some("invalid_grant") => Fault::InvalidGrant,
+        Some("status") => Fault::Status(u16::try_from(status).unwrap_or(500)),
+        Some("unavailable") => Fault::Unavailable { retry_after },
+        Some("none") => {
+            shared.clear_fault(endpoint);
+            return json_response(StatusCode::OK, &json!({"cleared": format!("{endpoint:?}")}));
+        }
+        _ => return bad("fault: interaction_required, invalid_grant, status, unavailable or none"),
+    };
+    let times = usize::try_from(times).unwrap_or(usize::MAX);
+    shared.set_fault(endpoint, fault, (times > 0).then_some(times));
+    json_response(StatusCode::OK, &json!({"injected": format!("{endpoint:?}"), "times": times}))
 }
 
 /// `GET /{tenant}/oauth2/v2.0/logout`: back to a registered `post_logout_redirect_uri`.
