@@ -470,22 +470,40 @@ impl TokenValidator {
     /// when keys are unavailable, to tell a token that can never be valid (401) from one that
     /// must wait for the keys (503). Answers nothing about the token's authenticity.
     fn refused_without_keys(&self, claims: &Claims, now: i64) -> Option<ValidationError> {
-        let cfg = &self.inner.config;
-        if !claims.audiences().iter().any(|a| cfg.audiences.contains(a)) {
-            return Some(ValidationError::InvalidAudience);
+        if let Err(e) = self.audience_check(claims).and_then(|()| self.expiry_check(claims, now)) {
+            return Some(e);
         }
-        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
-        match claims.expires_at() {
-            None => return Some(ValidationError::MissingClaim("exp")),
-            Some(exp) if now > exp.saturating_add(leeway) => return Some(ValidationError::Expired),
-            Some(_) => {}
-        }
-        if let Some(required) = &cfg.required_tenant
+        if let Some(required) = &self.inner.config.required_tenant
             && !claims.tenant_id().is_some_and(|t| t.eq_ignore_ascii_case(required))
         {
             return Some(ValidationError::InvalidIssuer);
         }
         None
+    }
+
+    /// Step 9: one of the token's audiences is ours.
+    fn audience_check(&self, claims: &Claims) -> Result<(), ValidationError> {
+        if claims.audiences().is_empty() {
+            return Err(ValidationError::MissingClaim("aud"));
+        }
+        if !claims.audiences().iter().any(|a| self.inner.config.audiences.contains(a)) {
+            return Err(ValidationError::InvalidAudience);
+        }
+        Ok(())
+    }
+
+    /// Step 10, first half: `exp` is present and not past (with the leeway).
+    fn expiry_check(&self, claims: &Claims, now: i64) -> Result<(), ValidationError> {
+        let exp = claims.expires_at().ok_or(ValidationError::MissingClaim("exp"))?;
+        if now > exp.saturating_add(self.leeway()) {
+            return Err(ValidationError::Expired);
+        }
+        Ok(())
+    }
+
+    /// The configured clock-skew leeway, in seconds.
+    fn leeway(&self) -> i64 {
+        i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
@@ -613,19 +631,10 @@ impl TokenValidator {
             }
         }
         // 9. Audience.
-        if claims.audiences().is_empty() {
-            return Err(ValidationError::MissingClaim("aud"));
-        }
-        if !claims.audiences().iter().any(|a| cfg.audiences.contains(a)) {
-            return Err(ValidationError::InvalidAudience);
-        }
+        self.audience_check(&claims)?;
         // 10. Lifetime.
-        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
-        let exp = claims.expires_at().ok_or(ValidationError::MissingClaim("exp"))?;
-        if now > exp.saturating_add(leeway) {
-            return Err(ValidationError::Expired);
-        }
-        if claims.not_before().is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        self.expiry_check(&claims, now)?;
+        if claims.not_before().is_some_and(|nbf| now.saturating_add(self.leeway()) < nbf) {
             return Err(ValidationError::NotYetValid);
         }
         // 11. Version: allowed, and (Entra) the version of the issuer: `…/v2.0` issues 2.0 tokens,
