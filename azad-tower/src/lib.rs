@@ -25,6 +25,9 @@ mod bearer;
 mod future;
 mod layer;
 mod on_error;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 #[cfg(test)]
 mod props;
 mod rejection;

@@ -119,6 +119,14 @@ impl RequireLayer {
 }
 
 impl<E> RequireLayer<E> {
+    /// The requirement this layer enforces (for documentation, e.g.
+    /// [`AzureAdSecurity::route_group`](crate::openapi::AzureAdSecurity::route_group) with the
+    /// `utoipa` feature).
+    #[must_use]
+    pub fn requirement(&self) -> &Requirement {
+        &self.requirement
+    }
+
     /// Shapes rejections with a custom hook.
     pub fn on_error<E2>(self, on_error: E2) -> RequireLayer<E2> {
         RequireLayer { requirement: self.requirement, on_error }

@@ -125,6 +125,29 @@ impl Requirement {
         self.roles.iter().map(AsRef::as_ref)
     }
 
+    /// The ways to satisfy this requirement, each a set of delegated scopes and app roles that
+    /// must all be present (any-of becomes several alternatives, all-of one): the shape of an
+    /// OpenAPI `security` list, built by [`crate::openapi`].
+    #[cfg(feature = "utoipa")]
+    pub(crate) fn alternatives(&self) -> Vec<(Vec<&str>, Vec<&str>)> {
+        fn one(names: &Names) -> Vec<&str> {
+            names.iter().map(AsRef::as_ref).collect()
+        }
+        fn each(names: &Names) -> Vec<Vec<&str>> {
+            names.iter().map(|n| vec![n.as_ref()]).collect()
+        }
+        match self.kind {
+            Kind::AnyScope => each(&self.scopes).into_iter().map(|s| (s, Vec::new())).collect(),
+            Kind::AllScopes => vec![(one(&self.scopes), Vec::new())],
+            Kind::AnyRole => each(&self.roles).into_iter().map(|r| (Vec::new(), r)).collect(),
+            Kind::AllRoles => vec![(Vec::new(), one(&self.roles))],
+            Kind::ScopeOrAppPermission => {
+                let scopes = each(&self.scopes).into_iter().map(|s| (s, Vec::new()));
+                scopes.chain(each(&self.roles).into_iter().map(|r| (Vec::new(), r))).collect()
+            }
+        }
+    }
+
     /// Checks validated claims.
     ///
     /// # Errors
