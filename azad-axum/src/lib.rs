@@ -3,6 +3,9 @@
 
 mod extract;
 pub mod obo;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 mod rejection;
 
 pub use crate::extract::Claims;

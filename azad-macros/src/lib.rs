@@ -26,6 +26,7 @@
 use proc_macro::TokenStream;
 
 mod attr_parsing;
+mod openapi;
 mod require;
 
 /// Requires one of the delegated scopes (`scp`): `#[require_scope("access_as_user")]`.

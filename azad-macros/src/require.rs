@@ -149,6 +149,7 @@ fn expand_axum(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<Tok
     let doc = format!("The `#[{}]` policy of `{}` (generated).", kind.attr_name(), sig.ident);
 
     let mut item_fn = item_fn.clone();
+    crate::openapi::add_security(&mut item_fn, kind.attr_name(), parsed.kind_code, &parsed.scopes, &parsed.roles)?;
     let guard: FnArg = parse_quote! {
         _: #krate::__private::Guard<#policy>
     };
