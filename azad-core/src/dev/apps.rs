@@ -28,6 +28,10 @@ pub struct DevApp {
     pub app_roles: Vec<String>,
     /// Redirect URIs (web platform), matched exactly.
     pub redirect_uris: Vec<String>,
+    /// Redirect URIs of the single-page application platform (Entra's `spa` platform), matched
+    /// exactly: codes issued for them are redeemed only by cross-origin (CORS) requests from a
+    /// browser, with PKCE.
+    pub spa_redirect_uris: Vec<String>,
     /// `true` if its access tokens are v1.0 (`accessTokenAcceptedVersion` null or 1).
     pub v1_tokens: bool,
 }
@@ -43,6 +47,7 @@ impl DevApp {
             scopes: Vec::new(),
             app_roles: Vec::new(),
             redirect_uris: Vec::new(),
+            spa_redirect_uris: Vec::new(),
             v1_tokens: false,
         }
     }
@@ -79,6 +84,18 @@ impl DevApp {
     #[must_use]
     pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Adds a redirect URI of the single-page application platform (`spa`): a browser app that
+    /// redeems its authorization code itself, cross-origin, with PKCE (Microsoft identity
+    /// platform, "Single-page application: App registration"). The token endpoint answers such
+    /// redemptions with CORS headers; it refuses them from a server (no `Origin`,
+    /// `AADSTS9002327`) and refuses cross-origin redemption of codes for web redirect URIs
+    /// (`AADSTS9002326`).
+    #[must_use]
+    pub fn spa_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.spa_redirect_uris.push(uri.into());
         self
     }
 
@@ -150,6 +167,8 @@ pub(crate) struct AuthCode {
     pub(crate) code_challenge: Option<String>,
     pub(crate) code_challenge_method: Option<String>,
     pub(crate) expires: std::time::Instant,
+    /// Issued for a redirect URI of the `spa` platform.
+    pub(crate) spa: bool,
 }
 
 /// What a refresh token stands for.
@@ -158,6 +177,8 @@ pub(crate) struct RefreshGrant {
     pub(crate) client_id: String,
     pub(crate) user: usize,
     pub(crate) scopes: Vec<String>,
+    /// Issued to a single-page application: redeemable only cross-origin.
+    pub(crate) spa: bool,
 }
 
 /// A device code waiting for the user.

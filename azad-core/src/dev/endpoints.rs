@@ -299,6 +299,11 @@ pub(crate) fn request_tenant(shared: &Shared, tenant: &str) -> Option<String> {
     }
 }
 
+/// The `Origin` of a browser's cross-origin request (Fetch standard), if any.
+pub(crate) fn origin(request: &DevRequest) -> Option<&str> {
+    request.headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| !o.is_empty())
+}
+
 pub(crate) fn token(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) -> DevResponse {
     let f = match form(&request.body) {
         Ok(f) => f,
@@ -319,8 +324,10 @@ pub(crate) fn token(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) ->
         JWT_BEARER_GRANT if f.get("requested_token_use").map(String::as_str) == Some("on_behalf_of") => {
             on_behalf_of(shared, tid.as_deref(), &endpoint, &f)
         }
-        "authorization_code" => super::interactive::authorization_code(shared, tid.as_deref(), &endpoint, &f),
-        "refresh_token" => super::interactive::refresh_token(shared, tid.as_deref(), &endpoint, &f),
+        "authorization_code" => {
+            super::interactive::authorization_code(shared, tid.as_deref(), &endpoint, &f, origin(request))
+        }
+        "refresh_token" => super::interactive::refresh_token(shared, tid.as_deref(), &endpoint, &f, origin(request)),
         "urn:ietf:params:oauth:grant-type:device_code" => {
             super::interactive::device_code_grant(shared, tid.as_deref(), &f)
         }

@@ -66,7 +66,10 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
     let Some(redirect_uri) = q("redirect_uri") else {
         return html(StatusCode::BAD_REQUEST, "<h1>AADSTS900144: missing redirect_uri</h1>".into());
     };
-    let registered = shared.registry().app(&client_id).is_some_and(|a| a.redirect_uris.contains(&redirect_uri));
+    let (registered, spa) = shared.registry().app(&client_id).map_or((false, false), |a| {
+        let spa = a.spa_redirect_uris.contains(&redirect_uri);
+        (spa || a.redirect_uris.contains(&redirect_uri), spa)
+    });
     if !registered {
         // Never redirect to an unregistered URI: an error page instead.
         return html(
@@ -88,9 +91,14 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
     if q("response_type").as_deref() != Some("code") {
         return fail("unsupported_response_type", "AADSTS700054: only response_type=code is supported.");
     }
+    // Entra needs a scope, not `openid`: without it the code redeems for an access token alone
+    // (Swagger UI asks for the API's scopes only).
     let scope = q("scope").unwrap_or_default();
-    if !scope.split(' ').any(|s| s == "openid") {
-        return fail("invalid_request", "AADSTS900144: The 'scope' must include 'openid'.");
+    if scope.split(' ').all(str::is_empty) {
+        return fail(
+            "invalid_request",
+            "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+        );
     }
     let method = q("code_challenge_method");
     if q("code_challenge").is_some() && !matches!(method.as_deref(), None | Some("S256" | "plain")) {
@@ -117,6 +125,7 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
             code_challenge: q("code_challenge"),
             code_challenge_method: method,
             expires: Instant::now() + Duration::from_secs(600),
+            spa,
         },
     );
     let session_state = super::random_guid();
@@ -213,6 +222,11 @@ fn access_token_for(
     Ok((b.build(), granted_text))
 }
 
+/// How a grant was redeemed: by a single-page application (cross-origin), or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Spa(pub(crate) bool);
+
+#[allow(clippy::too_many_arguments)] // one per part of the answer, as Entra's token response has
 fn issue_tokens(
     shared: &Arc<Shared>,
     client_id: &str,
@@ -221,6 +235,7 @@ fn issue_tokens(
     scopes: &[String],
     nonce: Option<&str>,
     client_info: bool,
+    spa: Spa,
 ) -> DevResponse {
     let user = shared.users[user_index].clone();
     let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes) {
@@ -232,7 +247,7 @@ fn issue_tokens(
         let rt = format!("0.A{}", random_code(48));
         shared.registry().refresh_tokens.insert(
             rt.clone(),
-            RefreshGrant { client_id: client_id.to_owned(), user: user_index, scopes: scopes.to_vec() },
+            RefreshGrant { client_id: client_id.to_owned(), user: user_index, scopes: scopes.to_vec(), spa: spa.0 },
         );
         extra.push(("refresh_token", Value::String(rt)));
     }
@@ -258,9 +273,38 @@ pub(crate) fn authorization_code(
     tid: Option<&str>,
     endpoint: &str,
     f: &HashMap<String, String>,
+    origin: Option<&str>,
 ) -> DevResponse {
-    let public =
-        f.get("code_verifier").is_some() && f.get("client_secret").is_none() && f.get("client_assertion").is_none();
+    let mut spa = false;
+    let response = redeem_code(shared, tid, endpoint, f, origin, &mut spa);
+    allow_spa_origin(response, spa, origin)
+}
+
+/// CORS for a single-page application's redemption: its answers (tokens or errors) are
+/// readable by the page. Any other cross-origin redemption gets no CORS headers, so the browser
+/// withholds the answer, as Entra's does for web redirect URIs.
+fn allow_spa_origin(mut response: DevResponse, spa: bool, origin: Option<&str>) -> DevResponse {
+    if let Some(origin) = origin.filter(|_| spa)
+        && let Ok(value) = http::HeaderValue::from_str(origin)
+    {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        response.headers_mut().insert(header::VARY, http::HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+fn redeem_code(
+    shared: &Arc<Shared>,
+    tid: Option<&str>,
+    endpoint: &str,
+    f: &HashMap<String, String>,
+    origin: Option<&str>,
+    spa: &mut bool,
+) -> DevResponse {
+    // A browser's cross-origin request is a public client's, like one that proves PKCE.
+    let public = (f.get("code_verifier").is_some() || origin.is_some())
+        && f.get("client_secret").is_none()
+        && f.get("client_assertion").is_none();
     let client_id = match authenticate(shared, f, endpoint, public) {
         Ok(c) => c,
         Err(r) => return r,
@@ -275,6 +319,7 @@ pub(crate) fn authorization_code(
             "The provided authorization code or refresh token has expired or was already redeemed.",
         );
     };
+    *spa = grant.spa;
     if grant.expires < Instant::now() {
         return invalid_grant(70_008, "The provided authorization code has expired.");
     }
@@ -285,6 +330,15 @@ pub(crate) fn authorization_code(
         return invalid_grant(
             500_112,
             "The reply address does not match the one used to request the authorization code.",
+        );
+    }
+    if let Err(refused) = check_spa(grant.spa, origin) {
+        return refused;
+    }
+    if grant.spa && grant.code_challenge.is_none() {
+        return invalid_grant(
+            9_002_325,
+            "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
         );
     }
     if let Some(challenge) = &grant.code_challenge {
@@ -305,7 +359,31 @@ pub(crate) fn authorization_code(
         return invalid_grant(9_002_325, "Proof Key for Code Exchange is required for public clients.");
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, grant.nonce.as_deref(), wants_client_info(f))
+    let (nonce, info) = (grant.nonce.as_deref(), wants_client_info(f));
+    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, nonce, info, Spa(grant.spa))
+}
+
+/// Entra's rule for single-page applications: a code or refresh token issued for an `spa`
+/// redirect URI is redeemed only cross-origin (from the browser, with `Origin`), and a
+/// cross-origin redemption is refused for any other client type.
+fn check_spa(spa: bool, origin: Option<&str>) -> Result<(), DevResponse> {
+    match (spa, origin) {
+        (true, None) => Err(invalid_request_code(
+            9_002_327,
+            "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+        )),
+        (false, Some(origin)) => Err(invalid_request_code(
+            9_002_326,
+            &format!(
+                "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '{origin}'."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn invalid_request_code(code: u32, description: &str) -> DevResponse {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_request", code, description)
 }
 
 /// `grant_type=refresh_token`: a token for the requested scopes (any consented API), and a new
@@ -315,6 +393,20 @@ pub(crate) fn refresh_token(
     tid: Option<&str>,
     endpoint: &str,
     f: &HashMap<String, String>,
+    origin: Option<&str>,
+) -> DevResponse {
+    let mut spa = false;
+    let response = redeem_refresh_token(shared, tid, endpoint, f, origin, &mut spa);
+    allow_spa_origin(response, spa, origin)
+}
+
+fn redeem_refresh_token(
+    shared: &Arc<Shared>,
+    tid: Option<&str>,
+    endpoint: &str,
+    f: &HashMap<String, String>,
+    origin: Option<&str>,
+    spa: &mut bool,
 ) -> DevResponse {
     let client_id = match authenticate(shared, f, endpoint, true) {
         Ok(c) => c,
@@ -328,8 +420,12 @@ pub(crate) fn refresh_token(
     let Some(grant) = shared.registry().refresh_tokens.get(rt).cloned() else {
         return invalid_grant(9_002_313, "Invalid request. The refresh token is malformed or not valid.");
     };
+    *spa = grant.spa;
     if grant.client_id != client_id {
         return invalid_grant(70_000, "The refresh token was issued to another client.");
+    }
+    if let Err(refused) = check_spa(grant.spa, origin) {
+        return refused;
     }
     let mut scopes: Vec<String> = f
         .get("scope")
@@ -338,7 +434,7 @@ pub(crate) fn refresh_token(
         scopes.push("offline_access".into());
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f))
+    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f), Spa(grant.spa))
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
@@ -449,7 +545,7 @@ pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &Has
     };
     shared.registry().device_codes.remove(code);
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f))
+    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f), Spa(false))
 }
 
 /// `GET /secrets/{name}?api-version=…`: a Key Vault–shaped secret read, with a bearer token

@@ -175,6 +175,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevRespon
     if request.method == Method::POST && request.path == CONTROL_FAULTS_PATH {
         return Ok(control_faults(&shared, &request));
     }
+    if request.method == Method::OPTIONS && matches!(route(&Method::POST, &request.path), Some(Route::Token { .. })) {
+        return Ok(token_preflight(&request));
+    }
     let Some(route) = route(&request.method, &request.path) else {
         return Ok(json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})));
     };
@@ -233,8 +236,9 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         return response;
     }
     match route {
-        Route::Discovery { tenant, v2 } => discovery(&shared, &tenant, v2),
-        Route::Jwks { tenant, v2 } => jwks(&shared, &tenant, v2, &request),
+        // Public documents: any page may read them (MSAL.js fetches them from the browser).
+        Route::Discovery { tenant, v2 } => any_origin(discovery(&shared, &tenant, v2)),
+        Route::Jwks { tenant, v2 } => any_origin(jwks(&shared, &tenant, v2, &request)),
         Route::Token { tenant } => super::endpoints::token(&shared, &tenant, &request),
         Route::Authorize { tenant } => super::interactive::authorize(&shared, &tenant, &request),
         Route::Logout => logout(&shared, &request),
@@ -244,6 +248,33 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
     }
+}
+
+fn any_origin(mut response: DevResponse) -> DevResponse {
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, http::HeaderValue::from_static("*"));
+    response
+}
+
+/// `OPTIONS` on the token endpoint: the CORS preflight a browser sends before a redemption
+/// with headers beyond the CORS-safelisted ones (Swagger UI adds `X-Requested-With`). The
+/// preflight names no client, so it is allowed for any origin; whether the redemption itself
+/// is readable depends on the redirect URI's platform (`spa`), decided on the `POST`.
+fn token_preflight(request: &DevRequest) -> DevResponse {
+    let mut response = Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS")
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .header(header::VARY, "Origin, Access-Control-Request-Headers")
+        .body(Full::new(Bytes::new()))
+        .expect("static response parts");
+    let headers = response.headers_mut();
+    if let Some(origin) = request.headers.get(header::ORIGIN) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    if let Some(asked) = request.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    response
 }
 
 /// The dev tenant's control route for fault injection from another process (a test harness in
@@ -298,7 +329,11 @@ fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
 fn logout(shared: &Shared, request: &DevRequest) -> DevResponse {
     let target = request.query_param("post_logout_redirect_uri");
     let registered = target.as_deref().is_some_and(|t| {
-        shared.registry().apps.iter().any(|a| a.redirect_uris.iter().any(|r| r == t || r.starts_with(t)))
+        shared
+            .registry()
+            .apps
+            .iter()
+            .any(|a| a.redirect_uris.iter().chain(&a.spa_redirect_uris).any(|r| r == t || r.starts_with(t)))
     });
     match target {
         Some(t) if registered => Response::builder()
