@@ -6,6 +6,8 @@ pub mod daemon;
 pub mod grpc;
 pub mod on_behalf_of;
 pub mod quickstart;
+#[cfg(feature = "swagger-ui")]
+pub mod swagger_ui;
 pub mod web_app;
 pub mod workload;
 

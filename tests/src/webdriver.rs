@@ -193,6 +193,91 @@ impl Browser {
         let element = self.find(css).await?;
         self.click(&element).await
     }
+
+    /// Waits (up to 15 s) until the text of the element matching `css` satisfies `done`, and
+    /// returns it (for pages that update in place, like Swagger UI's response panel).
+    ///
+    /// # Errors
+    ///
+    /// When it never does, with the last text seen.
+    pub async fn wait_for_text(&self, css: &str, done: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        loop {
+            if let Ok(text) = self.text_of(css).await {
+                if done(&text) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("`{css}` still reads {last:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs a script in the page (`return …` gives its value).
+    ///
+    /// # Errors
+    ///
+    /// A WebDriver error (a script exception included).
+    pub async fn execute(&self, script: &str) -> Result<Value, String> {
+        self.command(reqwest::Method::POST, &self.path("/execute/sync"), Some(json!({"script": script, "args": []})))
+            .await
+    }
+
+    /// The handles of the open windows (tabs and pop-ups).
+    ///
+    /// # Errors
+    ///
+    /// A WebDriver error.
+    pub async fn windows(&self) -> Result<Vec<String>, String> {
+        let v = self.command(reqwest::Method::GET, &self.path("/window/handles"), None).await?;
+        Ok(v.as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_owned)).collect())
+    }
+
+    /// The current window's handle.
+    ///
+    /// # Errors
+    ///
+    /// A WebDriver error.
+    pub async fn window(&self) -> Result<String, String> {
+        Ok(self
+            .command(reqwest::Method::GET, &self.path("/window"), None)
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Waits (up to 15 s) for a window other than `known` to open, and switches to it.
+    ///
+    /// # Errors
+    ///
+    /// When none opens.
+    pub async fn switch_to_new_window(&self, known: &[String]) -> Result<String, String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(handle) = self.windows().await?.into_iter().find(|h| !known.contains(h)) {
+                self.switch_to_window(&handle).await?;
+                return Ok(handle);
+            }
+            if Instant::now() > deadline {
+                return Err("no new window opened".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Makes `handle` the window that commands act on.
+    ///
+    /// # Errors
+    ///
+    /// A WebDriver error.
+    pub async fn switch_to_window(&self, handle: &str) -> Result<(), String> {
+        self.command(reqwest::Method::POST, &self.path("/window"), Some(json!({ "handle": handle }))).await.map(drop)
+    }
 }
 
 impl Drop for Browser {
