@@ -13,6 +13,16 @@
 //!
 //! Without the `AzureAdAuth` layer the guarded code never runs (500, or `Status::internal`).
 //!
+//! **OpenAPI.** Written above a `#[utoipa::path(...)]` on an axum handler, an attribute appends
+//! the operation's `security(...)` from the same requirement: one requirement object per
+//! alternative (any-of: one per name; all-of: one with all of them), delegated scopes under the
+//! `entra` scheme by their short names, app roles under `entra_app`. `azad_axum::openapi::AzureAdSecurity`
+//! adds the schemes and the full scope names (`api://{client id}/{scope}`). Order matters:
+//! attributes expand outermost first, so an azad attribute written *below* `#[utoipa::path]`
+//! runs after utoipa has generated the operation and cannot document it (nor detect it). A
+//! `security(...)` written by hand in that `#[utoipa::path]` is a compile error, and so is a
+//! second azad attribute above the same `#[utoipa::path]` (one attribute per documented handler).
+//!
 //! Set `AZAD_MACROS_DEBUG=1` at build time to print every expansion.
 //!
 //! ## Feature flags

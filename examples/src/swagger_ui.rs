@@ -57,7 +57,6 @@ pub async fn daily_report() -> Json<Value> {
 struct ApiDoc;
 
 /// The API routes (not yet behind `AzureAdAuth`) and their OpenAPI document, security included.
-#[must_use]
 pub fn api(config: &AzureAdConfig) -> (Router, utoipa::openapi::OpenApi) {
     let reports =
         OpenApiRouter::new().routes(routes!(daily_report)).require(RequireLayer::any_role(["Reports.Read.All"]));
