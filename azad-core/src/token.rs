@@ -131,6 +131,7 @@ struct Inner {
     token_endpoint: Option<String>,
     default_endpoint: Option<String>,
     retry: TokenRetryPolicy,
+    cache_enabled: bool,
     app_cache: TokenCache<[u8; 32]>,
     obo_cache: TokenCache<[u8; 32]>,
     throttled: moka::sync::Cache<[u8; 32], Instant>,
@@ -330,13 +331,36 @@ impl TokenClient {
     /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
     #[must_use]
     pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
-        Self::with_parts(
+        let mut client = Self::with_parts(
             config.authority.clone(),
             config.client_id.clone(),
             config.audiences.clone(),
             credential,
             config.http_client(),
-        )
+        );
+        if !config.token_cache_enabled {
+            Arc::get_mut(&mut client.inner).expect("fresh client").cache_enabled = false;
+        }
+        client
+    }
+
+    /// A client for the application of `config`, authenticating with the credential the
+    /// configuration names ([`AzureAdConfig::client_credential`]: `AZURE_CLIENT_SECRET`,
+    /// `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_FEDERATED_TOKEN_FILE` or
+    /// `AZURE_USE_MANAGED_IDENTITY`, see [`AzureAdConfig::from_env`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Configuration`] when the configuration names no credential.
+    pub fn from_config(config: &AzureAdConfig) -> Result<Self, TokenError> {
+        let credential = config.client_credential().ok_or(TokenError::Configuration(
+            "no application credential configured (AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or AZURE_USE_MANAGED_IDENTITY)",
+        ))?;
+        let credential = match config.managed_identity() {
+            Some(identity) => ClientCredential::managed_identity_federation(identity),
+            None => credential,
+        };
+        Ok(Self::new(config, credential))
     }
 
     fn with_parts(
@@ -357,6 +381,7 @@ impl TokenClient {
                 token_endpoint: None,
                 default_endpoint,
                 retry: TokenRetryPolicy::default(),
+                cache_enabled: true,
                 app_cache: TokenCache::new(10_000),
                 obo_cache: TokenCache::new(100_000),
                 throttled: moka::sync::Cache::builder()
@@ -376,9 +401,11 @@ impl TokenClient {
         f(&mut http, &mut endpoint, &mut retry);
         let mut c =
             Self::with_parts(i.authority.clone(), i.client_id.clone(), i.audiences.clone(), i.credential.clone(), http);
+        let cache_enabled = i.cache_enabled;
         let inner = Arc::get_mut(&mut c.inner).expect("fresh client");
         inner.token_endpoint = endpoint;
         inner.retry = retry;
+        inner.cache_enabled = cache_enabled;
         c
     }
 
@@ -474,6 +501,7 @@ impl TokenClient {
             return Err(TokenError::Configuration("no scopes requested"));
         }
         let inner = &self.inner;
+        let bypass = bypass || !inner.cache_enabled;
         let token = match assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
