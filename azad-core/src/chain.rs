@@ -133,11 +133,11 @@ impl DefaultCredential {
         };
         match secret.or_else(certificate) {
             None => {
-                skipped.push(("environment", "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH not set".into()))
+                skipped.push(("environment", "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH not set".into()));
             }
             Some(credential) => match (app(), credential) {
                 (Ok(config), Ok(credential)) => {
-                    sources.push(Source::Environment(TokenClient::new(&config, credential)))
+                    sources.push(Source::Environment(TokenClient::new(&config, credential)));
                 }
                 (Err(reason), _) | (_, Err(reason)) => skipped.push(("environment", reason)),
             },

@@ -194,7 +194,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
 
     // Nothing available at all: each source says why.
     let login = stand_in("chain-login", "echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1");
-    let vars = vec![
+    let vars = [
         ("PATH", path_with(&login)),
         ("AZAD_IMDS_ENDPOINT", "http://127.0.0.1:9/metadata/identity/oauth2/token".to_owned()),
     ];
