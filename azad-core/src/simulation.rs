@@ -37,7 +37,7 @@
 //!
 //! A request is matched by flow, URL template, client id, scopes and resource; the `n`-th
 //! identical request gets the `n`-th recorded answer (the last one from then on). A miss is a
-//! transport error of kind [`HttpErrorKind::Simulation`](crate::HttpErrorKind::Simulation)
+//! transport error of kind [`HttpErrorKind::Simulation`]
 //! whose [`source`](std::error::Error::source) is [`SimulationError::NoInteraction`], naming
 //! what was asked and what the cassette holds.
 //!
