@@ -1068,6 +1068,21 @@ mod tests {
         assert_ne!(second["access_token"], body["access_token"], "each replay mints a new token");
     }
 
+    #[test]
+    fn disabled_adds_nothing_to_the_client() {
+        let custom: Arc<dyn HttpClient> = Arc::new(|_req: HttpRequest| async move { Ok(token_response(now())) });
+        let config = crate::AzureAdConfig::builder()
+            .tenant_id(TENANT)
+            .client_id("app")
+            .http_client(custom.clone())
+            .simulation(SimulationMode::Disabled, "/nonexistent/never-opened.json")
+            .build()
+            .unwrap();
+        assert!(config.simulation().is_none());
+        assert_eq!(config.simulation_mode(), SimulationMode::Disabled);
+        assert!(Arc::ptr_eq(&config.http_client().unwrap(), &custom), "the very same client, unwrapped");
+    }
+
     #[tokio::test]
     async fn cassettes_are_stable_sorted_and_deduplicated() {
         let dir = std::env::temp_dir().join(format!("azad-sim-unit-{}", std::process::id()));
