@@ -49,6 +49,12 @@
 //! that is not replaying never has the replay key and refuses them (`UnknownKey` or
 //! `InvalidSignature`).
 //!
+//! An ID token's `nonce` is stored as `{nonce}` and replayed as the nonce the signing-in client
+//! expects (the authorization code request carries it in-process, never on the wire), so
+//! [`SignInClient::complete`](crate::signin::SignInClient::complete) runs its real checks on a
+//! replayed sign-in; the browser part of that flow (the authorization endpoint) is not an
+//! identity call of azad's and is not recorded.
+//!
 //! Recorded errors (429 with `Retry-After`, `invalid_grant`, claims challenges) replay as
 //! recorded, with fresh `trace_id`, `correlation_id` and `timestamp`.
 //!
@@ -435,7 +441,7 @@ impl Simulation {
             *state.cursors.entry(asked).or_default() += 1;
             pick
         };
-        Ok(instantiate(&recorded, &parts, request.headers()))
+        Ok(instantiate(&recorded, &parts, request))
     }
 }
 
@@ -660,10 +666,14 @@ impl Redactor<'_> {
         };
         let mut regenerate: Vec<&str> = VOLATILE_CLAIMS.iter().copied().filter(|c| claims.contains_key(*c)).collect();
         regenerate.sort_unstable();
+        // An ID token's `nonce` is the sign-in's own: replay writes the one the client expects.
         let kept: Map<String, Value> = claims
             .iter()
             .filter(|(k, _)| !VOLATILE_CLAIMS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), self.value(None, v)))
+            .map(|(k, v)| {
+                let v = if k == "nonce" { Value::String("{nonce}".into()) } else { self.value(None, v) };
+                (k.clone(), v)
+            })
             .collect();
         Some(json!({ "$azad_token": {
             "header": Value::Object(header.iter().map(|(k, v)| (k.clone(), self.value(None, v))).collect()),
@@ -733,6 +743,8 @@ fn kept_headers(headers: &http::HeaderMap) -> BTreeMap<String, String> {
 /// What a replayed answer is instantiated with.
 struct Minter<'a> {
     parts: &'a RequestParts,
+    /// The sign-in's `nonce`, for ID tokens (empty when the request expects none).
+    nonce: String,
     key: &'static ReplayKey,
     now: i64,
     user_code: String,
@@ -750,7 +762,8 @@ impl Minter<'_> {
         if let Some(t) = &self.parts.tenant {
             out = out.replace("{tenant}", t);
         }
-        out.replace("{user_code}", &self.user_code)
+        out.replace("{nonce}", &self.nonce)
+            .replace("{user_code}", &self.user_code)
             .replace("{trace_id}", &self.trace_id)
             .replace("{correlation_id}", &self.correlation_id)
             .replace("{timestamp}", &self.timestamp)
@@ -836,15 +849,18 @@ impl Minter<'_> {
 }
 
 /// Replay: the recorded answer with fresh tokens, secrets, ids and times.
-fn instantiate(recorded: &Recorded, parts: &RequestParts, request_headers: &http::HeaderMap) -> HttpResponse {
+fn instantiate(recorded: &Recorded, parts: &RequestParts, request: &HttpRequest) -> HttpResponse {
     let now = now();
-    let correlation_id = request_headers
+    let nonce = request.extensions().get::<crate::http::ExpectedNonce>().map(|n| n.0.clone()).unwrap_or_default();
+    let correlation_id = request
+        .headers()
         .get("client-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| crate::authority::is_guid(v))
         .map_or_else(guid, str::to_owned);
     let minter = Minter {
         parts,
+        nonce,
         key: replay_key(),
         now,
         user_code: random::<8>().iter().map(|b| char::from(b'A' + b % 26)).collect(),
@@ -1040,7 +1056,9 @@ mod tests {
         let (_, parts) = identify(
             &http::Request::post(format!("http://127.0.0.1:5555/{TENANT}/oauth2/v2.0/token")).body(Vec::new()).unwrap(),
         );
-        let replayed = instantiate(&recorded, &parts, &http::HeaderMap::new());
+        let target =
+            http::Request::post(format!("http://127.0.0.1:5555/{TENANT}/oauth2/v2.0/token")).body(Vec::new()).unwrap();
+        let replayed = instantiate(&recorded, &parts, &target);
         let body: Value = serde_json::from_slice(replayed.body()).unwrap();
         assert!(body["refresh_token"].as_str().unwrap().starts_with("azad-replay-refresh_token."));
         let token = body["access_token"].as_str().unwrap();
@@ -1063,7 +1081,7 @@ mod tests {
         assert_eq!(claims["exp"].as_i64().unwrap() - iat, 3599, "the recorded lifetime");
         assert_ne!(claims["uti"], "abc");
         assert_ne!(claims["aio"], "opaque");
-        let second = instantiate(&recorded, &parts, &http::HeaderMap::new());
+        let second = instantiate(&recorded, &parts, &target);
         let second: Value = serde_json::from_slice(second.body()).unwrap();
         assert_ne!(second["access_token"], body["access_token"], "each replay mints a new token");
     }

@@ -609,6 +609,20 @@ impl TokenClient {
         grant: &'static str,
         grant_params: &[(&str, &str)],
     ) -> Result<TokenGrant, TokenError> {
+        self.post_grant_expecting(endpoint, throttle_key, grant, grant_params, None).await
+    }
+
+    /// [`post_grant`](Self::post_grant) for a sign-in whose ID token must carry `nonce`: the
+    /// nonce travels with the request as an in-process [`ExpectedNonce`](crate::http::ExpectedNonce)
+    /// extension (never sent), for the simulation layer's replay.
+    pub(crate) async fn post_grant_expecting(
+        &self,
+        endpoint: &str,
+        throttle_key: [u8; 32],
+        grant: &'static str,
+        grant_params: &[(&str, &str)],
+        nonce: Option<&str>,
+    ) -> Result<TokenGrant, TokenError> {
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
             let now = Instant::now();
@@ -627,7 +641,11 @@ impl TokenClient {
             let mut params: Vec<(&str, &str)> = vec![("client_id", inner.client_id.as_str())];
             params.extend_from_slice(grant_params);
             params.extend(auth.form_params());
-            let outcome = match http.send(form_request(endpoint, &params)?).await {
+            let mut request = form_request(endpoint, &params)?;
+            if let Some(nonce) = nonce {
+                request.extensions_mut().insert(crate::http::ExpectedNonce(nonce.to_owned()));
+            }
+            let outcome = match http.send(request).await {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };

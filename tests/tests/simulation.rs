@@ -23,6 +23,10 @@ const CANARY_SECRET: &str = "CANARY-api-secret-5f1e0c7b9d2a4e68";
 /// Fixed client ids, so that a committed cassette matches the applications of a later run.
 const CLI_CLIENT_ID: &str = "3c1a7e52-0d4b-4c8e-9f61-2b7d5a9e0c13";
 const DAEMON_CLIENT_ID: &str = "8e6f2a14-7b3c-4d95-a0e8-5c1f9b2d7a46";
+const WEB_CLIENT_ID: &str = "5b9d3f70-2c6e-4a18-b7d4-9e0f1a2b3c4d";
+const WORKLOAD_CLIENT_ID: &str = "6a2e8c04-9d1f-4b37-85c6-0f7e3d9a1b52";
+const WEB_REDIRECT: &str = "http://localhost:5997/getAToken";
+const WORKLOAD_SUBJECT: &str = "system:serviceaccount:payments:api";
 /// The committed cassette, recorded from the dev tenant (never from a real tenant).
 const COMMITTED: &str = "cassettes/scenarios.json";
 
@@ -40,11 +44,14 @@ async fn tenant(mode: SimulationMode, cassette: &Path) -> DevTenant {
         .api_client_secret(CANARY_SECRET)
         .app(DevApp::new("azad command-line client").client_id(CLI_CLIENT_ID))
         .app(DevApp::new("azad nightly report daemon").client_id(DAEMON_CLIENT_ID))
+        .app(DevApp::new("azad web app").client_id(WEB_CLIENT_ID).redirect_uri(WEB_REDIRECT))
+        .app(DevApp::new("azad workload").client_id(WORKLOAD_CLIENT_ID))
         .grant_app_role(DAEMON_CLIENT_ID, azad_core::dev::DEFAULT_API_CLIENT_ID, "Admin")
         .simulation(mode, cassette)
         .start()
         .await
         .unwrap();
+    dev.add_federated_credential(WORKLOAD_CLIENT_ID, &dev.federation_issuer(), WORKLOAD_SUBJECT);
     if mode == SimulationMode::Replay {
         dev.stop();
     }
@@ -57,7 +64,7 @@ struct Seen(Vec<String>);
 
 /// The scenario examples, with every result a user sees. `live`: the tenant is running (the
 /// device code is approved, faults are injected); otherwise everything comes from a cassette.
-async fn scenario(dev: &DevTenant, live: bool, seen: &mut Seen) -> Vec<String> {
+async fn scenario(dev: &DevTenant, live: bool, seen: &mut Seen, cassette: (SimulationMode, &Path)) -> Vec<String> {
     let mut out = Vec::new();
     let api_url = on_behalf_of::serve_apis(dev).await.unwrap();
     let api_scope = format!("api://{}/access_as_user", dev.api_client_id());
@@ -135,6 +142,44 @@ async fn scenario(dev: &DevTenant, live: bool, seen: &mut Seen) -> Vec<String> {
     seen.0.push(vault.secret().to_owned());
     out.push(format!("managed identity token for aud={}", unverified_claims(vault.secret())["aud"]));
 
+    // The web app's sign-in: authorization code with PKCE, the ID token checked (nonce).
+    let web_config = dev.config_builder().client_id(WEB_CLIENT_ID).build().unwrap();
+    let web_secret = dev.add_client_secret(WEB_CLIENT_ID);
+    seen.0.push(web_secret.clone());
+    let web = SignInClient::new(&web_config, ClientCredential::secret(web_secret), WEB_REDIRECT);
+    let request = web.authorization_request(&[&api_scope]);
+    let callback = if live {
+        // What the browser does: the tenant signs the user in and redirects with a code.
+        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let location = no_redirects.get(request.url()).send().await.unwrap().headers()["location"].clone();
+        location.to_str().unwrap().split_once('?').unwrap().1.to_owned()
+    } else {
+        // Offline there is no browser sign-in: any code is answered from the cassette.
+        format!("code=offline&state={}", request.state())
+    };
+    let signed_in = web.complete(&request, &callback).await.unwrap();
+    out.push(format!("web sign-in: {} aud={:?}", signed_in.account().name(), signed_in.id_token_claims().audiences()));
+
+    // Workload identity, configured from the environment exactly like an AKS pod (and the
+    // simulation from the same environment).
+    let dir = std::env::temp_dir().join(format!("azad-sim-wi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("azure-identity-token");
+    std::fs::write(&file, dev.federated_token(WORKLOAD_SUBJECT)).unwrap();
+    let env = [
+        ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
+        ("AZURE_CLIENT_ID", WORKLOAD_CLIENT_ID.to_owned()),
+        ("AZURE_TENANT_ID", dev.tenant_id().to_owned()),
+        ("AZURE_AUTHORITY_HOST", dev.base_url().to_owned()),
+        ("AZURE_AD_SIMULATION_MODE", cassette.0.as_str().to_owned()),
+        ("AZURE_AD_SIMULATION_CASSETTE", cassette.1.display().to_string()),
+    ];
+    let pod = azad_examples::workload::client_from_env(|n| env.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()))
+        .unwrap();
+    let vault = pod.acquire(azad_core::TokenRequest::app([azad_examples::workload::VAULT_SCOPE])).await.unwrap();
+    seen.0.push(vault.secret().to_owned());
+    out.push(format!("workload identity token for aud={}", unverified_claims(vault.secret())["aud"]));
+
     // Recorded errors: throttling, invalid_grant, a claims challenge.
     let api_client = TokenClient::new(&dev.config(), ClientCredential::secret(dev.api_client_secret()));
     let faults = [
@@ -195,6 +240,7 @@ fn assert_no_secret(cassette: &Path, seen: &Seen) {
         "on_behalf_of",
         "client_credentials",
         "managed_identity",
+        "authorization_code",
     ] {
         assert!(flows.contains(&flow), "{flow} not recorded: {flows:?}");
     }
@@ -208,7 +254,7 @@ async fn record_the_scenarios_stop_the_tenant_and_replay_them_with_the_same_resu
     let _ = std::fs::remove_file(&cassette);
     let dev = tenant(SimulationMode::Recording, &cassette).await;
     let mut seen = Seen::default();
-    let recorded = scenario(&dev, true, &mut seen).await;
+    let recorded = scenario(&dev, true, &mut seen, (SimulationMode::Recording, &cassette)).await;
     assert_no_secret(&cassette, &seen);
     // The recording itself saw the live tenant's answers.
     assert!(
@@ -221,7 +267,7 @@ async fn record_the_scenarios_stop_the_tenant_and_replay_them_with_the_same_resu
     let token_requests = dev.requests(Endpoint::Token);
     Simulation::close_all();
     dev.set_simulation(Some((SimulationMode::Replay, cassette.clone())));
-    let replayed = scenario(&dev, false, &mut Seen::default()).await;
+    let replayed = scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &cassette)).await;
     assert_eq!(replayed, recorded);
     assert_eq!(dev.requests(Endpoint::Token), token_requests, "no request reached the tenant");
     std::fs::remove_file(cassette).unwrap();
@@ -236,13 +282,13 @@ async fn the_committed_cassette_replays_the_scenarios_offline() {
         let _ = std::fs::remove_file(&path);
         let dev = tenant(SimulationMode::Recording, &path).await;
         let mut seen = Seen::default();
-        scenario(&dev, true, &mut seen).await;
+        scenario(&dev, true, &mut seen, (SimulationMode::Recording, &path)).await;
         assert_no_secret(&path, &seen);
         Simulation::close_all();
     }
     assert_no_secret(&path, &Seen::default());
     let dev = tenant(SimulationMode::Replay, &path).await;
-    let results = scenario(&dev, false, &mut Seen::default()).await;
+    let results = scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &path)).await;
     let expected = [
         "device code message shows the code: true",
         "verification uri ends with /devicelogin: true",
@@ -255,6 +301,8 @@ async fn the_committed_cassette_replays_the_scenarios_offline() {
         "daemon GET /api/admin -> 200 app_only=true caller=\"8e6f2a14-7b3c-4d95-a0e8-5c1f9b2d7a46\"",
         "daemon GET /api/admin -> 200 app_only=true caller=\"8e6f2a14-7b3c-4d95-a0e8-5c1f9b2d7a46\"",
         "managed identity token for aud=\"https://vault.azure.net\"",
+        "web sign-in: Dev User aud=[\"5b9d3f70-2c6e-4a18-b7d4-9e0f1a2b3c4d\"]",
+        "workload identity token for aud=\"https://vault.azure.net\"",
         "https://graph.microsoft.com/.default: 429 temporarily_unavailable retry_after=Some(7s) claims=None",
         "api://azad-downstream/.default: 400 invalid_grant retry_after=None claims=None",
         "https://vault.azure.net/.default: 400 interaction_required retry_after=None claims=Some(\"{\\\"access_token\\\":{\\\"acrs\\\":{\\\"essential\\\":true,\\\"value\\\":\\\"c1\\\"}}}\")",
