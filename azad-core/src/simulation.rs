@@ -1038,6 +1038,28 @@ mod tests {
             ("managed_identity", Some("https://vault.azure.net"), Some("mi"))
         );
         assert_eq!(asked.url, "{origin}/metadata/identity/oauth2/token");
+        // App Service: its secret header is never part of the identity of the request.
+        let app_service = http::Request::get("http://127.0.0.1:4444/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net&principal_id=p1")
+            .header("X-IDENTITY-HEADER", "HEADER-SECRET")
+            .body(Vec::new())
+            .unwrap();
+        let (asked, _) = identify(&app_service);
+        assert_eq!(
+            (asked.flow.as_str(), asked.client_id.as_deref(), asked.url.as_str()),
+            ("managed_identity", Some("principal_id=p1"), "{origin}/msi/token")
+        );
+        assert!(!serde_json::to_string(&asked).unwrap().contains("HEADER-SECRET"));
+        let expiry = http::Response::builder()
+            .status(200)
+            .body(
+                json!({"access_token": "opaque-mi-token", "expires_on": (now() + 3600).to_string(), "resource": "https://vault.azure.net"})
+                    .to_string()
+                    .into_bytes(),
+            )
+            .unwrap();
+        let recorded = redact_response(&asked, &RequestParts { origin: String::new(), tenant: None }, &expiry);
+        let text = serde_json::to_string(&recorded).unwrap();
+        assert!(!text.contains("opaque-mi-token") && text.contains("$azad_epoch"), "{text}");
     }
 
     #[test]
