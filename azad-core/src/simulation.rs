@@ -75,6 +75,7 @@
 //!     .client_id("6e74172b-be56-4843-9ff4-e66a39bb12e3")
 //!     .simulation(SimulationMode::Replay, "tests/cassettes/daemon.json")
 //!     .build()?;
+//! assert_eq!(config.simulation_mode(), SimulationMode::Replay);
 //! # Ok::<(), azad_core::ConfigError>(())
 //! ```
 
