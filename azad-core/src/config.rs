@@ -262,6 +262,15 @@ pub struct AzureAdConfig {
     pub(crate) http_client: Option<Arc<dyn HttpClient>>,
     /// Extra trusted root certificates (DER) of the default HTTP client.
     pub(crate) extra_root_certificates: Vec<Vec<u8>>,
+    /// How this application authenticates when it acquires tokens, if configured.
+    pub(crate) client_credential: Option<crate::credential::ClientCredential>,
+    /// The managed identity this application uses, if configured.
+    pub(crate) managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    /// Whether acquired tokens are cached (default `true`).
+    pub(crate) token_cache_enabled: bool,
+    /// The open cassette when recording or replaying; `None` when the simulation is disabled.
+    #[cfg(feature = "simulation")]
+    pub(crate) simulation: Option<crate::simulation::Simulation>,
 }
 
 impl fmt::Debug for AzureAdConfig {
@@ -284,6 +293,10 @@ impl fmt::Debug for AzureAdConfig {
             .field("validated_token_cache_capacity", &self.validated_token_cache_capacity)
             .field("custom_http_client", &self.http_client.is_some())
             .field("extra_root_certificates", &self.extra_root_certificates.len())
+            .field("client_credential", &self.client_credential)
+            .field("managed_identity", &self.managed_identity)
+            .field("token_cache_enabled", &self.token_cache_enabled)
+            .field("simulation", &self.simulation_mode())
             .finish()
     }
 }
@@ -309,6 +322,28 @@ impl AzureAdConfig {
     /// | `AZAD_METADATA_URL` | an OpenID Connect discovery URL (B2C, External ID, other providers) |
     /// | `AZAD_ISSUER` | with `AZAD_METADATA_URL`: the issuer its tokens carry, when it differs |
     /// | `AZAD_EXTRA_CA_CERTS` | a PEM file of CA certificates trusted in addition to the platform's (a local authority such as the dev tenant over HTTPS) |
+    /// | `AZAD_SIGNING_ALGORITHMS` | allowed signature algorithms, comma- or space-separated, among `RS256` `RS384` `RS512` `PS256` `PS384` `PS512` (default `RS256`; `none` and `HS*` never) |
+    /// | `AZURE_AD_CACHE_ENABLED` | `false` to ask the token endpoint on every acquisition (default `true`) |
+    /// | `AZURE_AD_SIMULATION_MODE` | `disabled` (default), `recording` or `replay` (feature `simulation`; see [`crate::simulation`]) |
+    /// | `AZURE_AD_SIMULATION_CASSETTE` | the cassette file, required when recording or replaying |
+    ///
+    /// The application's own credential, for acquiring tokens
+    /// ([`client_credential`](Self::client_credential)), is the first of these that is set,
+    /// in the order of [`ClientCredential::from_env`](crate::credential::ClientCredential::from_env)
+    /// and Azure Identity's `EnvironmentCredential`:
+    ///
+    /// | precedence | variables | credential |
+    /// | --- | --- | --- |
+    /// | 1 | `AZURE_CLIENT_SECRET` | a client secret |
+    /// | 2 | `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_CLIENT_CERTIFICATE_PASSWORD` (PKCS#12 only) | a certificate: PEM (certificate and key) or PKCS#12 (`.pfx`/`.p12`, or whenever a password is given; feature `pkcs12`) |
+    /// | 3 | `AZURE_FEDERATED_TOKEN_FILE` | workload identity |
+    /// | 4 | `AZURE_USE_MANAGED_IDENTITY=true`, `AZURE_MANAGED_IDENTITY_CLIENT_ID` (user-assigned; system-assigned without it) | a managed identity as federated credential; the identity is also [`managed_identity`](Self::managed_identity) |
+    ///
+    /// Contradictions are errors naming both variables ([`ConfigError::Conflict`]):
+    /// `AZURE_USE_MANAGED_IDENTITY=true` with a secret, certificate or federated token file;
+    /// `AZURE_MANAGED_IDENTITY_CLIENT_ID` with `AZURE_USE_MANAGED_IDENTITY=false`;
+    /// `AZURE_CLIENT_CERTIFICATE_PASSWORD` without `AZURE_CLIENT_CERTIFICATE_PATH`. Booleans are
+    /// `true`/`false`/`1`/`0` (any case).
     ///
     /// # Errors
     ///
@@ -366,6 +401,23 @@ impl AzureAdConfig {
         if let Some(v) = get("AZAD_EXTRA_CA_CERTS") {
             b = b.extra_root_certificates_file(v.trim());
         }
+        if let Some(v) = get("AZAD_SIGNING_ALGORITHMS") {
+            let mut algorithms = Vec::new();
+            for name in split_list(&v) {
+                algorithms.push(SigningAlgorithm::from_name(&name.to_ascii_uppercase()).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "AZAD_SIGNING_ALGORITHMS",
+                        "expected RS256, RS384, RS512, PS256, PS384 or PS512",
+                    )
+                })?);
+            }
+            b = b.algorithms(algorithms);
+        }
+        if let Some(enabled) = env_bool(&get, "AZURE_AD_CACHE_ENABLED")? {
+            b = b.token_cache(enabled);
+        }
+        b = env_simulation(&get, b)?;
+        b = env_credential(&lookup, &get, b)?;
         b.build().map_err(|e| e.renamed(env_name))
     }
 
@@ -425,10 +477,70 @@ impl AzureAdConfig {
 
     /// The HTTP client used for metadata and keys (a shared default unless one was configured).
     #[must_use]
+    ///
+    /// When recording or replaying (feature `simulation`), the client records every call, or
+    /// answers it from the cassette with no network at all.
     pub fn http_client(&self) -> Option<Arc<dyn HttpClient>> {
-        self.http_client
+        let client = self
+            .http_client
             .clone()
-            .or_else(|| crate::http::default_client(self.http_options, &self.extra_root_certificates))
+            .or_else(|| crate::http::default_client(self.http_options, &self.extra_root_certificates));
+        #[cfg(feature = "simulation")]
+        if let Some(simulation) = &self.simulation {
+            return simulation.wrap(client);
+        }
+        client
+    }
+
+    /// The simulation mode: [`Disabled`](crate::simulation::SimulationMode::Disabled) unless
+    /// the configuration records or replays a cassette.
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    #[must_use]
+    pub fn simulation_mode(&self) -> crate::simulation::SimulationMode {
+        self.simulation.as_ref().map_or(crate::simulation::SimulationMode::Disabled, |s| s.mode())
+    }
+
+    #[cfg(not(feature = "simulation"))]
+    fn simulation_mode(&self) -> &'static str {
+        "disabled"
+    }
+
+    /// The open cassette when recording or replaying (feature `simulation`).
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    #[must_use]
+    pub fn simulation(&self) -> Option<&crate::simulation::Simulation> {
+        self.simulation.as_ref()
+    }
+
+    /// How this application authenticates when it acquires tokens (client secret, certificate,
+    /// workload identity, or a managed identity as federated credential), when the
+    /// configuration says (see [`from_env`](Self::from_env) and
+    /// [`AzureAdConfigBuilder::client_credential`]).
+    #[must_use]
+    pub fn client_credential(&self) -> Option<crate::credential::ClientCredential> {
+        self.client_credential.clone()
+    }
+
+    /// The managed identity this application uses (`AZURE_USE_MANAGED_IDENTITY`), recording
+    /// or replaying with the configuration when it does (feature `simulation`).
+    #[must_use]
+    pub fn managed_identity(&self) -> Option<crate::managed_identity::ManagedIdentity> {
+        let identity = self.managed_identity.clone()?;
+        #[cfg(feature = "simulation")]
+        if let Some(simulation) = &self.simulation {
+            return Some(identity.with_simulation(simulation));
+        }
+        Some(identity)
+    }
+
+    /// Whether token clients built from this configuration cache acquired tokens
+    /// (`AZURE_AD_CACHE_ENABLED`, default `true`). Without the cache every acquisition asks
+    /// the token endpoint.
+    #[must_use]
+    pub fn token_cache_enabled(&self) -> bool {
+        self.token_cache_enabled
     }
 
     /// The CA certificates (DER) the default HTTP client trusts in addition to the platform's
@@ -464,6 +576,7 @@ impl PartialEq for AzureAdConfig {
             && self.max_token_bytes == other.max_token_bytes
             && self.validated_token_cache_capacity == other.validated_token_cache_capacity
             && self.extra_root_certificates == other.extra_root_certificates
+            && self.token_cache_enabled == other.token_cache_enabled
     }
 }
 
@@ -493,6 +606,114 @@ fn parse_root_certificates(source: &RootSource) -> Result<Vec<Vec<u8>>, ConfigEr
     Ok(certs)
 }
 
+/// A boolean variable: `true`/`false`/`1`/`0`, any case.
+fn env_bool(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<bool>, ConfigError> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" || v == "1" => Ok(Some(true)),
+        Some(v) if v == "false" || v == "0" => Ok(Some(false)),
+        Some(_) => Err(ConfigError::invalid(name, "expected `true` or `false`")),
+    }
+}
+
+/// `AZURE_AD_SIMULATION_MODE` and `AZURE_AD_SIMULATION_CASSETTE`.
+fn env_simulation(
+    get: &impl Fn(&str) -> Option<String>,
+    b: AzureAdConfigBuilder,
+) -> Result<AzureAdConfigBuilder, ConfigError> {
+    let Some(mode) = get("AZURE_AD_SIMULATION_MODE") else {
+        return Ok(b);
+    };
+    #[cfg(feature = "simulation")]
+    {
+        use crate::simulation::SimulationMode;
+        let mode = SimulationMode::from_name(&mode).ok_or_else(|| {
+            ConfigError::invalid("AZURE_AD_SIMULATION_MODE", "expected `disabled`, `recording` or `replay`")
+        })?;
+        if mode == SimulationMode::Disabled {
+            return Ok(b);
+        }
+        let cassette = get("AZURE_AD_SIMULATION_CASSETTE")
+            .ok_or(ConfigError::Missing { field: "AZURE_AD_SIMULATION_CASSETTE" })?;
+        Ok(b.simulation(mode, cassette.trim()))
+    }
+    #[cfg(not(feature = "simulation"))]
+    match mode.trim().to_ascii_lowercase().as_str() {
+        "disabled" | "off" | "none" => Ok(b),
+        _ => Err(ConfigError::invalid(
+            "AZURE_AD_SIMULATION_MODE",
+            "recording and replay need the `simulation` feature of azad-core",
+        )),
+    }
+}
+
+/// The application's credential from the environment, in the documented precedence, refusing
+/// contradictions.
+fn env_credential(
+    lookup: &impl Fn(&str) -> Option<String>,
+    get: &impl Fn(&str) -> Option<String>,
+    mut b: AzureAdConfigBuilder,
+) -> Result<AzureAdConfigBuilder, ConfigError> {
+    use crate::credential::{CertificateCredential, ClientCredential};
+    use crate::managed_identity::{ManagedIdentity, ManagedIdentityId};
+    let use_mi = env_bool(get, "AZURE_USE_MANAGED_IDENTITY")?;
+    let mi_client_id = get("AZURE_MANAGED_IDENTITY_CLIENT_ID");
+    let secret = get("AZURE_CLIENT_SECRET");
+    let cert_path = get("AZURE_CLIENT_CERTIFICATE_PATH");
+    let cert_password = get("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+    let token_file = get("AZURE_FEDERATED_TOKEN_FILE");
+    let conflict = |field, other, reason| Err(ConfigError::Conflict { field, other, reason });
+    if use_mi == Some(false) && mi_client_id.is_some() {
+        return conflict(
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID",
+            "AZURE_USE_MANAGED_IDENTITY",
+            "a managed identity client id is given while managed identity is turned off",
+        );
+    }
+    if cert_password.is_some() && cert_path.is_none() {
+        return conflict(
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "a certificate password without a certificate",
+        );
+    }
+    let use_mi = use_mi.unwrap_or(false) || mi_client_id.is_some();
+    if use_mi {
+        let reason = "a managed identity is itself the credential: give one or the other";
+        let mi_var = if mi_client_id.is_some() && get("AZURE_USE_MANAGED_IDENTITY").is_none() {
+            "AZURE_MANAGED_IDENTITY_CLIENT_ID"
+        } else {
+            "AZURE_USE_MANAGED_IDENTITY"
+        };
+        if secret.is_some() {
+            return conflict(mi_var, "AZURE_CLIENT_SECRET", reason);
+        }
+        if cert_path.is_some() {
+            return conflict(mi_var, "AZURE_CLIENT_CERTIFICATE_PATH", reason);
+        }
+        if token_file.is_some() {
+            return conflict(mi_var, "AZURE_FEDERATED_TOKEN_FILE", reason);
+        }
+    }
+    if let Some(secret) = secret {
+        b = b.client_credential(ClientCredential::secret(crate::secret::ClientSecret::new(secret)));
+    } else if let Some(path) = cert_path {
+        let cert = CertificateCredential::from_file(path.trim(), cert_password.as_deref())
+            .map_err(|e| ConfigError::invalid("AZURE_CLIENT_CERTIFICATE_PATH", e.to_string()))?;
+        b = b.client_credential(ClientCredential::certificate(cert));
+    } else if let Some(file) = token_file {
+        b = b.client_credential(ClientCredential::workload_identity(file.trim()));
+    } else if use_mi {
+        let identity = ManagedIdentity::from_env_with(lookup);
+        let identity = match mi_client_id {
+            Some(id) => identity.with_id(ManagedIdentityId::ClientId(id.trim().to_owned())),
+            None => identity,
+        };
+        b = b.managed_identity(identity);
+    }
+    Ok(b)
+}
+
 fn split_list(v: &str) -> Vec<String> {
     v.split([',', ' ', ';', '\n', '\t']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
@@ -510,6 +731,9 @@ fn env_name(field: &'static str) -> &'static str {
         "metadata_url" => "AZAD_METADATA_URL",
         "issuer" => "AZAD_ISSUER",
         "extra_root_certificates" => "AZAD_EXTRA_CA_CERTS",
+        "simulation_cassette" => "AZURE_AD_SIMULATION_CASSETTE",
+        "simulation_mode" => "AZURE_AD_SIMULATION_MODE",
+        "client_certificate" => "AZURE_CLIENT_CERTIFICATE_PATH",
         other => other,
     }
 }
@@ -559,6 +783,11 @@ pub struct AzureAdConfigBuilder {
     validated_token_cache_capacity: Option<u64>,
     http_client: Option<Arc<dyn HttpClient>>,
     extra_roots: Vec<RootSource>,
+    client_credential: Option<crate::credential::ClientCredential>,
+    managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    token_cache_disabled: bool,
+    #[cfg(feature = "simulation")]
+    simulation: Option<(crate::simulation::SimulationMode, Option<PathBuf>)>,
 }
 
 /// Where extra trusted root certificates come from (read and parsed by `build`).
@@ -835,6 +1064,51 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// How this application authenticates when it acquires tokens (for
+    /// [`TokenClient::from_config`](crate::TokenClient::from_config)).
+    ///
+    /// # Errors
+    ///
+    /// With [`managed_identity`](Self::managed_identity) too, [`build`](Self::build) fails with
+    /// [`ConfigError::Conflict`]: a managed identity is itself the credential.
+    pub fn client_credential(mut self, credential: crate::credential::ClientCredential) -> Self {
+        self.client_credential = Some(credential);
+        self
+    }
+
+    /// Uses this managed identity: as the application's credential (federated, see
+    /// [`ClientCredential::managed_identity_federation`](crate::credential::ClientCredential::managed_identity_federation))
+    /// and through [`AzureAdConfig::managed_identity`].
+    ///
+    /// Environment: `AZURE_USE_MANAGED_IDENTITY`, `AZURE_MANAGED_IDENTITY_CLIENT_ID`.
+    pub fn managed_identity(mut self, identity: crate::managed_identity::ManagedIdentity) -> Self {
+        self.managed_identity = Some(identity);
+        self
+    }
+
+    /// Caches acquired tokens (`true`, the default) or asks the token endpoint every time.
+    ///
+    /// Environment: `AZURE_AD_CACHE_ENABLED`.
+    pub fn token_cache(mut self, enabled: bool) -> Self {
+        self.token_cache_disabled = !enabled;
+        self
+    }
+
+    /// Records every identity call into the cassette at `path`, or replays them from it with
+    /// no network (feature `simulation`; see [`crate::simulation`]).
+    /// [`Disabled`](crate::simulation::SimulationMode::Disabled) (the default) costs nothing.
+    ///
+    /// [`build`](Self::build) fails when replaying a missing cassette, or one recorded for
+    /// another client id.
+    ///
+    /// Environment: `AZURE_AD_SIMULATION_MODE`, `AZURE_AD_SIMULATION_CASSETTE`.
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    pub fn simulation(mut self, mode: crate::simulation::SimulationMode, cassette: impl Into<PathBuf>) -> Self {
+        self.simulation = Some((mode, Some(cassette.into())));
+        self
+    }
+
     /// Validates and builds the configuration.
     ///
     /// # Errors
@@ -968,6 +1242,31 @@ impl AzureAdConfigBuilder {
             }
         }
 
+        if self.client_credential.is_some() && self.managed_identity.is_some() {
+            return Err(ConfigError::Conflict {
+                field: "managed_identity",
+                other: "client_credential",
+                reason: "a managed identity is itself the application's credential",
+            });
+        }
+        let client_credential = self.client_credential.or_else(|| {
+            self.managed_identity
+                .as_ref()
+                .map(|mi| crate::credential::ClientCredential::managed_identity_federation(mi.clone()))
+        });
+        #[cfg(feature = "simulation")]
+        let simulation = match self.simulation {
+            None | Some((crate::simulation::SimulationMode::Disabled, _)) => None,
+            Some((_, None)) => return Err(ConfigError::Missing { field: "simulation_cassette" }),
+            Some((mode, Some(path))) => {
+                let sim = crate::simulation::Simulation::open(mode, &path)
+                    .map_err(|e| ConfigError::invalid("simulation_cassette", e.to_string()))?;
+                sim.register_client(&client_id)
+                    .map_err(|e| ConfigError::invalid("simulation_cassette", e.to_string()))?;
+                Some(sim)
+            }
+        };
+
         Ok(AzureAdConfig {
             authority,
             client_id,
@@ -986,6 +1285,11 @@ impl AzureAdConfigBuilder {
             validated_token_cache_capacity: self.validated_token_cache_capacity.unwrap_or(10_000),
             http_client: self.http_client,
             extra_root_certificates,
+            client_credential,
+            managed_identity: self.managed_identity,
+            token_cache_enabled: !self.token_cache_disabled,
+            #[cfg(feature = "simulation")]
+            simulation,
         })
     }
 
@@ -1289,6 +1593,114 @@ mod tests {
         );
         let err = serde_json::from_str::<AzureAdConfig>(r#"{"TenantId":"common"}"#).unwrap_err();
         assert!(err.to_string().contains("`ClientId` is required"), "{err}");
+    }
+
+    #[test]
+    fn from_env_credential_settings_follow_the_documented_precedence() {
+        let base = [("AZURE_TENANT_ID", TID), ("AZURE_CLIENT_ID", CID)];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            AzureAdConfig::from_env_with(env(&pairs))
+        };
+        let debug = |c: &AzureAdConfig| format!("{:?}", c.client_credential());
+        assert_eq!(debug(&with(&[]).unwrap()), "None");
+        // A secret before a certificate before workload identity, as ClientCredential::from_env.
+        let c =
+            with(&[("AZURE_CLIENT_SECRET", "s3cr3t"), ("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent.pem")]).unwrap();
+        assert_eq!(debug(&c), "Some(ClientCredential::Secret([redacted]))");
+        let c = with(&[("AZURE_FEDERATED_TOKEN_FILE", "/t")]).unwrap();
+        assert_eq!(debug(&c), "Some(ClientCredential::WorkloadIdentity(\"/t\"))");
+        let e = with(&[("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent.pem")]).unwrap_err();
+        assert_eq!(e.field(), "AZURE_CLIENT_CERTIFICATE_PATH");
+        // Managed identity: system-assigned, or user-assigned by client id.
+        let c = with(&[("AZURE_USE_MANAGED_IDENTITY", "true")]).unwrap();
+        assert!(debug(&c).contains("ManagedIdentityFederation"), "{}", debug(&c));
+        assert!(format!("{:?}", c.managed_identity().unwrap()).contains("SystemAssigned"));
+        let c =
+            with(&[("AZURE_USE_MANAGED_IDENTITY", "1"), ("AZURE_MANAGED_IDENTITY_CLIENT_ID", "mi-client")]).unwrap();
+        assert!(format!("{:?}", c.managed_identity().unwrap()).contains("ClientId(\"mi-client\")"));
+        let c = with(&[("AZURE_MANAGED_IDENTITY_CLIENT_ID", "mi-client")]).unwrap();
+        assert!(c.managed_identity().is_some(), "a managed identity client id means a managed identity");
+        assert!(with(&[("AZURE_USE_MANAGED_IDENTITY", "false")]).unwrap().managed_identity().is_none());
+    }
+
+    #[test]
+    fn from_env_refuses_contradictions_naming_both_variables() {
+        let base = [("AZURE_TENANT_ID", TID), ("AZURE_CLIENT_ID", CID)];
+        let conflict = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            match AzureAdConfig::from_env_with(env(&pairs)).unwrap_err() {
+                ConfigError::Conflict { field, other, .. } => (field, other),
+                e => panic!("{e:?}"),
+            }
+        };
+        assert_eq!(
+            conflict(&[("AZURE_USE_MANAGED_IDENTITY", "true"), ("AZURE_CLIENT_SECRET", "s")]),
+            ("AZURE_USE_MANAGED_IDENTITY", "AZURE_CLIENT_SECRET")
+        );
+        assert_eq!(
+            conflict(&[("AZURE_USE_MANAGED_IDENTITY", "true"), ("AZURE_CLIENT_CERTIFICATE_PATH", "/c.pem")]),
+            ("AZURE_USE_MANAGED_IDENTITY", "AZURE_CLIENT_CERTIFICATE_PATH")
+        );
+        assert_eq!(
+            conflict(&[("AZURE_MANAGED_IDENTITY_CLIENT_ID", "mi"), ("AZURE_FEDERATED_TOKEN_FILE", "/t")]),
+            ("AZURE_MANAGED_IDENTITY_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE")
+        );
+        assert_eq!(
+            conflict(&[("AZURE_USE_MANAGED_IDENTITY", "false"), ("AZURE_MANAGED_IDENTITY_CLIENT_ID", "mi")]),
+            ("AZURE_MANAGED_IDENTITY_CLIENT_ID", "AZURE_USE_MANAGED_IDENTITY")
+        );
+        assert_eq!(
+            conflict(&[("AZURE_CLIENT_CERTIFICATE_PASSWORD", "p")]),
+            ("AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PATH")
+        );
+        let text = AzureAdConfig::from_env_with(env(&[
+            ("AZURE_TENANT_ID", TID),
+            ("AZURE_CLIENT_ID", CID),
+            ("AZURE_USE_MANAGED_IDENTITY", "true"),
+            ("AZURE_CLIENT_SECRET", "do-not-print-me"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("AZURE_USE_MANAGED_IDENTITY") && text.contains("AZURE_CLIENT_SECRET"), "{text}");
+        assert!(!text.contains("do-not-print-me"));
+    }
+
+    #[test]
+    fn from_env_reads_cache_algorithms_and_simulation_settings() {
+        let base = [("AZURE_TENANT_ID", TID), ("AZURE_CLIENT_ID", CID)];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            AzureAdConfig::from_env_with(env(&pairs))
+        };
+        assert!(with(&[]).unwrap().token_cache_enabled());
+        assert!(!with(&[("AZURE_AD_CACHE_ENABLED", "FALSE")]).unwrap().token_cache_enabled());
+        assert_eq!(with(&[("AZURE_AD_CACHE_ENABLED", "maybe")]).unwrap_err().field(), "AZURE_AD_CACHE_ENABLED");
+        assert_eq!(
+            with(&[("AZAD_SIGNING_ALGORITHMS", "PS256, rs384")]).unwrap().algorithms(),
+            [SigningAlgorithm::PS256, SigningAlgorithm::RS384]
+        );
+        for refused in ["HS256", "none", "ES256"] {
+            assert_eq!(with(&[("AZAD_SIGNING_ALGORITHMS", refused)]).unwrap_err().field(), "AZAD_SIGNING_ALGORITHMS");
+        }
+        assert_eq!(with(&[("AZURE_AD_SIMULATION_MODE", "sometimes")]).unwrap_err().field(), "AZURE_AD_SIMULATION_MODE");
+        let disabled = with(&[("AZURE_AD_SIMULATION_MODE", "disabled")]).unwrap();
+        assert!(
+            format!("{disabled:?}").contains("simulation: Disabled")
+                || format!("{disabled:?}").contains("simulation: \"disabled\"")
+        );
+        #[cfg(not(feature = "simulation"))]
+        assert_eq!(with(&[("AZURE_AD_SIMULATION_MODE", "replay")]).unwrap_err().field(), "AZURE_AD_SIMULATION_MODE");
+        #[cfg(feature = "simulation")]
+        assert_eq!(
+            with(&[("AZURE_AD_SIMULATION_MODE", "replay"), ("AZURE_AD_SIMULATION_CASSETTE", "/nonexistent/azad.json")])
+                .unwrap_err()
+                .field(),
+            "AZURE_AD_SIMULATION_CASSETTE"
+        );
     }
 
     #[test]

@@ -176,8 +176,13 @@ impl ClientCredential {
     ///    or PKCS#12 (`.pfx`/`.p12`, password in `AZURE_CLIENT_CERTIFICATE_PASSWORD`);
     ///    `AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true` adds `x5c` (subject name/issuer auth);
     /// 3. `AZURE_FEDERATED_TOKEN_FILE`: workload identity;
-    /// 4. `AZAD_MANAGED_IDENTITY_FIC`: a managed identity as federated credential, `system`
-    ///    or the client id of a user-assigned identity (`AZAD_FIC_AUDIENCE` for other clouds).
+    /// 4. `AZURE_USE_MANAGED_IDENTITY=true` (with `AZURE_MANAGED_IDENTITY_CLIENT_ID` for a
+    ///    user-assigned identity), or `AZAD_MANAGED_IDENTITY_FIC` (`system` or a user-assigned
+    ///    identity's client id): a managed identity as federated credential
+    ///    (`AZAD_FIC_AUDIENCE` for other clouds).
+    ///
+    /// [`AzureAdConfig::from_env`](crate::AzureAdConfig::from_env) reads the same variables in
+    /// the same order, and refuses contradictory ones.
     ///
     /// # Errors
     ///
@@ -207,7 +212,13 @@ impl ClientCredential {
         if let Some(file) = get("AZURE_FEDERATED_TOKEN_FILE") {
             return Ok(Self::workload_identity(file));
         }
-        if let Some(id) = get("AZAD_MANAGED_IDENTITY_FIC") {
+        let use_mi =
+            get("AZURE_USE_MANAGED_IDENTITY").is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true"));
+        let fic = get("AZAD_MANAGED_IDENTITY_FIC").or_else(|| {
+            (use_mi || get("AZURE_MANAGED_IDENTITY_CLIENT_ID").is_some())
+                .then(|| get("AZURE_MANAGED_IDENTITY_CLIENT_ID").unwrap_or_else(|| "system".to_owned()))
+        });
+        if let Some(id) = fic {
             let identity = ManagedIdentity::from_env_with(&lookup);
             let identity = if id.eq_ignore_ascii_case("system") {
                 identity
@@ -218,7 +229,7 @@ impl ClientCredential {
             return Ok(Self::managed_identity_federation_with_audience(identity, audience));
         }
         Err(CredentialError::NotConfigured(
-            "AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or AZAD_MANAGED_IDENTITY_FIC",
+            "AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, AZURE_USE_MANAGED_IDENTITY or AZAD_MANAGED_IDENTITY_FIC",
         ))
     }
 

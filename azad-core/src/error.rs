@@ -93,6 +93,10 @@ pub enum HttpErrorKind {
     Redirect,
     /// Any other transport failure.
     Other,
+    /// Simulation replay (feature `simulation`): no recorded interaction matches the request;
+    /// the error's [`source`](std::error::Error::source) names what was asked and what the
+    /// cassette holds.
+    Simulation,
 }
 
 /// A transport error from an [`HttpClient`](crate::http::HttpClient).
@@ -139,6 +143,7 @@ impl fmt::Display for HttpError {
             HttpErrorKind::TooLarge => "the response was larger than allowed",
             HttpErrorKind::Redirect => "the server answered with a redirect, which is not followed",
             HttpErrorKind::Other => "the request failed",
+            HttpErrorKind::Simulation => "simulation replay: no recorded interaction matches the request",
         })
     }
 }

@@ -34,6 +34,12 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// An HTTP response with a buffered body.
 pub type HttpResponse = http::Response<Vec<u8>>;
 
+/// The `nonce` a sign-in expects in the ID token of this token request: a request extension,
+/// in-process only (never sent), read by the simulation layer's replay to mint a matching ID
+/// token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpectedNonce(pub(crate) String);
+
 /// A boxed future returned by [`HttpClient::send`].
 pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'a>>;
 

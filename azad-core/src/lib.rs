@@ -3,7 +3,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod authority;
+#[cfg(feature = "azure-cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
+pub mod azure_cli;
 mod cache;
+pub mod chain;
 pub mod challenge;
 mod claims;
 pub mod config;
@@ -20,6 +24,9 @@ mod jwt;
 pub mod managed_identity;
 pub mod secret;
 pub mod signin;
+#[cfg(feature = "simulation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+pub mod simulation;
 pub mod token;
 pub mod validator;
 

@@ -207,6 +207,16 @@ impl ManagedIdentity {
         self.rebuild(|_, _, r| *r = policy)
     }
 
+    /// Records this identity's calls into `simulation`'s cassette, or answers them from it
+    /// with no network (feature `simulation`; see [`crate::simulation`]).
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    #[must_use]
+    pub fn with_simulation(&self, simulation: &crate::simulation::Simulation) -> Self {
+        let http = simulation.wrap(self.inner.http.clone());
+        self.rebuild(|_, h, _| *h = http)
+    }
+
     /// Gets a token for a resource (`https://vault.azure.net`) or a `.default` scope,
     /// from the cache when it is fresh.
     ///

@@ -388,7 +388,7 @@ impl SignInClient {
         let scope = request.scopes.join(" ");
         let grant = self
             .tokens
-            .post_grant(
+            .post_grant_expecting(
                 &endpoint,
                 random_key(),
                 "authorization_code",
@@ -399,6 +399,7 @@ impl SignInClient {
                     ("code_verifier", request.code_verifier.secret()),
                     ("scope", &scope),
                 ],
+                Some(&request.nonce),
             )
             .await
             .map_err(SignInError::Token)?;

@@ -131,6 +131,7 @@ struct Inner {
     token_endpoint: Option<String>,
     default_endpoint: Option<String>,
     retry: TokenRetryPolicy,
+    cache_enabled: bool,
     app_cache: TokenCache<[u8; 32]>,
     obo_cache: TokenCache<[u8; 32]>,
     throttled: moka::sync::Cache<[u8; 32], Instant>,
@@ -330,13 +331,36 @@ impl TokenClient {
     /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
     #[must_use]
     pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
-        Self::with_parts(
+        let mut client = Self::with_parts(
             config.authority.clone(),
             config.client_id.clone(),
             config.audiences.clone(),
             credential,
             config.http_client(),
-        )
+        );
+        if !config.token_cache_enabled {
+            Arc::get_mut(&mut client.inner).expect("fresh client").cache_enabled = false;
+        }
+        client
+    }
+
+    /// A client for the application of `config`, authenticating with the credential the
+    /// configuration names ([`AzureAdConfig::client_credential`]: `AZURE_CLIENT_SECRET`,
+    /// `AZURE_CLIENT_CERTIFICATE_PATH`, `AZURE_FEDERATED_TOKEN_FILE` or
+    /// `AZURE_USE_MANAGED_IDENTITY`, see [`AzureAdConfig::from_env`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::Configuration`] when the configuration names no credential.
+    pub fn from_config(config: &AzureAdConfig) -> Result<Self, TokenError> {
+        let credential = config.client_credential().ok_or(TokenError::Configuration(
+            "no application credential configured (AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or AZURE_USE_MANAGED_IDENTITY)",
+        ))?;
+        let credential = match config.managed_identity() {
+            Some(identity) => ClientCredential::managed_identity_federation(identity),
+            None => credential,
+        };
+        Ok(Self::new(config, credential))
     }
 
     fn with_parts(
@@ -357,6 +381,7 @@ impl TokenClient {
                 token_endpoint: None,
                 default_endpoint,
                 retry: TokenRetryPolicy::default(),
+                cache_enabled: true,
                 app_cache: TokenCache::new(10_000),
                 obo_cache: TokenCache::new(100_000),
                 throttled: moka::sync::Cache::builder()
@@ -376,9 +401,11 @@ impl TokenClient {
         f(&mut http, &mut endpoint, &mut retry);
         let mut c =
             Self::with_parts(i.authority.clone(), i.client_id.clone(), i.audiences.clone(), i.credential.clone(), http);
+        let cache_enabled = i.cache_enabled;
         let inner = Arc::get_mut(&mut c.inner).expect("fresh client");
         inner.token_endpoint = endpoint;
         inner.retry = retry;
+        inner.cache_enabled = cache_enabled;
         c
     }
 
@@ -474,6 +501,7 @@ impl TokenClient {
             return Err(TokenError::Configuration("no scopes requested"));
         }
         let inner = &self.inner;
+        let bypass = bypass || !inner.cache_enabled;
         let token = match assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
@@ -581,6 +609,20 @@ impl TokenClient {
         grant: &'static str,
         grant_params: &[(&str, &str)],
     ) -> Result<TokenGrant, TokenError> {
+        self.post_grant_expecting(endpoint, throttle_key, grant, grant_params, None).await
+    }
+
+    /// [`post_grant`](Self::post_grant) for a sign-in whose ID token must carry `nonce`: the
+    /// nonce travels with the request as an in-process [`ExpectedNonce`](crate::http::ExpectedNonce)
+    /// extension (never sent), for the simulation layer's replay.
+    pub(crate) async fn post_grant_expecting(
+        &self,
+        endpoint: &str,
+        throttle_key: [u8; 32],
+        grant: &'static str,
+        grant_params: &[(&str, &str)],
+        nonce: Option<&str>,
+    ) -> Result<TokenGrant, TokenError> {
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
             let now = Instant::now();
@@ -599,7 +641,11 @@ impl TokenClient {
             let mut params: Vec<(&str, &str)> = vec![("client_id", inner.client_id.as_str())];
             params.extend_from_slice(grant_params);
             params.extend(auth.form_params());
-            let outcome = match http.send(form_request(endpoint, &params)?).await {
+            let mut request = form_request(endpoint, &params)?;
+            if let Some(nonce) = nonce {
+                request.extensions_mut().insert(crate::http::ExpectedNonce(nonce.to_owned()));
+            }
+            let outcome = match http.send(request).await {
                 Ok(response) => parse_token_response(&response),
                 Err(e) => Err(TokenError::Request(e)),
             };

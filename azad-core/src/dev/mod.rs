@@ -219,6 +219,10 @@ pub(crate) struct Shared {
     pub(crate) base_url: String,
     pub(crate) issuers: DevIssuers,
     pub(crate) served: AtomicUsize,
+    /// The algorithm tokens are signed with (RS256 unless configured).
+    pub(crate) signing_algorithm: crate::config::SigningAlgorithm,
+    /// Set by [`DevTenant::stop`]: connections still open get no answer.
+    pub(crate) stopped: std::sync::atomic::AtomicBool,
 }
 
 /// Which real authority's issuer forms the dev tenant announces and mints.
@@ -309,6 +313,10 @@ pub struct DevTenantBuilder {
     port: u16,
     https: bool,
     issuers: DevIssuers,
+    signing_algorithm: crate::config::SigningAlgorithm,
+    api_client_secret: Option<String>,
+    #[cfg(feature = "simulation")]
+    simulation: Option<(crate::simulation::SimulationMode, std::path::PathBuf)>,
 }
 
 impl Default for DevTenantBuilder {
@@ -327,6 +335,10 @@ impl Default for DevTenantBuilder {
             port: 0,
             https: false,
             issuers: DevIssuers::Own,
+            signing_algorithm: crate::config::SigningAlgorithm::RS256,
+            api_client_secret: None,
+            #[cfg(feature = "simulation")]
+            simulation: None,
         }
     }
 }
@@ -366,7 +378,7 @@ impl DevTenantBuilder {
             .scopes(["user_impersonation"])
             .v1_tokens();
         let (api_id, web_id) = (api.client_id.clone(), web.client_id.clone());
-        r.secrets.insert(api_id.clone(), vec![random_secret()]);
+        r.secrets.insert(api_id.clone(), vec![self.api_client_secret.clone().unwrap_or_else(random_secret)]);
         r.secrets.insert(web_id.clone(), vec![random_secret()]);
         r.apps.extend([api, web, downstream, graph, vault]);
         r.apps.extend(self.apps.iter().cloned());
@@ -479,6 +491,32 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Signs every token it issues with `algorithm` (RS256 by default, like Entra), and
+    /// announces it as the `alg` of its published keys when it is not RS256, as providers that
+    /// sign with RS384, RS512 or RSASSA-PSS do. A configuration must allow it
+    /// ([`algorithms`](crate::config::AzureAdConfigBuilder::algorithms)).
+    pub fn signing_algorithm(mut self, algorithm: crate::config::SigningAlgorithm) -> Self {
+        self.signing_algorithm = algorithm;
+        self
+    }
+
+    /// Every configuration from [`DevTenant::config_builder`] records into, or replays from,
+    /// the cassette at `path` (feature `simulation`; see [`crate::simulation`]).
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    pub fn simulation(mut self, mode: crate::simulation::SimulationMode, path: impl Into<std::path::PathBuf>) -> Self {
+        self.simulation = Some((mode, path.into()));
+        self
+    }
+
+    /// The protected API's client secret ([`DevTenant::api_client_secret`]) instead of a
+    /// random one: a canary value that tests look for where no secret may be (logs, recorded
+    /// cassettes).
+    pub fn api_client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.api_client_secret = Some(secret.into());
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -565,6 +603,8 @@ impl DevTenantBuilder {
             base_url,
             issuers: self.issuers,
             served: AtomicUsize::new(0),
+            signing_algorithm: self.signing_algorithm,
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
         let (acceptor, ca) = match tls {
             Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
@@ -572,7 +612,14 @@ impl DevTenantBuilder {
         };
         let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
         tracing::debug!(target: "azad::dev", %addr, https = ca.is_some(), "dev tenant listening");
-        Ok(DevTenant { shared, addr, task, ca })
+        Ok(DevTenant {
+            shared,
+            addr,
+            task,
+            ca,
+            #[cfg(feature = "simulation")]
+            simulation: Mutex::new(self.simulation),
+        })
     }
 }
 
@@ -584,6 +631,8 @@ pub struct DevTenant {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     ca: Option<DevCa>,
+    #[cfg(feature = "simulation")]
+    simulation: Mutex<Option<(crate::simulation::SimulationMode, std::path::PathBuf)>>,
 }
 
 /// The CA of an HTTPS dev tenant: its PEM text and the file it was written to.
@@ -739,10 +788,33 @@ impl DevTenant {
             DevIssuers::Cloud(cloud) => b.cloud(cloud).authority_origin(self.base_url()),
             DevIssuers::ExternalId => b.instance("https://azaddev.ciamlogin.com/").authority_origin(self.base_url()),
         };
-        match &self.ca {
+        let b = match &self.ca {
             Some(ca) => b.extra_root_certificates_pem(ca.pem.clone()),
             None => b,
+        };
+        #[cfg(feature = "simulation")]
+        if let Some((mode, path)) = self.simulation.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return b.simulation(mode, path);
         }
+        b
+    }
+
+    /// From now on, every configuration from [`config_builder`](Self::config_builder) records
+    /// into, or replays from, the cassette at `path` (`None`: no simulation). For a test that
+    /// records, [stops](Self::stop) the tenant, then replays the same scenario.
+    #[cfg(feature = "simulation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
+    pub fn set_simulation(&self, simulation: Option<(crate::simulation::SimulationMode, std::path::PathBuf)>) {
+        *self.simulation.lock().unwrap_or_else(|e| e.into_inner()) = simulation;
+    }
+
+    /// Stops serving: the listener closes, and connections already open are refused an
+    /// answer (every request then counts nothing). The directory (apps, users, keys) stays, so
+    /// configurations and tokens can still be built: replaying a recorded scenario needs no
+    /// running tenant.
+    pub fn stop(&self) {
+        self.task.abort();
+        self.shared.stopped.store(true, Ordering::SeqCst);
     }
 
     /// Which issuers this dev tenant announces.

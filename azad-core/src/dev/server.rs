@@ -157,6 +157,9 @@ pub(crate) fn oauth_error(status: StatusCode, error: &str, code: u32, descriptio
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevResponse, Infallible> {
+    if shared.stopped.load(Ordering::SeqCst) {
+        return Ok(json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"error": "temporarily_unavailable"})));
+    }
     shared.served.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, 1024 * 1024).collect().await {
@@ -440,7 +443,7 @@ fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [shared.signing_algorithm.as_str()],
             "code_challenge_methods_supported": ["plain", "S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "preferred_username", "oid", "tid", "ver"],
             "request_uri_parameter_supported": false,
@@ -457,7 +460,7 @@ fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
             "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
             "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [shared.signing_algorithm.as_str()],
             "cloud_instance_name": "azad.dev",
         })
     };
@@ -470,6 +473,11 @@ pub(crate) fn jwks_document(shared: &Shared, issuer: Option<&str>, appid: Option
     let mut keys: Vec<Value> = ring.published.iter().map(|k| k.jwk(issuer)).collect();
     if let Some(key) = appid.and_then(|a| ring.app_keys.get(a)) {
         keys.push(key.jwk(issuer));
+    }
+    if shared.signing_algorithm != crate::config::SigningAlgorithm::RS256 {
+        for key in &mut keys {
+            key["alg"] = shared.signing_algorithm.as_str().into();
+        }
     }
     json!({ "keys": keys })
 }

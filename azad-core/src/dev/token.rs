@@ -94,6 +94,7 @@ fn now() -> i64 {
 
 impl TokenBuilder {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let alg = shared.signing_algorithm;
         Self {
             shared,
             version: TokenVersion::V2,
@@ -114,7 +115,7 @@ impl TokenBuilder {
             header_removed: Vec::new(),
             raw_header: None,
             raw_payload: None,
-            alg: SigningAlgorithm::RS256,
+            alg,
             alg_header: None,
             kid: None,
             signer: Signer::Active,
