@@ -149,6 +149,8 @@ pub(crate) struct AuthCode {
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
     pub(crate) code_challenge_method: Option<String>,
+    /// The authorization request's `claims` parameter (a claims challenge being satisfied).
+    pub(crate) claims: Option<String>,
     pub(crate) expires: std::time::Instant,
 }
 

@@ -116,6 +116,7 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
             nonce: q("nonce"),
             code_challenge: q("code_challenge"),
             code_challenge_method: method,
+            claims: q("claims"),
             expires: Instant::now() + Duration::from_secs(600),
         },
     );
@@ -173,6 +174,7 @@ fn access_token_for(
     client_id: &str,
     tid: &str,
     scopes: &[String],
+    claims: Option<&str>,
 ) -> Result<(String, String), DevResponse> {
     let api_scopes: Vec<&str> = scopes.iter().map(String::as_str).filter(|s| !OIDC_SCOPES.contains(s)).collect();
     let scope_text =
@@ -202,6 +204,7 @@ fn access_token_for(
         .client_app(client_id)
         .audience(api.audience())
         .scopes(names.clone());
+    b = super::endpoints::apply_claims_request(b, claims);
     if api.v1_tokens {
         b = b.v1();
     }
@@ -213,6 +216,7 @@ fn access_token_for(
     Ok((b.build(), granted_text))
 }
 
+#[allow(clippy::too_many_arguments)] // one call per grant, each passing what its grant carries
 fn issue_tokens(
     shared: &Arc<Shared>,
     client_id: &str,
@@ -221,9 +225,10 @@ fn issue_tokens(
     scopes: &[String],
     nonce: Option<&str>,
     client_info: bool,
+    claims: Option<&str>,
 ) -> DevResponse {
     let user = shared.users[user_index].clone();
-    let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes) {
+    let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes, claims) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -305,7 +310,17 @@ pub(crate) fn authorization_code(
         return invalid_grant(9_002_325, "Proof Key for Code Exchange is required for public clients.");
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, grant.nonce.as_deref(), wants_client_info(f))
+    let claims = f.get("claims").or(grant.claims.as_ref()).map(String::as_str);
+    issue_tokens(
+        shared,
+        &client_id,
+        grant.user,
+        &tid,
+        &grant.scopes,
+        grant.nonce.as_deref(),
+        wants_client_info(f),
+        claims,
+    )
 }
 
 /// `grant_type=refresh_token`: a token for the requested scopes (any consented API), and a new
@@ -338,7 +353,16 @@ pub(crate) fn refresh_token(
         scopes.push("offline_access".into());
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f))
+    issue_tokens(
+        shared,
+        &client_id,
+        grant.user,
+        &tid,
+        &scopes,
+        None,
+        wants_client_info(f),
+        f.get("claims").map(String::as_str),
+    )
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
@@ -449,7 +473,16 @@ pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &Has
     };
     shared.registry().device_codes.remove(code);
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f))
+    issue_tokens(
+        shared,
+        &client_id,
+        user,
+        &tid,
+        &scopes,
+        None,
+        wants_client_info(f),
+        f.get("claims").map(String::as_str),
+    )
 }
 
 /// `GET /secrets/{name}?api-version=…`: a Key Vault–shaped secret read, with a bearer token
