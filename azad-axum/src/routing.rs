@@ -32,7 +32,7 @@
 //!     .route("/items", get(handler!(list_items)))
 //!     .route("/health", get(handler!(health)));
 //! println!("{}", routes.routes()); // GET /items  scope(any: Items.Read) ...
-//! let app = routes.into_router().expect("every route declares its authorisation")
+//! let app: axum::Router = routes.into_router().expect("every route declares its authorisation")
 //!     .layer(AzureAdAuth::new(tenant.config()).optional(true));
 //!
 //! let error = AuthorizedRouter::<()>::new().route("/legacy", get(undeclared)).into_router().unwrap_err();
@@ -334,14 +334,14 @@ impl<S: Clone + Send + Sync + 'static> AuthorizedRouter<S> {
     }
 
     /// Merges the routes of `other` (axum's `Router::merge`).
-    pub fn merge(mut self, other: AuthorizedRouter<S>) -> Self {
+    pub fn merge(mut self, other: Self) -> Self {
         self.router = self.router.merge(other.router);
         self.entries.extend(other.entries);
         self
     }
 
     /// Nests `other` under `prefix` (axum's `Router::nest`).
-    pub fn nest(mut self, prefix: &str, other: AuthorizedRouter<S>) -> Self {
+    pub fn nest(mut self, prefix: &str, other: Self) -> Self {
         self.router = self.router.nest(prefix, other.router);
         let prefix = prefix.trim_end_matches('/');
         self.entries.extend(other.entries.into_iter().map(|mut e| {

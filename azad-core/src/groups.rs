@@ -160,8 +160,7 @@ impl GroupError {
     #[must_use]
     pub fn retry_after(&self) -> Duration {
         match self {
-            Self::Unavailable { retry_after, .. } => *retry_after,
-            Self::Token(TokenError::Throttled { retry_after }) => *retry_after,
+            Self::Unavailable { retry_after, .. } | Self::Token(TokenError::Throttled { retry_after }) => *retry_after,
             Self::Token(e) => e.challenge().retry_after().unwrap_or(DEFAULT_RETRY_AFTER),
             _ => DEFAULT_RETRY_AFTER,
         }
@@ -549,7 +548,7 @@ mod tests {
         let clock = ManualClock::new();
         let t0 = clock.now();
         assert_eq!(clock.now(), t0);
-        clock.clone().advance(Duration::from_secs(301));
+        clock.advance(Duration::from_secs(301));
         assert_eq!(clock.now() - t0, Duration::from_secs(301));
     }
 }

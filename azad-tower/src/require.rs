@@ -3,7 +3,7 @@
 //!
 //! Every requirement but groups is decided synchronously on the claims, with no allocation
 //! beyond the rejection. A group requirement on a token with a groups overage awaits the
-//! [`GroupResolver`](azad_core::groups::GroupResolver) given to the layer
+//! [`GroupResolver`] given to the layer
 //! ([`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)).
 //!
 //! # Example
@@ -137,7 +137,7 @@ impl Resolution {
 }
 
 /// Like [`authorize`], resolving a groups overage through the
-/// [`GroupResolver`](azad_core::groups::GroupResolver) in `extensions` (inserted by
+/// [`GroupResolver`] in `extensions` (inserted by
 /// [`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)). Returns at
 /// once, without awaiting anything, for every other requirement.
 ///

@@ -463,6 +463,71 @@ mod tests {
     }
 
     #[test]
+    fn groups_from_the_claim_or_resolved() {
+        let c = claims(r#"{"groups":["A1B2","c3d4"]}"#);
+        assert!(Requirement::any_group(["a1b2"]).check(&c).is_ok());
+        assert!(Requirement::all_groups(["a1b2", "C3D4"]).check(&c).is_ok());
+        assert!(Requirement::all_groups(["a1b2", "e5"]).check(&c).is_err());
+        assert_eq!(Requirement::any_group(["e5"]).decide(&c), Decision::Deny(Insufficient::new(NOT_A_MEMBER)));
+        let overage = claims(r#"{"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"x"}}}"#);
+        let req = Requirement::all_groups(["g1", "g2"]);
+        assert_eq!(req.decide(&overage), Decision::ResolveGroups);
+        assert!(req.check(&overage).is_err(), "the synchronous check fails closed");
+        assert!(req.decide_groups(&["G1", "g2"]).is_ok());
+        assert!(req.decide_groups(&["g1"]).is_err());
+        // Only group requirements wait for Graph.
+        assert_eq!(Requirement::authenticated().decide(&overage), Decision::Allow);
+    }
+
+    #[test]
+    fn auth_context_challenges_in_microsofts_shape() {
+        let req = Requirement::auth_context(["c1"]);
+        assert!(req.check(&claims(r#"{"acrs":["c2","c1"]}"#)).is_ok());
+        let e = req.check(&claims(r#"{"acrs":["c2"]}"#)).unwrap_err();
+        assert_eq!(e.claims.as_deref(), Some(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#));
+        let e = Requirement::auth_context(["c1", "c2"]).check(&claims("{}")).unwrap_err();
+        assert_eq!(e.claims.as_deref(), Some(r#"{"access_token":{"acrs":{"essential":true,"values":["c1","c2"]}}}"#));
+        let app = claims(r#"{"idtyp":"app","roles":["x"]}"#);
+        assert_eq!(req.check(&app).unwrap_err().claims, None, "an app cannot step up");
+    }
+
+    #[test]
+    fn callers_tenants_and_guests() {
+        let v2 = claims(r#"{"azp":"C0FFEE","tid":"T1","iss":"https://login.microsoftonline.com/t1/v2.0"}"#);
+        let v1 = claims(r#"{"appid":"c0ffee","tid":"t1"}"#);
+        let caller = Requirement::caller_app(["c0ffee"]);
+        assert!(caller.check(&v2).is_ok() && caller.check(&v1).is_ok());
+        assert!(Requirement::caller_app(["other"]).check(&v2).is_err());
+        assert!(Requirement::tenant(["t1"]).check(&v2).is_ok());
+        assert!(Requirement::tenant(["t2"]).check(&v1).is_err());
+        assert!(Requirement::caller_app(["c0ffee"]).check(&claims("{}")).is_err(), "no azp/appid: refused");
+
+        let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let member = |extra: &str| {
+            claims(&format!(r#"{{"tid":"{tid}","iss":"https://sts.windows.net/{tid}/","oid":"o","sub":"s"{extra}}}"#))
+        };
+        assert!(!is_guest(&member("")));
+        assert!(!is_guest(&member(&format!(r#","idp":"https://sts.windows.net/{}/""#, tid.to_uppercase()))));
+        assert!(is_guest(&member(r#","idp":"https://sts.windows.net/0e1f2a3b-5555-4c2d-9e8f-0a1b2c3d4e5f/""#)));
+        assert!(is_guest(&member(r#","idp":"live.com""#)));
+        assert!(is_guest(&member(r#","acct":1"#)));
+        assert!(!is_guest(&member(r#","acct":0"#)));
+        assert!(!is_guest(&claims(r#"{"idtyp":"app","acct":1}"#)));
+        assert!(Requirement::no_guests().check(&member(r#","acct":"1""#)).is_err());
+    }
+
+    #[test]
+    fn summaries_for_route_listings() {
+        assert_eq!(Requirement::any_scope(["a", "b"]).summary(), "scope(any: a, b)");
+        assert_eq!(Requirement::all_groups(["g"]).summary(), "group(all: g)");
+        assert_eq!(Requirement::auth_context(["c1"]).summary(), "auth_context(c1)");
+        assert_eq!(Requirement::no_guests().summary(), "no_guests");
+        const R: Requirement = Requirement::__from_static_values(8, &[Cow::Borrowed("x")]);
+        assert_eq!(R, Requirement::caller_app(["x"]));
+        assert_eq!(Requirement::__from_static_values(11, &[]), Requirement::authenticated());
+    }
+
+    #[test]
     fn static_requirements() {
         const REQ: Requirement = Requirement::__from_static(0, &[Cow::Borrowed("a")], &[]);
         assert!(REQ.check(&claims(r#"{"scp":"a"}"#)).is_ok());
