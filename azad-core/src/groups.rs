@@ -417,11 +417,17 @@ impl GroupResolver {
                     }
                     found
                 }
+                Err(GroupError::NoUser) => {
+                    // A property of this token (app-only under on-behalf-of, no `oid`), not
+                    // an outage.
+                    tracing::debug!(target: "azad::groups", "the token names no user whose groups Graph could check");
+                    return Err(GroupError::NoUser);
+                }
                 Err(e) => {
                     // Log the cause once per outage; misconfigurations are errors.
                     if !inner.outage.swap(true, Ordering::Relaxed) {
                         match &e {
-                            GroupError::Refused { .. } | GroupError::NoUser => {
+                            GroupError::Refused { .. } => {
                                 tracing::error!(target: "azad::groups", error = %e, "group membership could not be checked");
                             }
                             _ => {

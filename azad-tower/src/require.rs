@@ -65,6 +65,8 @@ pub(crate) enum Start {
     Resolve(Resolution),
 }
 
+const NOT_RESOLVABLE: &str = "Group membership cannot be resolved for this token";
+
 fn rejection_of(insufficient: Insufficient) -> AuthRejection {
     if insufficient.claims.is_some() {
         AuthRejection::InsufficientClaims(insufficient)
@@ -115,6 +117,13 @@ impl Resolution {
         let groups: Vec<&str> = requirement.values().collect();
         match resolver.member_groups(&self.claims, self.token.as_ref(), &groups).await {
             Ok(member_of) => requirement.decide_groups(&member_of).map(|()| self.claims).map_err(rejection_of),
+            // No user to look up (an application's token under on-behalf-of): not a member,
+            // and nothing to retry.
+            Err(azad_core::groups::GroupError::NoUser) => Err(AuthRejection::Forbidden(Insufficient {
+                required_scopes: Vec::new(),
+                description: NOT_RESOLVABLE,
+                claims: None,
+            })),
             Err(e) => {
                 if let Some(claims) = e.claims_challenge() {
                     return Err(AuthRejection::InsufficientClaims(Insufficient {

@@ -139,6 +139,11 @@ async fn overage_is_resolved_through_graph_on_behalf_of_the_user_and_cached() {
     // The implicit flow's form.
     let hasgroups = dev.token().hasgroups().build();
     assert_eq!(call(addr, "/admin", &hasgroups).await.status(), 200);
+    // An application's token with an overage has no user to check on behalf of: 403, no retry.
+    let graph_calls = dev.requests(Endpoint::Graph);
+    let app = dev.token().app_only().roles(["Tasks.Read.All"]).group_overage().build();
+    assert_eq!(call(addr, "/admin", &app).await.status(), 403);
+    assert_eq!(dev.requests(Endpoint::Graph), graph_calls);
 }
 
 #[tokio::test]
