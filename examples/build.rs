@@ -16,6 +16,8 @@ fn main() {
         .method(method("list_tasks", "ListTasks", "ListTasksRequest", "ListTasksReply"))
         .method(method("delete_task", "DeleteTask", "DeleteTaskRequest", "DeleteTaskReply"))
         .method(method("whoami", "WhoAmI", "WhoAmIRequest", "WhoAmIReply"))
+        .method(method("read_audit_log", "ReadAuditLog", "ListTasksRequest", "ListTasksReply"))
+        .method(method("approve_task", "ApproveTask", "DeleteTaskRequest", "DeleteTaskReply"))
         .build();
     tonic_build::manual::Builder::new().compile(&[tasks]);
     println!("cargo:rerun-if-changed=build.rs");

@@ -7,6 +7,9 @@ pub mod obo;
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
 mod rejection;
+#[cfg(feature = "router")]
+#[cfg_attr(docsrs, doc(cfg(feature = "router")))]
+pub mod routing;
 
 pub use crate::extract::Claims;
 pub use crate::obo::{AppToken, DownstreamError, OboError, OnBehalfOf, TokenClientRejection};
@@ -19,10 +22,13 @@ pub use azad_core::dev;
 pub use azad_core::{AzureAdConfig, BearerToken, TokenClient, TokenValidator, ValidationError};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
-pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
+pub use azad_macros::{
+    allow_anonymous, deny_guests, handler, require_auth_context, require_authenticated, require_caller_app,
+    require_group, require_role, require_scope, require_scope_or_app_permission, require_tenant,
+};
 #[doc(no_inline)]
 pub use azad_tower::{
-    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer, Requirement,
+    AuthRejection, AzureAdAuth, Declaration, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer, Requirement,
     VerboseOnAuthError,
 };
 #[doc(no_inline)]
@@ -48,6 +54,12 @@ pub mod __private {
         const REQUIREMENT: Requirement;
     }
 
+    /// The companion item of an attributed handler (`__azad_route_{fn}`): its declaration.
+    pub trait HasDeclaration {
+        /// What the handler's attributes declare.
+        const DECLARATION: crate::Declaration;
+    }
+
     /// The guard extractor the attributes add as a handler's first argument.
     #[derive(Debug, Clone, Copy)]
     pub struct Guard<P>(PhantomData<P>);
@@ -57,7 +69,9 @@ pub mod __private {
 
         async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
             let requirement = P::REQUIREMENT;
-            azad_tower::authorize(&parts.extensions, &requirement).map_err(AuthorizationRejection)?;
+            // Synchronous for every requirement but a group one on a token with a groups
+            // overage, which awaits Microsoft Graph.
+            azad_tower::authorize_async(&parts.extensions, &requirement).await.map_err(AuthorizationRejection)?;
             Ok(Self(PhantomData))
         }
     }

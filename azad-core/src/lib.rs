@@ -18,6 +18,7 @@ pub mod dev;
 mod discovery;
 mod error;
 mod expiry;
+pub mod groups;
 pub mod http;
 mod jwks;
 mod jwt;

@@ -135,6 +135,7 @@ struct Inner {
     app_cache: TokenCache<[u8; 32]>,
     obo_cache: TokenCache<[u8; 32]>,
     throttled: moka::sync::Cache<[u8; 32], Instant>,
+    client_capabilities: Vec<String>,
 }
 
 /// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
@@ -326,6 +327,50 @@ pub(crate) fn cache_key<S: AsRef<str>>(
     key
 }
 
+/// The `claims` parameter of a token request: the client capabilities
+/// (`{"access_token":{"xms_cc":{"values":[...]}}}`) merged into the claims challenge, as MSAL
+/// merges them. A challenge that is not a JSON object is sent as it is.
+pub(crate) fn merge_claims(capabilities: &[String], challenge: Option<&str>) -> Option<String> {
+    if capabilities.is_empty() {
+        return challenge.map(str::to_owned);
+    }
+    let mut request = match challenge.map(serde_json::from_str::<serde_json::Value>) {
+        None => serde_json::json!({}),
+        Some(Ok(v @ serde_json::Value::Object(_))) => v,
+        Some(_) => return challenge.map(str::to_owned),
+    };
+    let access_token = request
+        .as_object_mut()
+        .map(|o| o.entry("access_token").or_insert_with(|| serde_json::json!({})))
+        .filter(|a| a.is_object());
+    if let Some(serde_json::Value::Object(at)) = access_token {
+        at.insert("xms_cc".into(), serde_json::json!({ "values": capabilities }));
+    }
+    Some(request.to_string())
+}
+
+#[cfg(test)]
+mod merge_claims_tests {
+    use super::merge_claims;
+
+    #[test]
+    fn capabilities_merge_into_a_claims_challenge() {
+        let cp1 = ["cp1".to_owned()];
+        assert_eq!(merge_claims(&[], None), None);
+        assert_eq!(merge_claims(&[], Some("{}")).as_deref(), Some("{}"));
+        assert_eq!(merge_claims(&cp1, None).as_deref(), Some(r#"{"access_token":{"xms_cc":{"values":["cp1"]}}}"#));
+        let merged = merge_claims(&cp1, Some(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&merged).unwrap();
+        assert_eq!(v["access_token"]["acrs"]["value"], "c1");
+        assert_eq!(v["access_token"]["xms_cc"]["values"][0], "cp1");
+        let id_token_only = merge_claims(&cp1, Some(r#"{"id_token":{"auth_time":{"essential":true}}}"#)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&id_token_only).unwrap();
+        assert!(v["id_token"]["auth_time"]["essential"].as_bool().unwrap());
+        assert_eq!(v["access_token"]["xms_cc"]["values"][0], "cp1");
+        assert_eq!(merge_claims(&cp1, Some("not json")).as_deref(), Some("not json"));
+    }
+}
+
 impl TokenClient {
     /// A client for the application of `config` (its authority and client id; its audiences
     /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
@@ -388,6 +433,7 @@ impl TokenClient {
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(600))
                     .build(),
+                client_capabilities: Vec::new(),
             }),
         }
     }
@@ -406,6 +452,7 @@ impl TokenClient {
         inner.token_endpoint = endpoint;
         inner.retry = retry;
         inner.cache_enabled = cache_enabled;
+        inner.client_capabilities.clone_from(&i.client_capabilities);
         c
     }
 
@@ -426,6 +473,32 @@ impl TokenClient {
     #[must_use]
     pub fn with_retry_policy(&self, policy: TokenRetryPolicy) -> Self {
         self.rebuild(|_, _, r| *r = policy)
+    }
+
+    /// Declares client capabilities, as MSAL's `WithClientCapabilities` does: every
+    /// on-behalf-of and client-credentials request then sends
+    /// `claims={"access_token":{"xms_cc":{"values":["cp1"]}}}` (merged with any claims
+    /// challenge), and Entra issues tokens that carry `xms_cc`, so that resources supporting
+    /// continuous access evaluation (Microsoft Graph...) may answer a revoked session with a
+    /// claims challenge instead of a plain 401. `cp1` is the only capability Entra defines.
+    ///
+    /// A claims challenge from a downstream API is handled as before: the
+    /// [`TokenRequest::claims`] request retries with it (merged with the capabilities); if
+    /// Entra needs the user, the challenge is answered to this API's caller (see azad-axum's
+    /// `OnBehalfOf::call`). Source: [Claims challenges, claims requests and client
+    /// capabilities](https://learn.microsoft.com/entra/identity-platform/claims-challenge).
+    #[must_use]
+    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(&self, capabilities: I) -> Self {
+        let capabilities: Vec<String> = capabilities.into_iter().map(Into::into).collect();
+        let mut c = self.rebuild(|_, _, _| {});
+        Arc::get_mut(&mut c.inner).expect("fresh client").client_capabilities = capabilities;
+        c
+    }
+
+    /// The declared client capabilities (see [`with_client_capabilities`](Self::with_client_capabilities)).
+    #[must_use]
+    pub fn client_capabilities(&self) -> &[String] {
+        &self.inner.client_capabilities
     }
 
     /// The application's client id.
@@ -594,7 +667,8 @@ impl TokenClient {
                 "client_credentials"
             }
         };
-        if let Some(claims) = claims {
+        let merged = merge_claims(&self.inner.client_capabilities, claims);
+        if let Some(claims) = merged.as_deref() {
             params.push(("claims", claims));
         }
         self.post_grant(endpoint, throttle_key, grant, &params).await.map(|g| g.token)

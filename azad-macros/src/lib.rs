@@ -1,5 +1,12 @@
-//! Attribute macros for azad: `#[require_scope]`, `#[require_role]` and
-//! `#[require_scope_or_app_permission]`, on axum handlers and on tonic service methods.
+//! Attribute macros for azad, on axum handlers and on tonic service methods:
+//! `#[require_scope]`, `#[require_role]`, `#[require_scope_or_app_permission]`,
+//! `#[require_group]`, `#[require_auth_context]`, `#[require_caller_app]`, `#[require_tenant]`,
+//! `#[deny_guests]`, `#[require_authenticated]` and `#[allow_anonymous]`; and `handler!`, which
+//! hands an attributed axum handler with its declaration to azad-axum's deny-by-default router.
+//!
+//! Several attributes on one function all apply (each is one more check, in the order
+//! written). The outermost one expands them all at once, so that an axum handler gets one
+//! companion item describing its whole declaration (see `companion.rs`: `__azad_route_{fn}`).
 //!
 //! Use them through `azad-axum` (axum handlers) or `azad-tower` with its `macros` and `tonic`
 //! features (tonic methods); the generated code refers to those crates.
@@ -36,6 +43,7 @@
 use proc_macro::TokenStream;
 
 mod attr_parsing;
+mod companion;
 mod openapi;
 mod require;
 
@@ -74,4 +82,72 @@ pub fn require_role(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn require_scope_or_app_permission(attr: TokenStream, item: TokenStream) -> TokenStream {
     require::expand_attr_with(attr, item, require::Kind::ScopeOrAppPermission)
+}
+
+/// Requires membership in one of these groups (object ids): `#[require_group("<group id>")]`;
+/// `all("a", "b")` means all-of. Matched against the `groups` claim; a token with a groups
+/// overage (`_claim_names`/`_claim_sources`, or `hasgroups`) is resolved through Microsoft
+/// Graph by the layer's `GroupResolver` (`AzureAdAuth::with_group_resolver`). Graph unavailable:
+/// 503 with `Retry-After` (or 403 if so configured), never an allow.
+#[proc_macro_attribute]
+pub fn require_group(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::Group)
+}
+
+/// Requires a Conditional Access authentication context in `acrs`:
+/// `#[require_auth_context("c1")]` (several literals: any-of; ids `c1` to `c99`). A token
+/// without it gets 401 `WWW-Authenticate: Bearer error="insufficient_claims", claims="…"`
+/// (base64 of `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`), which MSAL clients
+/// satisfy by acquiring a token with those claims (step-up). gRPC: `UNAUTHENTICATED` with the
+/// challenge in the `www-authenticate` metadata.
+#[proc_macro_attribute]
+pub fn require_auth_context(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::AuthContext)
+}
+
+/// Only these calling applications (client ids, from `azp` or `appid`):
+/// `#[require_caller_app("<client id>", ...)]`. Others get 403 `insufficient_scope`.
+#[proc_macro_attribute]
+pub fn require_caller_app(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::CallerApp)
+}
+
+/// Only callers of these tenants (`tid`): `#[require_tenant("<tenant id>", ...)]`. Others get
+/// 403 `insufficient_scope`.
+#[proc_macro_attribute]
+pub fn require_tenant(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::Tenant)
+}
+
+/// Refuses guest users (`acct` = 1, or `idp` naming another tenant or provider): 403
+/// `insufficient_scope`. Applications pass.
+#[proc_macro_attribute]
+pub fn deny_guests(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::DenyGuests)
+}
+
+/// Declares that any authenticated caller may call this route (and refuses anonymous requests
+/// let through by an optional layer: 401).
+#[proc_macro_attribute]
+pub fn require_authenticated(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::Authenticated)
+}
+
+/// Declares a public route: no requirement, on purpose. Only a declaration, for the
+/// deny-by-default router and route listings; it cannot be combined with requirements.
+#[proc_macro_attribute]
+pub fn allow_anonymous(attr: TokenStream, item: TokenStream) -> TokenStream {
+    require::expand_attr_with(attr, item, require::Kind::AllowAnonymous)
+}
+
+/// `handler!(path::to::handler)`: an axum handler carrying an azad attribute, with its
+/// declaration, for `azad_axum::routing::{get, post, ...}` in a deny-by-default
+/// `azad_axum::routing::AuthorizedRouter`. A handler with no azad attribute is a compile
+/// error (no `__azad_route_…` item).
+#[proc_macro]
+pub fn handler(input: TokenStream) -> TokenStream {
+    match companion::expand_handler(input.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(e) => e.into_compile_error().into(),
+    }
 }

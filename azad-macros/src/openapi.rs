@@ -13,6 +13,8 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Attribute, ItemFn, Meta};
 
+use crate::require::{Kind, Parsed};
+
 /// `azad_tower::openapi::DELEGATED_SCHEME`.
 const DELEGATED_SCHEME: &str = "entra";
 /// `azad_tower::openapi::APP_SCHEME`.
@@ -29,25 +31,56 @@ fn is_utoipa_path(attr: &Attribute) -> bool {
     }
 }
 
-/// The alternatives of a requirement (kind codes as in `Requirement::__from_static`): each a
-/// set of scopes and roles that must all be present.
-fn alternatives(kind_code: u8, scopes: &[String], roles: &[String]) -> Vec<(Vec<String>, Vec<String>)> {
+/// An alternative: the delegated scopes and the app roles that must all be present.
+type Alternative = (Vec<String>, Vec<String>);
+
+/// The alternatives of a scope or role requirement (kind codes as in
+/// `Requirement::__from_static`): each a set of scopes and roles that must all be present.
+fn alternatives(kind_code: u8, scopes: &[String], roles: &[String]) -> Vec<Alternative> {
     let each = |names: &[String]| names.iter().map(|n| vec![n.clone()]).collect::<Vec<_>>();
     match kind_code {
         0 => each(scopes).into_iter().map(|s| (s, Vec::new())).collect(),
         1 => vec![(scopes.to_vec(), Vec::new())],
         2 => each(roles).into_iter().map(|r| (Vec::new(), r)).collect(),
         3 => vec![(Vec::new(), roles.to_vec())],
-        _ => {
+        4 => {
             let s = each(scopes).into_iter().map(|s| (s, Vec::new()));
             s.chain(each(roles).into_iter().map(|r| (Vec::new(), r))).collect()
         }
+        // Groups, authentication contexts, callers, tenants, guests, "authenticated": no
+        // OAuth scope expresses them; they require a token, nothing more in the document.
+        _ => vec![(Vec::new(), Vec::new())],
     }
 }
 
-/// `security(("entra" = ["a"]), ("entra_app" = ["R"]))`.
-fn security_tokens(kind_code: u8, scopes: &[String], roles: &[String]) -> TokenStream {
-    let objects = alternatives(kind_code, scopes, roles).into_iter().map(|(s, r)| {
+/// Every declaration on one handler holds (stacked attributes are all checked): every
+/// combination of their alternatives, merged (`(a1 or a2) and (b1 or b2)`).
+fn and(existing: &[Alternative], added: &[Alternative]) -> Vec<Alternative> {
+    let mut out: Vec<Alternative> = Vec::new();
+    for (s1, r1) in existing {
+        for (s2, r2) in added {
+            let mut s = s1.clone();
+            s.extend(s2.iter().filter(|n| !s1.contains(n)).cloned());
+            let mut r = r1.clone();
+            r.extend(r2.iter().filter(|n| !r1.contains(n)).cloned());
+            if !out.contains(&(s.clone(), r.clone())) {
+                out.push((s, r));
+            }
+        }
+    }
+    out
+}
+
+/// `security(("entra" = ["a"]), ("entra_app" = ["R"]))`. An alternative that names no scope
+/// or role (only a valid token is required) is any token: `("entra" = []), ("entra_app" = [])`.
+fn security_tokens(alternatives: Vec<Alternative>) -> TokenStream {
+    let mut objects = Vec::new();
+    for (s, r) in alternatives {
+        if s.is_empty() && r.is_empty() {
+            objects.push(quote!((#DELEGATED_SCHEME = [])));
+            objects.push(quote!((#APP_SCHEME = [])));
+            continue;
+        }
         let mut pairs = Vec::new();
         if !s.is_empty() {
             pairs.push(quote!(#DELEGATED_SCHEME = [#(#s),*]));
@@ -55,24 +88,18 @@ fn security_tokens(kind_code: u8, scopes: &[String], roles: &[String]) -> TokenS
         if !r.is_empty() {
             pairs.push(quote!(#APP_SCHEME = [#(#r),*]));
         }
-        quote!((#(#pairs),*))
-    });
+        objects.push(quote!((#(#pairs),*)));
+    }
     quote!(security(#(#objects),*))
 }
 
-/// Appends the requirement's `security(...)` to a `#[utoipa::path(...)]` of the handler, if it
-/// has one.
+/// Appends the handler's `security(...)`, from every azad attribute on it, to a
+/// `#[utoipa::path(...)]` of the handler, if it has one. `#[allow_anonymous]` adds none.
 ///
 /// # Errors
 ///
-/// When that attribute already has `security(...)`: the azad attribute is its one source.
-pub(crate) fn add_security(
-    item_fn: &mut ItemFn,
-    attr_name: &str,
-    kind_code: u8,
-    scopes: &[String],
-    roles: &[String],
-) -> syn::Result<()> {
+/// When that attribute already has `security(...)`: the azad attributes are its one source.
+pub(crate) fn add_security(item_fn: &mut ItemFn, attr_name: &str, all: &[(Kind, Parsed)]) -> syn::Result<()> {
     let Some(attr) = item_fn.attrs.iter_mut().find(|a| is_utoipa_path(a)) else {
         return Ok(());
     };
@@ -86,7 +113,7 @@ pub(crate) fn add_security(
                 return Err(syn::Error::new_spanned(
                     ident,
                     format!(
-                        "`#[{attr_name}]` writes this operation's `security(...)` from its own requirement: remove it from `#[utoipa::path]` (one azad attribute per documented handler)"
+                        "`#[{attr_name}]` writes this operation's `security(...)` from the handler's azad attributes: remove it from `#[utoipa::path]`"
                     ),
                 ));
             }
@@ -94,7 +121,15 @@ pub(crate) fn add_security(
             _ => {}
         }
     }
-    let security = security_tokens(kind_code, scopes, roles);
+    let mut combined = vec![(Vec::new(), Vec::new())];
+    for (_, parsed) in all {
+        combined = match parsed {
+            Parsed::Anonymous => return Ok(()),
+            Parsed::Static { kind_code, scopes, roles, .. } => and(&combined, &alternatives(*kind_code, scopes, roles)),
+            Parsed::Values { kind_code, .. } => and(&combined, &alternatives(*kind_code, &[], &[])),
+        };
+    }
+    let security = security_tokens(combined);
     let tokens = &list.tokens;
     let trailing_comma =
         matches!(tokens.clone().into_iter().last(), Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == ',');
@@ -111,14 +146,54 @@ mod tests {
         v.iter().map(|x| (*x).to_owned()).collect()
     }
 
+    fn stat(kind_code: u8, scopes: &[&str], roles: &[&str]) -> (Kind, Parsed) {
+        let parsed =
+            Parsed::Static { kind_code, scopes: s(scopes), roles: s(roles), span: proc_macro2::Span::call_site() };
+        (Kind::Scope, parsed)
+    }
+
+    fn group() -> (Kind, Parsed) {
+        let values = s(&["0b0c0d0e-0000-4000-8000-000000000001"]);
+        (Kind::Group, Parsed::Values { kind_code: 5, values, span: proc_macro2::Span::call_site() })
+    }
+
     #[test]
     fn security_lists_each_alternative() {
-        let t = |k, sc: &[&str], r: &[&str]| security_tokens(k, &s(sc), &s(r)).to_string();
+        let t = |k, sc: &[&str], r: &[&str]| security_tokens(alternatives(k, &s(sc), &s(r))).to_string();
         assert_eq!(t(0, &["a", "b"], &[]), r#"security (("entra" = ["a"]) , ("entra" = ["b"]))"#);
         assert_eq!(t(1, &["a", "b"], &[]), r#"security (("entra" = ["a" , "b"]))"#);
         assert_eq!(t(2, &[], &["R"]), r#"security (("entra_app" = ["R"]))"#);
         assert_eq!(t(3, &[], &["R", "S"]), r#"security (("entra_app" = ["R" , "S"]))"#);
         assert_eq!(t(4, &["a"], &["R"]), r#"security (("entra" = ["a"]) , ("entra_app" = ["R"]))"#);
+        // A group (or any requirement no scope expresses): any valid token.
+        assert_eq!(t(5, &[], &[]), r#"security (("entra" = []) , ("entra_app" = []))"#);
+    }
+
+    #[test]
+    fn stacked_attributes_require_all_of_them() {
+        let doc = |all: &[(Kind, Parsed)]| {
+            let mut f: ItemFn = syn::parse_quote! {
+                #[utoipa::path(get, path = "/me")]
+                async fn me() {}
+            };
+            add_security(&mut f, "require_scope", all).unwrap();
+            let attr = &f.attrs[0];
+            quote!(#attr).to_string()
+        };
+        // A scope and a group: the scope (the group adds no OAuth scope).
+        assert!(doc(&[stat(0, &["a"], &[]), group()]).ends_with(r#"security (("entra" = ["a"])))]"#));
+        // Any of two scopes and a role: each pair.
+        assert!(doc(&[stat(0, &["a", "b"], &[]), stat(2, &[], &["R"])]).ends_with(
+            r#"security (("entra" = ["a"] , "entra_app" = ["R"]) , ("entra" = ["b"] , "entra_app" = ["R"])))]"#
+        ));
+        // A public route is documented without security.
+        let mut f: ItemFn = syn::parse_quote! {
+            #[utoipa::path(get, path = "/health")]
+            async fn health() {}
+        };
+        add_security(&mut f, "allow_anonymous", &[(Kind::AllowAnonymous, Parsed::Anonymous)]).unwrap();
+        let attr = &f.attrs[0];
+        assert!(!quote!(#attr).to_string().contains("security"));
     }
 
     #[test]
@@ -127,7 +202,7 @@ mod tests {
             #[utoipa::path(get, path = "/me",)]
             async fn me() {}
         };
-        add_security(&mut f, "require_scope", 0, &s(&["x"]), &[]).unwrap();
+        add_security(&mut f, "require_scope", &[stat(0, &["x"], &[])]).unwrap();
         let attr = &f.attrs[0];
         assert_eq!(
             quote!(#attr).to_string(),
@@ -138,14 +213,11 @@ mod tests {
             #[utoipa::path(get, path = "/me", security(("other" = [])))]
             async fn me() {}
         };
-        let e = add_security(&mut f, "require_scope", 0, &s(&["x"]), &[]).unwrap_err();
-        assert!(
-            e.to_string().contains("remove it from `#[utoipa::path]` (one azad attribute per documented handler)"),
-            "{e}"
-        );
+        let e = add_security(&mut f, "require_scope", &[stat(0, &["x"], &[])]).unwrap_err();
+        assert!(e.to_string().contains("remove it from `#[utoipa::path]`"), "{e}");
 
         let mut plain: ItemFn = syn::parse_quote! { #[doc = "x"] async fn me() {} };
-        add_security(&mut plain, "require_scope", 0, &s(&["x"]), &[]).unwrap();
+        add_security(&mut plain, "require_scope", &[stat(0, &["x"], &[])]).unwrap();
         assert_eq!(plain.attrs.len(), 1);
     }
 }

@@ -1,64 +1,174 @@
-//! Expansion of the three attributes, for axum handlers and tonic methods.
+//! Expansion of the requirement attributes, for axum handlers and tonic methods.
+//!
+//! The first azad attribute to expand on a function (the outermost) also takes every other
+//! azad attribute on it (recognised by name: `require_scope`, `require_group`, ...), so that one
+//! expansion sees the function's whole declaration: it adds one guard per requirement and, for
+//! an axum handler, one companion item describing them all ([`crate::companion`]).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, LitStr, Pat, parse_quote};
+use syn::{Attribute, FnArg, ItemFn, LitStr, Meta, Pat, parse_quote};
 
 use crate::attr_parsing::{KeyedLists, NameList, checked_name};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kind {
     Scope,
     Role,
     ScopeOrAppPermission,
+    Group,
+    AuthContext,
+    CallerApp,
+    Tenant,
+    DenyGuests,
+    Authenticated,
+    AllowAnonymous,
 }
 
 impl Kind {
-    fn attr_name(self) -> &'static str {
+    const ALL: [Self; 10] = [
+        Self::Scope,
+        Self::Role,
+        Self::ScopeOrAppPermission,
+        Self::Group,
+        Self::AuthContext,
+        Self::CallerApp,
+        Self::Tenant,
+        Self::DenyGuests,
+        Self::Authenticated,
+        Self::AllowAnonymous,
+    ];
+
+    pub(crate) fn attr_name(self) -> &'static str {
         match self {
             Self::Scope => "require_scope",
             Self::Role => "require_role",
             Self::ScopeOrAppPermission => "require_scope_or_app_permission",
+            Self::Group => "require_group",
+            Self::AuthContext => "require_auth_context",
+            Self::CallerApp => "require_caller_app",
+            Self::Tenant => "require_tenant",
+            Self::DenyGuests => "deny_guests",
+            Self::Authenticated => "require_authenticated",
+            Self::AllowAnonymous => "allow_anonymous",
         }
+    }
+
+    /// The azad attribute an attribute path names, by its last segment.
+    fn of(attr: &Attribute) -> Option<Self> {
+        let last = attr.path().segments.last()?.ident.to_string();
+        Self::ALL.into_iter().find(|k| k.attr_name() == last)
     }
 }
 
-/// The requirement as the runtime crates build it: a kind code and two name lists.
-struct Parsed {
-    kind_code: u8,
-    scopes: Vec<String>,
-    roles: Vec<String>,
-    span: Span,
+/// One requirement as the runtime crates build it.
+#[derive(Clone)]
+pub(crate) enum Parsed {
+    /// `Requirement::__from_static(kind, scopes, roles)`.
+    Static { kind_code: u8, scopes: Vec<String>, roles: Vec<String>, span: Span },
+    /// `Requirement::__from_static_values(kind, values)`.
+    Values { kind_code: u8, values: Vec<String>, span: Span },
+    /// `#[allow_anonymous]`: no requirement, a declaration that the route is public.
+    Anonymous,
 }
 
-fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
+fn names(list: &[LitStr], what: &str) -> syn::Result<Vec<String>> {
+    let names = list.iter().map(|l| checked_name(l, what)).collect::<syn::Result<Vec<_>>>()?;
+    check_duplicates(list)?;
+    Ok(names)
+}
+
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+fn any_of_only(list: &NameList, kind: Kind) -> syn::Result<()> {
+    if list.all {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!("`#[{}]` takes a list of alternatives (any-of); `all(..)` does not apply", kind.attr_name()),
+        ));
+    }
+    Ok(())
+}
+
+fn no_arguments(attr: &TokenStream, kind: Kind) -> syn::Result<()> {
+    if attr.is_empty() {
+        Ok(())
+    } else {
+        Err(syn::Error::new_spanned(attr, format!("`#[{}]` takes no arguments", kind.attr_name())))
+    }
+}
+
+pub(crate) fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
     let span = attr.span();
     match kind {
         Kind::Scope | Kind::Role => {
             let list: NameList = syn::parse2(attr)?;
             let what = if kind == Kind::Scope { "scope" } else { "role" };
-            let names = list.names.iter().map(|l| checked_name(l, what)).collect::<syn::Result<Vec<_>>>()?;
-            check_duplicates(&list.names)?;
+            let names = names(&list.names, what)?;
             let (kind_code, scopes, roles) = match (kind, list.all) {
                 (Kind::Scope, false) => (0, names, Vec::new()),
                 (Kind::Scope, true) => (1, names, Vec::new()),
                 (_, false) => (2, Vec::new(), names),
                 (_, true) => (3, Vec::new(), names),
             };
-            Ok(Parsed { kind_code, scopes, roles, span })
+            Ok(Parsed::Static { kind_code, scopes, roles, span })
         }
         Kind::ScopeOrAppPermission => {
             let lists: KeyedLists = syn::parse2(attr)?;
-            let scopes = lists.scopes.iter().map(|l| checked_name(l, "scope")).collect::<syn::Result<Vec<_>>>()?;
-            let roles = lists
-                .app_permissions
-                .iter()
-                .map(|l| checked_name(l, "app permission"))
-                .collect::<syn::Result<Vec<_>>>()?;
-            check_duplicates(&lists.scopes)?;
-            check_duplicates(&lists.app_permissions)?;
-            Ok(Parsed { kind_code: 4, scopes, roles, span })
+            let scopes = names(&lists.scopes, "scope")?;
+            let roles = names(&lists.app_permissions, "app permission")?;
+            Ok(Parsed::Static { kind_code: 4, scopes, roles, span })
+        }
+        Kind::Group => {
+            let list: NameList = syn::parse2(attr)?;
+            let values = names(&list.names, "group id")?;
+            Ok(Parsed::Values { kind_code: if list.all { 6 } else { 5 }, values, span })
+        }
+        Kind::AuthContext => {
+            let list: NameList = syn::parse2(attr)?;
+            any_of_only(&list, kind)?;
+            let values = names(&list.names, "authentication context")?;
+            for (lit, v) in list.names.iter().zip(&values) {
+                let n = v.strip_prefix('c').and_then(|d| d.parse::<u8>().ok().filter(|_| !d.starts_with('0')));
+                if !n.is_some_and(|n| (1..=99).contains(&n)) {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        "authentication context ids are `c1` to `c99` (Entra's Conditional Access authentication contexts)",
+                    ));
+                }
+            }
+            Ok(Parsed::Values { kind_code: 7, values, span })
+        }
+        Kind::CallerApp | Kind::Tenant => {
+            let list: NameList = syn::parse2(attr)?;
+            any_of_only(&list, kind)?;
+            let what = if kind == Kind::CallerApp { "client id" } else { "tenant id" };
+            let values = names(&list.names, what)?;
+            for (lit, v) in list.names.iter().zip(&values) {
+                if !is_guid(v) {
+                    return Err(syn::Error::new_spanned(
+                        lit,
+                        format!("{what}s are GUIDs, e.g. \"6e74172b-be56-4843-9ff4-e66a39bb12e3\""),
+                    ));
+                }
+            }
+            Ok(Parsed::Values { kind_code: if kind == Kind::CallerApp { 8 } else { 9 }, values, span })
+        }
+        Kind::DenyGuests => {
+            no_arguments(&attr, kind)?;
+            Ok(Parsed::Values { kind_code: 10, values: Vec::new(), span })
+        }
+        Kind::Authenticated => {
+            no_arguments(&attr, kind)?;
+            Ok(Parsed::Values { kind_code: 11, values: Vec::new(), span })
+        }
+        Kind::AllowAnonymous => {
+            no_arguments(&attr, kind)?;
+            Ok(Parsed::Anonymous)
         }
     }
 }
@@ -72,14 +182,23 @@ fn check_duplicates(names: &[LitStr]) -> syn::Result<()> {
     Ok(())
 }
 
-fn requirement_expr(krate: &TokenStream, parsed: &Parsed) -> TokenStream {
-    let Parsed { kind_code, scopes, roles, span } = parsed;
-    quote_spanned! {*span=>
-        #krate::__private::Requirement::__from_static(
-            #kind_code,
-            &[#(#krate::__private::Cow::Borrowed(#scopes)),*],
-            &[#(#krate::__private::Cow::Borrowed(#roles)),*],
-        )
+/// The `Requirement` expression of one parsed requirement (`None` for `#[allow_anonymous]`).
+pub(crate) fn requirement_expr(krate: &TokenStream, parsed: &Parsed) -> Option<TokenStream> {
+    match parsed {
+        Parsed::Static { kind_code, scopes, roles, span } => Some(quote_spanned! {*span=>
+            #krate::__private::Requirement::__from_static(
+                #kind_code,
+                &[#(#krate::__private::Cow::Borrowed(#scopes)),*],
+                &[#(#krate::__private::Cow::Borrowed(#roles)),*],
+            )
+        }),
+        Parsed::Values { kind_code, values, span } => Some(quote_spanned! {*span=>
+            #krate::__private::Requirement::__from_static_values(
+                #kind_code,
+                &[#(#krate::__private::Cow::Borrowed(#values)),*],
+            )
+        }),
+        Parsed::Anonymous => None,
     }
 }
 
@@ -89,6 +208,11 @@ pub(crate) fn expand_attr_with(
     kind: Kind,
 ) -> proc_macro::TokenStream {
     let item_tokens = TokenStream::from(item);
+    let attr = TokenStream::from(attr);
+    if is_expanded_marker(&attr) {
+        // The outermost azad attribute already expanded this one.
+        return item_tokens.into();
+    }
     let item_fn: ItemFn = match syn::parse2(item_tokens.clone()) {
         Ok(f) => f,
         Err(_) => {
@@ -103,13 +227,16 @@ pub(crate) fn expand_attr_with(
             return quote!(#compile_error #item_tokens).into();
         }
     };
-    let expanded = match expand(TokenStream::from(attr), &item_fn, kind) {
+    let expanded = match expand(attr, item_fn.clone(), kind) {
         Ok(tokens) => tokens,
-        // Re-emit the function untouched next to the error, so one mistake does not cascade
-        // into "cannot find function" errors elsewhere.
+        // Re-emit the function untouched (without the other azad attributes, which would
+        // report again) next to the error, so one mistake does not cascade into "cannot find
+        // function" errors elsewhere.
         Err(e) => {
             let compile_error = e.into_compile_error();
-            quote!(#compile_error #item_fn)
+            let mut plain = item_fn.clone();
+            plain.attrs.retain(|a| Kind::of(a).is_none());
+            quote!(#compile_error #plain)
         }
     };
     if std::env::var_os("AZAD_MACROS_DEBUG").is_some() {
@@ -118,61 +245,102 @@ pub(crate) fn expand_attr_with(
     expanded.into()
 }
 
-fn expand(attr: TokenStream, item_fn: &ItemFn, kind: Kind) -> syn::Result<TokenStream> {
-    let parsed = parse_args(attr, kind)?;
-    let receiver = item_fn.sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_)));
-    if receiver { expand_tonic(item_fn, &parsed, kind) } else { expand_axum(item_fn, &parsed, kind) }
+/// The argument the outermost attribute leaves on the sibling attributes it expanded: they stay
+/// in place (so that their imports count as used) and expand to the function unchanged.
+const EXPANDED_MARKER: &str = "__azad_expanded";
+
+fn is_expanded_marker(attr: &TokenStream) -> bool {
+    let mut tokens = attr.clone().into_iter();
+    matches!((tokens.next(), tokens.next()), (Some(proc_macro2::TokenTree::Ident(i)), None) if i == EXPANDED_MARKER)
 }
 
-/// An axum handler: a hidden guard extractor becomes the first argument.
-fn expand_axum(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<TokenStream> {
-    let sig = &item_fn.sig;
-    if sig.asyncness.is_none() {
+/// The arguments of a sibling attribute (`#[require_group("g")]` → `"g"`; `#[deny_guests]` → nothing).
+fn sibling_args(attr: &Attribute) -> syn::Result<TokenStream> {
+    match &attr.meta {
+        Meta::Path(_) => Ok(TokenStream::new()),
+        Meta::List(list) => Ok(list.tokens.clone()),
+        Meta::NameValue(nv) => Err(syn::Error::new_spanned(nv, "expected `#[attribute(..)]`")),
+    }
+}
+
+fn expand(attr: TokenStream, mut item_fn: ItemFn, kind: Kind) -> syn::Result<TokenStream> {
+    let mut all = vec![(kind, parse_args(attr, kind)?)];
+    for a in &mut item_fn.attrs {
+        if let Some(k) = Kind::of(a) {
+            let args = sibling_args(a)?;
+            if is_expanded_marker(&args) {
+                continue;
+            }
+            all.push((k, parse_args(args, k)?));
+            let path = a.path().clone();
+            let marker = format_ident!("{}", EXPANDED_MARKER);
+            a.meta = parse_quote!(#path(#marker));
+        }
+    }
+    let anonymous = all.iter().any(|(_, p)| matches!(p, Parsed::Anonymous));
+    if anonymous && all.len() > 1 {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "`#[allow_anonymous]` declares a public route and cannot be combined with requirements",
+        ));
+    }
+    let receiver = item_fn.sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_)));
+    if receiver { expand_tonic(item_fn, &all) } else { expand_axum(item_fn, &all) }
+}
+
+/// An axum handler: one hidden guard extractor per requirement becomes a first argument, and
+/// a companion item declares them all.
+fn expand_axum(mut item_fn: ItemFn, all: &[(Kind, Parsed)]) -> syn::Result<TokenStream> {
+    let (kind, _) = all[0];
+    if item_fn.sig.asyncness.is_none() {
         return Err(syn::Error::new_spanned(
-            sig.fn_token,
+            item_fn.sig.fn_token,
             format!("`#[{}]` requires an `async fn` (an axum handler) or a tonic service method", kind.attr_name()),
         ));
     }
     let krate = quote!(::azad_axum);
-    let requirement = requirement_expr(&krate, parsed);
-    let policy = format_ident!(
-        "__azad_{}_{}",
-        match kind {
-            Kind::Scope => "scope",
-            Kind::Role => "role",
-            Kind::ScopeOrAppPermission => "scope_or_app_permission",
-        },
-        sig.ident
-    );
-    let vis = &item_fn.vis;
-    let span = parsed.span;
-    let doc = format!("The `#[{}]` policy of `{}` (generated).", kind.attr_name(), sig.ident);
+    let vis = item_fn.vis.clone();
+    let ident = item_fn.sig.ident.clone();
+    let mut policies = TokenStream::new();
+    let mut requirements = Vec::new();
+    for (i, (kind, parsed)) in all.iter().enumerate() {
+        let Some(requirement) = requirement_expr(&krate, parsed) else {
+            continue;
+        };
+        requirements.push(requirement.clone());
+        let policy = format_ident!("__azad_policy_{}_{}", ident, i);
+        let doc = format!("The `#[{}]` policy of `{}` (generated).", kind.attr_name(), ident);
+        policies.extend(quote! {
+            #[doc = #doc]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, missing_docs, unreachable_pub)]
+            #[derive(Debug, Clone, Copy)]
+            #vis struct #policy;
 
-    let mut item_fn = item_fn.clone();
-    crate::openapi::add_security(&mut item_fn, kind.attr_name(), parsed.kind_code, &parsed.scopes, &parsed.roles)?;
-    let guard: FnArg = parse_quote! {
-        _: #krate::__private::Guard<#policy>
-    };
-    item_fn.sig.inputs.insert(0, guard);
-
-    Ok(quote_spanned! {span=>
-        #[doc = #doc]
-        #[doc(hidden)]
-        #[allow(non_camel_case_types, missing_docs, unreachable_pub)]
-        #[derive(Debug, Clone, Copy)]
-        #vis struct #policy;
-
-        #[allow(non_camel_case_types)]
-        impl #krate::__private::Policy for #policy {
-            const REQUIREMENT: #krate::__private::Requirement = #requirement;
-        }
-
+            #[allow(non_camel_case_types)]
+            impl #krate::__private::Policy for #policy {
+                const REQUIREMENT: #krate::__private::Requirement = #requirement;
+            }
+        });
+        let guard: FnArg = parse_quote! {
+            _: #krate::__private::Guard<#policy>
+        };
+        // In declaration order: the first requirement is checked first.
+        item_fn.sig.inputs.insert(requirements.len() - 1, guard);
+    }
+    crate::openapi::add_security(&mut item_fn, kind.attr_name(), all)?;
+    let public = requirements.is_empty();
+    let companion = crate::companion::emit(&krate, &vis, &ident, public, &requirements);
+    Ok(quote! {
+        #policies
+        #companion
         #item_fn
     })
 }
 
-/// A tonic service method: the check runs first in the body, on the request argument.
-fn expand_tonic(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<TokenStream> {
+/// A tonic service method: the checks run first in the body, on the request argument.
+fn expand_tonic(mut item_fn: ItemFn, all: &[(Kind, Parsed)]) -> syn::Result<TokenStream> {
+    let (kind, _) = all[0];
     let sig = &item_fn.sig;
     let request = sig
         .inputs
@@ -194,25 +362,59 @@ fn expand_tonic(item_fn: &ItemFn, parsed: &Parsed, kind: Kind) -> syn::Result<To
             )
         })?;
     let krate = quote!(::azad_tower);
-    let requirement = requirement_expr(&krate, parsed);
-    let span = parsed.span;
-    // A native `async fn` returns the status; a method already desugared by
-    // `#[tonic::async_trait]` returns a boxed future.
-    let reject = if sig.asyncness.is_some() {
-        quote_spanned! {span=> return ::core::result::Result::Err(status); }
-    } else {
-        quote_spanned! {span=> return #krate::__private::reject_boxed(status); }
-    };
-    let mut item_fn = item_fn.clone();
-    let body = item_fn.block.clone();
-    let new_body: syn::Block = parse_quote! {{
-        #[allow(clippy::declare_interior_mutable_const)]
-        const __AZAD_REQUIREMENT: #krate::__private::Requirement = #requirement;
-        if let ::core::result::Result::Err(status) = #krate::__private::check_grpc(&#request, &__AZAD_REQUIREMENT) {
-            #reject
+    let native_async = sig.asyncness.is_some();
+    let mut sync_checks = TokenStream::new();
+    let mut async_checks = Vec::new();
+    for (i, (kind, parsed)) in all.iter().enumerate() {
+        let Some(requirement) = requirement_expr(&krate, parsed) else {
+            continue;
+        };
+        let name = format_ident!("__AZAD_REQUIREMENT_{}", i);
+        if *kind == Kind::Group {
+            // May await Microsoft Graph (a groups overage).
+            let check = format_ident!("__azad_check_{}", i);
+            sync_checks.extend(quote! {
+                #[allow(clippy::declare_interior_mutable_const)]
+                const #name: #krate::__private::Requirement = #requirement;
+                let #check = #krate::__private::check_grpc_async(&#request, &#name);
+            });
+            async_checks.push(check);
+        } else {
+            let reject = if native_async {
+                quote! { return ::core::result::Result::Err(status); }
+            } else {
+                quote! { return #krate::__private::reject_boxed(status); }
+            };
+            sync_checks.extend(quote! {
+                #[allow(clippy::declare_interior_mutable_const)]
+                const #name: #krate::__private::Requirement = #requirement;
+                if let ::core::result::Result::Err(status) = #krate::__private::check_grpc(&#request, &#name) {
+                    #reject
+                }
+            });
         }
-        #body
-    }};
+    }
+    let body = item_fn.block.clone();
+    let new_body: syn::Block = if async_checks.is_empty() {
+        parse_quote! {{ #sync_checks #body }}
+    } else if native_async {
+        parse_quote! {{
+            #sync_checks
+            #( #async_checks.await?; )*
+            #body
+        }}
+    } else {
+        // A method desugared by `#[tonic::async_trait]` returns a boxed future: await the
+        // checks in front of it.
+        parse_quote! {{
+            #sync_checks
+            let __azad_body = #body;
+            ::std::boxed::Box::pin(async move {
+                #( #async_checks.await?; )*
+                __azad_body.await
+            })
+        }}
+    };
     *item_fn.block = new_body;
     Ok(quote!(#item_fn))
 }

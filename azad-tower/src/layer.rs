@@ -99,6 +99,13 @@ impl<E> AzureAdAuth<E> {
         self.with_extension(client)
     }
 
+    /// Makes `resolver` available to group requirements (attributes, [`RequireLayer`](crate::RequireLayer)
+    /// and the gRPC checks): it resolves the membership of tokens with a groups overage
+    /// through Microsoft Graph. Without it such tokens are refused (500, logged once).
+    pub fn with_group_resolver(self, resolver: azad_core::groups::GroupResolver) -> Self {
+        self.with_extension(resolver)
+    }
+
     /// The validator.
     pub fn validator(&self) -> &TokenValidator {
         &self.validator

@@ -22,6 +22,7 @@ macro_rules! define_inner_service_accessors {
 }
 
 mod bearer;
+mod declaration;
 mod future;
 mod layer;
 mod on_error;
@@ -36,18 +37,22 @@ mod requirement;
 mod service;
 
 pub use crate::bearer::{BearerError, bearer_token};
+pub use crate::declaration::Declaration;
 pub use crate::future::ResponseFuture;
 pub use crate::layer::AzureAdAuth;
 pub use crate::on_error::{DefaultOnAuthError, OnAuthError, VerboseOnAuthError};
 pub use crate::rejection::{AuthRejection, Protocol};
-pub use crate::require::{Require, RequireLayer, authorize};
-pub use crate::requirement::{Insufficient, Requirement};
+pub use crate::require::{Require, RequireFuture, RequireLayer, authorize, authorize_async};
+pub use crate::requirement::{Decision, Insufficient, Requirement, is_guest};
 pub use crate::service::{Anonymous, AzureAdAuthService};
 #[doc(no_inline)]
 pub use azad_core::{self, AzureAdConfig, BearerToken, Claims, TokenValidator, ValidationError};
 #[cfg(feature = "macros")]
 #[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
-pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
+pub use azad_macros::{
+    allow_anonymous, deny_guests, require_auth_context, require_authenticated, require_caller_app, require_group,
+    require_role, require_scope, require_scope_or_app_permission, require_tenant,
+};
 
 /// Support for the attribute macros on tonic service methods. Not public API.
 #[doc(hidden)]
@@ -79,5 +84,38 @@ pub mod __private {
         }
         // Terse like the layer's default answer; the challenge travels in the metadata.
         crate::authorize(&http_ext, requirement).map(|_| ()).map_err(|r: AuthRejection| r.to_status(false))
+    }
+
+    /// Like [`check_grpc`], resolving a groups overage through the layer's `GroupResolver`.
+    /// The returned future owns what it needs (it borrows neither the request nor the
+    /// requirement), so a method can check before moving its request.
+    #[cfg(feature = "tonic")]
+    pub fn check_grpc_async<T>(
+        request: &tonic::Request<T>,
+        requirement: &Requirement,
+    ) -> impl Future<Output = Result<(), tonic::Status>> + Send + 'static {
+        let ext = request.extensions();
+        let mut http_ext = http::Extensions::new();
+        if let Some(claims) = ext.get::<std::sync::Arc<azad_core::Claims>>() {
+            http_ext.insert(claims.clone());
+        }
+        if ext.get::<crate::Anonymous>().is_some() {
+            http_ext.insert(crate::Anonymous);
+        }
+        if let Some(token) = ext.get::<azad_core::BearerToken>() {
+            http_ext.insert(token.clone());
+        }
+        if let Some(resolver) = ext.get::<azad_core::groups::GroupResolver>() {
+            http_ext.insert(resolver.clone());
+        }
+        let started = crate::require::start(&http_ext, requirement);
+        let requirement = requirement.clone();
+        async move {
+            let result = match started {
+                crate::require::Start::Done(result) => result,
+                crate::require::Start::Resolve(resolution) => resolution.run(&requirement).await,
+            };
+            result.map(|_| ()).map_err(|r: crate::AuthRejection| r.to_status(false))
+        }
     }
 }

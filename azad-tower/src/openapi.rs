@@ -89,20 +89,30 @@ const DEFAULT_SCOPE: &str = ".default";
 /// ```
 #[must_use]
 pub fn security_requirements(requirement: &Requirement) -> Vec<SecurityRequirement> {
-    requirement
-        .alternatives()
-        .into_iter()
-        .map(|(scopes, roles)| {
-            let mut map = RequirementMap::new();
-            if !scopes.is_empty() {
-                map.insert(DELEGATED_SCHEME.to_owned(), scopes.into_iter().map(str::to_owned).collect());
-            }
-            if !roles.is_empty() {
-                map.insert(APP_SCHEME.to_owned(), roles.into_iter().map(str::to_owned).collect());
-            }
-            from_map(map)
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (scopes, roles) in requirement.alternatives() {
+        if scopes.is_empty() && roles.is_empty() {
+            // A requirement no OAuth scope expresses (groups, authentication contexts, callers,
+            // tenants, guests, "authenticated"): any valid token of either flow.
+            out.push(from_map(RequirementMap::from([(DELEGATED_SCHEME.to_owned(), Vec::new())])));
+            out.push(from_map(RequirementMap::from([(APP_SCHEME.to_owned(), Vec::new())])));
+            continue;
+        }
+        let mut map = RequirementMap::new();
+        if !scopes.is_empty() {
+            map.insert(DELEGATED_SCHEME.to_owned(), scopes.into_iter().map(str::to_owned).collect());
+        }
+        if !roles.is_empty() {
+            map.insert(APP_SCHEME.to_owned(), roles.into_iter().map(str::to_owned).collect());
+        }
+        out.push(from_map(map));
+    }
+    out
+}
+
+/// Whether a security list only asks for a token (every object names its scheme with no scope).
+fn authentication_only(list: &[RequirementMap]) -> bool {
+    !list.is_empty() && list.iter().all(|m| m.values().all(Vec::is_empty))
 }
 
 /// A Security Requirement Object as a map: scheme name → scopes (or roles), all required.
@@ -122,6 +132,14 @@ fn from_map(map: RequirementMap) -> SecurityRequirement {
 fn and(existing: &[SecurityRequirement], added: &[SecurityRequirement]) -> Vec<SecurityRequirement> {
     let existing: Vec<RequirementMap> = existing.iter().map(to_map).filter(|m| !m.is_empty()).collect();
     if existing.is_empty() {
+        return added.to_vec();
+    }
+    let added_maps: Vec<RequirementMap> = added.iter().map(to_map).collect();
+    if authentication_only(&added_maps) {
+        // "and a valid token" adds nothing to alternatives that already require one.
+        return existing.into_iter().map(from_map).collect();
+    }
+    if authentication_only(&existing) {
         return added.to_vec();
     }
     let mut out = Vec::new();

@@ -46,8 +46,22 @@ pub enum AuthRejection {
         /// When to retry.
         retry_after: Duration,
     },
-    /// The token lacks a required scope or app role: 403 `insufficient_scope`.
+    /// The token lacks a required scope or app role, or the caller is not allowed (group,
+    /// application, tenant, guest): 403 `insufficient_scope` (RFC 6750 §3.1: the request needs
+    /// other privileges than the token carries; `invalid_token` would wrongly tell the client
+    /// to get a new token for the same grant).
     Forbidden(Insufficient),
+    /// The token does not satisfy a claims challenge the caller can meet by acquiring a new
+    /// token (an authentication context): 401 `insufficient_claims` with `claims="<base64>"`,
+    /// as Entra ID and Microsoft Graph answer (gRPC: `UNAUTHENTICATED`, the challenge in the
+    /// `www-authenticate` metadata). The [`Insufficient::claims`] holds the JSON.
+    InsufficientClaims(Insufficient),
+    /// Group membership could not be resolved through Microsoft Graph (throttled, down,
+    /// refused): 503 with `Retry-After` (gRPC `UNAVAILABLE`). Never an allow.
+    GroupsUnavailable {
+        /// When to retry.
+        retry_after: Duration,
+    },
     /// Claims were expected but the `AzureAdAuth` layer is not installed in front of this
     /// route: 500, so that a misconfigured route fails closed.
     MissingLayer,
@@ -70,9 +84,9 @@ impl AuthRejection {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::MissingToken | Self::InvalidToken(_) | Self::InsufficientClaims(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,9 +97,9 @@ impl AuthRejection {
     #[must_use]
     pub fn grpc_code(&self) -> u8 {
         match self {
-            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidRequest(_) => 16,
+            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidRequest(_) | Self::InsufficientClaims(_) => 16,
             Self::Forbidden(_) => 7,
-            Self::Unavailable { .. } => 14,
+            Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => 14,
             Self::MissingLayer => 13,
         }
     }
@@ -94,7 +108,8 @@ impl AuthRejection {
     #[must_use]
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::Unavailable { .. } | Self::MissingLayer => None,
+            Self::MissingToken | Self::Unavailable { .. } | Self::GroupsUnavailable { .. } | Self::MissingLayer => None,
+            Self::InsufficientClaims(_) => Some("insufficient_claims"),
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(e) => e.error_code(),
             Self::Forbidden(_) => Some("insufficient_scope"),
@@ -109,7 +124,8 @@ impl AuthRejection {
             Self::InvalidRequest(e) => e.description(),
             Self::InvalidToken(e) => e.description(),
             Self::Unavailable { .. } => "Authentication is temporarily unavailable",
-            Self::Forbidden(i) => i.description,
+            Self::Forbidden(i) | Self::InsufficientClaims(i) => i.description,
+            Self::GroupsUnavailable { .. } => "Group membership cannot be checked at the moment",
             Self::MissingLayer => "Authentication is not configured for this route",
         }
     }
@@ -127,7 +143,13 @@ impl AuthRejection {
         }
         match self {
             Self::Forbidden(i) => challenge.with_scope(&i.required_scopes),
-            Self::Unavailable { retry_after } => challenge.with_retry_after(*retry_after),
+            Self::InsufficientClaims(i) => match &i.claims {
+                Some(claims) => challenge.with_claims(claims.clone()),
+                None => challenge,
+            },
+            Self::Unavailable { retry_after } | Self::GroupsUnavailable { retry_after } => {
+                challenge.with_retry_after(*retry_after)
+            }
             _ => challenge,
         }
     }
@@ -146,9 +168,11 @@ impl AuthRejection {
             return self.description();
         }
         match self {
-            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) => "Unauthenticated",
+            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientClaims(_) => {
+                "Unauthenticated"
+            }
             Self::Forbidden(_) => "Permission denied",
-            Self::Unavailable { .. } => "Service unavailable",
+            Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => "Service unavailable",
             Self::MissingLayer => "Internal error",
         }
     }
@@ -221,6 +245,7 @@ mod tests {
         let forbidden = AuthRejection::Forbidden(Insufficient {
             required_scopes: vec!["a".into(), "b\"c".into()],
             description: "x",
+            claims: None,
         });
         assert_eq!(forbidden.www_authenticate(false), "Bearer error=\"insufficient_scope\", scope=\"a b\\\"c\"");
     }
@@ -235,13 +260,40 @@ mod tests {
         assert_eq!(g.status(), 200);
         assert_eq!(g.headers()["grpc-status"], "16");
         assert_eq!(g.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        let f: Response<()> = AuthRejection::Forbidden(Insufficient { required_scopes: vec![], description: "d" })
-            .to_response(Protocol::Grpc, true);
+        let f: Response<()> =
+            AuthRejection::Forbidden(Insufficient { required_scopes: vec![], description: "d", claims: None })
+                .to_response(Protocol::Grpc, true);
         assert_eq!(f.headers()["grpc-status"], "7");
         assert_eq!(f.headers()["grpc-message"], "d");
         let m: Response<()> = AuthRejection::MissingLayer.to_response(Protocol::Http, false);
         assert_eq!(m.status(), 500);
         assert!(m.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn step_up_and_graph_outage_answers() {
+        let claims = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+        let step_up = AuthRejection::InsufficientClaims(Insufficient {
+            required_scopes: vec![],
+            description: "d",
+            claims: Some(claims.into()),
+        });
+        let r: Response<()> = step_up.to_response(Protocol::Http, false);
+        assert_eq!(r.status(), 401);
+        // Microsoft's documented example value for c1.
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"insufficient_claims\", claims=\"eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19\""
+        );
+        let g: Response<()> = step_up.to_response(Protocol::Grpc, false);
+        assert_eq!(g.headers()["grpc-status"], "16");
+        let down: Response<()> =
+            AuthRejection::GroupsUnavailable { retry_after: Duration::from_secs(7) }.to_response(Protocol::Http, false);
+        assert_eq!(down.status(), 503);
+        assert_eq!(down.headers()[header::RETRY_AFTER], "7");
+        let g: Response<()> =
+            AuthRejection::GroupsUnavailable { retry_after: Duration::from_secs(7) }.to_response(Protocol::Grpc, false);
+        assert_eq!(g.headers()["grpc-status"], "14");
     }
 
     #[test]

@@ -1,4 +1,10 @@
-//! Layers that require scopes or app roles for a group of routes, behind [`AzureAdAuth`](crate::AzureAdAuth).
+//! Layers that require scopes, app roles, groups, an authentication context, allowed callers or
+//! tenants for a group of routes, behind [`AzureAdAuth`](crate::AzureAdAuth).
+//!
+//! Every requirement but groups is decided synchronously on the claims, with no allocation
+//! beyond the rejection. A group requirement on a token with a groups overage awaits the
+//! [`GroupResolver`] given to the layer
+//! ([`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)).
 //!
 //! # Example
 //!
@@ -28,45 +34,163 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
 
-use azad_core::Claims;
+use azad_core::groups::{GraphFailure, GroupResolver};
+use azad_core::{BearerToken, Claims};
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
 use crate::on_error::{DefaultOnAuthError, OnAuthError, VerboseOnAuthError};
 use crate::rejection::{AuthRejection, Protocol};
-use crate::requirement::Requirement;
+use crate::requirement::{Decision, Insufficient, Requirement};
 use crate::service::Anonymous;
 
-/// Checks the claims the [`AzureAdAuth`](crate::AzureAdAuth) layer stored in `extensions`
-/// against `requirement`.
-///
-/// # Errors
-///
-/// [`AuthRejection::Forbidden`] when the claims fall short, [`AuthRejection::MissingToken`] for
-/// an anonymous request (optional layer), and [`AuthRejection::MissingLayer`] when no
-/// `AzureAdAuth` layer ran: the check fails closed.
-pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
-    match extensions.get::<Arc<Claims>>() {
-        Some(claims) => requirement.check(claims).map(|()| claims.clone()).map_err(AuthRejection::Forbidden),
-        None if extensions.get::<Anonymous>().is_some() => Err(AuthRejection::MissingToken),
-        None => {
-            tracing::error!(
-                target: "azad::auth",
-                "a route requires scopes or roles but no AzureAdAuth layer validated the request: add `.layer(AzureAdAuth::new(config))` in front of it"
-            );
-            Err(AuthRejection::MissingLayer)
+/// A pending group resolution: what it needs, owned, so that its future is `'static`.
+pub(crate) struct Resolution {
+    claims: Arc<Claims>,
+    token: Option<BearerToken>,
+    resolver: Option<GroupResolver>,
+}
+
+/// The synchronous start of an authorisation: decided, or a group resolution to await.
+pub(crate) enum Start {
+    Done(Result<Arc<Claims>, AuthRejection>),
+    Resolve(Resolution),
+}
+
+const NOT_RESOLVABLE: &str = "Group membership cannot be resolved for this token";
+
+fn rejection_of(insufficient: Insufficient) -> AuthRejection {
+    if insufficient.claims.is_some() {
+        AuthRejection::InsufficientClaims(insufficient)
+    } else {
+        AuthRejection::Forbidden(insufficient)
+    }
+}
+
+fn missing_layer() -> AuthRejection {
+    tracing::error!(
+        target: "azad::auth",
+        "a route requires scopes or roles but no AzureAdAuth layer validated the request: add `.layer(AzureAdAuth::new(config))` in front of it"
+    );
+    AuthRejection::MissingLayer
+}
+
+pub(crate) fn start(extensions: &http::Extensions, requirement: &Requirement) -> Start {
+    let Some(claims) = extensions.get::<Arc<Claims>>() else {
+        return Start::Done(Err(if extensions.get::<Anonymous>().is_some() {
+            AuthRejection::MissingToken
+        } else {
+            missing_layer()
+        }));
+    };
+    match requirement.decide(claims) {
+        Decision::Allow => Start::Done(Ok(claims.clone())),
+        Decision::ResolveGroups => Start::Resolve(Resolution {
+            claims: claims.clone(),
+            token: extensions.get::<BearerToken>().cloned(),
+            resolver: extensions.get::<GroupResolver>().cloned(),
+        }),
+        Decision::Deny(i) => Start::Done(Err(rejection_of(i))),
+    }
+}
+
+impl Resolution {
+    pub(crate) async fn run(self, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
+        static NO_RESOLVER_LOGGED: AtomicBool = AtomicBool::new(false);
+        let Some(resolver) = self.resolver else {
+            if !NO_RESOLVER_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    target: "azad::auth",
+                    "a token with a groups overage reached a group requirement, but no GroupResolver is configured: add `AzureAdAuth::with_group_resolver(GroupResolver::new(&config, token_client))`; such requests are refused with 500"
+                );
+            }
+            return Err(AuthRejection::MissingLayer);
+        };
+        let groups: Vec<&str> = requirement.values().collect();
+        match resolver.member_groups(&self.claims, self.token.as_ref(), &groups).await {
+            Ok(member_of) => requirement.decide_groups(&member_of).map(|()| self.claims).map_err(rejection_of),
+            // No user to look up (an application's token under on-behalf-of): not a member,
+            // and nothing to retry.
+            Err(azad_core::groups::GroupError::NoUser) => Err(AuthRejection::Forbidden(Insufficient {
+                required_scopes: Vec::new(),
+                description: NOT_RESOLVABLE,
+                claims: None,
+            })),
+            Err(e) => {
+                if let Some(claims) = e.claims_challenge() {
+                    return Err(AuthRejection::InsufficientClaims(Insufficient {
+                        required_scopes: Vec::new(),
+                        description: "Microsoft Graph requires the user to sign in again",
+                        claims: Some(claims),
+                    }));
+                }
+                Err(match resolver.failure() {
+                    GraphFailure::Forbidden => AuthRejection::Forbidden(Insufficient {
+                        required_scopes: Vec::new(),
+                        description: "Group membership could not be checked",
+                        claims: None,
+                    }),
+                    _ => AuthRejection::GroupsUnavailable { retry_after: e.retry_after() },
+                })
+            }
         }
     }
 }
 
-/// A layer that requires a [`Requirement`] (scopes, roles, scope-or-app-permission) on the
-/// claims validated by [`AzureAdAuth`](crate::AzureAdAuth). A failure is 403
-/// `insufficient_scope` (gRPC: `PERMISSION_DENIED`).
+/// Like [`authorize`], resolving a groups overage through the
+/// [`GroupResolver`] in `extensions` (inserted by
+/// [`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)). Returns at
+/// once, without awaiting anything, for every other requirement.
+///
+/// # Errors
+///
+/// As [`authorize`]; in addition [`AuthRejection::GroupsUnavailable`] (or `Forbidden`, as the
+/// resolver is configured) when Microsoft Graph cannot answer, and
+/// [`AuthRejection::MissingLayer`] when a groups overage meets no resolver.
+pub async fn authorize_async(
+    extensions: &http::Extensions,
+    requirement: &Requirement,
+) -> Result<Arc<Claims>, AuthRejection> {
+    match start(extensions, requirement) {
+        Start::Done(result) => result,
+        Start::Resolve(resolution) => resolution.run(requirement).await,
+    }
+}
+
+/// Checks the claims the [`AzureAdAuth`](crate::AzureAdAuth) layer stored in `extensions`
+/// against `requirement`.
+///
+/// Synchronous: a group requirement on a token with a groups overage is refused here (use
+/// [`authorize_async`] to resolve it).
+///
+/// # Errors
+///
+/// [`AuthRejection::Forbidden`] when the claims fall short, [`AuthRejection::InsufficientClaims`]
+/// for a missing authentication context, [`AuthRejection::MissingToken`] for an anonymous
+/// request (optional layer), and [`AuthRejection::MissingLayer`] when no `AzureAdAuth` layer
+/// ran: the check fails closed.
+pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
+    match extensions.get::<Arc<Claims>>() {
+        Some(claims) => requirement.check(claims).map(|()| claims.clone()).map_err(rejection_of),
+        None if extensions.get::<Anonymous>().is_some() => Err(AuthRejection::MissingToken),
+        None => Err(missing_layer()),
+    }
+}
+
+/// A layer that requires a [`Requirement`] (scopes, roles, scope-or-app-permission, groups,
+/// authentication context, caller applications, tenants, no guests, any authenticated caller)
+/// on the claims validated by [`AzureAdAuth`](crate::AzureAdAuth). A failure is 403
+/// `insufficient_scope` (gRPC: `PERMISSION_DENIED`), or 401 `insufficient_claims` with a
+/// claims challenge for an authentication context (gRPC: `UNAUTHENTICATED`), or 503 when a
+/// groups overage cannot be resolved (gRPC: `UNAVAILABLE`).
 ///
 /// See the [module docs](crate::require) for an example.
 #[derive(Clone)]
@@ -116,6 +240,41 @@ impl RequireLayer {
     {
         Self::new(Requirement::scope_or_app_permission(scopes, app_permissions))
     }
+
+    /// Membership in any one of these groups (object ids); see [`Requirement::any_group`].
+    pub fn any_group<I: IntoIterator<Item = S>, S: Into<String>>(groups: I) -> Self {
+        Self::new(Requirement::any_group(groups))
+    }
+
+    /// Membership in all of these groups.
+    pub fn all_groups<I: IntoIterator<Item = S>, S: Into<String>>(groups: I) -> Self {
+        Self::new(Requirement::all_groups(groups))
+    }
+
+    /// An authentication context (step-up); see [`Requirement::auth_context`].
+    pub fn auth_context<I: IntoIterator<Item = S>, S: Into<String>>(contexts: I) -> Self {
+        Self::new(Requirement::auth_context(contexts))
+    }
+
+    /// Only these calling applications (`azp`/`appid`).
+    pub fn caller_app<I: IntoIterator<Item = S>, S: Into<String>>(client_ids: I) -> Self {
+        Self::new(Requirement::caller_app(client_ids))
+    }
+
+    /// Only callers of these tenants (`tid`).
+    pub fn tenant<I: IntoIterator<Item = S>, S: Into<String>>(tenant_ids: I) -> Self {
+        Self::new(Requirement::tenant(tenant_ids))
+    }
+
+    /// No guest users.
+    pub fn no_guests() -> Self {
+        Self::new(Requirement::no_guests())
+    }
+
+    /// Any authenticated caller (refuses anonymous requests behind an optional layer).
+    pub fn authenticated() -> Self {
+        Self::new(Requirement::authenticated())
+    }
 }
 
 impl<E> RequireLayer<E> {
@@ -164,28 +323,121 @@ impl<S, E> Require<S, E> {
     define_inner_service_accessors!();
 }
 
-impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for Require<S, E>
+type Check = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthRejection>> + Send>>;
+
+pin_project! {
+    /// Response future of [`Require`]: the inner service's, a rejection, or a group
+    /// resolution then the inner service's.
+    pub struct RequireFuture<S, ReqBody, E>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: RequireState<S, ReqBody, E>,
+    }
+}
+
+pin_project! {
+    #[project = RequireStateProj]
+    enum RequireState<S, ReqBody, E>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Inner {
+            #[pin]
+            fut: S::Future,
+        },
+        Rejected {
+            response: Option<S::Response>,
+        },
+        Resolving {
+            check: Check,
+            pending: Option<(S, Request<ReqBody>, E, Protocol)>,
+        },
+    }
+}
+
+impl<S, ReqBody, E> fmt::Debug for RequireFuture<S, ReqBody, E>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            RequireState::Inner { .. } => "Inner",
+            RequireState::Rejected { .. } => "Rejected",
+            RequireState::Resolving { .. } => "Resolving",
+        };
+        f.debug_struct("RequireFuture").field("state", &state).finish()
+    }
+}
+
+impl<S, ReqBody, ResBody, E> Future for RequireFuture<S, ReqBody, E>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     E: OnAuthError<ResBody>,
 {
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                RequireStateProj::Inner { fut } => return fut.poll(cx),
+                RequireStateProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response.take().expect("future polled after completion")));
+                }
+                RequireStateProj::Resolving { check, pending } => {
+                    let result = ready!(check.as_mut().poll(cx));
+                    let (mut inner, request, on_error, protocol) =
+                        pending.take().expect("future polled after completion");
+                    match result {
+                        Ok(_) => {
+                            let fut = inner.call(request);
+                            this.state.set(RequireState::Inner { fut });
+                        }
+                        Err(rejection) => return Poll::Ready(Ok(on_error.on_error(&rejection, protocol))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for Require<S, E>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    E: OnAuthError<ResBody> + Clone,
+{
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, E>;
+    type Future = RequireFuture<S, ReqBody, E>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The check is synchronous, so the service readied by poll_ready is called directly.
-        match authorize(request.extensions(), &self.requirement) {
-            Ok(_) => ResponseFuture::inner(self.inner.call(request), tracing::Span::none()),
-            Err(rejection) => {
+        // Decided synchronously (every requirement but a groups overage): the service readied
+        // by poll_ready is called directly.
+        let state = match start(request.extensions(), &self.requirement) {
+            Start::Done(Ok(_)) => RequireState::Inner { fut: self.inner.call(request) },
+            Start::Done(Err(rejection)) => {
                 let response = self.on_error.on_error(&rejection, Protocol::of(request.headers()));
-                ResponseFuture::rejected(response, tracing::Span::none())
+                RequireState::Rejected { response: Some(response) }
             }
-        }
+            Start::Resolve(resolution) => {
+                // The readied service waits for Graph; this one takes a fresh clone.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let requirement = self.requirement.clone();
+                let protocol = Protocol::of(request.headers());
+                RequireState::Resolving {
+                    check: Box::pin(async move { resolution.run(&requirement).await }),
+                    pending: Some((inner, request, self.on_error.clone(), protocol)),
+                }
+            }
+        };
+        RequireFuture { state }
     }
 }
 

@@ -1,5 +1,7 @@
-//! Authorisation requirements on validated claims: delegated scopes, app roles, or
-//! scope-or-app-permission. Shared by the tower layers and the attribute macros.
+//! Authorisation requirements on validated claims: delegated scopes, app roles,
+//! scope-or-app-permission, groups (with overage resolved through Microsoft Graph), an
+//! authentication context (step-up), allowed calling applications and tenants, no guests, or
+//! any authenticated caller. Shared by the tower layers and the attribute macros.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,6 +17,13 @@ enum Kind {
     AnyRole,
     AllRoles,
     ScopeOrAppPermission,
+    AnyGroup,
+    AllGroups,
+    AuthContext,
+    CallerApp,
+    Tenant,
+    NoGuests,
+    Authenticated,
 }
 
 /// What a request's claims must carry. Scope and role matching is exact and case-sensitive.
@@ -33,6 +42,7 @@ pub struct Requirement {
     kind: Kind,
     scopes: Names,
     roles: Names,
+    values: Names,
 }
 
 impl fmt::Debug for Requirement {
@@ -41,6 +51,7 @@ impl fmt::Debug for Requirement {
             .field("kind", &self.kind)
             .field("scopes", &self.scopes)
             .field("roles", &self.roles)
+            .field("values", &self.values)
             .finish()
     }
 }
@@ -54,7 +65,63 @@ pub struct Insufficient {
     pub required_scopes: Vec<String>,
     /// A fixed description, safe for clients.
     pub description: &'static str,
+    /// A claims challenge (JSON) the caller can satisfy by acquiring a new token with it (an
+    /// authentication context): the answer is then 401 `insufficient_claims` with
+    /// `claims="<base64>"` rather than 403.
+    pub claims: Option<String>,
 }
+
+impl Insufficient {
+    fn new(description: &'static str) -> Self {
+        Self { required_scopes: Vec::new(), description, claims: None }
+    }
+}
+
+/// The outcome of [`Requirement::decide`]: met, not met, or waiting on the user's group
+/// membership from Microsoft Graph (a groups overage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The claims meet the requirement.
+    Allow,
+    /// They do not.
+    Deny(Insufficient),
+    /// A group requirement on a token with a groups overage: ask a
+    /// [`GroupResolver`](azad_core::groups::GroupResolver), then [`Requirement::decide_groups`].
+    ResolveGroups,
+}
+
+/// Whether a user is a guest (B2B collaboration or another identity provider) by Microsoft's
+/// guidance: the optional claim `acct` is 1, or `idp` names another tenant than `tid` (or,
+/// for a non-Entra provider such as `live.com` or `google.com`, differs from `iss`).
+/// App-only tokens are never guests. Source: the
+/// [access token claims reference](https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)
+/// (`idp`) and [optional claims](https://learn.microsoft.com/entra/identity-platform/optional-claims-reference) (`acct`).
+#[must_use]
+pub fn is_guest(claims: &Claims) -> bool {
+    if claims.is_app_only() {
+        return false;
+    }
+    let acct = claims.get("acct");
+    if acct.is_some_and(|a| a.as_i64() == Some(1) || a.as_str() == Some("1")) {
+        return true;
+    }
+    let Some(idp) = claims.get("idp").and_then(serde_json::Value::as_str) else {
+        return false;
+    };
+    // An Entra tenant as identity provider: `https://sts.windows.net/{tid}/`,
+    // `https://login.microsoftonline.com/{tid}/v2.0`...
+    let idp_tenant = idp.split('/').find(|seg| azad_core::authority::is_guid(seg));
+    match (idp_tenant, claims.tenant_id()) {
+        (Some(home), Some(tid)) => !home.eq_ignore_ascii_case(tid),
+        (Some(_), None) => true,
+        (None, _) => idp != claims.issuer(),
+    }
+}
+
+const NONE: Names = Cow::Borrowed(&[]);
+
+const NOT_A_MEMBER: &str = "The caller is not a member of the required group";
 
 fn owned<I, S>(names: I) -> Names
 where
@@ -67,22 +134,22 @@ where
 impl Requirement {
     /// Any one of these delegated scopes (`scp`).
     pub fn any_scope<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self { kind: Kind::AnyScope, scopes: owned(scopes), roles: Cow::Borrowed(&[]) }
+        Self { kind: Kind::AnyScope, scopes: owned(scopes), roles: NONE, values: NONE }
     }
 
     /// All of these delegated scopes.
     pub fn all_scopes<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self { kind: Kind::AllScopes, scopes: owned(scopes), roles: Cow::Borrowed(&[]) }
+        Self { kind: Kind::AllScopes, scopes: owned(scopes), roles: NONE, values: NONE }
     }
 
     /// Any one of these app roles (`roles`), whether the caller is a user or an application.
     pub fn any_role<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self { kind: Kind::AnyRole, scopes: Cow::Borrowed(&[]), roles: owned(roles) }
+        Self { kind: Kind::AnyRole, scopes: NONE, roles: owned(roles), values: NONE }
     }
 
     /// All of these app roles.
     pub fn all_roles<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
-        Self { kind: Kind::AllRoles, scopes: Cow::Borrowed(&[]), roles: owned(roles) }
+        Self { kind: Kind::AllRoles, scopes: NONE, roles: owned(roles), values: NONE }
     }
 
     /// A delegated token needs one of `scopes`; an app-only token needs one of
@@ -95,7 +162,58 @@ impl Requirement {
         J: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Self { kind: Kind::ScopeOrAppPermission, scopes: owned(scopes), roles: owned(app_permissions) }
+        Self { kind: Kind::ScopeOrAppPermission, scopes: owned(scopes), roles: owned(app_permissions), values: NONE }
+    }
+
+    fn with_values<I: IntoIterator<Item = S>, S: Into<String>>(kind: Kind, values: I) -> Self {
+        Self { kind, scopes: NONE, roles: NONE, values: owned(values) }
+    }
+
+    /// Membership in any one of these groups (object ids, matched case-insensitively against
+    /// the `groups` claim). For a token with a groups overage the membership is resolved
+    /// through Microsoft Graph by the [`GroupResolver`](azad_core::groups::GroupResolver)
+    /// given to the `AzureAdAuth` layer ([`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)).
+    pub fn any_group<I: IntoIterator<Item = S>, S: Into<String>>(groups: I) -> Self {
+        Self::with_values(Kind::AnyGroup, groups)
+    }
+
+    /// Membership in all of these groups.
+    pub fn all_groups<I: IntoIterator<Item = S>, S: Into<String>>(groups: I) -> Self {
+        Self::with_values(Kind::AllGroups, groups)
+    }
+
+    /// A Conditional Access authentication context (`c1` to `c99`): the token's `acrs` must
+    /// hold one of `contexts`. Otherwise the answer is 401 `insufficient_claims` with a claims
+    /// challenge in Microsoft's shape, `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
+    /// (`"values":[…]` for several), which MSAL clients satisfy by acquiring a new token with
+    /// it. App-only tokens cannot step up: 403. Source: [Developer guide to Conditional Access
+    /// authentication context](https://learn.microsoft.com/entra/identity-platform/developer-guide-conditional-access-authentication-context).
+    pub fn auth_context<I: IntoIterator<Item = S>, S: Into<String>>(contexts: I) -> Self {
+        Self::with_values(Kind::AuthContext, contexts)
+    }
+
+    /// Only these calling applications (client ids, read from `azp` in v2.0 tokens and
+    /// `appid` in v1.0 tokens). 403 for any other.
+    pub fn caller_app<I: IntoIterator<Item = S>, S: Into<String>>(client_ids: I) -> Self {
+        Self::with_values(Kind::CallerApp, client_ids)
+    }
+
+    /// Only callers of these tenants (`tid`, compared case-insensitively). 403 for any other.
+    pub fn tenant<I: IntoIterator<Item = S>, S: Into<String>>(tenant_ids: I) -> Self {
+        Self::with_values(Kind::Tenant, tenant_ids)
+    }
+
+    /// No guest users (see [`is_guest`]). 403 for a guest; applications pass.
+    #[must_use]
+    pub fn no_guests() -> Self {
+        Self { kind: Kind::NoGuests, scopes: NONE, roles: NONE, values: NONE }
+    }
+
+    /// Any authenticated caller: an explicit declaration that a route needs a valid token and
+    /// nothing more (401 for an anonymous request behind an optional layer).
+    #[must_use]
+    pub fn authenticated() -> Self {
+        Self { kind: Kind::Authenticated, scopes: NONE, roles: NONE, values: NONE }
     }
 
     #[doc(hidden)]
@@ -112,7 +230,98 @@ impl Requirement {
             3 => Kind::AllRoles,
             _ => Kind::ScopeOrAppPermission,
         };
-        Self { kind, scopes: Cow::Borrowed(scopes), roles: Cow::Borrowed(roles) }
+        Self { kind, scopes: Cow::Borrowed(scopes), roles: Cow::Borrowed(roles), values: NONE }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __from_static_values(kind: u8, values: &'static [Cow<'static, str>]) -> Self {
+        let kind = match kind {
+            5 => Kind::AnyGroup,
+            6 => Kind::AllGroups,
+            7 => Kind::AuthContext,
+            8 => Kind::CallerApp,
+            9 => Kind::Tenant,
+            10 => Kind::NoGuests,
+            _ => Kind::Authenticated,
+        };
+        Self { kind, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    /// The group ids, authentication contexts, client ids or tenant ids named by this
+    /// requirement (empty for the others).
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(AsRef::as_ref)
+    }
+
+    /// What this requirement is, in a short form for route listings and logs:
+    /// `scope(any: a, b)`, `role(all: Admin)`, `group(any: …)`, `auth_context(c1)`,
+    /// `caller_app(…)`, `tenant(…)`, `no_guests`, `authenticated`...
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let list = |n: &Names| n.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(", ");
+        match self.kind {
+            Kind::AnyScope => format!("scope(any: {})", list(&self.scopes)),
+            Kind::AllScopes => format!("scope(all: {})", list(&self.scopes)),
+            Kind::AnyRole => format!("role(any: {})", list(&self.roles)),
+            Kind::AllRoles => format!("role(all: {})", list(&self.roles)),
+            Kind::ScopeOrAppPermission => {
+                format!("scope({}) or app_permission({})", list(&self.scopes), list(&self.roles))
+            }
+            Kind::AnyGroup => format!("group(any: {})", list(&self.values)),
+            Kind::AllGroups => format!("group(all: {})", list(&self.values)),
+            Kind::AuthContext => format!("auth_context({})", list(&self.values)),
+            Kind::CallerApp => format!("caller_app({})", list(&self.values)),
+            Kind::Tenant => format!("tenant({})", list(&self.values)),
+            Kind::NoGuests => "no_guests".to_owned(),
+            Kind::Authenticated => "authenticated".to_owned(),
+        }
+    }
+
+    /// Whether this is a group requirement (the only kind that may need Microsoft Graph).
+    #[must_use]
+    pub fn is_group(&self) -> bool {
+        matches!(self.kind, Kind::AnyGroup | Kind::AllGroups)
+    }
+
+    /// Decides on validated claims without any I/O. Only a group requirement on a token with a
+    /// groups overage answers [`Decision::ResolveGroups`].
+    #[must_use]
+    pub fn decide(&self, claims: &Claims) -> Decision {
+        if self.is_group() && azad_core::groups::has_group_overage(claims) {
+            return Decision::ResolveGroups;
+        }
+        match self.check(claims) {
+            Ok(()) => Decision::Allow,
+            Err(i) => Decision::Deny(i),
+        }
+    }
+
+    /// Decides a group requirement from the groups the user is a member of (as a
+    /// [`GroupResolver`](azad_core::groups::GroupResolver) found them).
+    ///
+    /// # Errors
+    ///
+    /// [`Insufficient`] when the membership falls short (or this is not a group requirement).
+    pub fn decide_groups<S: AsRef<str>>(&self, member_of: &[S]) -> Result<(), Insufficient> {
+        let member = |g: &Cow<'static, str>| member_of.iter().any(|m| m.as_ref().eq_ignore_ascii_case(g));
+        let ok = match self.kind {
+            Kind::AnyGroup => self.values.iter().any(member),
+            Kind::AllGroups => self.values.iter().all(member),
+            _ => false,
+        };
+        if ok { Ok(()) } else { Err(Insufficient::new(NOT_A_MEMBER)) }
+    }
+
+    /// The claims challenge JSON of an authentication-context requirement.
+    fn auth_context_challenge(&self) -> String {
+        let acrs = match self.values.as_ref() {
+            [one] => serde_json::json!({"essential": true, "value": one.as_ref()}),
+            many => {
+                serde_json::json!({"essential": true, "values": many.iter().map(AsRef::as_ref).collect::<Vec<_>>()})
+            }
+        };
+        serde_json::json!({"access_token": {"acrs": acrs}}).to_string()
     }
 
     /// The scopes named by this requirement.
@@ -145,14 +354,24 @@ impl Requirement {
                 let scopes = each(&self.scopes).into_iter().map(|s| (s, Vec::new()));
                 scopes.chain(each(&self.roles).into_iter().map(|r| (Vec::new(), r))).collect()
             }
+            // No OAuth scope expresses these: a valid token is all the document can say.
+            Kind::AnyGroup
+            | Kind::AllGroups
+            | Kind::AuthContext
+            | Kind::CallerApp
+            | Kind::Tenant
+            | Kind::NoGuests
+            | Kind::Authenticated => vec![(Vec::new(), Vec::new())],
         }
     }
 
-    /// Checks validated claims.
+    /// Checks validated claims, synchronously. A group requirement on a token with a groups
+    /// overage fails here (fail closed); [`decide`](Self::decide) tells that case apart.
     ///
     /// # Errors
     ///
-    /// [`Insufficient`], naming the scopes to request where scopes would help.
+    /// [`Insufficient`], naming the scopes to request where scopes would help, or carrying a
+    /// claims challenge for an authentication context.
     pub fn check(&self, claims: &Claims) -> Result<(), Insufficient> {
         let scopes_hint = || self.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let ok = match self.kind {
@@ -167,24 +386,56 @@ impl Requirement {
                     self.scopes.iter().any(|s| claims.has_scope(s))
                 }
             }
+            _ => return self.check_other(claims),
         };
         if ok {
             return Ok(());
         }
         Err(match self.kind {
-            Kind::AnyRole | Kind::AllRoles => Insufficient {
-                required_scopes: Vec::new(),
-                description: "The access token does not carry the required app role",
-            },
-            Kind::ScopeOrAppPermission if claims.is_app_only() => Insufficient {
-                required_scopes: Vec::new(),
-                description: "The application does not have the required app permission",
-            },
+            Kind::ScopeOrAppPermission if claims.is_app_only() => {
+                Insufficient::new("The application does not have the required app permission")
+            }
             Kind::AnyScope | Kind::AllScopes | Kind::ScopeOrAppPermission => Insufficient {
                 required_scopes: scopes_hint(),
                 description: "The access token does not carry the required scope",
+                claims: None,
             },
+            _ => Insufficient::new("The access token does not carry the required app role"),
         })
+    }
+
+    /// The kinds beyond scopes and roles.
+    fn check_other(&self, claims: &Claims) -> Result<(), Insufficient> {
+        let listed = |v: Option<&str>| v.is_some_and(|v| self.values.iter().any(|x| x.eq_ignore_ascii_case(v)));
+        let (ok, description) = match self.kind {
+            Kind::AnyGroup | Kind::AllGroups => {
+                if azad_core::groups::has_group_overage(claims) {
+                    (false, "Group membership must be resolved through Microsoft Graph")
+                } else {
+                    return self.decide_groups(claims.groups());
+                }
+            }
+            Kind::AuthContext => {
+                if claims.is_app_only() {
+                    (false, "An application token cannot satisfy an authentication context")
+                } else if self.values.iter().any(|c| claims.acrs().iter().any(|a| a == c)) {
+                    (true, "")
+                } else {
+                    return Err(Insufficient {
+                        required_scopes: Vec::new(),
+                        description: "The access token does not satisfy the required authentication context",
+                        claims: Some(self.auth_context_challenge()),
+                    });
+                }
+            }
+            Kind::CallerApp => {
+                (listed(claims.client_app_id()), "The calling application is not allowed to call this API")
+            }
+            Kind::Tenant => (listed(claims.tenant_id()), "Callers of this tenant are not allowed"),
+            Kind::NoGuests => (!is_guest(claims), "Guest users are not allowed"),
+            _ => (true, ""),
+        };
+        if ok { Ok(()) } else { Err(Insufficient::new(description)) }
     }
 }
 
@@ -240,6 +491,71 @@ mod tests {
         assert!(req.check(&app_v1).is_ok());
         // A plain scope requirement refuses app-only tokens even if they carry `scp`.
         assert!(Requirement::any_scope(["Tasks.Read"]).check(&app_claiming_scope).is_err());
+    }
+
+    #[test]
+    fn groups_from_the_claim_or_resolved() {
+        let c = claims(r#"{"groups":["A1B2","c3d4"]}"#);
+        assert!(Requirement::any_group(["a1b2"]).check(&c).is_ok());
+        assert!(Requirement::all_groups(["a1b2", "C3D4"]).check(&c).is_ok());
+        assert!(Requirement::all_groups(["a1b2", "e5"]).check(&c).is_err());
+        assert_eq!(Requirement::any_group(["e5"]).decide(&c), Decision::Deny(Insufficient::new(NOT_A_MEMBER)));
+        let overage = claims(r#"{"_claim_names":{"groups":"src1"},"_claim_sources":{"src1":{"endpoint":"x"}}}"#);
+        let req = Requirement::all_groups(["g1", "g2"]);
+        assert_eq!(req.decide(&overage), Decision::ResolveGroups);
+        assert!(req.check(&overage).is_err(), "the synchronous check fails closed");
+        assert!(req.decide_groups(&["G1", "g2"]).is_ok());
+        assert!(req.decide_groups(&["g1"]).is_err());
+        // Only group requirements wait for Graph.
+        assert_eq!(Requirement::authenticated().decide(&overage), Decision::Allow);
+    }
+
+    #[test]
+    fn auth_context_challenges_in_microsofts_shape() {
+        let req = Requirement::auth_context(["c1"]);
+        assert!(req.check(&claims(r#"{"acrs":["c2","c1"]}"#)).is_ok());
+        let e = req.check(&claims(r#"{"acrs":["c2"]}"#)).unwrap_err();
+        assert_eq!(e.claims.as_deref(), Some(r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#));
+        let e = Requirement::auth_context(["c1", "c2"]).check(&claims("{}")).unwrap_err();
+        assert_eq!(e.claims.as_deref(), Some(r#"{"access_token":{"acrs":{"essential":true,"values":["c1","c2"]}}}"#));
+        let app = claims(r#"{"idtyp":"app","roles":["x"]}"#);
+        assert_eq!(req.check(&app).unwrap_err().claims, None, "an app cannot step up");
+    }
+
+    #[test]
+    fn callers_tenants_and_guests() {
+        let v2 = claims(r#"{"azp":"C0FFEE","tid":"T1","iss":"https://login.microsoftonline.com/t1/v2.0"}"#);
+        let v1 = claims(r#"{"appid":"c0ffee","tid":"t1"}"#);
+        let caller = Requirement::caller_app(["c0ffee"]);
+        assert!(caller.check(&v2).is_ok() && caller.check(&v1).is_ok());
+        assert!(Requirement::caller_app(["other"]).check(&v2).is_err());
+        assert!(Requirement::tenant(["t1"]).check(&v2).is_ok());
+        assert!(Requirement::tenant(["t2"]).check(&v1).is_err());
+        assert!(Requirement::caller_app(["c0ffee"]).check(&claims("{}")).is_err(), "no azp/appid: refused");
+
+        let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let member = |extra: &str| {
+            claims(&format!(r#"{{"tid":"{tid}","iss":"https://sts.windows.net/{tid}/","oid":"o","sub":"s"{extra}}}"#))
+        };
+        assert!(!is_guest(&member("")));
+        assert!(!is_guest(&member(&format!(r#","idp":"https://sts.windows.net/{}/""#, tid.to_uppercase()))));
+        assert!(is_guest(&member(r#","idp":"https://sts.windows.net/0e1f2a3b-5555-4c2d-9e8f-0a1b2c3d4e5f/""#)));
+        assert!(is_guest(&member(r#","idp":"live.com""#)));
+        assert!(is_guest(&member(r#","acct":1"#)));
+        assert!(!is_guest(&member(r#","acct":0"#)));
+        assert!(!is_guest(&claims(r#"{"idtyp":"app","acct":1}"#)));
+        assert!(Requirement::no_guests().check(&member(r#","acct":"1""#)).is_err());
+    }
+
+    #[test]
+    fn summaries_for_route_listings() {
+        assert_eq!(Requirement::any_scope(["a", "b"]).summary(), "scope(any: a, b)");
+        assert_eq!(Requirement::all_groups(["g"]).summary(), "group(all: g)");
+        assert_eq!(Requirement::auth_context(["c1"]).summary(), "auth_context(c1)");
+        assert_eq!(Requirement::no_guests().summary(), "no_guests");
+        const R: Requirement = Requirement::__from_static_values(8, &[Cow::Borrowed("x")]);
+        assert_eq!(R, Requirement::caller_app(["x"]));
+        assert_eq!(Requirement::__from_static_values(11, &[]), Requirement::authenticated());
     }
 
     #[test]

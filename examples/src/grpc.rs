@@ -1,8 +1,16 @@
-//! A gRPC service behind the same [`AzureAdAuth`] layer, with scope attributes on its methods.
+//! A gRPC service behind the same [`AzureAdAuth`] layer, with requirement attributes on its
+//! methods: scopes, a group (resolved through Microsoft Graph on a groups overage), no guests,
+//! and an authentication context (step-up).
 //!
 //! The service is described in Rust (`build.rs`, `tonic_build::manual`): no protoc needed.
 
-use azad_tower::{AzureAdAuth, Claims, require_scope, require_scope_or_app_permission};
+use azad_tower::{
+    AzureAdAuth, Claims, deny_guests, require_auth_context, require_group, require_scope,
+    require_scope_or_app_permission,
+};
+
+/// The group whose members may read the audit log (`ReadAuditLog`).
+pub const AUDITORS_GROUP: &str = "5b0f3c2e-7a1d-4e8b-9c6f-2d4a8e1b3c70";
 use tonic::{Request, Response, Status};
 
 /// `ListTasks` request.
@@ -76,6 +84,20 @@ impl Tasks for TaskService {
 
     #[require_scope_or_app_permission(scopes = ["Tasks.ReadWrite"], app_permissions = ["Tasks.ReadWrite.All"])]
     async fn delete_task(&self, request: Request<DeleteTaskRequest>) -> Result<Response<DeleteTaskReply>, Status> {
+        Ok(Response::new(DeleteTaskReply { deleted: !request.get_ref().id.is_empty() }))
+    }
+
+    #[require_scope("access_as_user")]
+    #[require_group("5b0f3c2e-7a1d-4e8b-9c6f-2d4a8e1b3c70")]
+    #[deny_guests]
+    async fn read_audit_log(&self, request: Request<ListTasksRequest>) -> Result<Response<ListTasksReply>, Status> {
+        let _ = request;
+        Ok(Response::new(ListTasksReply { tasks: vec!["audit: task 1 deleted".into()] }))
+    }
+
+    #[require_scope("Tasks.ReadWrite")]
+    #[require_auth_context("c1")]
+    async fn approve_task(&self, request: Request<DeleteTaskRequest>) -> Result<Response<DeleteTaskReply>, Status> {
         Ok(Response::new(DeleteTaskReply { deleted: !request.get_ref().id.is_empty() }))
     }
 

@@ -166,6 +166,8 @@ pub(crate) struct AuthCode {
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
     pub(crate) code_challenge_method: Option<String>,
+    /// The authorization request's `claims` parameter (a claims challenge being satisfied).
+    pub(crate) claims: Option<String>,
     pub(crate) expires: std::time::Instant,
     /// Issued for a redirect URI of the `spa` platform.
     pub(crate) spa: bool,

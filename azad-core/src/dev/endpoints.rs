@@ -368,10 +368,36 @@ fn client_credentials(shared: &Arc<Shared>, tid: &str, endpoint: &str, f: &HashM
         .tenant(tid)
         .audience(api.audience())
         .roles(roles);
+    builder = apply_claims_request(builder, f.get("claims").map(String::as_str));
     if api.v1_tokens {
         builder = builder.v1();
     }
     token_response(&builder.build(), &[])
+}
+
+/// Applies a token request's `claims` parameter (OpenID Connect Core §5.5, as Entra reads it
+/// for access tokens) the way Entra answers once the user satisfied it: an authentication
+/// context asked for (`"acrs": {"essential": true, "value": "c1"}` or `"values": [...]`)
+/// appears in `acrs`, and client capabilities (`"xms_cc": {"values": ["cp1"]}`) in `xms_cc`.
+pub(crate) fn apply_claims_request(mut builder: TokenBuilder, claims: Option<&str>) -> TokenBuilder {
+    let Some(request) = claims.and_then(|c| serde_json::from_str::<Value>(c).ok()) else {
+        return builder;
+    };
+    let acrs = match request.pointer("/access_token/acrs") {
+        Some(a) => match (a.get("value"), a.get("values")) {
+            (Some(Value::String(v)), _) => Some(json!([v])),
+            (_, Some(Value::Array(vs))) => Some(Value::Array(vs.clone())),
+            _ => None,
+        },
+        None => None,
+    };
+    if let Some(acrs) = acrs {
+        builder = builder.claim("acrs", acrs);
+    }
+    if let Some(cc) = request.pointer("/access_token/xms_cc/values").filter(|v| v.is_array()) {
+        builder = builder.claim("xms_cc", cc.clone());
+    }
+    builder
 }
 
 /// A dev user from a token's claims (the user the token was issued to).
@@ -451,14 +477,7 @@ fn on_behalf_of(shared: &Arc<Shared>, tid: Option<&str>, endpoint: &str, f: &Has
     if let Some(cc) = claims.get("xms_cc") {
         builder = builder.claim("xms_cc", cc.clone());
     }
-    if let Some(claims_req) = f.get("claims") {
-        // A satisfied claims challenge shows up as an authentication context in `acrs`.
-        if let Some(acrs) =
-            serde_json::from_str::<Value>(claims_req).ok().and_then(|v| v.pointer("/access_token/acrs/values").cloned())
-        {
-            builder = builder.claim("acrs", acrs);
-        }
-    }
+    builder = apply_claims_request(builder, f.get("claims").map(String::as_str));
     if api.v1_tokens {
         builder = builder.v1();
     }

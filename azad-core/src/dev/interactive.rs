@@ -124,6 +124,7 @@ pub(crate) fn authorize(shared: &Arc<Shared>, tenant: &str, request: &DevRequest
             nonce: q("nonce"),
             code_challenge: q("code_challenge"),
             code_challenge_method: method,
+            claims: q("claims"),
             expires: Instant::now() + Duration::from_secs(600),
             spa,
         },
@@ -182,6 +183,7 @@ fn access_token_for(
     client_id: &str,
     tid: &str,
     scopes: &[String],
+    claims: Option<&str>,
 ) -> Result<(String, String), DevResponse> {
     let api_scopes: Vec<&str> = scopes.iter().map(String::as_str).filter(|s| !OIDC_SCOPES.contains(s)).collect();
     let scope_text =
@@ -211,6 +213,7 @@ fn access_token_for(
         .client_app(client_id)
         .audience(api.audience())
         .scopes(names.clone());
+    b = super::endpoints::apply_claims_request(b, claims);
     if api.v1_tokens {
         b = b.v1();
     }
@@ -236,9 +239,10 @@ fn issue_tokens(
     nonce: Option<&str>,
     client_info: bool,
     spa: Spa,
+    claims: Option<&str>,
 ) -> DevResponse {
     let user = shared.users[user_index].clone();
-    let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes) {
+    let (access, granted) = match access_token_for(shared, &user, client_id, tid, scopes, claims) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -360,7 +364,8 @@ fn redeem_code(
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
     let (nonce, info) = (grant.nonce.as_deref(), wants_client_info(f));
-    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, nonce, info, Spa(grant.spa))
+    let claims = f.get("claims").or(grant.claims.as_ref()).map(String::as_str);
+    issue_tokens(shared, &client_id, grant.user, &tid, &grant.scopes, nonce, info, Spa(grant.spa), claims)
 }
 
 /// Entra's rule for single-page applications: a code or refresh token issued for an `spa`
@@ -434,7 +439,8 @@ fn redeem_refresh_token(
         scopes.push("offline_access".into());
     }
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f), Spa(grant.spa))
+    let claims = f.get("claims").map(String::as_str);
+    issue_tokens(shared, &client_id, grant.user, &tid, &scopes, None, wants_client_info(f), Spa(grant.spa), claims)
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
@@ -545,7 +551,8 @@ pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &Has
     };
     shared.registry().device_codes.remove(code);
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
-    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f), Spa(false))
+    let claims = f.get("claims").map(String::as_str);
+    issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f), Spa(false), claims)
 }
 
 /// `GET /secrets/{name}?api-version=…`: a Key Vault–shaped secret read, with a bearer token

@@ -35,6 +35,7 @@
 
 mod apps;
 mod endpoints;
+mod graph;
 mod interactive;
 mod keys;
 mod server;
@@ -51,7 +52,7 @@ use std::time::Duration;
 pub use self::apps::{DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE};
 pub use self::keys::DevKey;
 
-pub use self::token::{TokenBuilder, TokenKind, TokenVersion};
+pub use self::token::{MAX_GROUPS_IN_TOKEN, TokenBuilder, TokenKind, TokenVersion};
 use crate::config::AzureAdConfig;
 
 /// The dev tenant's default tenant id.
@@ -90,6 +91,9 @@ pub enum Endpoint {
     AppServiceIdentity,
     /// The Key Vault–shaped secrets endpoint (`/secrets/{name}`).
     Secrets,
+    /// Microsoft Graph's membership functions: `POST /v1.0/me/checkMemberGroups`,
+    /// `/v1.0/me/getMemberObjects` and their `/v1.0/users/{id}/…` forms.
+    Graph,
 }
 
 /// A fault to inject on an endpoint.
@@ -223,6 +227,8 @@ pub(crate) struct Shared {
     pub(crate) signing_algorithm: crate::config::SigningAlgorithm,
     /// Set by [`DevTenant::stop`]: connections still open get no answer.
     pub(crate) stopped: std::sync::atomic::AtomicBool,
+    /// Group memberships: user object id (lower case) → group object ids.
+    pub(crate) groups: Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// Which real authority's issuer forms the dev tenant announces and mints.
@@ -287,6 +293,15 @@ impl Shared {
             DevIssuers::Cloud(cloud) => format!("{}{part}/", cloud.v1_issuer_host()),
             DevIssuers::ExternalId => format!("{}{part}/", crate::authority::Cloud::Public.v1_issuer_host()),
         }
+    }
+
+    pub(crate) fn user_groups(&self, user_oid: &str) -> Vec<String> {
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user_oid.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn is_known_tenant(&self, t: &str) -> bool {
@@ -369,8 +384,8 @@ impl DevTenantBuilder {
         let graph = DevApp::new("Microsoft Graph")
             .client_id(GRAPH_CLIENT_ID)
             .app_id_uri("https://graph.microsoft.com")
-            .scopes(["User.Read", "Mail.Read", "offline_access", "openid", "profile", "email"])
-            .app_roles(["User.Read.All"])
+            .scopes(["User.Read", "Mail.Read", "GroupMember.Read.All", "offline_access", "openid", "profile", "email"])
+            .app_roles(["User.Read.All", "GroupMember.Read.All"])
             .v1_tokens();
         let vault = DevApp::new("Azure Key Vault")
             .client_id(KEY_VAULT_CLIENT_ID)
@@ -388,7 +403,9 @@ impl DevTenantBuilder {
         grant(&mut r, &web_id, &api_id, &["access_as_user"]);
         grant(&mut r, &web_id, GRAPH_CLIENT_ID, &["User.Read", "openid", "profile", "email", "offline_access"]);
         grant(&mut r, &api_id, DEFAULT_DOWNSTREAM_CLIENT_ID, &["Data.Read", "Data.Write"]);
-        grant(&mut r, &api_id, GRAPH_CLIENT_ID, &["User.Read"]);
+        // The API may resolve group overage through Graph, delegated or as itself.
+        grant(&mut r, &api_id, GRAPH_CLIENT_ID, &["User.Read", "GroupMember.Read.All"]);
+        r.role_grants.insert((api_id.clone(), GRAPH_CLIENT_ID.to_owned()), vec!["GroupMember.Read.All".into()]);
         r.role_grants.insert((api_id.clone(), DEFAULT_DOWNSTREAM_CLIENT_ID.to_owned()), vec!["Data.Read.All".into()]);
         r.role_grants.insert((web_id, api_id), vec!["Tasks.Read.All".into()]);
         for (client, resource, role) in &self.role_grants {
@@ -605,6 +622,7 @@ impl DevTenantBuilder {
             served: AtomicUsize::new(0),
             signing_algorithm: self.signing_algorithm,
             stopped: std::sync::atomic::AtomicBool::new(false),
+            groups: Mutex::new(HashMap::new()),
         });
         let (acceptor, ca) = match tls {
             Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
@@ -901,6 +919,47 @@ impl DevTenant {
         let kid = key.kid.clone();
         self.shared.keys.write().unwrap_or_else(|e| e.into_inner()).app_keys.insert(client_id.to_owned(), key);
         kid
+    }
+
+    /// Adds the user `user_oid` to the group `group_id` (object ids). The dev tenant's Graph
+    /// endpoints ([`graph_base_url`](Self::graph_base_url)) answer from these memberships, and
+    /// [`TokenBuilder::directory_groups`] puts them in tokens.
+    pub fn add_group_member(&self, group_id: &str, user_oid: &str) {
+        let mut groups = self.shared.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let list = groups.entry(user_oid.to_ascii_lowercase()).or_default();
+        if !list.iter().any(|g| g.eq_ignore_ascii_case(group_id)) {
+            list.push(group_id.to_owned());
+        }
+    }
+
+    /// Removes the user `user_oid` from the group `group_id`; `true` if it was a member.
+    #[allow(clippy::must_use_candidate)] // a change to the directory; the answer is a bonus
+    pub fn remove_group_member(&self, group_id: &str, user_oid: &str) -> bool {
+        let mut groups = self.shared.groups.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = groups.get_mut(&user_oid.to_ascii_lowercase()) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|g| !g.eq_ignore_ascii_case(group_id));
+        before != list.len()
+    }
+
+    /// The groups of the user `user_oid`, in the order they were added.
+    #[must_use]
+    pub fn user_groups(&self, user_oid: &str) -> Vec<String> {
+        self.shared.user_groups(user_oid)
+    }
+
+    /// The base URL of the dev tenant's Microsoft Graph emulation (its own base URL): point
+    /// [`GroupResolver::with_graph_base_url`](crate::groups::GroupResolver::with_graph_base_url)
+    /// at it. It serves `POST /v1.0/me/checkMemberGroups` and `/v1.0/me/getMemberObjects`
+    /// (delegated tokens for Graph with `GroupMember.Read.All`, `Group.Read.All` or
+    /// `Directory.Read.All`) and their `/v1.0/users/{id}/…` forms (app tokens with one of those
+    /// app roles), validating the Graph-audience token it issued, with faults on
+    /// [`Endpoint::Graph`].
+    #[must_use]
+    pub fn graph_base_url(&self) -> &str {
+        &self.shared.base_url
     }
 
     /// The downstream API registered by default (`api://azad-downstream`), consented for the

@@ -82,6 +82,7 @@ enum Route {
     Imds,
     AppService,
     Secret { name: String },
+    Graph { user: Option<String>, function: super::graph::Function },
 }
 
 impl Route {
@@ -96,6 +97,7 @@ impl Route {
             Self::Imds => Endpoint::ManagedIdentity,
             Self::AppService => Endpoint::AppServiceIdentity,
             Self::Secret { .. } => Endpoint::Secrets,
+            Self::Graph { .. } => Endpoint::Graph,
         }
     }
 }
@@ -120,6 +122,12 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
         (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
         (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned() }),
+        (&Method::POST, ["v1.0", "me", f]) => {
+            super::graph::Function::parse(f).map(|function| Route::Graph { user: None, function })
+        }
+        (&Method::POST, ["v1.0", "users", id, f]) => {
+            super::graph::Function::parse(f).map(|function| Route::Graph { user: Some((*id).to_owned()), function })
+        }
         _ => None,
     }
 }
@@ -250,6 +258,7 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
+        Route::Graph { user, function } => super::graph::membership(&shared, user.as_deref(), function, &request),
     }
 }
 
@@ -284,10 +293,10 @@ fn token_preflight(request: &DevRequest) -> DevResponse {
 /// another language): `POST` a form with `endpoint`, `fault` and its parameters.
 pub(crate) const CONTROL_FAULTS_PATH: &str = "/_azad/faults";
 
-/// `POST /_azad/faults`: `endpoint` = `token`, `authorize`, `devicecode`, `jwks` or
-/// `openid-configuration`; `fault` = `interaction_required` (with `claims`), `invalid_grant`,
-/// `status` (with `status`), `unavailable` (with `retry_after`) or `none` (clears it); `times`
-/// limits it to the next N requests.
+/// `POST /_azad/faults`: `endpoint` = `token`, `authorize`, `devicecode`, `jwks`,
+/// `openid-configuration` or `graph`; `fault` = `interaction_required` (with `claims`),
+/// `invalid_grant`, `status` (with `status`), `unavailable` or `too_many_requests` (with
+/// `retry_after`) or `none` (clears it); `times` limits it to the next N requests.
 fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
     let form: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&request.body).into_owned().collect();
@@ -301,7 +310,8 @@ fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
         Some("devicecode") => Endpoint::DeviceCode,
         Some("jwks") => Endpoint::Jwks,
         Some("openid-configuration") => Endpoint::OpenIdConfiguration,
-        _ => return bad("endpoint: token, authorize, devicecode, jwks or openid-configuration"),
+        Some("graph") => Endpoint::Graph,
+        _ => return bad("endpoint: token, authorize, devicecode, jwks, openid-configuration or graph"),
     };
     // A missing number takes its default; a malformed one is refused.
     let number = |k: &str, default: u64| get(k).map_or(Some(default), |v| v.parse::<u64>().ok());
@@ -317,11 +327,12 @@ fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
         Some("invalid_grant") => Fault::InvalidGrant,
         Some("status") => Fault::Status(u16::try_from(status).unwrap_or(500)),
         Some("unavailable") => Fault::Unavailable { retry_after },
+        Some("too_many_requests") => Fault::TooManyRequests { retry_after },
         Some("none") => {
             shared.clear_fault(endpoint);
             return json_response(StatusCode::OK, &json!({"cleared": format!("{endpoint:?}")}));
         }
-        _ => return bad("fault: interaction_required, invalid_grant, status, unavailable or none"),
+        _ => return bad("fault: interaction_required, invalid_grant, status, unavailable, too_many_requests or none"),
     };
     let times = usize::try_from(times).unwrap_or(usize::MAX);
     shared.set_fault(endpoint, fault, (times > 0).then_some(times));

@@ -30,6 +30,18 @@ pub enum TokenKind {
     AppOnly,
 }
 
+/// The most group ids Entra puts in a JWT before it switches to the overage claims.
+pub const MAX_GROUPS_IN_TOKEN: usize = 200;
+
+#[derive(Debug, Clone)]
+enum GroupsClaim {
+    None,
+    List(Vec<String>),
+    Directory,
+    Overage,
+    HasGroups,
+}
+
 #[derive(Debug, Clone)]
 enum Signer {
     Active,
@@ -76,6 +88,7 @@ pub struct TokenBuilder {
     alg_header: Option<String>,
     kid: Option<Option<String>>,
     signer: Signer,
+    groups: GroupsClaim,
 }
 
 impl std::fmt::Debug for TokenBuilder {
@@ -119,6 +132,7 @@ impl TokenBuilder {
             alg_header: None,
             kid: None,
             signer: Signer::Active,
+            groups: GroupsClaim::None,
         }
     }
 
@@ -167,6 +181,37 @@ impl TokenBuilder {
     /// App roles (`roles`): application permissions of app-only tokens, or a user's app roles.
     pub fn roles<I: IntoIterator<Item = S>, S: Into<String>>(mut self, roles: I) -> Self {
         self.roles = Some(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// A `groups` claim with these group object ids.
+    pub fn groups<I: IntoIterator<Item = S>, S: Into<String>>(mut self, groups: I) -> Self {
+        self.groups = GroupsClaim::List(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The user's groups from the dev tenant's directory
+    /// ([`DevTenant::add_group_member`](super::DevTenant::add_group_member)), as Entra emits
+    /// them for an app configured with `groupMembershipClaims`: a `groups` claim for up to
+    /// [`MAX_GROUPS_IN_TOKEN`] groups, the overage claims of [`group_overage`](Self::group_overage)
+    /// beyond. Nothing for a user in no group.
+    pub fn directory_groups(mut self) -> Self {
+        self.groups = GroupsClaim::Directory;
+        self
+    }
+
+    /// A groups overage, in Entra's shape for v1.0 and v2.0 tokens: no `groups`, and
+    /// `"_claim_names": {"groups": "src1"}`, `"_claim_sources": {"src1": {"endpoint":
+    /// "https://graph.windows.net/{tid}/users/{oid}/getMemberObjects"}}`. (Override the
+    /// endpoint with [`claim("_claim_sources", …)`](Self::claim) to test that it is ignored.)
+    pub fn group_overage(mut self) -> Self {
+        self.groups = GroupsClaim::Overage;
+        self
+    }
+
+    /// The implicit flow's overage form: no `groups`, `"hasgroups": true`.
+    pub fn hasgroups(mut self) -> Self {
+        self.groups = GroupsClaim::HasGroups;
         self
     }
 
@@ -405,6 +450,8 @@ impl TokenBuilder {
                 c.insert("ver".into(), if v2 { "2.0" } else { "1.0" }.into());
             }
         }
+        let tid = c.get("tid").and_then(Value::as_str).unwrap_or_default().to_owned();
+        self.add_groups(&mut c, &tid);
         for r in &self.removed {
             c.remove(r);
         }
@@ -412,6 +459,35 @@ impl TokenBuilder {
             c.insert(k.clone(), v.clone());
         }
         c
+    }
+
+    fn add_groups(&self, c: &mut Map<String, Value>, tid: &str) {
+        let oid = c.get("oid").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let overage = |c: &mut Map<String, Value>| {
+            c.insert("_claim_names".into(), json!({"groups": "src1"}));
+            c.insert(
+                "_claim_sources".into(),
+                json!({"src1": {"endpoint": format!("https://graph.windows.net/{tid}/users/{oid}/getMemberObjects")}}),
+            );
+        };
+        match &self.groups {
+            GroupsClaim::None => {}
+            GroupsClaim::List(groups) => {
+                c.insert("groups".into(), json!(groups));
+            }
+            GroupsClaim::Directory => {
+                let groups = self.shared.user_groups(&oid);
+                if groups.len() > MAX_GROUPS_IN_TOKEN {
+                    overage(c);
+                } else if !groups.is_empty() {
+                    c.insert("groups".into(), json!(groups));
+                }
+            }
+            GroupsClaim::Overage => overage(c),
+            GroupsClaim::HasGroups => {
+                c.insert("hasgroups".into(), true.into());
+            }
+        }
     }
 
     /// Signs the token.
