@@ -19,8 +19,8 @@ pub use azad_core::{AzureAdConfig, BearerToken, TokenClient, TokenValidator, Val
 pub use azad_macros::{require_role, require_scope, require_scope_or_app_permission};
 #[doc(no_inline)]
 pub use azad_tower::{
-    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer, Requirement,
-    VerboseOnAuthError,
+    AuthRejection, AzureAdAuth, DefaultOnAuthError, OnAuthError, Protocol, RequireAuthorityLayer, RequireLayer,
+    Requirement, VerboseOnAuthError,
 };
 #[doc(no_inline)]
 pub use {azad_core, azad_tower};

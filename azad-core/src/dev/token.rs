@@ -404,6 +404,12 @@ impl TokenBuilder {
                 c.insert("ver".into(), if v2 { "2.0" } else { "1.0" }.into());
             }
         }
+        // Azure AD B2C: the user flow in `tfp`, version 1.0, no tenant id claim.
+        if let Some((_, flow)) = &s.b2c {
+            c.remove("tid");
+            c.insert("tfp".into(), flow.clone().into());
+            c.insert("ver".into(), "1.0".into());
+        }
         for r in &self.removed {
             c.remove(r);
         }
