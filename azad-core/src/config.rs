@@ -975,19 +975,24 @@ impl AzureAdConfigBuilder {
             let _ = bad;
             return Err(ConfigError::invalid("b2c_user_flow", "a user flow id is letters, digits, `_` and `-`"));
         }
-        if self.metadata_url.is_some() || self.issuer.is_some() || self.authority.is_some() || self.instance.is_some() || self.cloud.is_some() {
+        if self.metadata_url.is_some()
+            || self.issuer.is_some()
+            || self.authority.is_some()
+            || self.instance.is_some()
+            || self.cloud.is_some()
+        {
             return Err(ConfigError::Conflict {
                 field: "b2c",
                 other: "metadata_url",
                 reason: "a B2C tenant and user flow stand for the metadata URL and issuer: give one or the other",
             });
         }
-        let tid = self
-            .tenant_id
-            .take()
-            .map(|t| t.trim().to_ascii_lowercase())
-            .filter(|t| is_guid(t))
-            .ok_or(ConfigError::invalid("tenant_id", "a B2C configuration needs the B2C directory's tenant id (a GUID) for its issuer"))?;
+        let tid = self.tenant_id.take().map(|t| t.trim().to_ascii_lowercase()).filter(|t| is_guid(t)).ok_or(
+            ConfigError::invalid(
+                "tenant_id",
+                "a B2C configuration needs the B2C directory's tenant id (a GUID) for its issuer",
+            ),
+        )?;
         let name = name.to_ascii_lowercase();
         let origin = match self.authority_origin.take() {
             Some(o) => o.trim_end_matches('/').to_owned(),

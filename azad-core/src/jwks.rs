@@ -670,11 +670,14 @@ impl JwksCache {
         let outcome = self.fetch(reason).await;
         inner.attempts.fetch_add(1, Ordering::AcqRel);
         self.record(reason, &outcome);
-        inner.metrics.refreshed(trigger, match &outcome {
-            Ok((_, errors)) if errors.iter().any(Option::is_some) => crate::metrics::RefreshOutcome::Partial,
-            Ok(_) => crate::metrics::RefreshOutcome::Success,
-            Err(_) => crate::metrics::RefreshOutcome::Failure,
-        });
+        inner.metrics.refreshed(
+            trigger,
+            match &outcome {
+                Ok((_, errors)) if errors.iter().any(Option::is_some) => crate::metrics::RefreshOutcome::Partial,
+                Ok(_) => crate::metrics::RefreshOutcome::Success,
+                Err(_) => crate::metrics::RefreshOutcome::Failure,
+            },
+        );
         self.spawn_background();
         match outcome {
             Ok((snapshot, _)) => Ok(snapshot),

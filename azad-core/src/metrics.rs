@@ -241,8 +241,8 @@ const TOKEN_OUTCOMES: usize = 8;
 
 #[cfg(feature = "metrics")]
 mod imp {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
     use metrics::{Counter, Gauge, Histogram, SharedString, Unit, counter, gauge, histogram};
@@ -257,7 +257,11 @@ mod imp {
     /// exporters also use the unit).
     pub fn describe() {
         use metrics::{describe_counter, describe_gauge, describe_histogram};
-        describe_counter!(super::VALIDATIONS_TOTAL, Unit::Count, "Access tokens validated, by outcome and rejection reason");
+        describe_counter!(
+            super::VALIDATIONS_TOTAL,
+            Unit::Count,
+            "Access tokens validated, by outcome and rejection reason"
+        );
         describe_counter!(
             super::VALIDATED_TOKEN_CACHE_REQUESTS_TOTAL,
             Unit::Count,
@@ -452,23 +456,25 @@ mod imp {
             let local = matches!(result, Err(TokenError::Throttled { .. }));
             if !local {
                 self.durations[g * TOKEN_OUTCOMES + o]
-                    .get_or_init(|| {
-                        histogram!(super::TOKEN_REQUEST_DURATION_SECONDS, "grant" => g_label, "outcome" => o_label)
-                    })
+                    .get_or_init(
+                        || histogram!(super::TOKEN_REQUEST_DURATION_SECONDS, "grant" => g_label, "outcome" => o_label),
+                    )
                     .record(started.elapsed().as_secs_f64());
             }
             let source = match result {
                 Err(TokenError::Throttled { .. }) => Some((1, "local")),
-                Err(TokenError::ServerResponse(e)) if e.status == 429 || (e.status == 503 && e.retry_after.is_some()) => {
+                Err(TokenError::ServerResponse(e))
+                    if e.status == 429 || (e.status == 503 && e.retry_after.is_some()) =>
+                {
                     Some((0, "server"))
                 }
                 _ => None,
             };
             if let Some((s, s_label)) = source {
                 self.throttled[g * 2 + s]
-                    .get_or_init(|| {
-                        counter!(super::TOKEN_REQUESTS_THROTTLED_TOTAL, "grant" => g_label, "source" => s_label)
-                    })
+                    .get_or_init(
+                        || counter!(super::TOKEN_REQUESTS_THROTTLED_TOTAL, "grant" => g_label, "source" => s_label),
+                    )
                     .increment(1);
             }
         }
@@ -483,7 +489,9 @@ mod imp {
             };
             let (h, h_label) = if hit { (0, "hit") } else { (1, "miss") };
             self.caches[c * 2 + h]
-                .get_or_init(|| counter!(super::ACQUIRED_TOKEN_CACHE_REQUESTS_TOTAL, "cache" => c_label, "result" => h_label))
+                .get_or_init(
+                    || counter!(super::ACQUIRED_TOKEN_CACHE_REQUESTS_TOTAL, "cache" => c_label, "result" => h_label),
+                )
                 .increment(1);
         }
     }

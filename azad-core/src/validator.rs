@@ -246,6 +246,8 @@ impl TokenValidator {
         if self.inner.router.is_none() {
             self.inner.jwks.update_age_metric();
             if let Some(cache) = &self.inner.cache {
+                // The count is exact once pending maintenance has run.
+                cache.run_pending_tasks();
                 self.inner.metrics.cache_entries(cache.entry_count());
             }
         }

@@ -78,10 +78,8 @@ pub fn require_authority<S: AsRef<str>>(
     extensions: &http::Extensions,
     authorities: &[S],
 ) -> Result<Arc<Claims>, AuthRejection> {
-    let selection = Selection {
-        authorities: authorities.iter().map(|a| a.as_ref().to_owned()).collect(),
-        audiences: Vec::new(),
-    };
+    let selection =
+        Selection { authorities: authorities.iter().map(|a| a.as_ref().to_owned()).collect(), audiences: Vec::new() };
     select(extensions, &selection)
 }
 
@@ -135,7 +133,8 @@ impl RequireAuthorityLayer {
     /// Accepts only tokens whose `aud` is one of these audiences (each must also be an
     /// audience of the authority that accepted the token).
     pub fn audiences<I: IntoIterator<Item = S>, S: Into<String>>(audiences: I) -> Self {
-        let selection = Selection { authorities: Vec::new(), audiences: audiences.into_iter().map(Into::into).collect() };
+        let selection =
+            Selection { authorities: Vec::new(), audiences: audiences.into_iter().map(Into::into).collect() };
         Self { selection: Arc::new(selection), on_error: DefaultOnAuthError }
     }
 }

@@ -86,9 +86,7 @@ impl Router {
 /// The B2C user flow (policy) of a token: `tfp`, or `acr` for tenants configured to write it
 /// there (Azure AD B2C, "Overview of tokens": "Trust framework policy").
 fn user_flow(claims: &Claims) -> Option<String> {
-    ["tfp", "acr"]
-        .iter()
-        .find_map(|name| claims.get(name).and_then(serde_json::Value::as_str).map(str::to_owned))
+    ["tfp", "acr"].iter().find_map(|name| claims.get(name).and_then(serde_json::Value::as_str).map(str::to_owned))
 }
 
 /// Step 13 of validation for B2C authorities: the token's user flow is one of `flows`.
