@@ -25,7 +25,7 @@
 //! azad_core::metrics::describe(); // units and help texts, once
 //! // 2. Then azad.
 //! let tenant = DevTenant::start().await?;
-//! let validator = TokenValidator::new(tenant.config_builder().metrics_name("workforce").build()?);
+//! let validator = TokenValidator::new(tenant.config_builder().authority_name("workforce").build()?);
 //! validator.validate(&tenant.token().build()).await?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
@@ -37,7 +37,7 @@
 //! base units in the name: `_seconds`). No label carries a token, a user, a client or tenant
 //! id, or anything else unbounded: every label value is one of the values listed here, except
 //! `authority`, which is the name the application configured
-//! ([`metrics_name`](crate::config::AzureAdConfigBuilder::metrics_name), or the name of the
+//! ([`authority_name`](crate::config::AzureAdConfigBuilder::authority_name), or the name of the
 //! authority in [`TokenValidator::authorities`](crate::TokenValidator::authorities); `default`
 //! when none is given).
 //!

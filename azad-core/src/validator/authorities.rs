@@ -228,3 +228,78 @@ impl TokenValidator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authority::Cloud;
+
+    const TID: &str = "775527ff-9a37-4307-8b3d-cc311f58d925";
+    const OTHER: &str = "3f2c1a7e-5b9d-4e6f-8a1b-2c3d4e5f6a7b";
+    const CLIENT: &str = "90c0fe63-bcf2-44d5-8fb7-b8bbc0b29dc6";
+
+    fn b2c() -> crate::config::AzureAdConfigBuilder {
+        AzureAdConfig::builder().b2c("contoso", "B2C_1_signupsignin").tenant_id(TID).client_id(CLIENT)
+    }
+
+    #[test]
+    fn the_b2c_builder_writes_the_urls_and_checks_its_inputs() {
+        let config = b2c().build().unwrap();
+        assert_eq!(
+            config.authority().metadata_url(),
+            "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration"
+        );
+        assert_eq!(config.authority().expected_oidc_issuer().unwrap(), format!("https://contoso.b2clogin.com/{TID}/v2.0/"));
+        // B2C tokens carry no `tid`: the tenant is bound by the issuer, not required of `tid`.
+        assert_eq!(config.required_tenant, None);
+        let missing = AzureAdConfig::builder().b2c("contoso", "B2C_1_x").client_id(CLIENT).build().unwrap_err();
+        assert!(matches!(missing, ConfigError::Invalid { field: "tenant_id", .. }), "{missing:?}");
+        let both = b2c().metadata_url("https://contoso.b2clogin.com/x/.well-known/openid-configuration").build();
+        assert!(matches!(both, Err(ConfigError::Conflict { field: "b2c", .. })), "{both:?}");
+        let bad_name = AzureAdConfig::builder().b2c("con.toso", "B2C_1_x").tenant_id(TID).client_id(CLIENT).build();
+        assert!(matches!(bad_name, Err(ConfigError::Invalid { field: "b2c", .. })), "{bad_name:?}");
+        let bad_flow = b2c().b2c_user_flow("B2C 1").build();
+        assert!(matches!(bad_flow, Err(ConfigError::Invalid { field: "b2c_user_flow", .. })), "{bad_flow:?}");
+    }
+
+    #[test]
+    fn external_id_by_subdomain() {
+        let config = AzureAdConfig::builder().external_id("contoso").tenant_id(TID).client_id(CLIENT).build().unwrap();
+        assert!(config.authority().is_external_id());
+        assert!(could_issue(&config, &format!("https://{TID}.ciamlogin.com/{TID}/v2.0")));
+        assert!(!could_issue(&config, &format!("https://{OTHER}.ciamlogin.com/{OTHER}/v2.0")));
+    }
+
+    #[test]
+    fn authority_names_are_bounded_labels_and_unique() {
+        for bad in ["", "has space", "ünicode", &"x".repeat(65), "a/b"] {
+            let e = AzureAdConfig::builder().tenant_id(TID).client_id(CLIENT).authority_name(bad).build();
+            assert!(matches!(e, Err(ConfigError::Invalid { field: "authority_name", .. })), "{bad:?}: {e:?}");
+        }
+        let config = AzureAdConfig::builder().tenant_id(TID).client_id(CLIENT).build().unwrap();
+        let twice = TokenValidator::authorities([("a", config.clone()), ("a", config.clone())]);
+        assert!(matches!(twice, Err(ConfigError::Invalid { field: "authorities", .. })));
+        let none = TokenValidator::authorities(Vec::<(&str, AzureAdConfig)>::new());
+        assert!(matches!(none, Err(ConfigError::Missing { field: "authorities" })));
+    }
+
+    /// Routing from the configuration alone: each form of issuer an authority may write.
+    #[test]
+    fn which_authority_could_have_issued_a_token() {
+        let single = AzureAdConfig::builder().tenant_id(TID).client_id(CLIENT).build().unwrap();
+        assert!(could_issue(&single, &format!("https://login.microsoftonline.com/{TID}/v2.0")));
+        assert!(could_issue(&single, &format!("https://sts.windows.net/{TID}/")));
+        assert!(!could_issue(&single, &format!("https://login.microsoftonline.com/{OTHER}/v2.0")));
+        assert!(!could_issue(&single, &format!("https://login.microsoftonline.us/{TID}/v2.0")));
+        let china = AzureAdConfig::builder().cloud(Cloud::China).tenant_id(TID).client_id(CLIENT).build().unwrap();
+        assert!(could_issue(&china, &format!("https://login.partner.microsoftonline.cn/{TID}/v2.0")));
+        assert!(could_issue(&china, &format!("https://sts.chinacloudapi.cn/{TID}/")));
+        let multi = AzureAdConfig::builder().tenant_id("organizations").client_id(CLIENT).build().unwrap();
+        assert!(could_issue(&multi, &format!("https://login.microsoftonline.com/{OTHER}/v2.0")));
+        assert!(!could_issue(&multi, "https://login.microsoftonline.com/not-a-guid/v2.0"));
+        let b2c = b2c().build().unwrap();
+        assert!(could_issue(&b2c, &format!("https://contoso.b2clogin.com/{TID}/v2.0/")));
+        assert!(!could_issue(&b2c, &format!("https://fabrikam.b2clogin.com/{TID}/v2.0/")));
+        assert!(!could_issue(&b2c, &format!("https://login.microsoftonline.com/{TID}/v2.0")));
+    }
+}
