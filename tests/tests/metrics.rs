@@ -175,3 +175,42 @@ async fn throttled_token_requests_are_counted_by_source() {
     assert_eq!(v("azad_token_requests_throttled_total", &[cc, ("source", "local")]), Some(1.0));
     assert_eq!(v("azad_token_requests_total", &[cc, ("outcome", "throttled")]), Some(2.0));
 }
+
+/// Key refreshes by trigger: the first load (`startup`), a token naming a new key
+/// (`unknown_kid`), `JwksCache::refresh` (`explicit`) and the background timer (`interval`).
+#[tokio::test]
+async fn key_refreshes_are_counted_by_trigger() {
+    let handle = quickstart::install_metrics().expect("the only recorder of this process");
+    let dev = DevTenant::start().await.unwrap();
+    let config = dev
+        .config_builder()
+        .authority_name("workforce")
+        .jwks_refresh_interval(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let validator = azad_core::TokenValidator::new(config);
+    validator.validate(&dev.token().build()).await.unwrap();
+    dev.rotate_keys();
+    let claims = validator.validate(&dev.token().build()).await.unwrap();
+    assert_eq!(claims.authority(), Some("workforce"));
+    validator.jwks().refresh().await.unwrap();
+
+    let count = |trigger: &str| {
+        let samples = parse(&handle.render());
+        value(
+            &samples,
+            "azad_key_refreshes_total",
+            &[("authority", "workforce"), ("trigger", trigger), ("outcome", "success")],
+        )
+    };
+    assert_eq!(count("startup"), Some(1.0));
+    assert_eq!(count("unknown_kid"), Some(1.0));
+    assert_eq!(count("explicit"), Some(1.0));
+    // The background refresh runs every 300 ms: wait (up to 30 s) until it has run once.
+    let mut waited = 0;
+    while count("interval").is_none() && waited < 300 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(count("interval").is_some_and(|n| n >= 1.0), "{}", handle.render());
+}

@@ -249,7 +249,10 @@ mod tests {
             config.authority().metadata_url(),
             "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration"
         );
-        assert_eq!(config.authority().expected_oidc_issuer().unwrap(), format!("https://contoso.b2clogin.com/{TID}/v2.0/"));
+        assert_eq!(
+            config.authority().expected_oidc_issuer().unwrap(),
+            format!("https://contoso.b2clogin.com/{TID}/v2.0/")
+        );
         // B2C tokens carry no `tid`: the tenant is bound by the issuer, not required of `tid`.
         assert_eq!(config.required_tenant, None);
         let missing = AzureAdConfig::builder().b2c("contoso", "B2C_1_x").client_id(CLIENT).build().unwrap_err();
