@@ -280,7 +280,7 @@ mod tests {
             assert!(matches!(e, Err(ConfigError::Invalid { field: "authority_name", .. })), "{bad:?}: {e:?}");
         }
         let config = AzureAdConfig::builder().tenant_id(TID).client_id(CLIENT).build().unwrap();
-        let twice = TokenValidator::authorities([("a", config.clone()), ("a", config.clone())]);
+        let twice = TokenValidator::authorities([("a", config.clone()), ("a", config)]);
         assert!(matches!(twice, Err(ConfigError::Invalid { field: "authorities", .. })));
         let none = TokenValidator::authorities(Vec::<(&str, AzureAdConfig)>::new());
         assert!(matches!(none, Err(ConfigError::Missing { field: "authorities" })));
