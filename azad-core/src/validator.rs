@@ -453,17 +453,19 @@ impl TokenValidator {
         }
     }
 
-    /// Logs a rejection with its diagnostic (computed only when it will be logged).
+    /// Logs a rejection with its diagnostic, and counts it (feature `metrics`). The diagnostic
+    /// is computed only when it will be logged or counted, and at most once.
     fn rejected(&self, token: &str, error: ValidationError) -> ValidationError {
-        if self.inner.metrics.wants_diagnostic() {
-            let d = if error.is_server_error() { None } else { self.diagnose(token, &error) };
-            self.inner.metrics.rejected(&error, d);
-        }
-        if error.is_server_error() {
+        let server = error.is_server_error();
+        let log = !server && tracing::enabled!(target: "azad::validation", tracing::Level::INFO);
+        let diagnostic =
+            if !server && (log || self.inner.metrics.wants_diagnostic()) { self.diagnose(token, &error) } else { None };
+        self.inner.metrics.rejected(&error, diagnostic);
+        if server {
             // The outage itself is logged once, when it starts, by the key cache.
             tracing::debug!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
-        } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
-            match self.diagnose(token, &error) {
+        } else if log {
+            match diagnostic {
                 Some(d) => {
                     tracing::info!(target: "azad::validation", error = %error, diagnostic = %d, "token rejected");
                 }
