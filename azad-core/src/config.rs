@@ -926,7 +926,7 @@ impl AzureAdConfigBuilder {
     ///     .build()?;
     /// assert_eq!(
     ///     config.authority().url(),
-    ///     "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0/"
+    ///     "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0"
     /// );
     /// assert_eq!(config.b2c_user_flows().unwrap(), ["B2C_1_signupsignin", "B2C_1_profile_edit"]);
     /// # Ok::<(), azad_core::ConfigError>(())
