@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example quickstart            # serves until Ctrl-C
 //! cargo run --example quickstart -- --check # checks itself over HTTP, then exits
+//! cargo run --example quickstart --features metrics   # also serves GET /metrics (Prometheus)
 //! ```
 //!
 //! With no `AZURE_*` variables it starts the embedded dev tenant and prints `curl` lines with
@@ -22,8 +23,13 @@ use azad_examples::quickstart::{self, Setup};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     azad_examples::init_tracing();
     let check = std::env::args().any(|a| a == "--check");
+    // The recorder first: azad registers its metric handles when the layer is built.
+    #[cfg(feature = "metrics")]
+    let metrics = quickstart::install_metrics()?;
     let (config, setup) = quickstart::setup().await?;
     let auth = AzureAdAuth::new(config);
+    #[cfg(feature = "metrics")]
+    let metrics_route = quickstart::metrics_route(metrics, auth.validator().clone());
     // `--check` fails fast when the signing keys cannot be loaded. Serving, a real API keeps
     // running while the identity provider is down: public routes answer, protected routes
     // answer 503 with Retry-After, and the keys are retried in the background until they load.
@@ -33,12 +39,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", azad_examples::port_from_env())).await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, quickstart::router(auth)).await });
+    let router = quickstart::router(auth);
+    #[cfg(feature = "metrics")]
+    let router = router.merge(metrics_route);
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
     println!("azad quickstart listening on http://{addr}");
     println!("  GET http://{addr}/health      public");
     println!("  GET http://{addr}/api/claims  scope `access_as_user`");
     println!("  GET http://{addr}/api/admin   app role `Admin`");
+    #[cfg(feature = "metrics")]
+    println!("  GET http://{addr}/metrics     Prometheus text (public)");
     match &setup {
         Setup::Dev(dev) => {
             println!("\nAuthority: embedded dev tenant at {} (tenant {})", dev.base_url(), dev.tenant_id());

@@ -28,8 +28,8 @@ pub use azad_macros::{
 };
 #[doc(no_inline)]
 pub use azad_tower::{
-    AuthRejection, AzureAdAuth, Declaration, DefaultOnAuthError, OnAuthError, Protocol, RequireLayer, Requirement,
-    VerboseOnAuthError,
+    AuthRejection, AzureAdAuth, Declaration, DefaultOnAuthError, OnAuthError, Protocol, RequireAuthorityLayer,
+    RequireLayer, Requirement, VerboseOnAuthError,
 };
 #[doc(no_inline)]
 pub use {azad_core, azad_tower};

@@ -62,6 +62,9 @@ pub struct Claims {
     nbf: Option<i64>,
     exp: Option<i64>,
     other: Others,
+    /// The name of the configured authority that accepted the token (not a claim: set by the
+    /// validator, never serialised).
+    authority: Option<std::sync::Arc<str>>,
 }
 
 /// The claims without a typed accessor: read from the received claims set when first asked
@@ -202,6 +205,20 @@ impl Claims {
         let mut claims = parsed.claims;
         claims.other.raw = Some(json);
         Ok(claims)
+    }
+
+    /// The name of the configured authority that accepted this token: the
+    /// [`authority_name`](crate::config::AzureAdConfigBuilder::authority_name) of its
+    /// configuration, or its name in [`TokenValidator::authorities`](crate::TokenValidator::authorities).
+    /// `None` when the configuration names none, and for claims not produced by a validator.
+    /// Not a claim of the token: it is never serialised.
+    #[must_use]
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+
+    pub(crate) fn set_authority(&mut self, name: Option<std::sync::Arc<str>>) {
+        self.authority = name;
     }
 
     /// The issuer (`iss`); empty if absent (validated tokens always have one).

@@ -271,6 +271,12 @@ pub struct AzureAdConfig {
     /// The open cassette when recording or replaying; `None` when the simulation is disabled.
     #[cfg(feature = "simulation")]
     pub(crate) simulation: Option<crate::simulation::Simulation>,
+    /// The name of this authority: [`Claims::authority`](crate::Claims::authority) and the
+    /// `authority` metric label.
+    pub(crate) authority_name: Option<Arc<str>>,
+    /// Azure AD B2C: the user flows (policies) whose tokens are accepted, checked against the
+    /// token's `tfp` (or `acr`) claim, case-insensitively.
+    pub(crate) b2c_user_flows: Option<Vec<String>>,
 }
 
 impl fmt::Debug for AzureAdConfig {
@@ -297,6 +303,8 @@ impl fmt::Debug for AzureAdConfig {
             .field("managed_identity", &self.managed_identity)
             .field("token_cache_enabled", &self.token_cache_enabled)
             .field("simulation", &self.simulation_mode())
+            .field("authority_name", &self.authority_name)
+            .field("b2c_user_flows", &self.b2c_user_flows)
             .finish()
     }
 }
@@ -463,6 +471,31 @@ impl AzureAdConfig {
         self.leeway
     }
 
+    /// The name given to this authority with
+    /// [`authority_name`](AzureAdConfigBuilder::authority_name), if any.
+    #[must_use]
+    pub fn authority_name(&self) -> Option<&str> {
+        self.authority_name.as_deref()
+    }
+
+    /// Azure AD B2C: the user flows (policies) accepted, from
+    /// [`b2c`](AzureAdConfigBuilder::b2c) and [`b2c_user_flow`](AzureAdConfigBuilder::b2c_user_flow).
+    #[must_use]
+    pub fn b2c_user_flows(&self) -> Option<&[String]> {
+        self.b2c_user_flows.as_deref()
+    }
+
+    /// A copy of this configuration under another [`authority_name`](AzureAdConfigBuilder::authority_name).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for a name that is not 1 to 64 ASCII letters, digits, `-`,
+    /// `_` or `.`.
+    pub fn with_authority_name(mut self, name: &str) -> Result<Self, ConfigError> {
+        self.authority_name = Some(check_authority_name(name)?);
+        Ok(self)
+    }
+
     /// The signing-key refresh policy.
     #[must_use]
     pub fn jwks_policy(&self) -> JwksPolicy {
@@ -577,6 +610,8 @@ impl PartialEq for AzureAdConfig {
             && self.validated_token_cache_capacity == other.validated_token_cache_capacity
             && self.extra_root_certificates == other.extra_root_certificates
             && self.token_cache_enabled == other.token_cache_enabled
+            && self.authority_name == other.authority_name
+            && self.b2c_user_flows == other.b2c_user_flows
     }
 }
 
@@ -788,6 +823,22 @@ pub struct AzureAdConfigBuilder {
     token_cache_disabled: bool,
     #[cfg(feature = "simulation")]
     simulation: Option<(crate::simulation::SimulationMode, Option<PathBuf>)>,
+    authority_name: Option<String>,
+    /// Azure AD B2C: tenant name and user flows.
+    b2c: Option<(String, Vec<String>)>,
+}
+
+/// Checks an authority name: 1 to 64 ASCII letters, digits, `-`, `_` or `.` (a bounded metric
+/// label, safe in logs).
+fn check_authority_name(name: &str) -> Result<Arc<str>, ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(Arc::from(name))
+    } else {
+        Err(ConfigError::invalid("authority_name", "1 to 64 ASCII letters, digits, `-`, `_` or `.`"))
+    }
 }
 
 /// Where extra trusted root certificates come from (read and parsed by `build`).
@@ -1109,12 +1160,132 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// Names this authority: [`Claims::authority`](crate::Claims::authority) of every token it
+    /// accepts, the `authority` label of its metrics (feature `metrics`), and its name in logs.
+    /// 1 to 64 ASCII letters, digits, `-`, `_` or `.` (checked by [`build`](Self::build)).
+    pub fn authority_name(mut self, name: impl Into<String>) -> Self {
+        self.authority_name = Some(name.into());
+        self
+    }
+
+    /// An Azure AD B2C tenant and one of its user flows (policies), instead of a metadata URL
+    /// and issuer written by hand. With the B2C directory's tenant id (a GUID, given with
+    /// [`tenant_id`](Self::tenant_id)) this builds:
+    ///
+    /// | part | value |
+    /// | --- | --- |
+    /// | metadata URL | `https://{tenant}.b2clogin.com/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration` |
+    /// | issuer | `https://{tenant}.b2clogin.com/{tenant id}/v2.0/` (B2C's default issuer form) |
+    /// | `tfp` (or `acr`) | one of the configured user flows, compared case-insensitively |
+    ///
+    /// `tenant` is the tenant's name (`contoso` of `contoso.onmicrosoft.com`), `user_flow` a
+    /// user flow or custom policy id (`B2C_1_signupsignin`, `B2C_1A_signup_signin`). A token of
+    /// another user flow is refused with [`InvalidClaim("tfp")`](crate::ValidationError::InvalidClaim),
+    /// one naming none with [`MissingClaim("tfp")`](crate::ValidationError::MissingClaim).
+    /// [`authority_origin`](Self::authority_origin) fetches the documents from another origin
+    /// (a B2C custom domain, or the dev tenant playing B2C) while expecting the same issuer.
+    ///
+    /// Source: Azure AD B2C, "Overview of tokens" (`iss`, `tfp`, `acr`) and "OpenID Connect
+    /// metadata" (the policy's discovery document).
+    ///
+    /// ```
+    /// use azad_core::AzureAdConfig;
+    ///
+    /// let config = AzureAdConfig::builder()
+    ///     .b2c("contoso", "B2C_1_signupsignin")
+    ///     .b2c_user_flow("B2C_1_profile_edit")
+    ///     .tenant_id("775527ff-9a37-4307-8b3d-cc311f58d925")
+    ///     .client_id("90c0fe63-bcf2-44d5-8fb7-b8bbc0b29dc6")
+    ///     .authority_name("customers")
+    ///     .build()?;
+    /// assert_eq!(
+    ///     config.authority().url(),
+    ///     "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0"
+    /// );
+    /// assert_eq!(config.b2c_user_flows().unwrap(), ["B2C_1_signupsignin", "B2C_1_profile_edit"]);
+    /// # Ok::<(), azad_core::ConfigError>(())
+    /// ```
+    pub fn b2c(mut self, tenant: impl Into<String>, user_flow: impl Into<String>) -> Self {
+        let flows = self.b2c.take().map(|(_, f)| f).unwrap_or_default();
+        let mut flows_with_first = vec![user_flow.into()];
+        flows_with_first.extend(flows);
+        self.b2c = Some((tenant.into(), flows_with_first));
+        self
+    }
+
+    /// With [`b2c`](Self::b2c): accepts the tokens of one more user flow (password reset,
+    /// profile editing...). Its keys and issuer are the tenant's, as for the first.
+    pub fn b2c_user_flow(mut self, user_flow: impl Into<String>) -> Self {
+        match &mut self.b2c {
+            Some((_, flows)) => flows.push(user_flow.into()),
+            None => self.b2c = Some((String::new(), vec![user_flow.into()])),
+        }
+        self
+    }
+
+    /// An Entra External ID (CIAM) tenant by its subdomain (`contoso` of
+    /// `contoso.ciamlogin.com`), instead of [`instance`](Self::instance): the authority
+    /// `https://{subdomain}.ciamlogin.com/{tenant}`, whose tokens' issuer is
+    /// `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`. Give the tenant with
+    /// [`tenant_id`](Self::tenant_id) (External ID tenants are single tenants).
+    ///
+    /// Source: Microsoft Entra External ID, "OpenID Connect configuration of external tenants".
+    pub fn external_id(self, subdomain: &str) -> Self {
+        self.instance(format!("https://{subdomain}.{}/", crate::authority::EXTERNAL_ID_DOMAIN))
+    }
+
+    /// Turns a B2C tenant and user flows into the metadata URL and issuer they stand for.
+    fn resolve_b2c(&mut self) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some((name, flows)) = self.b2c.take() else {
+            return Ok(None);
+        };
+        let label_ok = |s: &str, extra: &[u8]| {
+            !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+        };
+        if !label_ok(&name, b"-") || name.len() > 63 {
+            return Err(ConfigError::invalid("b2c", "the B2C tenant name is one DNS label, such as `contoso`"));
+        }
+        if let Some(bad) = flows.iter().find(|f| !label_ok(f, b"_-")) {
+            let _ = bad;
+            return Err(ConfigError::invalid("b2c_user_flow", "a user flow id is letters, digits, `_` and `-`"));
+        }
+        if self.metadata_url.is_some()
+            || self.issuer.is_some()
+            || self.authority.is_some()
+            || self.instance.is_some()
+            || self.cloud.is_some()
+        {
+            return Err(ConfigError::Conflict {
+                field: "b2c",
+                other: "metadata_url",
+                reason: "a B2C tenant and user flow stand for the metadata URL and issuer: give one or the other",
+            });
+        }
+        let tid = self.tenant_id.take().map(|t| t.trim().to_ascii_lowercase()).filter(|t| is_guid(t)).ok_or(
+            ConfigError::invalid(
+                "tenant_id",
+                "a B2C configuration needs the B2C directory's tenant id (a GUID) for its issuer",
+            ),
+        )?;
+        let name = name.to_ascii_lowercase();
+        let origin = match self.authority_origin.take() {
+            Some(o) => o.trim_end_matches('/').to_owned(),
+            None => format!("https://{name}.b2clogin.com"),
+        };
+        self.metadata_url =
+            Some(format!("{origin}/{name}.onmicrosoft.com/{}/v2.0/.well-known/openid-configuration", flows[0]));
+        self.issuer = Some(format!("https://{name}.b2clogin.com/{tid}/v2.0/"));
+        Ok(Some(flows))
+    }
+
     /// Validates and builds the configuration.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the builder field at fault (`tenant_id`, `client_id`, ...).
-    pub fn build(self) -> Result<AzureAdConfig, ConfigError> {
+    pub fn build(mut self) -> Result<AzureAdConfig, ConfigError> {
+        let b2c_user_flows = self.resolve_b2c()?;
+        let authority_name = self.authority_name.as_deref().map(check_authority_name).transpose()?;
         let client_id = self
             .client_id
             .as_deref()
@@ -1290,6 +1461,8 @@ impl AzureAdConfigBuilder {
             token_cache_enabled: !self.token_cache_disabled,
             #[cfg(feature = "simulation")]
             simulation,
+            authority_name,
+            b2c_user_flows,
         })
     }
 

@@ -442,6 +442,8 @@ struct Inner {
     /// The last attempt to load the tenant's keys failed (the outage is not over).
     keys_outage: std::sync::atomic::AtomicBool,
     background: OnceLock<()>,
+    /// Metric handles (feature `metrics`; nothing otherwise).
+    metrics: crate::metrics::JwksMetrics,
 }
 
 impl Inner {
@@ -519,6 +521,9 @@ impl JwksCache {
             created: Instant::now(),
             keys_outage: std::sync::atomic::AtomicBool::new(false),
             background: OnceLock::new(),
+            metrics: crate::metrics::JwksMetrics::new(
+                config.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
+            ),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -661,14 +666,46 @@ impl JwksCache {
             }
             Reason::Explicit => {}
         }
+        let trigger = self.trigger(reason);
         let outcome = self.fetch(reason).await;
         inner.attempts.fetch_add(1, Ordering::AcqRel);
         self.record(reason, &outcome);
+        inner.metrics.refreshed(
+            trigger,
+            match &outcome {
+                Ok((_, errors)) if errors.iter().any(Option::is_some) => crate::metrics::RefreshOutcome::Partial,
+                Ok(_) => crate::metrics::RefreshOutcome::Success,
+                Err(_) => crate::metrics::RefreshOutcome::Failure,
+            },
+        );
         self.spawn_background();
         match outcome {
             Ok((snapshot, _)) => Ok(snapshot),
             Err(e) => Err(e),
         }
+    }
+
+    /// The metric trigger of a fetch about to start: the first load is `startup` whatever
+    /// started it, a background attempt after a failure `retry`.
+    fn trigger(&self, reason: Reason) -> crate::metrics::Trigger {
+        use crate::metrics::Trigger;
+        let inner = &self.inner;
+        if inner.current.load().is_none() {
+            return Trigger::Startup;
+        }
+        match reason {
+            Reason::ColdStart => Trigger::Startup,
+            Reason::UnknownKid => Trigger::UnknownKid,
+            Reason::Background if inner.health().failures > 0 => Trigger::Retry,
+            Reason::Background => Trigger::Interval,
+            Reason::Explicit => Trigger::Explicit,
+        }
+    }
+
+    /// Sets the key-set age gauge (feature `metrics`) to the time since the last successful load.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn update_age_metric(&self) {
+        self.inner.metrics.update_age();
     }
 
     /// Updates the back-off and logs each part's outage once, when it starts and when it ends.

@@ -23,6 +23,12 @@ pub mod http;
 mod jwks;
 mod jwt;
 pub mod managed_identity;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+#[allow(dead_code, unreachable_pub)]
+mod metrics;
 pub mod secret;
 pub mod signin;
 #[cfg(feature = "simulation")]

@@ -90,6 +90,8 @@ struct Inner {
     http: Option<Arc<dyn HttpClient>>,
     retry: RetryPolicy,
     cache: TokenCache<String>,
+    /// Metric handles (feature `metrics`; nothing otherwise).
+    metrics: crate::metrics::TokenMetrics,
 }
 
 /// A managed identity. Cheap to clone; clones share the token cache.
@@ -138,6 +140,7 @@ impl ManagedIdentity {
                 http: no_proxy_client(),
                 retry: RetryPolicy::default(),
                 cache: TokenCache::new(1_000),
+                metrics: crate::metrics::TokenMetrics::new(),
             }),
         }
     }
@@ -155,6 +158,7 @@ impl ManagedIdentity {
                 http,
                 retry,
                 cache: TokenCache::new(1_000),
+                metrics: crate::metrics::TokenMetrics::new(),
             }),
         }
     }
@@ -225,8 +229,20 @@ impl ManagedIdentity {
     /// A [`TokenError`]: the endpoint's error answer, a transport error, or an unusable answer.
     pub async fn get_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
         let resource = resource.strip_suffix("/.default").unwrap_or(resource).to_owned();
-        let token = self.inner.cache.get_or_fetch(resource.clone(), false, || self.fetch(resource)).await?;
-        Ok((*token).clone())
+        let fetched = std::sync::atomic::AtomicBool::new(false);
+        let fetch = || {
+            fetched.store(true, std::sync::atomic::Ordering::Relaxed);
+            async {
+                let started = std::time::Instant::now();
+                let result = self.fetch(resource.clone()).await;
+                self.inner.metrics.request(crate::metrics::Grant::ManagedIdentity, started, &result);
+                result
+            }
+        };
+        let token = self.inner.cache.get_or_fetch(resource.clone(), false, fetch).await;
+        let hit = !fetched.load(std::sync::atomic::Ordering::Relaxed);
+        self.inner.metrics.cache(crate::metrics::AcquiredCache::ManagedIdentity, hit);
+        Ok((*token?).clone())
     }
 
     fn request(&self, resource: &str) -> HttpRequest {

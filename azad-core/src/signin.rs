@@ -458,8 +458,15 @@ impl SignInClient {
             return Err(TokenError::Configuration("no scopes requested"));
         }
         let key = self.account_key(account, scopes);
-        let token = self.cache.get_or_fetch(key, false, || self.redeem_refresh_token(account, scopes)).await?;
-        Ok((*token).clone())
+        let fetched = std::sync::atomic::AtomicBool::new(false);
+        let fetch = || {
+            fetched.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.redeem_refresh_token(account, scopes)
+        };
+        let token = self.cache.get_or_fetch(key, false, fetch).await;
+        let hit = !fetched.load(std::sync::atomic::Ordering::Relaxed);
+        self.tokens.metrics().cache(crate::metrics::AcquiredCache::SignedInUser, hit);
+        Ok((*token?).clone())
     }
 
     async fn redeem_refresh_token(&self, account: &Account, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {

@@ -136,6 +136,8 @@ struct Inner {
     obo_cache: TokenCache<[u8; 32]>,
     throttled: moka::sync::Cache<[u8; 32], Instant>,
     client_capabilities: Vec<String>,
+    /// Metric handles (feature `metrics`; nothing otherwise).
+    metrics: crate::metrics::TokenMetrics,
 }
 
 /// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
@@ -434,6 +436,7 @@ impl TokenClient {
                     .time_to_live(Duration::from_secs(600))
                     .build(),
                 client_capabilities: Vec::new(),
+                metrics: crate::metrics::TokenMetrics::new(),
             }),
         }
     }
@@ -575,22 +578,34 @@ impl TokenClient {
         }
         let inner = &self.inner;
         let bypass = bypass || !inner.cache_enabled;
-        let token = match assertion {
+        // Whether the cache had to fetch: a miss (or a refresh ahead of expiry).
+        let fetched = std::sync::atomic::AtomicBool::new(false);
+        let fetching = || fetched.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (token, cache) = match assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
                 let key = cache_key(&endpoint, &inner.client_id, None, scopes);
-                let fetch = || self.fetch(&endpoint, key, scopes, None, claims);
-                inner.app_cache.get_or_fetch(key, bypass, fetch).await?
+                let fetch = || {
+                    fetching();
+                    self.fetch(&endpoint, key, scopes, None, claims)
+                };
+                (inner.app_cache.get_or_fetch(key, bypass, fetch).await, crate::metrics::AcquiredCache::App)
             }
             Some(assertion) => {
                 let tid = self.check_obo(assertion, validated)?;
                 let endpoint = self.endpoint(tid.as_deref())?;
                 let key = cache_key(&endpoint, &inner.client_id, Some(assertion.secret()), scopes);
-                let fetch = || self.fetch(&endpoint, key, scopes, Some(assertion), claims);
-                inner.obo_cache.get_or_fetch(key, bypass, fetch).await?
+                let fetch = || {
+                    fetching();
+                    self.fetch(&endpoint, key, scopes, Some(assertion), claims)
+                };
+                (inner.obo_cache.get_or_fetch(key, bypass, fetch).await, crate::metrics::AcquiredCache::OnBehalfOf)
             }
         };
-        Ok((*token).clone())
+        if !bypass {
+            inner.metrics.cache(cache, !fetched.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        Ok((*token?).clone())
     }
 
     /// The token endpoint; for on-behalf-of with a multi-tenant authority, the user's tenant.
@@ -674,8 +689,14 @@ impl TokenClient {
         self.post_grant(endpoint, throttle_key, grant, &params).await.map(|g| g.token)
     }
 
+    /// The metric handles of this client's requests and caches.
+    pub(crate) fn metrics(&self) -> &crate::metrics::TokenMetrics {
+        &self.inner.metrics
+    }
+
     /// Posts a grant to the token endpoint with this client's proof of identity: throttling
-    /// windows, one retry of transient failures, logging without secrets.
+    /// windows, one retry of transient failures, logging without secrets; its outcome and
+    /// latency are recorded (feature `metrics`).
     pub(crate) async fn post_grant(
         &self,
         endpoint: &str,
@@ -690,6 +711,20 @@ impl TokenClient {
     /// nonce travels with the request as an in-process [`ExpectedNonce`](crate::http::ExpectedNonce)
     /// extension (never sent), for the simulation layer's replay.
     pub(crate) async fn post_grant_expecting(
+        &self,
+        endpoint: &str,
+        throttle_key: [u8; 32],
+        grant: &'static str,
+        grant_params: &[(&str, &str)],
+        nonce: Option<&str>,
+    ) -> Result<TokenGrant, TokenError> {
+        let started = std::time::Instant::now();
+        let result = self.post_grant_once(endpoint, throttle_key, grant, grant_params, nonce).await;
+        self.inner.metrics.request(crate::metrics::Grant::from_name(grant), started, &result);
+        result
+    }
+
+    async fn post_grant_once(
         &self,
         endpoint: &str,
         throttle_key: [u8; 32],

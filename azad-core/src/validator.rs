@@ -141,6 +141,11 @@ struct Inner {
     /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
     /// application claim is then expected.
     id_tokens: bool,
+    /// Metric handles (feature `metrics`; nothing otherwise).
+    metrics: crate::metrics::ValidationMetrics,
+    /// Several authorities behind this validator: tokens are routed to one of them by their
+    /// unverified issuer before any other work (see [`TokenValidator::authorities`]).
+    router: Option<authorities::Router>,
 }
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
@@ -191,7 +196,6 @@ impl TokenValidator {
         };
         Self {
             inner: Arc::new(Inner {
-                config,
                 jwks,
                 cache,
                 salt,
@@ -199,6 +203,11 @@ impl TokenValidator {
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),
                 id_tokens: false,
+                metrics: crate::metrics::ValidationMetrics::new(
+                    config.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
+                ),
+                router: None,
+                config,
             }),
         }
     }
@@ -224,12 +233,35 @@ impl TokenValidator {
         &self.inner.jwks
     }
 
+    /// Updates the gauges that change with time rather than with events (feature `metrics`):
+    /// `azad_key_set_age_seconds` and `azad_validated_token_cache_entries`, of every
+    /// authority. Call it before rendering a scrape (the quickstart's `/metrics` does); the
+    /// counters need no such call.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn update_metrics(&self) {
+        for (_, validator) in self.authority_validators() {
+            validator.update_metrics();
+        }
+        if self.inner.router.is_none() {
+            self.inner.jwks.update_age_metric();
+            if let Some(cache) = &self.inner.cache {
+                // The count is exact once pending maintenance has run.
+                cache.run_pending_tasks();
+                self.inner.metrics.cache_entries(cache.entry_count());
+            }
+        }
+    }
+
     /// Loads metadata and keys now, so a server can fail fast at start-up.
     ///
     /// # Errors
     ///
     /// The [`JwksError`] that prevented loading.
     pub async fn warm_up(&self) -> Result<(), JwksError> {
+        if let Some(router) = &self.inner.router {
+            return Box::pin(router.warm_up()).await;
+        }
         self.inner.jwks.warm_up().await
     }
 
@@ -272,13 +304,28 @@ impl TokenValidator {
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
+        if let Some(router) = &self.inner.router {
+            // A token one of the authorities validated before: its cache, before any decoding.
+            if let Some((claims, _)) = router.cached(token) {
+                return Ok(claims);
+            }
+            return match router.route(token) {
+                Ok(validator) => Box::pin(validator.validate_inner(token, keep)).await,
+                Err(e) => Err(self.rejected(token, e)),
+            };
+        }
         let Some(cache) = &self.inner.cache else {
-            return self.check(token, now).await.map(|(c, _)| Arc::new(c)).map_err(|e| self.rejected(token, e));
+            let outcome = self.check(token, now).await.map(|(c, _)| Arc::new(c)).map_err(|e| self.rejected(token, e));
+            if outcome.is_ok() {
+                self.inner.metrics.accepted();
+            }
+            return outcome;
         };
         let generation = self.flush_on_key_change(cache);
         let key = self.cache_key(token);
         if let Some(hit) = cache.get(&key) {
             if hit.serves(token, generation, now) {
+                self.inner.metrics.cache_hit();
                 return Ok(hit.claims);
             }
             // Stale (expired, or keys changed): drop it. A different token with the same
@@ -287,6 +334,7 @@ impl TokenValidator {
                 cache.invalidate(&key);
             }
         }
+        self.inner.metrics.cache_miss();
         match self.check(token, now).await {
             Ok((claims, verified_by)) => {
                 #[cfg(test)]
@@ -307,7 +355,9 @@ impl TokenValidator {
                     let entry =
                         CachedToken { claims: claims.clone(), token: keep(), exp, generation: verified_by, ttl };
                     cache.insert(key, entry);
+                    self.inner.metrics.cache_entries(cache.entry_count());
                 }
+                self.inner.metrics.accepted();
                 Ok(claims)
             }
             Err(e) => Err(self.rejected(token, e)),
@@ -326,13 +376,20 @@ impl TokenValidator {
     /// [`BearerToken`] (a shared handle: no copy of the token).
     #[must_use]
     pub fn validate_cached_token(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
+        if let Some(router) = &self.inner.router {
+            return router.cached(token);
+        }
         let cache = self.inner.cache.as_ref()?;
         if token.len() > self.inner.config.max_token_bytes {
             return None;
         }
         let generation = self.inner.jwks.generation();
         let hit = cache.get(&self.cache_key(token))?;
-        hit.serves(token, generation, now_secs(SystemTime::now())).then_some((hit.claims, hit.token))
+        let served = hit.serves(token, generation, now_secs(SystemTime::now())).then_some((hit.claims, hit.token));
+        if served.is_some() {
+            self.inner.metrics.cache_hit();
+        }
+        served
     }
 
     /// Validates a token as of `time` (to replay recorded tokens against a fixed clock).
@@ -344,6 +401,12 @@ impl TokenValidator {
     pub async fn validate_at(&self, token: &str, time: SystemTime) -> Result<Claims, ValidationError> {
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
+        }
+        if let Some(router) = &self.inner.router {
+            return match router.route(token) {
+                Ok(validator) => Box::pin(validator.validate_at(token, time)).await,
+                Err(e) => Err(self.rejected(token, e)),
+            };
         }
         self.check(token, now_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
     }
@@ -390,13 +453,19 @@ impl TokenValidator {
         }
     }
 
-    /// Logs a rejection with its diagnostic (computed only when it will be logged).
+    /// Logs a rejection with its diagnostic, and counts it (feature `metrics`). The diagnostic
+    /// is computed only when it will be logged or counted, and at most once.
     fn rejected(&self, token: &str, error: ValidationError) -> ValidationError {
-        if error.is_server_error() {
+        let server = error.is_server_error();
+        let log = !server && tracing::enabled!(target: "azad::validation", tracing::Level::INFO);
+        let diagnostic =
+            if !server && (log || self.inner.metrics.wants_diagnostic()) { self.diagnose(token, &error) } else { None };
+        self.inner.metrics.rejected(&error, diagnostic);
+        if server {
             // The outage itself is logged once, when it starts, by the key cache.
             tracing::debug!(target: "azad::validation", error = %error, "token could not be validated: no signing keys");
-        } else if tracing::enabled!(target: "azad::validation", tracing::Level::INFO) {
-            match self.diagnose(token, &error) {
+        } else if log {
+            match diagnostic {
                 Some(d) => {
                     tracing::info!(target: "azad::validation", error = %error, diagnostic = %d, "token rejected");
                 }
@@ -664,6 +733,12 @@ impl TokenValidator {
         {
             return Err(ValidationError::NoScopesOrRoles);
         }
+        // 13. Azure AD B2C: the user flow (policy) that issued the token is one of ours.
+        if let Some(flows) = &cfg.b2c_user_flows {
+            authorities::user_flow_check(&claims, flows)?;
+        }
+        let mut claims = claims;
+        claims.set_authority(cfg.authority_name.clone());
         Ok((claims, snapshot.generation))
     }
 }
@@ -702,6 +777,8 @@ fn verify_with_candidates(
 fn is_canonical_tenant_id(tid: &str) -> bool {
     is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
+
+mod authorities;
 
 #[cfg(all(test, feature = "dev"))]
 mod tests;

@@ -60,6 +60,25 @@ impl AzureAdAuth {
         Self::from_validator(TokenValidator::new(config))
     }
 
+    /// A layer accepting tokens of several authorities: a workforce tenant, an Entra External
+    /// ID or Azure AD B2C tenant, a second app registration... Each is `(name, configuration)`.
+    /// Tokens are routed by their unverified issuer before any signature work; the name of the
+    /// authority that accepted a token is [`Claims::authority`](azad_core::Claims::authority),
+    /// and [`RequireAuthorityLayer`](crate::RequireAuthorityLayer) restricts routes to some of
+    /// them. A token of no configured authority is 401 `invalid_token`, with no network call.
+    /// See [`TokenValidator::authorities`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`](azad_core::ConfigError) for an empty list or a bad or repeated name.
+    pub fn authorities<I, N>(authorities: I) -> Result<Self, azad_core::ConfigError>
+    where
+        I: IntoIterator<Item = (N, AzureAdConfig)>,
+        N: AsRef<str>,
+    {
+        TokenValidator::authorities(authorities).map(Self::from_validator)
+    }
+
     /// A layer sharing an existing validator (and its key and token caches).
     pub fn from_validator(validator: TokenValidator) -> Self {
         Self { validator, on_error: DefaultOnAuthError, optional: false, extensions: Vec::new() }

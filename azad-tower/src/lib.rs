@@ -21,6 +21,7 @@ macro_rules! define_inner_service_accessors {
     };
 }
 
+pub mod authority;
 mod bearer;
 mod declaration;
 mod future;
@@ -36,6 +37,7 @@ pub mod require;
 mod requirement;
 mod service;
 
+pub use crate::authority::{RequireAuthority, RequireAuthorityLayer, require_authority};
 pub use crate::bearer::{BearerError, bearer_token};
 pub use crate::declaration::Declaration;
 pub use crate::future::ResponseFuture;

@@ -57,6 +57,48 @@ where
     Router::new().route("/health", get(health)).merge(api_routes().route_layer(auth))
 }
 
+/// Installs a Prometheus recorder as the process's global `metrics` recorder (feature
+/// `metrics`), with histogram buckets for the token-request latencies. Call it before building
+/// the layer: azad registers its metric handles when the validator is built.
+///
+/// # Errors
+///
+/// The exporter's error if a recorder is already installed.
+#[cfg(feature = "metrics")]
+pub fn install_metrics()
+-> Result<metrics_exporter_prometheus::PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(azad_core::metrics::TOKEN_REQUEST_DURATION_SECONDS.to_owned()),
+            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )?
+        .install_recorder()?;
+    azad_core::metrics::describe();
+    Ok(handle)
+}
+
+/// `GET /metrics` (feature `metrics`): azad's metrics (and anything else recorded) in the
+/// Prometheus text format, on the API's own listener (the exporter runs no server of its
+/// own). Public like `/health`: put it behind the network's own controls, or on a separate
+/// listener, in production.
+#[cfg(feature = "metrics")]
+pub fn metrics_route(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    validator: azad_core::TokenValidator,
+) -> Router {
+    let render = move || {
+        let (handle, validator) = (handle.clone(), validator.clone());
+        async move {
+            // Gauges that change with time (key-set age, cache size), then histogram upkeep.
+            validator.update_metrics();
+            handle.run_upkeep();
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+        }
+    };
+    Router::new().route("/metrics", get(render))
+}
+
 /// Loads the signing keys at start-up.
 ///
 /// - `fail_fast` (`--check`): one attempt; its error is returned, so the caller can exit.

@@ -222,6 +222,8 @@ pub(crate) struct Shared {
     faults: Mutex<HashMap<Endpoint, FaultSlot>>,
     pub(crate) base_url: String,
     pub(crate) issuers: DevIssuers,
+    /// With [`DevIssuers::B2c`]: the B2C tenant name and user flow.
+    pub(crate) b2c: Option<(String, String)>,
     pub(crate) served: AtomicUsize,
     /// The algorithm tokens are signed with (RS256 unless configured).
     pub(crate) signing_algorithm: crate::config::SigningAlgorithm,
@@ -243,6 +245,11 @@ pub enum DevIssuers {
     /// Entra External ID's: `https://{tenant}.ciamlogin.com/{tenant}/v2.0` (v1.0 tokens, which
     /// External ID does not document, get the public cloud's `https://sts.windows.net/{tenant}/`).
     ExternalId,
+    /// Azure AD B2C's (see [`DevTenantBuilder::emulate_b2c`]): documents at
+    /// `{base url}/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration`,
+    /// the issuer `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`, and the user flow in each
+    /// token's `tfp` claim.
+    B2c,
 }
 
 impl Shared {
@@ -283,7 +290,14 @@ impl Shared {
             DevIssuers::ExternalId => {
                 format!("https://{part}.{}/{part}/v2.0", crate::authority::EXTERNAL_ID_DOMAIN)
             }
+            DevIssuers::B2c => self.b2c_issuer(part),
         }
+    }
+
+    /// Azure AD B2C's one issuer form: `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`.
+    fn b2c_issuer(&self, part: &str) -> String {
+        let name = self.b2c.as_ref().map_or("azaddev", |(n, _)| n.as_str());
+        format!("https://{name}.b2clogin.com/{part}/v2.0/")
     }
 
     /// The v1.0 issuer for a tenant part.
@@ -292,6 +306,7 @@ impl Shared {
             DevIssuers::Own => format!("{}/{part}/", self.base_url),
             DevIssuers::Cloud(cloud) => format!("{}{part}/", cloud.v1_issuer_host()),
             DevIssuers::ExternalId => format!("{}{part}/", crate::authority::Cloud::Public.v1_issuer_host()),
+            DevIssuers::B2c => self.b2c_issuer(part),
         }
     }
 
@@ -332,6 +347,7 @@ pub struct DevTenantBuilder {
     api_client_secret: Option<String>,
     #[cfg(feature = "simulation")]
     simulation: Option<(crate::simulation::SimulationMode, std::path::PathBuf)>,
+    b2c: Option<(String, String)>,
 }
 
 impl Default for DevTenantBuilder {
@@ -354,6 +370,7 @@ impl Default for DevTenantBuilder {
             api_client_secret: None,
             #[cfg(feature = "simulation")]
             simulation: None,
+            b2c: None,
         }
     }
 }
@@ -534,6 +551,24 @@ impl DevTenantBuilder {
         self
     }
 
+    /// Plays an Azure AD B2C tenant named `tenant` (`contoso` of `contoso.b2clogin.com`) with
+    /// the user flow `user_flow`: its domain becomes `{tenant}.onmicrosoft.com`, its metadata
+    /// is served at `{base url}/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration`
+    /// (and its keys under the same prefix), its issuer is
+    /// `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`, and its tokens carry `tfp` (the user
+    /// flow), `ver` `1.0` and no `tid`, as B2C's do. [`DevTenant::config_builder`] then
+    /// configures [`b2c`](crate::config::AzureAdConfigBuilder::b2c) with the dev tenant as
+    /// [`authority_origin`](crate::config::AzureAdConfigBuilder::authority_origin).
+    ///
+    /// Source: Azure AD B2C, "Overview of tokens" (claims `iss`, `tfp`, `ver`).
+    pub fn emulate_b2c(mut self, tenant: impl Into<String>, user_flow: impl Into<String>) -> Self {
+        let tenant = tenant.into().to_ascii_lowercase();
+        self.domain = format!("{tenant}.onmicrosoft.com");
+        self.b2c = Some((tenant, user_flow.into()));
+        self.issuers = DevIssuers::B2c;
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 instead of a free one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -619,6 +654,7 @@ impl DevTenantBuilder {
             faults: Mutex::new(HashMap::new()),
             base_url,
             issuers: self.issuers,
+            b2c: self.b2c,
             served: AtomicUsize::new(0),
             signing_algorithm: self.signing_algorithm,
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -805,6 +841,10 @@ impl DevTenant {
             DevIssuers::Own => b.instance(self.base_url()),
             DevIssuers::Cloud(cloud) => b.cloud(cloud).authority_origin(self.base_url()),
             DevIssuers::ExternalId => b.instance("https://azaddev.ciamlogin.com/").authority_origin(self.base_url()),
+            DevIssuers::B2c => {
+                let (name, flow) = self.shared.b2c.clone().unwrap_or_default();
+                b.b2c(name, flow).authority_origin(self.base_url())
+            }
         };
         let b = match &self.ca {
             Some(ca) => b.extra_root_certificates_pem(ca.pem.clone()),

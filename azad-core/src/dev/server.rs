@@ -113,6 +113,11 @@ fn route(method: &Method, path: &str) -> Option<Route> {
             Some(Route::Discovery { tenant: tenant(t), v2: false })
         }
         (&Method::GET, [t, "discovery", "v2.0", "keys"]) => Some(Route::Jwks { tenant: tenant(t), v2: true }),
+        // Azure AD B2C's shapes: the user flow (policy) between the tenant and the document.
+        (&Method::GET, [t, _policy, "v2.0", ".well-known", "openid-configuration"]) => {
+            Some(Route::Discovery { tenant: tenant(t), v2: true })
+        }
+        (&Method::GET, [t, _policy, "discovery", "v2.0", "keys"]) => Some(Route::Jwks { tenant: tenant(t), v2: true }),
         (&Method::GET, [t, "discovery", "keys"]) => Some(Route::Jwks { tenant: tenant(t), v2: false }),
         (&Method::POST, [t, "oauth2", "v2.0", "token"]) => Some(Route::Token { tenant: tenant(t) }),
         (&Method::GET, [t, "oauth2", "v2.0", "authorize"]) => Some(Route::Authorize { tenant: tenant(t) }),

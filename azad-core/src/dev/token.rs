@@ -452,6 +452,12 @@ impl TokenBuilder {
         }
         let tid = c.get("tid").and_then(Value::as_str).unwrap_or_default().to_owned();
         self.add_groups(&mut c, &tid);
+        // Azure AD B2C: the user flow in `tfp`, version 1.0, no tenant id claim.
+        if let Some((_, flow)) = &s.b2c {
+            c.remove("tid");
+            c.insert("tfp".into(), flow.clone().into());
+            c.insert("ver".into(), "1.0".into());
+        }
         for r in &self.removed {
             c.remove(r);
         }
