@@ -162,7 +162,12 @@ impl AzureCliCredential {
     ///
     /// An [`AzureCliError`]; never one that contains the token.
     pub async fn get_token(&self, scope: &str) -> Result<AcquiredToken, AzureCliError> {
-        let safe = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:/".contains(&b));
+        // Never an option of the CLI's own (`--debug`...): no leading `-`.
+        let safe = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('-')
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_:/".contains(&b))
+        };
         if !safe(scope) {
             return Err(AzureCliError::InvalidArgument { what: "scope" });
         }

@@ -43,6 +43,10 @@ enum Source {
     ManagedIdentity(ManagedIdentity),
     #[cfg(feature = "azure-cli")]
     AzureCli(crate::azure_cli::AzureCliCredential),
+    /// A source whose variables are set but unusable (an unreadable certificate, no client or
+    /// tenant id, an invalid authority host): it ends the chain when reached, so a broken
+    /// configuration never falls back to another identity.
+    Misconfigured(&'static str, String),
 }
 
 impl Source {
@@ -53,6 +57,7 @@ impl Source {
             Self::ManagedIdentity(_) => "managed identity",
             #[cfg(feature = "azure-cli")]
             Self::AzureCli(_) => "Azure CLI",
+            Self::Misconfigured(name, _) => name,
         }
     }
 }
@@ -139,7 +144,7 @@ impl DefaultCredential {
                 (Ok(config), Ok(credential)) => {
                     sources.push(Source::Environment(TokenClient::new(&config, credential)));
                 }
-                (Err(reason), _) | (_, Err(reason)) => skipped.push(("environment", reason)),
+                (Err(reason), _) | (_, Err(reason)) => sources.push(Source::Misconfigured("environment", reason)),
             },
         }
         // 2. Workload identity.
@@ -150,7 +155,7 @@ impl DefaultCredential {
                     &config,
                     ClientCredential::workload_identity(file.trim()),
                 ))),
-                Err(reason) => skipped.push(("workload identity", reason)),
+                Err(reason) => sources.push(Source::Misconfigured("workload identity", reason)),
             },
         }
         // 3. Managed identity, without retries: an absent endpoint must fail fast.
@@ -201,6 +206,7 @@ impl DefaultCredential {
                 }
                 #[cfg(feature = "azure-cli")]
                 Source::AzureCli(cli) => cli.get_token(scope).await.map_err(|e| (e.is_unavailable(), e.to_string())),
+                Source::Misconfigured(_, reason) => Err((false, reason.clone())),
             };
             match outcome {
                 Ok(token) => return Ok(token),

@@ -343,6 +343,18 @@ impl Simulation {
             }),
         };
         open.insert((key_path, mode), sim.clone());
+        // Once per cassette and process: replay signs tokens with its own key and answers every
+        // grant from the cassette, so a deployment that turned it on by mistake must see it.
+        match mode {
+            SimulationMode::Replay => tracing::warn!(
+                cassette = %path.display(),
+                "identity simulation: REPLAYING from a cassette; no call reaches Entra ID and tokens are minted by a replay key (tests and CI only)"
+            ),
+            _ => tracing::warn!(
+                cassette = %path.display(),
+                "identity simulation: RECORDING identity calls into a cassette (secrets removed; personal claims such as names stay: review before committing)"
+            ),
+        }
         Ok(sim)
     }
 

@@ -92,8 +92,13 @@ pub enum Decision {
 }
 
 /// Whether a user is a guest (B2B collaboration or another identity provider) by Microsoft's
-/// guidance: the optional claim `acct` is 1, or `idp` names another tenant than `tid` (or,
-/// for a non-Entra provider such as `live.com` or `google.com`, differs from `iss`).
+/// guidance: the optional claim `acct` is 1, or `idp` is present, differs from `iss` and is
+/// not one of Entra's own issuer forms for the token's `tid` (`https://sts.windows.net/{tid}/`,
+/// `https://login.microsoftonline.com/{tid}/v2.0` and their US Government and China forms).
+/// So another Entra tenant, a Microsoft account (`live.com`), a SAML/WS-Fed partner (whose
+/// issuer URI the partner chooses, even one containing this tenant's id) or a social provider
+/// is a guest's home. On Entra External ID and B2C, customers who sign in with a social
+/// provider carry such an `idp` too: refuse guests only on workforce tenants.
 /// App-only tokens are never guests. Source: the
 /// [access token claims reference](https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference)
 /// (`idp`) and [optional claims](https://learn.microsoft.com/entra/identity-platform/optional-claims-reference) (`acct`).
@@ -109,14 +114,29 @@ pub fn is_guest(claims: &Claims) -> bool {
     let Some(idp) = claims.get("idp").and_then(serde_json::Value::as_str) else {
         return false;
     };
-    // An Entra tenant as identity provider: `https://sts.windows.net/{tid}/`,
-    // `https://login.microsoftonline.com/{tid}/v2.0`...
-    let idp_tenant = idp.split('/').find(|seg| azad_core::authority::is_guid(seg));
-    match (idp_tenant, claims.tenant_id()) {
-        (Some(home), Some(tid)) => !home.eq_ignore_ascii_case(tid),
-        (Some(_), None) => true,
-        (None, _) => idp != claims.issuer(),
-    }
+    // An `idp` that names this very tenant in one of Entra's issuer forms is the tenant itself
+    // (a member); any other `idp` (another Entra tenant, a SAML/WS-Fed partner whose issuer URI
+    // the partner chooses, a Microsoft account, a social provider) is a guest's home.
+    let Some(tid) = claims.tenant_id() else {
+        return idp != claims.issuer();
+    };
+    idp != claims.issuer() && !is_entra_issuer_of(idp, tid)
+}
+
+/// Whether `idp` is exactly one of Entra's issuer forms for tenant `tid` (v1.0 and v2.0, in
+/// the public, US Government and China clouds).
+fn is_entra_issuer_of(idp: &str, tid: &str) -> bool {
+    const V1_HOSTS: [&str; 2] = ["https://sts.windows.net/", "https://sts.chinacloudapi.cn/"];
+    const V2_HOSTS: [&str; 3] = [
+        "https://login.microsoftonline.com/",
+        "https://login.microsoftonline.us/",
+        "https://login.partner.microsoftonline.cn/",
+    ];
+    let tenant_then = |rest: &str, suffix: &str| {
+        rest.strip_suffix(suffix).is_some_and(|t| azad_core::authority::is_guid(t) && t.eq_ignore_ascii_case(tid))
+    };
+    V1_HOSTS.iter().any(|h| idp.strip_prefix(h).is_some_and(|rest| tenant_then(rest, "/")))
+        || V2_HOSTS.iter().any(|h| idp.strip_prefix(h).is_some_and(|rest| tenant_then(rest, "/v2.0")))
 }
 
 const NONE: Names = Cow::Borrowed(&[]);
@@ -138,6 +158,7 @@ impl Requirement {
     }
 
     /// All of these delegated scopes.
+    /// An empty list is met by no caller (never read as "nothing to require").
     pub fn all_scopes<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
         Self { kind: Kind::AllScopes, scopes: owned(scopes), roles: NONE, values: NONE }
     }
@@ -148,6 +169,7 @@ impl Requirement {
     }
 
     /// All of these app roles.
+    /// An empty list is met by no caller (never read as "nothing to require").
     pub fn all_roles<I: IntoIterator<Item = S>, S: Into<String>>(roles: I) -> Self {
         Self { kind: Kind::AllRoles, scopes: NONE, roles: owned(roles), values: NONE }
     }
@@ -178,6 +200,7 @@ impl Requirement {
     }
 
     /// Membership in all of these groups.
+    /// An empty list is met by no caller (never read as "nothing to require").
     pub fn all_groups<I: IntoIterator<Item = S>, S: Into<String>>(groups: I) -> Self {
         Self::with_values(Kind::AllGroups, groups)
     }
@@ -228,7 +251,8 @@ impl Requirement {
             1 => Kind::AllScopes,
             2 => Kind::AnyRole,
             3 => Kind::AllRoles,
-            _ => Kind::ScopeOrAppPermission,
+            4 => Kind::ScopeOrAppPermission,
+            _ => panic!("unknown requirement kind (azad-macros and azad-tower versions differ)"),
         };
         Self { kind, scopes: Cow::Borrowed(scopes), roles: Cow::Borrowed(roles), values: NONE }
     }
@@ -243,7 +267,10 @@ impl Requirement {
             8 => Kind::CallerApp,
             9 => Kind::Tenant,
             10 => Kind::NoGuests,
-            _ => Kind::Authenticated,
+            11 => Kind::Authenticated,
+            // A macro and runtime crate out of step must never weaken a requirement: in the
+            // constant the attribute expands to, this is a compile error.
+            _ => panic!("unknown requirement kind (azad-macros and azad-tower versions differ)"),
         };
         Self { kind, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
     }
@@ -307,7 +334,7 @@ impl Requirement {
         let member = |g: &Cow<'static, str>| member_of.iter().any(|m| m.as_ref().eq_ignore_ascii_case(g));
         let ok = match self.kind {
             Kind::AnyGroup => self.values.iter().any(member),
-            Kind::AllGroups => self.values.iter().all(member),
+            Kind::AllGroups => !self.values.is_empty() && self.values.iter().all(member),
             _ => false,
         };
         if ok { Ok(()) } else { Err(Insufficient::new(NOT_A_MEMBER)) }
@@ -376,9 +403,13 @@ impl Requirement {
         let scopes_hint = || self.scopes.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let ok = match self.kind {
             Kind::AnyScope => !claims.is_app_only() && self.scopes.iter().any(|s| claims.has_scope(s)),
-            Kind::AllScopes => !claims.is_app_only() && self.scopes.iter().all(|s| claims.has_scope(s)),
+            // "All of nothing" is refused: an empty list is a configuration mistake, never a
+            // way to let every caller in.
+            Kind::AllScopes => {
+                !claims.is_app_only() && !self.scopes.is_empty() && self.scopes.iter().all(|s| claims.has_scope(s))
+            }
             Kind::AnyRole => self.roles.iter().any(|r| claims.has_role(r)),
-            Kind::AllRoles => self.roles.iter().all(|r| claims.has_role(r)),
+            Kind::AllRoles => !self.roles.is_empty() && self.roles.iter().all(|r| claims.has_role(r)),
             Kind::ScopeOrAppPermission => {
                 if claims.is_app_only() {
                     self.roles.iter().any(|r| claims.has_role(r))
@@ -418,7 +449,7 @@ impl Requirement {
             Kind::AuthContext => {
                 if claims.is_app_only() {
                     (false, "An application token cannot satisfy an authentication context")
-                } else if self.values.iter().any(|c| claims.acrs().iter().any(|a| a == c)) {
+                } else if self.values.iter().any(|c| claims.acrs().iter().any(|a| a.eq_ignore_ascii_case(c))) {
                     (true, "")
                 } else {
                     return Err(Insufficient {
@@ -545,6 +576,22 @@ mod tests {
         assert!(!is_guest(&member(r#","acct":0"#)));
         assert!(!is_guest(&claims(r#"{"idtyp":"app","acct":1}"#)));
         assert!(Requirement::no_guests().check(&member(r#","acct":"1""#)).is_err());
+        // A federation partner's issuer URI is the partner's choice: one that contains this
+        // tenant's id is still not Entra's issuer for it.
+        assert!(is_guest(&member(&format!(r#","idp":"https://idp.partner.example/{tid}/""#))));
+        assert!(is_guest(&member(&format!(r#","idp":"https://sts.windows.net/{tid}/x/""#))));
+        assert!(!is_guest(&member(&format!(r#","idp":"https://login.microsoftonline.com/{tid}/v2.0""#))));
+    }
+
+    #[test]
+    fn all_of_an_empty_list_refuses() {
+        let c = claims(r#"{"scp":"a","roles":["R"],"groups":["g"]}"#);
+        let none: [&str; 0] = [];
+        assert!(Requirement::all_scopes(none).check(&c).is_err());
+        assert!(Requirement::all_roles(none).check(&c).is_err());
+        assert!(Requirement::all_groups(none).check(&c).is_err());
+        assert!(Requirement::all_groups(none).decide_groups(&["g"]).is_err());
+        assert!(Requirement::any_scope(none).check(&c).is_err());
     }
 
     #[test]

@@ -187,6 +187,23 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
     assert!(!e.to_string().contains("wrong-secret"));
     assert!(!cli_dir.join("args").exists(), "the CLI was not run");
 
+    // Variables set but unusable (a certificate file that is not there, a workload identity
+    // without a client id) end the chain too: never the developer's identity instead.
+    for vars in [
+        vec![
+            ("AZURE_TENANT_ID", dev.tenant_id().to_owned()),
+            ("AZURE_CLIENT_ID", dev.api_client_id().to_owned()),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/azad-test.pem".to_owned()),
+        ],
+        vec![("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/azad-token".to_owned())],
+    ] {
+        let chain = DefaultCredential::from_env_with(base(vars));
+        let e = chain.get_token(&scope).await.unwrap_err();
+        assert!(e.failed, "{e}");
+        assert!(["environment", "workload identity"].contains(&e.attempts.last().unwrap().0), "{e}");
+        assert!(!cli_dir.join("args").exists(), "the CLI was not run");
+    }
+
     // A managed identity, when there is one, comes before the CLI.
     let chain = DefaultCredential::from_env_with(base(vec![("AZAD_IMDS_ENDPOINT", dev.imds_endpoint())]));
     let chain_with_imds = chain.get_token("https://vault.azure.net/.default").await.unwrap();
