@@ -636,12 +636,25 @@ fn verify_with_candidates(
 ) -> Result<Arc<crate::jwks::SigningKey>, ValidationError> {
     let mut outcome = ValidationError::AlgorithmNotAllowed;
     for key in candidates.iter().filter(|k| k.alg.is_none_or(|a| a == alg)) {
-        match jsonwebtoken::crypto::verify(
-            segments.signature,
-            segments.signing_input.as_bytes(),
-            &key.key,
-            alg.to_jwt(),
-        ) {
+        // The key parsed once when the key set loaded; the same verification as
+        // `jsonwebtoken::crypto::verify` (base64url without padding, the same aws-lc
+        // algorithm), without building the key again for every token.
+        let verified = match key.parsed.iter().find(|(a, _)| *a == alg) {
+            Some((_, parsed)) => {
+                match base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, segments.signature) {
+                    Ok(signature) => Ok(parsed.verify_sig(segments.signing_input.as_bytes(), &signature).is_ok()),
+                    Err(_) => Err(()),
+                }
+            }
+            None => jsonwebtoken::crypto::verify(
+                segments.signature,
+                segments.signing_input.as_bytes(),
+                &key.key,
+                alg.to_jwt(),
+            )
+            .map_err(|_| ()),
+        };
+        match verified {
             Ok(true) => return Ok(key.clone()),
             Ok(false) if outcome == ValidationError::AlgorithmNotAllowed => outcome = ValidationError::InvalidSignature,
             Ok(false) => {}

@@ -1437,3 +1437,50 @@ async fn a_slot_serves_only_the_token_it_holds() {
     assert!(!Arc::ptr_eq(&claims_a, &claims_b));
     assert!(Arc::ptr_eq(&claims_b, &v.validate_cached(&b).unwrap()));
 }
+
+/// The key parsed once into aws-lc (the validator's path) and `jsonwebtoken::crypto::verify`
+/// (the key built per call) give the same answer for a genuine signature, a changed bit, a
+/// truncated signature, a signature over another message and text that is not base64url.
+#[tokio::test]
+async fn the_parsed_key_verifies_exactly_as_jsonwebtoken_does() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let snapshot = v.jwks().snapshot().await.unwrap();
+    let token = dev.token().build();
+    let other = dev.token().build();
+    let segments = jwt::split(&token).unwrap();
+    let header_json = jwt::decode_segment(segments.header, TokenPart::Header).unwrap();
+    let kid = JoseHeader::parse(&header_json).unwrap().kid.unwrap().into_owned();
+    let candidates = snapshot.keys.get(&kid).unwrap();
+    assert!(candidates.iter().all(|k| !k.parsed.is_empty()), "every key parsed for RS256");
+    let other_signature = other.rsplit_once('.').unwrap().1.to_owned();
+    let mut flipped = segments.signature.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let cases = [
+        segments.signature.to_owned(),
+        flipped,
+        segments.signature[..segments.signature.len() - 4].to_owned(),
+        other_signature,
+        "not*base64".to_owned(),
+        String::new(),
+    ];
+    for signature in &cases {
+        let mut s = segments.clone();
+        s.signature = signature;
+        let ours = verify_with_candidates(candidates, SigningAlgorithm::RS256, &s).map(|_| ());
+        let theirs = match jsonwebtoken::crypto::verify(
+            signature,
+            s.signing_input.as_bytes(),
+            &candidates[0].key,
+            jsonwebtoken::Algorithm::RS256,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ValidationError::InvalidSignature),
+            Err(_) => Err(ValidationError::Malformed(TokenPart::Signature)),
+        };
+        assert_eq!(ours, theirs, "signature {signature:?}");
+    }
+    assert!(verify_with_candidates(candidates, SigningAlgorithm::RS256, &segments).is_ok());
+}
