@@ -9,8 +9,8 @@
 //!   shared write, no read log, no clock read on the cache's side. Two threads hitting it do not
 //!   contend.
 //! - **Keyed by a keyed hash, proven by the token**: the key is a 64-bit SipHash-1-3
-//!   (`std::hash::RandomState`, keys drawn at random for each process) of the token's signature
-//!   segment. The key only picks the slot: an entry serves a token only if the token is the very
+//!   (`std::hash::RandomState`, keys drawn at random for each process) of the end of the
+//!   token's signature segment. The key only picks the slot: an entry serves a token only if the token is the very
 //!   one it holds, byte for byte ([`CachedToken::serves`]). So a collision (chance, or a crafted
 //!   token: the attacker does not know the per-process keys) can at worst cost a miss and a full
 //!   validation, never serve one token's claims for another. Only tokens that passed every
@@ -51,6 +51,9 @@ impl CachedToken {
         self.token.secret() == token
     }
 }
+
+/// How many of a token's last characters its slot key hashes.
+const KEYED_SUFFIX: usize = 64;
 
 /// The 64-bit slot key of a token: already a keyed hash, used as is by the map.
 pub(super) type TokenKey = u64;
@@ -104,13 +107,15 @@ impl ValidatedTokens {
         }
     }
 
-    /// The slot key of `token`: a keyed hash of its signature segment (342 characters for
-    /// RS256: a signature identifies its signed token; a hit still compares the whole token).
+    /// The slot key of `token`: a keyed hash of the last 64 characters of the token, which
+    /// are signature (an RS256 signature is 342 characters; 64 of them are 384 bits of it).
+    /// Only a slot: a hit still compares the whole token, so any two tokens may share a key.
+    /// Hashing 64 bytes instead of the whole signature keeps the hash near 30 ns.
     pub(super) fn key(&self, token: &str) -> TokenKey {
-        let signature = token.rsplit_once('.').map_or(token, |(_, s)| s);
+        let tail = &token.as_bytes()[token.len().saturating_sub(KEYED_SUFFIX)..];
         let mut h = self.hasher.build_hasher();
         h.write_u64(self.salt);
-        h.write(signature.as_bytes());
+        h.write(tail);
         h.finish()
     }
 
