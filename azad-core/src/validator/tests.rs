@@ -1467,7 +1467,7 @@ async fn the_parsed_key_verifies_exactly_as_jsonwebtoken_does() {
         String::new(),
     ];
     for signature in &cases {
-        let mut s = segments.clone();
+        let mut s = segments;
         s.signature = signature;
         let ours = verify_with_candidates(candidates, SigningAlgorithm::RS256, &s).map(|_| ());
         let theirs = match jsonwebtoken::crypto::verify(
