@@ -45,13 +45,15 @@ PORT=$DEV_PORT RUST_LOG=warn taskset -c "$CLIENT_CPU" "$main_target/release/exam
 echo "minting $((POOL + NEVER)) tokens..." >&2
 for _ in $(seq 3000); do [ -s "$work/all" ] && break; sleep 0.1; done
 [ -s "$work/all" ] || { echo "the dev tenant wrote no tokens" >&2; exit 1; }
-setting() { awk -v k="$1" 'index($0, k) { sub(/.*: */, ""); sub(/.*=/, ""); print $1; exit }' "$work/dev.log"; }
+# `  NAME=value` and `  label: value` lines of the dev tenant's output.
+setting() { awk -v k="$1" 'index($0, k) { sub(/^[^=]*=/, ""); print $1; exit }' "$work/dev.log"; }
+labelled() { awk -v k="$1" 'index($0, k) { sub(/^[^:]*:[ ]+/, ""); print $1; exit }' "$work/dev.log"; }
 export AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_AUTHORITY_HOST JWKS_URL ISSUER
 AZURE_TENANT_ID=$(setting "AZURE_TENANT_ID=")
 AZURE_CLIENT_ID=$(setting "AZURE_CLIENT_ID=")
 AZURE_AUTHORITY_HOST=$(setting "AZURE_AUTHORITY_HOST=")
-JWKS_URL=$(setting "JWKS:")
-ISSUER=$(setting "issuer (v2.0):")
+JWKS_URL=$(labelled "JWKS:")
+ISSUER=$(labelled "issuer (v2.0):")
 head -n 1 "$work/all" > "$work/one"
 head -n "$POOL" "$work/all" > "$work/pool"
 tail -n "$NEVER" "$work/all" > "$work/never"
