@@ -1,62 +1,141 @@
 #!/usr/bin/env bash
-# Load benchmark of the quickstart server: the protected route against /health on the same
-# server, one run, with wrk (Debian package `wrk`). Release build; the dev tenant runs as its
-# own process and the quickstart protects itself with it through AZURE_* variables, as it would
-# with a real tenant.
+# Load benchmark: azad's protected route against the same server's public route, and the same
+# routes behind jwt-authorizer and aliri, in one interleaved run. Needs Debian's `wrk` and
+# `taskset` (util-linux).
 #
-#   bash bench/load.sh            # prints the request rates and their ratios
+#   bash bench/load.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=32 POOL=1000 NEVER=20000
+#
+# - Every server is the same binary (bench/peers, a workspace of its own: the main build never
+#   depends on the peers) serving `GET /health` (public) and `GET /api/me` (a token with scope
+#   `access_as_user`; answers the `name` claim), on a multi-threaded tokio runtime.
+# - Servers are pinned to CPU 0, wrk (one thread, CONNECTIONS connections) and the dev tenant
+#   to CPU 1.
+# - Variants per server: `/health` without and with the same `Authorization` header, the
+#   protected route with one repeated token, with POOL distinct tokens in turn, and with
+#   "never-seen" tokens: NEVER distinct tokens in turn against an azad whose validated-token
+#   cache holds 1 000 (a token comes back only after NEVER-1 others: every request is a miss,
+#   a full validation and a cache insert). The peers verify every request anyway.
+# - Reported per variant: requests/s, p50 and p99 latency (wrk), and the server's CPU time per
+#   request from its own accounting (/proc/PID/stat utime+stime before and after the run,
+#   divided by the requests wrk completed); medians over the rounds with their min–max spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-32}
-cargo build --release --quiet --example quickstart --example dev_tenant
+POOL=${POOL:-1000}
+NEVER=${NEVER:-20000}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
+
+cargo build --release --quiet --example dev_tenant
+main_target=${CARGO_TARGET_DIR:-target}
+peers_target=${PEERS_TARGET_DIR:-bench/peers/target}
+CARGO_TARGET_DIR=$peers_target cargo build --release --quiet --manifest-path bench/peers/Cargo.toml --bin peer-server
+peer_server=$peers_target/release/peer-server
+
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-DEV_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PORT=$DEV_PORT RUST_LOG=warn target/release/examples/dev_tenant --tokens 1000 --out "$work/tokens" > "$work/dev.log" &
-for _ in $(seq 100); do [ -s "$work/tokens" ] && break; sleep 0.1; done
-TENANT=$(awk '/AZURE_TENANT_ID=/{sub(/.*=/,""); print}' "$work/dev.log")
-CLIENT=$(awk '/AZURE_CLIENT_ID=/{sub(/.*=/,""); print $1}' "$work/dev.log")
-head -n 1 "$work/tokens" > "$work/one"
-AZURE_TENANT_ID=$TENANT AZURE_CLIENT_ID=$CLIENT AZURE_AUTHORITY_HOST=http://127.0.0.1:$DEV_PORT PORT=$API_PORT RUST_LOG=warn \
-    target/release/examples/quickstart > "$work/api.log" &
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/health" >/dev/null && break; sleep 0.1; done
+DEV_PORT=$(free_port)
+PORT=$DEV_PORT RUST_LOG=warn taskset -c "$CLIENT_CPU" "$main_target/release/examples/dev_tenant" \
+    --tokens $((POOL + NEVER)) --out "$work/all" > "$work/dev.log" &
+echo "minting $((POOL + NEVER)) tokens..." >&2
+for _ in $(seq 3000); do [ -s "$work/all" ] && break; sleep 0.1; done
+[ -s "$work/all" ] || { echo "the dev tenant wrote no tokens" >&2; exit 1; }
+# `  NAME=value` and `  label: value` lines of the dev tenant's output.
+setting() { awk -v k="$1" 'index($0, k) { sub(/^[^=]*=/, ""); print $1; exit }' "$work/dev.log"; }
+labelled() { awk -v k="$1" 'index($0, k) { sub(/^[^:]*:[ ]+/, ""); print $1; exit }' "$work/dev.log"; }
+export AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_AUTHORITY_HOST JWKS_URL ISSUER
+AZURE_TENANT_ID=$(setting "AZURE_TENANT_ID=")
+AZURE_CLIENT_ID=$(setting "AZURE_CLIENT_ID=")
+AZURE_AUTHORITY_HOST=$(setting "AZURE_AUTHORITY_HOST=")
+JWKS_URL=$(labelled "JWKS:")
+ISSUER=$(labelled "issuer (v2.0):")
+head -n 1 "$work/all" > "$work/one"
+head -n "$POOL" "$work/all" > "$work/pool"
+tail -n "$NEVER" "$work/all" > "$work/never"
 
-run() { # url, [tokens file] -> requests per second (fails on any non-2xx answer)
-    local out
-    if [ $# -eq 2 ]; then
-        out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s bench/rotate.lua "$1" -- "$2")
-    else
-        out=$(wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$1")
-    fi
-    if echo "$out" | grep -q "Non-2xx"; then echo "non-2xx answers from $1" >&2; exit 1; fi
-    echo "$out" | awk '/Requests\/sec/{print $2}'
+declare -A PID URL
+start() { # name, middleware, [cache capacity]
+    local port; port=$(free_port)
+    PORT=$port CACHE_CAPACITY=${3:-10000} RUST_LOG=warn taskset -c "$SERVER_CPU" "$peer_server" "$2" > "$work/$1.log" 2>&1 &
+    PID[$1]=$!
+    URL[$1]="http://127.0.0.1:$port"
+    for _ in $(seq 200); do curl -sf "${URL[$1]}/health" >/dev/null && return; sleep 0.05; done
+    echo "$1 did not start:" >&2; cat "$work/$1.log" >&2; exit 1
 }
-base="http://127.0.0.1:$API_PORT"
-run "$base/api/claims" "$work/tokens" > /dev/null # warm-up: every token validated once
-: > "$work/results"
-# Interleaved rounds, so that a noisy neighbour hits every variant alike; medians reported.
-for round in $(seq "${ROUNDS:-3}"); do
-    echo "health $(run "$base/health")" >> "$work/results"
-    echo "health_with_header $(run "$base/health" "$work/one")" >> "$work/results"
-    echo "me_repeated $(run "$base/api/me" "$work/one")" >> "$work/results"
-    echo "claims_repeated $(run "$base/api/claims" "$work/one")" >> "$work/results"
-    echo "claims_rotating_1000 $(run "$base/api/claims" "$work/tokens")" >> "$work/results"
+start azad azad
+start azad_small_cache azad 1000
+start jwt_authorizer jwt-authorizer
+start aliri aliri
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+run() { # variant, server, path, [tokens file]
+    local out before after
+    before=$(cpu_ticks "${PID[$2]}")
+    if [ $# -eq 4 ]; then
+        out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/rotate.lua "${URL[$2]}$3" -- "$4")
+    else
+        out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${URL[$2]}$3")
+    fi
+    after=$(cpu_ticks "${PID[$2]}")
+    # Non-2xx answers are counted and reported (a harness error is not a measurement).
+    if echo "$out" | grep -q "Non-2xx"; then echo "$2 $1: $(echo "$out" | grep "Non-2xx")" >&2; fi
+    echo "$out" | awk -v v="$1" -v s="$2" -v t="$((after - before))" -v hz="$CLK_TCK" '
+        function us(x) { if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6; return x }
+        / 50%/ { p50 = us($2) } / 99%/ { p99 = us($2) }
+        /requests in/ { n = $1 }
+        /Requests\/sec/ { rps = $2 }
+        END { printf "%s %s %s %s %s %s\n", s, v, rps, p50, p99, t / hz * 1e6 / n }' >> "$work/results"
+}
+
+for server in azad azad_small_cache jwt_authorizer aliri; do # warm-up: every pool token seen once
+    run warmup "$server" /api/me "$work/pool"
 done
+: > "$work/results"
+for round in $(seq "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    for server in azad jwt_authorizer aliri; do
+        run health "$server" /health
+        run health_with_header "$server" /health "$work/one"
+        run repeated_token "$server" /api/me "$work/one"
+        run pool_of_${POOL} "$server" /api/me "$work/pool"
+        if [ "$server" = azad ]; then
+            run never_seen azad_small_cache /api/me "$work/never"
+        else
+            run never_seen "$server" /api/me "$work/never"
+        fi
+    done
+done
+uptime >&2
 python3 - "$work/results" <<'PY'
 import statistics, sys
-runs = {}
+rows = {}
 for line in open(sys.argv[1]):
-    name, rps = line.split()
-    runs.setdefault(name, []).append(float(rps))
-med = {k: statistics.median(v) for k, v in runs.items()}
-for k, v in med.items():
-    print(f"{k:22} {v:>10.0f} req/s  (runs: {', '.join(f'{x:.0f}' for x in runs[k])})")
-h, hh = med["health"], med["health_with_header"]
-print()
-print(f"/health with the same Authorization header / /health : {hh / h:.2f}")
-for k in ("me_repeated", "claims_repeated", "claims_rotating_1000"):
-    print(f"{k:22} / health: {med[k] / h:.2f}   / health with header: {med[k] / hh:.2f}")
+    server, variant, rps, p50, p99, cpu = line.split()
+    if server == "azad_small_cache":
+        server = "azad"
+    rows.setdefault((server, variant), []).append((float(rps), float(p50), float(p99), float(cpu)))
+med = lambda xs: statistics.median(xs)
+print("| server | variant | req/s (min–max) | p50 µs | p99 µs | server CPU µs/req (min–max) | req/s ÷ /health with header | added CPU µs over /health with header |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+servers = []
+for (s, _) in rows:
+    if s not in servers:
+        servers.append(s)
+for s in servers:
+    base = rows.get((s, "health_with_header"))
+    base_rps = med([r[0] for r in base]) if base else None
+    base_cpu = med([r[3] for r in base]) if base else None
+    for (srv, v), rs in rows.items():
+        if srv != s:
+            continue
+        rps = [r[0] for r in rs]; cpu = [r[3] for r in rs]
+        ratio = f"{med(rps) / base_rps:.2f}" if base_rps else ""
+        added = f"{med(cpu) - base_cpu:+.2f}" if base_cpu is not None and v not in ("health", "health_with_header") else ""
+        print(f"| {s} | {v} | {med(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {med([r[1] for r in rs]):.0f} | {med([r[2] for r in rs]):.0f} | {med(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) | {ratio} | {added} |")
 PY

@@ -44,6 +44,21 @@ fn bench(c: &mut Criterion) {
             assert!(ok.unwrap());
         });
     });
+    // The same verification with the key parsed once into aws-lc (what a key-set load can keep).
+    let jwk_n = jwks.keys[0].algorithm.clone();
+    let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = jwk_n else { panic!("an RSA key") };
+    let b64 = |s: &str| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).unwrap();
+    let parsed = aws_lc_rs::signature::ParsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        rsa_public_key_der(&b64(&rsa.n), &b64(&rsa.e)),
+    )
+    .unwrap();
+    g.bench_function("parsed_key_rs256_verify", |b| {
+        b.iter(|| {
+            let sig = b64(black_box(signature));
+            parsed.verify_sig(black_box(message.as_bytes()), &sig).unwrap();
+        });
+    });
     g.bench_function("validate_uncached", |b| {
         let mut i = 0;
         b.iter(|| {
@@ -80,7 +95,80 @@ fn bench(c: &mut Criterion) {
     g.bench_function("validate_cache_hit", |b| {
         b.iter(|| ready(&rt, cached.validate_shared(black_box(&token))).unwrap());
     });
+    // The layer's fast path: `validate_cached_token` (claims and the token's handle).
+    g.bench_function("cached_token_lookup", |b| {
+        b.iter(|| cached.validate_cached_token(black_box(&token)).unwrap());
+    });
     g.finish();
+
+    // Cache hits on one thread and on two at once: each thread looks up its own 64 tokens (two
+    // sets of users), then both look up one token. Time per iteration: one lookup per thread,
+    // so throughput scales by 2 × (one thread's time) / (two threads' time).
+    for t in &tokens[..128] {
+        ready(&rt, cached.validate_shared(t)).unwrap();
+    }
+    let mut g = c.benchmark_group("cache_hit_threads");
+    g.measurement_time(Duration::from_secs(5));
+    for (name, threads, distinct) in [
+        ("1_thread", 1, true),
+        ("2_threads", 2, true),
+        ("1_thread_same_token", 1, false),
+        ("2_threads_same_token", 2, false),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let barrier = std::sync::Barrier::new(threads);
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let (cached, tokens, barrier) = (&cached, &tokens, &barrier);
+                            s.spawn(move || {
+                                let mine = if distinct { &tokens[t * 64..(t + 1) * 64] } else { &tokens[..1] };
+                                barrier.wait();
+                                let start = Instant::now();
+                                for i in 0..iters as usize {
+                                    black_box(cached.validate_cached_token(black_box(&mine[i % mine.len()])).unwrap());
+                                }
+                                start.elapsed()
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+/// An RSAPublicKey (RFC 8017 §A.1.1) in DER, from the modulus and exponent octets.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn len(out: &mut Vec<u8>, n: usize) {
+        if n < 128 {
+            out.push(n as u8);
+        } else {
+            let bytes = (n as u32).to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (4 - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn int(out: &mut Vec<u8>, v: &[u8]) {
+        out.push(0x02);
+        let pad = v[0] & 0x80 != 0;
+        len(out, v.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+    }
+    let mut body = Vec::new();
+    int(&mut body, n);
+    int(&mut body, e);
+    let mut out = vec![0x30];
+    len(&mut out, body.len());
+    out.extend(body);
+    out
 }
 
 criterion_group!(benches, bench);

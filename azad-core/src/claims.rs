@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{TokenPart, ValidationError};
+use crate::secret::BearerToken;
 
 /// The claims of a validated access token.
 ///
@@ -71,8 +72,19 @@ pub struct Claims {
 /// for (validation never needs them, so a request never pays for parsing them).
 #[derive(Clone, Default)]
 struct Others {
-    raw: Option<Vec<u8>>,
+    raw: Option<Raw>,
     map: OnceLock<Map<String, Value>>,
+}
+
+/// Where the untyped claims are read from when first asked for.
+#[derive(Clone)]
+enum Raw {
+    /// The claims set's JSON text.
+    Json(Vec<u8>),
+    /// The validated token whose payload is the claims set: a validated-token cache entry
+    /// holds the token anyway, so its claims keep no second copy of the payload (decoded
+    /// again, once, if an untyped claim is asked for).
+    Token(BearerToken),
 }
 
 impl Others {
@@ -82,8 +94,21 @@ impl Others {
 
     fn get(&self) -> &Map<String, Value> {
         self.map.get_or_init(|| {
-            let Some(raw) = &self.raw else { return Map::new() };
-            let mut map: Map<String, Value> = serde_json::from_slice(raw).unwrap_or_default();
+            let decoded;
+            let json: &[u8] = match &self.raw {
+                None => return Map::new(),
+                Some(Raw::Json(json)) => json,
+                Some(Raw::Token(token)) => {
+                    // The token was validated: its structure and payload were decoded before.
+                    let Ok(segments) = crate::jwt::split(token.secret()) else { return Map::new() };
+                    let Ok(payload) = crate::jwt::decode_segment(segments.payload, TokenPart::Payload) else {
+                        return Map::new();
+                    };
+                    decoded = payload;
+                    &decoded
+                }
+            };
+            let mut map: Map<String, Value> = serde_json::from_slice(json).unwrap_or_default();
             map.retain(|k, _| !KNOWN.contains(&k.as_str()));
             map
         })
@@ -203,7 +228,7 @@ impl Claims {
             return Err(ValidationError::InvalidClaim(claim));
         }
         let mut claims = parsed.claims;
-        claims.other.raw = Some(json);
+        claims.other.raw = Some(Raw::Json(json));
         Ok(claims)
     }
 
@@ -219,6 +244,15 @@ impl Claims {
 
     pub(crate) fn set_authority(&mut self, name: Option<std::sync::Arc<str>>) {
         self.authority = name;
+    }
+
+    /// Reads the untyped claims from `token` (the validated token these claims were parsed
+    /// from) instead of the JSON text kept so far, which is freed: a cached entry then holds
+    /// one copy of the payload, the token's. Nothing changes for claims already read.
+    pub(crate) fn read_others_from(&mut self, token: BearerToken) {
+        if matches!(self.other.raw, Some(Raw::Json(_))) && self.other.map.get().is_none() {
+            self.other.raw = Some(Raw::Token(token));
+        }
     }
 
     /// The issuer (`iss`); empty if absent (validated tokens always have one).

@@ -104,6 +104,20 @@ impl SigningAlgorithm {
         })
     }
 
+    /// The aws-lc verification algorithm: the one `jsonwebtoken`'s aws-lc backend uses for
+    /// this algorithm (RSA moduli of 2048 to 8192 bits).
+    pub(crate) fn aws_lc_params(self) -> &'static aws_lc_rs::signature::RsaParameters {
+        use aws_lc_rs::signature as sig;
+        match self {
+            Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Self::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        }
+    }
+
     pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
         match self {
             Self::RS256 => jsonwebtoken::Algorithm::RS256,

@@ -37,6 +37,10 @@ pub(crate) struct SigningKey {
     print: u64,
     /// A hash of the key material alone (modulus, exponent).
     material: u64,
+    /// The key parsed into aws-lc once, for each allowed algorithm it may verify: a
+    /// verification then skips the per-call key construction (and its allocations) of
+    /// `jsonwebtoken::crypto::verify`, with the same aws-lc algorithms (RSA 2048–8192 bits).
+    pub(crate) parsed: Vec<(SigningAlgorithm, aws_lc_rs::signature::ParsedPublicKey)>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -182,7 +186,47 @@ fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (&n, &e).hash(&mut h);
     let material = h.finish();
-    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print, material }, n, e })
+    let der = rsa_public_key_der(&n, &e);
+    let parsed = allowed
+        .iter()
+        .filter(|a| alg.is_none_or(|k| k == **a))
+        .filter_map(|a| aws_lc_rs::signature::ParsedPublicKey::new(a.aws_lc_params(), &der).ok().map(|k| (*a, k)))
+        .collect();
+    Ok(Parsed { kid, key: SigningKey { key, alg, issuer: raw.issuer.clone(), print, material, parsed }, n, e })
+}
+
+/// An RSAPublicKey (RFC 8017 §A.1.1) in DER: `SEQUENCE { INTEGER n, INTEGER e }`, from the
+/// big-endian octets of a modulus and an exponent checked by [`usable_key`] (no leading zero
+/// octets, at most 8192 bits).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes = len.to_be_bytes();
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            out.push(0x80 | (bytes.len() - skip) as u8);
+            out.extend_from_slice(&bytes[skip..]);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, value: &[u8]) {
+        out.push(0x02);
+        // A positive INTEGER whose first octet has its high bit set takes a leading zero.
+        let pad = value.first().is_some_and(|b| b & 0x80 != 0);
+        length(out, value.len() + usize::from(pad));
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(value);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.push(0x30);
+    length(&mut out, body.len());
+    out.extend_from_slice(&body);
+    out
 }
 
 impl KeySet {

@@ -105,7 +105,7 @@ pub(crate) fn bearer_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<
     // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Only
     // visible ASCII and SP may appear: no TAB, no other whitespace, nothing non-ASCII.
     let value = value.as_bytes();
-    if !value.iter().all(|&b| b == b' ' || b.is_ascii_graphic()) {
+    if !visible_ascii_or_sp(value) {
         return Err(BearerError::Malformed);
     }
     let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?.trim_matches(' ');
@@ -114,6 +114,17 @@ pub(crate) fn bearer_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<
         return Err(BearerError::Missing);
     }
     Ok(rest.trim_start_matches(' '))
+}
+
+/// Every byte is SP or visible ASCII (0x20 to 0x7E). Without an early exit, so that the
+/// compiler vectorises it: it runs over the 1–2 KB header of every request (a byte-at-a-time
+/// `all` showed in the cache-hit profile).
+fn visible_ascii_or_sp(bytes: &[u8]) -> bool {
+    let mut outside = 0u8;
+    for &b in bytes {
+        outside |= u8::from(b.wrapping_sub(0x20) > 0x7e - 0x20);
+    }
+    outside == 0
 }
 
 fn query_has_token(uri: &Uri) -> bool {
@@ -174,6 +185,23 @@ mod tests {
             headers.insert(header::AUTHORIZATION, value);
             assert_eq!(bearer_token(&headers, &"/".parse().unwrap()), Err(BearerError::Malformed), "{v}");
         }
+    }
+
+    /// The vectorised byte check against the definition, for every byte value at every
+    /// position of a short and a header-sized value.
+    #[test]
+    fn visible_ascii_or_sp_matches_its_definition() {
+        for len in [1usize, 7, 64, 1300] {
+            for b in 0..=255u8 {
+                for at in [0, len / 2, len - 1] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    let expected = b == b' ' || b.is_ascii_graphic();
+                    assert_eq!(visible_ascii_or_sp(&v), expected, "byte {b:#04x} at {at} of {len}");
+                }
+            }
+        }
+        assert!(visible_ascii_or_sp(b""));
     }
 
     fn extract_bytes(value: &[u8]) -> Result<String, BearerError> {

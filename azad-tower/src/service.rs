@@ -92,15 +92,15 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let protocol = Protocol::of(request.headers());
         let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
-        let clone = self.inner.clone();
-        // mem::replace due to https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
-        let mut inner = std::mem::replace(&mut self.inner, clone);
 
+        // Paths that call the inner service right away call `self.inner`, which `poll_ready`
+        // just readied: no clone of the inner service (axum's routes are boxed: a clone is an
+        // allocation). Only validation, which calls it later, takes the readied service along.
         let token = match bearer_candidate(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) if self.auth.optional => {
                 request.extensions_mut().insert(Anonymous);
-                let fut = span.in_scope(|| inner.call(request));
+                let fut = span.in_scope(|| self.inner.call(request));
                 return ResponseFuture::inner(fut, span);
             }
             Err(e) => {
@@ -113,7 +113,7 @@ where
         // Fast path: a token validated before, straight from the validated-token cache.
         if let Some((claims, token)) = self.auth.validator.validate_cached_token(token) {
             authenticated(&mut request, claims, token, &self.auth.extensions, &span);
-            let fut = span.in_scope(|| inner.call(request));
+            let fut = span.in_scope(|| self.inner.call(request));
             return ResponseFuture::inner(fut, span);
         }
 
@@ -123,6 +123,9 @@ where
             let response = self.auth.on_error.on_error(&AuthRejection::from_bearer(error), protocol);
             return ResponseFuture::rejected(response, span);
         }
+        let clone = self.inner.clone();
+        // mem::replace due to https://docs.rs/tower/latest/tower/trait.Service.html#be-careful-when-cloning-inner-services
+        let inner = std::mem::replace(&mut self.inner, clone);
         let validator = self.auth.validator.clone();
         // One copy of the token: the cache entry and the request extensions share it.
         let token = BearerToken::new(token);

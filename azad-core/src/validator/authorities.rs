@@ -202,7 +202,6 @@ impl TokenValidator {
             inner: Arc::new(Inner {
                 jwks,
                 cache: None,
-                salt: [0; 32],
                 flushed_generation: AtomicU64::new(0),
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),

@@ -4,6 +4,8 @@
 
 use serde_json::json;
 
+use std::time::Duration;
+
 use super::*;
 use crate::authority::Cloud;
 use crate::config::StaticJwks;

@@ -1375,3 +1375,112 @@ async fn a_client_and_a_role_must_be_named_not_just_present() {
     let v2_with_appid = dev.token().without_claim("azp").claim("appid", dev.client_app_id()).build();
     assert_eq!(err(&v, &v2_with_appid).await, ValidationError::NotAnAccessToken);
 }
+
+/// The validated-token cache holds at most its capacity, however many distinct valid tokens
+/// arrive (a flood keeps the memory flat), and every token it still holds is served.
+#[tokio::test]
+async fn the_validated_token_cache_is_bounded_by_its_capacity() {
+    let dev = tenant().await;
+    let v = TokenValidator::new(dev.config_builder().validated_token_cache_capacity(64).build().unwrap());
+    let tokens: Vec<String> = (0..300).map(|_| dev.token().build()).collect();
+    for t in &tokens {
+        v.validate_shared(t).await.unwrap();
+    }
+    let cached = v.inner.cache.as_ref().unwrap().entry_count();
+    assert!(cached <= 64, "{cached} entries for a capacity of 64");
+    assert!(cached > 0);
+    let served = tokens.iter().filter(|t| v.validate_cached(t).is_some()).count();
+    assert_eq!(u64::try_from(served).unwrap(), cached, "every entry still held serves its token");
+    // Evicted tokens are validated again, in full.
+    for t in &tokens {
+        assert!(v.validate_shared(t).await.is_ok());
+    }
+}
+
+/// A cached entry keeps one copy of the payload (the token's): the claims without a typed
+/// accessor are read from the token and are the ones an uncached validation reads.
+#[tokio::test]
+async fn cached_claims_read_untyped_members_from_the_token() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let token = dev.token().claim("ctry", "NZ").claim("xms_tdbr", json!({"region": "EU", "n": [1, 2]})).build();
+    let cached = v.validate_shared(&token).await.unwrap();
+    let uncached = v.validate_at(&token, SystemTime::now()).await.unwrap();
+    assert_eq!(cached.get("ctry"), Some(&json!("NZ")));
+    assert_eq!(cached.get("xms_tdbr"), uncached.get("xms_tdbr"));
+    assert_eq!(*cached, uncached);
+    assert_eq!(serde_json::to_value(&*cached).unwrap(), serde_json::to_value(&uncached).unwrap());
+    // The same entry on a hit.
+    assert!(Arc::ptr_eq(&cached, &v.validate_cached(&token).unwrap()));
+    assert!(!format!("{cached:?}").contains(token.as_str()), "Debug never shows the token");
+}
+
+/// The cache key only picks a slot: an entry whose slot another token maps to (forced here by
+/// storing it under that token's key) never serves the other token, and dropping the other
+/// token's stale entry leaves it in place.
+#[tokio::test]
+async fn a_slot_serves_only_the_token_it_holds() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    let (a, b) = (dev.token().build(), dev.token().build());
+    let claims_a = v.validate_shared(&a).await.unwrap();
+    let cache = v.inner.cache.as_ref().unwrap();
+    let generation = v.jwks().generation();
+    let entry_a = cache.get(cache.key(&a)).unwrap();
+    cache.insert(cache.key(&b), entry_a);
+    let in_b_slot = cache.get(cache.key(&b)).unwrap();
+    assert!(!in_b_slot.serves(&b, generation, 0), "another token's entry never serves");
+    assert!(v.validate_cached(&b).is_none());
+    cache.invalidate(cache.key(&b), &b);
+    assert!(cache.get(cache.key(&b)).is_some(), "b's invalidation leaves a's entry");
+    let claims_b = v.validate_shared(&b).await.unwrap();
+    assert!(!Arc::ptr_eq(&claims_a, &claims_b));
+    assert!(Arc::ptr_eq(&claims_b, &v.validate_cached(&b).unwrap()));
+}
+
+/// The key parsed once into aws-lc (the validator's path) and `jsonwebtoken::crypto::verify`
+/// (the key built per call) give the same answer for a genuine signature, a changed bit, a
+/// truncated signature, a signature over another message and text that is not base64url.
+#[tokio::test]
+async fn the_parsed_key_verifies_exactly_as_jsonwebtoken_does() {
+    let dev = tenant().await;
+    let v = validator(&dev);
+    v.warm_up().await.unwrap();
+    let snapshot = v.jwks().snapshot().await.unwrap();
+    let token = dev.token().build();
+    let other = dev.token().build();
+    let segments = jwt::split(&token).unwrap();
+    let header_json = jwt::decode_segment(segments.header, TokenPart::Header).unwrap();
+    let kid = JoseHeader::parse(&header_json).unwrap().kid.unwrap().into_owned();
+    let candidates = snapshot.keys.get(&kid).unwrap();
+    assert!(candidates.iter().all(|k| !k.parsed.is_empty()), "every key parsed for RS256");
+    let other_signature = other.rsplit_once('.').unwrap().1.to_owned();
+    let mut flipped = segments.signature.as_bytes().to_vec();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let cases = [
+        segments.signature.to_owned(),
+        flipped,
+        segments.signature[..segments.signature.len() - 4].to_owned(),
+        other_signature,
+        "not*base64".to_owned(),
+        String::new(),
+    ];
+    for signature in &cases {
+        let mut s = segments;
+        s.signature = signature;
+        let ours = verify_with_candidates(candidates, SigningAlgorithm::RS256, &s).map(|_| ());
+        let theirs = match jsonwebtoken::crypto::verify(
+            signature,
+            s.signing_input.as_bytes(),
+            &candidates[0].key,
+            jsonwebtoken::Algorithm::RS256,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ValidationError::InvalidSignature),
+            Err(_) => Err(ValidationError::Malformed(TokenPart::Signature)),
+        };
+        assert_eq!(ours, theirs, "signature {signature:?}");
+    }
+    assert!(verify_with_candidates(candidates, SigningAlgorithm::RS256, &segments).is_ok());
+}
