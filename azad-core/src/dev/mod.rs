@@ -38,6 +38,7 @@ mod endpoints;
 mod graph;
 mod interactive;
 mod keys;
+mod kubernetes;
 mod server;
 mod tls;
 mod token;
@@ -51,6 +52,9 @@ use std::time::Duration;
 
 pub use self::apps::{DevApp, DevManagedIdentity, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, TOKEN_EXCHANGE_AUDIENCE};
 pub use self::keys::DevKey;
+pub use self::kubernetes::{
+    DEFAULT_KUBERNETES_ISSUER, DevKubernetes, SERVICE_ACCOUNT_TOKEN_PATH, ServiceAccountTokenBuilder, TOKEN_REVIEW_PATH,
+};
 
 pub use self::token::{MAX_GROUPS_IN_TOKEN, TokenBuilder, TokenKind, TokenVersion};
 use crate::config::AzureAdConfig;
@@ -94,6 +98,9 @@ pub enum Endpoint {
     /// Microsoft Graph's membership functions: `POST /v1.0/me/checkMemberGroups`,
     /// `/v1.0/me/getMemberObjects` and their `/v1.0/users/{id}/…` forms.
     Graph,
+    /// The emulated Kubernetes API server's `POST /apis/authentication.k8s.io/v1/tokenreviews`
+    /// (see [`DevKubernetes`]).
+    TokenReview,
 }
 
 /// A fault to inject on an endpoint.
@@ -231,6 +238,8 @@ pub(crate) struct Shared {
     pub(crate) stopped: std::sync::atomic::AtomicBool,
     /// Group memberships: user object id (lower case) → group object ids.
     pub(crate) groups: Mutex<HashMap<String, Vec<String>>>,
+    /// The emulated Kubernetes cluster (service accounts and TokenReview).
+    pub(crate) kubernetes: kubernetes::Cluster,
 }
 
 /// Which real authority's issuer forms the dev tenant announces and mints.
@@ -659,6 +668,7 @@ impl DevTenantBuilder {
             signing_algorithm: self.signing_algorithm,
             stopped: std::sync::atomic::AtomicBool::new(false),
             groups: Mutex::new(HashMap::new()),
+            kubernetes: kubernetes::Cluster::default(),
         });
         let (acceptor, ca) = match tls {
             Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
@@ -1118,6 +1128,14 @@ impl DevTenant {
             .without_claim("aio")
             .without_claim("uti")
             .build()
+    }
+
+    /// The emulated Kubernetes cluster: service-account tokens as projected into a pod, and the
+    /// API server's TokenReview endpoint on this dev tenant's base URL (for OpenBao's or Vault's
+    /// Kubernetes auth).
+    #[must_use]
+    pub fn kubernetes(&self) -> DevKubernetes {
+        DevKubernetes::new(self.shared.clone())
     }
 
     /// The managed identities (the first is system-assigned).

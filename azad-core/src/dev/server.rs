@@ -83,6 +83,7 @@ enum Route {
     AppService,
     Secret { name: String },
     Graph { user: Option<String>, function: super::graph::Function },
+    TokenReview,
 }
 
 impl Route {
@@ -98,6 +99,7 @@ impl Route {
             Self::AppService => Endpoint::AppServiceIdentity,
             Self::Secret { .. } => Endpoint::Secrets,
             Self::Graph { .. } => Endpoint::Graph,
+            Self::TokenReview => Endpoint::TokenReview,
         }
     }
 }
@@ -127,6 +129,7 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
         (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
         (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned() }),
+        (&Method::POST, ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => Some(Route::TokenReview),
         (&Method::POST, ["v1.0", "me", f]) => {
             super::graph::Function::parse(f).map(|function| Route::Graph { user: None, function })
         }
@@ -264,6 +267,7 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
         Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
         Route::Graph { user, function } => super::graph::membership(&shared, user.as_deref(), function, &request),
+        Route::TokenReview => super::kubernetes::token_review(&shared, &request),
     }
 }
 

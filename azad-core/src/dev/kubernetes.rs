@@ -1,0 +1,575 @@
+//! The dev tenant's Kubernetes emulation: a cluster's service-account token issuer and the API
+//! server's TokenReview endpoint, so that OpenBao's (or HashiCorp Vault's) Kubernetes auth
+//! method logs a pod in for real, on loopback.
+//!
+//! What it plays, and where each shape comes from:
+//!
+//! - **Service-account tokens** as the kubelet projects them into a pod
+//!   (`/var/run/secrets/kubernetes.io/serviceaccount/token`): an RS256 JWT signed by the
+//!   cluster's own key (not the Entra keys), with `iss` (the cluster's issuer,
+//!   [`DEFAULT_KUBERNETES_ISSUER`]), `sub` `system:serviceaccount:{namespace}:{name}`, `aud`
+//!   (by default the API server's audience, the issuer), `exp`, `iat`, `nbf`, `jti`, and the
+//!   `kubernetes.io` claim naming the namespace, the service account and the pod (name and
+//!   uid). Source: Kubernetes, "Service account tokens" and "Managing service accounts"
+//!   (bound service account token volume).
+//! - **`POST /apis/authentication.k8s.io/v1/tokenreviews`**: the caller authenticates with its
+//!   own bearer token (a service-account token of this cluster) and must be allowed to create
+//!   token reviews (the `system:auth-delegator` cluster role:
+//!   [`DevKubernetes::grant_token_review`]); the body is a `TokenReview` with `spec.token` and
+//!   optional `spec.audiences`; the answer is `201 Created` with the review echoed and
+//!   `status.authenticated`, `status.user` (`username`, `uid`, `groups`, `extra`),
+//!   `status.audiences`, or `status.error` for a token that does not authenticate. Failures of
+//!   the call itself are the API server's `Status` objects: `401 Unauthorized` (no or a bad
+//!   bearer token), `403 Forbidden` (not allowed to create token reviews), `400 BadRequest`
+//!   (malformed body, wrong `apiVersion`/`kind`, empty `spec.token`), `415
+//!   UnsupportedMediaType`. Source: Kubernetes API reference, "TokenReview v1
+//!   authentication.k8s.io", and "Authenticating" (webhook token authentication).
+//!
+//! A token stops authenticating when it expires, when its service account is deleted
+//! ([`DevKubernetes::delete_service_account`]) or recreated (new uid), or when the pod it is
+//! bound to is deleted ([`DevKubernetes::delete_pod`]), as with bound tokens.
+//!
+//! OpenBao's Kubernetes auth is configured with `kubernetes_host` =
+//! [`DevKubernetes::api_url`], `token_reviewer_jwt` = a token of a service account granted
+//! token review, and optionally `pem_keys` = [`DevKubernetes::public_key_pem`] and `issuer`
+//! = [`DevKubernetes::issuer`].
+//!
+//! # Example
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use azad_core::dev::DevTenant;
+//!
+//! let dev = DevTenant::start().await?;
+//! let k8s = dev.kubernetes();
+//! let reviewer = k8s.token("openbao", "openbao").build();
+//! k8s.grant_token_review("openbao", "openbao");
+//! let pod_token = k8s.token("payments", "api").pod("api-7d9c").build();
+//!
+//! let review = reqwest::Client::new()
+//!     .post(format!("{}/apis/authentication.k8s.io/v1/tokenreviews", k8s.api_url()))
+//!     .bearer_auth(&reviewer)
+//!     .json(&serde_json::json!({
+//!         "apiVersion": "authentication.k8s.io/v1",
+//!         "kind": "TokenReview",
+//!         "spec": {"token": pod_token},
+//!     }))
+//!     .send()
+//!     .await?;
+//! assert_eq!(review.status(), 201);
+//! let review: serde_json::Value = review.json().await?;
+//! assert_eq!(review["status"]["authenticated"], true);
+//! assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:payments:api");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::{self as sig, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::Full;
+use serde_json::{Map, Value, json};
+
+use super::Shared;
+use super::server::{DevRequest, DevResponse};
+
+/// The issuer (and default audience) of the emulated cluster's service-account tokens: what a
+/// cluster's API server announces with `--service-account-issuer` by default.
+pub const DEFAULT_KUBERNETES_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// Where the kubelet projects a pod's service-account token.
+pub const SERVICE_ACCOUNT_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// The path of the TokenReview API.
+pub const TOKEN_REVIEW_PATH: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+
+/// The lifetime of a projected token when none is asked: the kubelet's default
+/// `expirationSeconds` (one hour) plus the 7 seconds of jitter it adds.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3607);
+
+/// The emulated cluster's state, held by the dev tenant.
+pub(crate) struct Cluster {
+    issuer: String,
+    key: OnceLock<ClusterKey>,
+    state: Mutex<ClusterState>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self { issuer: DEFAULT_KUBERNETES_ISSUER.to_owned(), key: OnceLock::new(), state: Mutex::default() }
+    }
+}
+
+#[derive(Default)]
+struct ClusterState {
+    /// (namespace, name) → uid.
+    service_accounts: HashMap<(String, String), String>,
+    /// (namespace, name) → uid.
+    pods: HashMap<(String, String), String>,
+    /// Service accounts bound to `system:auth-delegator`.
+    reviewers: HashSet<(String, String)>,
+}
+
+/// The cluster's service-account signing key, generated on first use.
+struct ClusterKey {
+    pair: KeyPair,
+    kid: String,
+    spki_der: Vec<u8>,
+}
+
+impl ClusterKey {
+    fn generate() -> Self {
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+        let spki_der = pair.public_key().as_der().expect("SubjectPublicKeyInfo").as_ref().to_vec();
+        // Kubernetes names its keys by the base64url SHA-256 of the public key's DER.
+        let kid = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki_der));
+        Self { pair, kid, spki_der }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let header = json!({"alg": "RS256", "kid": self.kid});
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims.to_string(), &mut token);
+        let mut signature = vec![0u8; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&sig::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), token.as_bytes(), &mut signature)
+            .expect("RSA signing");
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        token
+    }
+
+    /// Verifies the signature and decodes the claims.
+    fn verify(&self, token: &str) -> Result<Map<String, Value>, &'static str> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err("malformed token");
+        };
+        let header: Map<String, Value> = URL_SAFE_NO_PAD
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or("malformed token header")?;
+        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+            return Err("unexpected signing algorithm");
+        }
+        let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| "malformed signature")?;
+        let public = sig::UnparsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, self.pair.public_key().as_ref());
+        public.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &signature).map_err(|_| "invalid signature")?;
+        URL_SAFE_NO_PAD.decode(p).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or("malformed token claims")
+    }
+}
+
+impl Cluster {
+    fn key(&self) -> &ClusterKey {
+        self.key.get_or_init(ClusterKey::generate)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ClusterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The uid of a service account, created on first use (as `kubectl create serviceaccount`).
+    fn service_account(&self, namespace: &str, name: &str) -> String {
+        self.state()
+            .service_accounts
+            .entry((namespace.to_owned(), name.to_owned()))
+            .or_insert_with(super::random_guid)
+            .clone()
+    }
+
+    fn pod(&self, namespace: &str, name: &str) -> String {
+        self.state().pods.entry((namespace.to_owned(), name.to_owned())).or_insert_with(super::random_guid).clone()
+    }
+
+    /// Authenticates a service-account token for `audiences` (empty: the API server's own
+    /// audience). Returns the user and the audiences it is valid for.
+    fn authenticate(&self, token: &str, audiences: &[String]) -> Result<(ServiceAccountUser, Vec<String>), String> {
+        let invalid = |why: &str| format!("[invalid bearer token, {why}]");
+        let claims = self.key().verify(token).map_err(invalid)?;
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+            return Err(invalid("token issuer is not this cluster's"));
+        }
+        let now = super::endpoints::now();
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("token has no exp"))?;
+        if exp <= now {
+            return Err(invalid("service account token has expired"));
+        }
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + 60) {
+            return Err(invalid("service account token is not valid yet"));
+        }
+        let token_audiences: Vec<String> = match claims.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        };
+        let wanted: Vec<String> = if audiences.is_empty() { vec![self.issuer.clone()] } else { audiences.to_vec() };
+        let valid_for: Vec<String> = wanted.iter().filter(|a| token_audiences.contains(a)).cloned().collect();
+        if valid_for.is_empty() {
+            return Err(invalid(&format!(
+                "token audiences {token_audiences:?} is invalid for the target audiences {wanted:?}"
+            )));
+        }
+        let k8s = claims.get("kubernetes.io").ok_or_else(|| invalid("not a service account token"))?;
+        let field = |v: &Value, path: &[&str]| {
+            path.iter().try_fold(v, |v, p| v.get(p)).and_then(Value::as_str).map(str::to_owned)
+        };
+        let (Some(namespace), Some(name), Some(uid)) = (
+            field(k8s, &["namespace"]),
+            field(k8s, &["serviceaccount", "name"]),
+            field(k8s, &["serviceaccount", "uid"]),
+        ) else {
+            return Err(invalid("not a service account token"));
+        };
+        let state = self.state();
+        match state.service_accounts.get(&(namespace.clone(), name.clone())) {
+            Some(current) if *current == uid => {}
+            Some(_) => return Err(invalid(&format!("service account UID ({uid}) does not match the current one"))),
+            None => return Err(invalid(&format!("service account {namespace}/{name} has been deleted"))),
+        }
+        let pod = match (field(k8s, &["pod", "name"]), field(k8s, &["pod", "uid"])) {
+            (Some(pod), Some(pod_uid)) => {
+                if state.pods.get(&(namespace.clone(), pod.clone())) != Some(&pod_uid) {
+                    return Err(invalid(&format!("pod {namespace}/{pod} has been deleted")));
+                }
+                Some((pod, pod_uid))
+            }
+            _ => None,
+        };
+        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        Ok((ServiceAccountUser { namespace, name, uid, pod, jti }, valid_for))
+    }
+}
+
+/// A service account as the API server authenticates it.
+struct ServiceAccountUser {
+    namespace: String,
+    name: String,
+    uid: String,
+    pod: Option<(String, String)>,
+    jti: Option<String>,
+}
+
+impl ServiceAccountUser {
+    fn username(&self) -> String {
+        format!("system:serviceaccount:{}:{}", self.namespace, self.name)
+    }
+
+    /// `status.user` of a TokenReview (`UserInfo`).
+    fn user_info(&self) -> Value {
+        let mut extra = Map::new();
+        if let Some((pod, pod_uid)) = &self.pod {
+            extra.insert("authentication.kubernetes.io/pod-name".into(), json!([pod]));
+            extra.insert("authentication.kubernetes.io/pod-uid".into(), json!([pod_uid]));
+        }
+        if let Some(jti) = &self.jti {
+            extra.insert("authentication.kubernetes.io/credential-id".into(), json!([format!("JTI={jti}")]));
+        }
+        json!({
+            "username": self.username(),
+            "uid": self.uid,
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", self.namespace), "system:authenticated"],
+            "extra": extra,
+        })
+    }
+}
+
+/// The dev tenant's emulated Kubernetes cluster: its service accounts, pods and
+/// service-account tokens, and its API server's TokenReview endpoint. From
+/// [`DevTenant::kubernetes`](super::DevTenant::kubernetes); see the
+/// [module docs](self) for the shapes.
+#[derive(Clone)]
+pub struct DevKubernetes {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for DevKubernetes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DevKubernetes")
+            .field("api_url", &self.shared.base_url)
+            .field("issuer", &self.shared.kubernetes.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevKubernetes {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn cluster(&self) -> &Cluster {
+        &self.shared.kubernetes
+    }
+
+    /// The API server's URL (the dev tenant's base URL): OpenBao's `kubernetes_host`. The
+    /// TokenReview API is at `{api_url}/apis/authentication.k8s.io/v1/tokenreviews`.
+    #[must_use]
+    pub fn api_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The issuer of the cluster's service-account tokens (`iss`), also the API server's
+    /// default audience: [`DEFAULT_KUBERNETES_ISSUER`].
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.cluster().issuer
+    }
+
+    /// The public key that verifies the cluster's service-account tokens, as a PEM
+    /// `PUBLIC KEY` (SubjectPublicKeyInfo): OpenBao's `pem_keys`.
+    #[must_use]
+    pub fn public_key_pem(&self) -> String {
+        pem::encode(&pem::Pem::new("PUBLIC KEY", self.cluster().key().spki_der.clone()))
+    }
+
+    /// The uid of the service account `namespace`/`name`, which is created if it does not
+    /// exist (tokens minted with [`token`](Self::token) create it too).
+    #[must_use]
+    pub fn service_account(&self, namespace: &str, name: &str) -> String {
+        self.cluster().service_account(namespace, name)
+    }
+
+    /// Deletes a service account: its tokens stop authenticating. A service account of the
+    /// same name created later has a new uid, and the old tokens stay invalid. Returns `false`
+    /// if it did not exist.
+    #[allow(clippy::must_use_candidate)]
+    pub fn delete_service_account(&self, namespace: &str, name: &str) -> bool {
+        let mut state = self.cluster().state();
+        let key = (namespace.to_owned(), name.to_owned());
+        state.reviewers.remove(&key);
+        state.service_accounts.remove(&key).is_some()
+    }
+
+    /// Deletes a pod: the tokens bound to it stop authenticating. Returns `false` if it did
+    /// not exist.
+    #[allow(clippy::must_use_candidate)]
+    pub fn delete_pod(&self, namespace: &str, pod: &str) -> bool {
+        self.cluster().state().pods.remove(&(namespace.to_owned(), pod.to_owned())).is_some()
+    }
+
+    /// Binds the service account `namespace`/`name` to the `system:auth-delegator` cluster
+    /// role: its tokens may call the TokenReview API (what OpenBao's `token_reviewer_jwt` needs).
+    pub fn grant_token_review(&self, namespace: &str, name: &str) {
+        let _ = self.cluster().service_account(namespace, name);
+        self.cluster().state().reviewers.insert((namespace.to_owned(), name.to_owned()));
+    }
+
+    /// A builder for a service-account token of `namespace`/`name` (created if needed): by
+    /// default for the API server's audience, valid 3607 seconds, not bound to a pod.
+    pub fn token(&self, namespace: &str, name: &str) -> ServiceAccountTokenBuilder {
+        ServiceAccountTokenBuilder {
+            shared: self.shared.clone(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            audiences: Vec::new(),
+            lifetime: DEFAULT_LIFETIME,
+            pod: None,
+        }
+    }
+}
+
+/// Builds a service-account token of the dev tenant's cluster, shaped like a projected token
+/// (see the [module docs](self)). From [`DevKubernetes::token`].
+#[must_use]
+pub struct ServiceAccountTokenBuilder {
+    shared: Arc<Shared>,
+    namespace: String,
+    name: String,
+    audiences: Vec<String>,
+    lifetime: Duration,
+    pod: Option<String>,
+}
+
+impl fmt::Debug for ServiceAccountTokenBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountTokenBuilder")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("audiences", &self.audiences)
+            .field("lifetime", &self.lifetime)
+            .field("pod", &self.pod)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServiceAccountTokenBuilder {
+    /// Adds an audience (`aud`); without any, the token's audience is the API server's (the
+    /// cluster's issuer), as for the default projected token.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// How long the token is valid (`exp` − `iat`); [`Duration::ZERO`] mints an expired token.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Binds the token to the pod `pod` of the same namespace (created if needed): the
+    /// `kubernetes.io.pod` claim, and the token stops authenticating when the pod is deleted.
+    pub fn pod(mut self, pod: impl Into<String>) -> Self {
+        self.pod = Some(pod.into());
+        self
+    }
+
+    /// The signed token (compact JWS, RS256, the cluster's key).
+    #[must_use]
+    pub fn build(self) -> String {
+        let cluster = &self.shared.kubernetes;
+        let sa_uid = cluster.service_account(&self.namespace, &self.name);
+        let now = super::endpoints::now();
+        let exp = now.saturating_add(i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX));
+        let audiences = if self.audiences.is_empty() { vec![cluster.issuer.clone()] } else { self.audiences };
+        let mut k8s = json!({
+            "namespace": self.namespace,
+            "serviceaccount": {"name": self.name, "uid": sa_uid},
+        });
+        if let Some(pod) = &self.pod {
+            k8s["pod"] = json!({"name": pod, "uid": cluster.pod(&self.namespace, pod)});
+        }
+        let claims = json!({
+            "aud": audiences,
+            "exp": exp,
+            "iat": now.min(exp),
+            "nbf": now.min(exp),
+            "iss": cluster.issuer,
+            "jti": super::random_guid(),
+            "kubernetes.io": k8s,
+            "sub": format!("system:serviceaccount:{}:{}", self.namespace, self.name),
+        });
+        cluster.key().sign(&claims)
+    }
+
+    /// Builds the token and writes it to `path` as the kubelet does (replacing the file at
+    /// once: written beside it, then renamed), creating the parent directories. Returns the
+    /// token.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error if the file cannot be written.
+    pub fn write_to(self, path: impl AsRef<Path>) -> std::io::Result<String> {
+        let path = path.as_ref();
+        let token = self.build();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        std::fs::write(&tmp, &token)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(token)
+    }
+}
+
+/// An API server `Status` object (`metav1.Status`) with its HTTP status.
+fn status(code: StatusCode, reason: &str, message: &str, details: Option<Value>) -> DevResponse {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    if let Some(details) = details {
+        body["details"] = details;
+    }
+    json(code, &body)
+}
+
+fn json(code: StatusCode, body: &Value) -> DevResponse {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("static response parts")
+}
+
+/// `POST /apis/authentication.k8s.io/v1/tokenreviews`.
+pub(crate) fn token_review(shared: &Shared, request: &DevRequest) -> DevResponse {
+    let cluster = &shared.kubernetes;
+    // Authentication of the caller: its own bearer token, for the API server's audience.
+    let bearer = request
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let caller = match bearer.map(|t| cluster.authenticate(t, &[])) {
+        Some(Ok((user, _))) => user,
+        Some(Err(why)) => {
+            tracing::debug!(target: "azad::dev", %why, "TokenReview caller not authenticated");
+            return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", None);
+        }
+        None => return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", None),
+    };
+    // Authorization: `create` on `tokenreviews` (the `system:auth-delegator` cluster role).
+    if !cluster.state().reviewers.contains(&(caller.namespace.clone(), caller.name.clone())) {
+        let message = format!(
+            "tokenreviews.authentication.k8s.io is forbidden: User \"{}\" cannot create resource \"tokenreviews\" in API group \"authentication.k8s.io\" at the cluster scope",
+            caller.username()
+        );
+        let details = json!({"group": "authentication.k8s.io", "kind": "tokenreviews"});
+        return status(StatusCode::FORBIDDEN, "Forbidden", &message, Some(details));
+    }
+    if let Some(ct) = request.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && !ct.trim_start().to_ascii_lowercase().starts_with("application/json")
+    {
+        let message = format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {ct})"
+        );
+        return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &message, None);
+    }
+    let bad = |message: &str| status(StatusCode::BAD_REQUEST, "BadRequest", message, None);
+    let Ok(Value::Object(mut review)) = serde_json::from_slice::<Value>(&request.body) else {
+        return bad("the body of the request could not be decoded as a TokenReview object");
+    };
+    match (review.get("apiVersion"), review.get("kind")) {
+        (None | Some(Value::String(_)), None | Some(Value::String(_))) => {}
+        _ => return bad("apiVersion and kind must be strings"),
+    }
+    if review
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| !v.is_empty() && v != "authentication.k8s.io/v1")
+        || review.get("kind").and_then(Value::as_str).is_some_and(|k| !k.is_empty() && k != "TokenReview")
+    {
+        return bad(
+            "the API version in the data does not match the expected API version authentication.k8s.io/v1, kind TokenReview",
+        );
+    }
+    let spec = review.get("spec").cloned().unwrap_or(Value::Null);
+    let token = spec.get("token").and_then(Value::as_str).unwrap_or_default();
+    if token.is_empty() {
+        return bad("token is required for TokenReview in authentication");
+    }
+    let audiences: Vec<String> = match spec.get("audiences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            a.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+        }
+        Some(_) => return bad("spec.audiences must be a list of strings"),
+    };
+    let result = match cluster.authenticate(token, &audiences) {
+        Ok((user, valid_for)) => json!({"authenticated": true, "user": user.user_info(), "audiences": valid_for}),
+        Err(error) => json!({"user": {}, "error": error}),
+    };
+    review.insert("apiVersion".into(), "authentication.k8s.io/v1".into());
+    review.insert("kind".into(), "TokenReview".into());
+    review.insert("metadata".into(), json!({"creationTimestamp": null}));
+    review.insert("status".into(), result);
+    json(StatusCode::CREATED, &Value::Object(review))
+}
