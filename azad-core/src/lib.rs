@@ -30,6 +30,9 @@ pub mod metrics;
 #[allow(dead_code, unreachable_pub)]
 mod metrics;
 pub mod secret;
+#[cfg(feature = "secrets")]
+#[cfg_attr(docsrs, doc(cfg(feature = "secrets")))]
+pub mod secrets;
 pub mod signin;
 #[cfg(feature = "simulation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]

@@ -1,0 +1,14 @@
+//! Secrets an API needs for its own credentials and configuration, read from Azure Key Vault,
+//! OpenBao/HashiCorp Vault KV v2, environment variables, a dotenv file or a directory of mounted
+//! Kubernetes secrets (feature `secrets`).
+//!
+//! Every backend implements [`SecretSource`]: it reads one secret (latest or a version) and
+//! classifies failures with [`SecretError`]. A chain tries sources in order with bounded
+//! retries, marks a fallback's answer degraded and never falls back silently; a cache keeps
+//! answers for a TTL; a rotating credential keeps a
+//! [`ClientCredential`](crate::credential::ClientCredential) current when the secret rotates.
+//! Every read emits one audit event (target `azad::secrets`) that never contains the value.
+
+mod source;
+
+pub use self::source::{BoxError, SecretError, SecretFuture, SecretSource, SecretValue, SourceFailure};
