@@ -2,6 +2,7 @@
 //!
 //! Each `cargo run --example <name>` is a thin `main` around one of these modules.
 
+pub mod bao;
 pub mod daemon;
 pub mod grpc;
 pub mod on_behalf_of;

@@ -9,6 +9,8 @@
 //! [`ClientCredential`](crate::credential::ClientCredential) current when the secret rotates.
 //! Every read emits one audit event (target `azad::secrets`) that never contains the value.
 
+mod openbao;
 mod source;
 
+pub use self::openbao::{DEFAULT_TOKEN_PATH, KvSecret, OpenBaoConfig, OpenBaoError, OpenBaoSource, read_env_blocking};
 pub use self::source::{BoxError, SecretError, SecretFuture, SecretSource, SecretValue, SourceFailure};
