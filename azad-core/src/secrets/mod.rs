@@ -9,6 +9,8 @@
 //! [`ClientCredential`](crate::credential::ClientCredential) current when the secret rotates.
 //! Every read emits one audit event (target `azad::secrets`) that never contains the value.
 
+mod key_vault;
 mod source;
 
+pub use self::key_vault::{KEY_VAULT_API_VERSION, KEY_VAULT_AUDIENCE, KeyVaultSource};
 pub use self::source::{BoxError, SecretError, SecretFuture, SecretSource, SecretValue, SourceFailure};
