@@ -1076,6 +1076,19 @@ impl DevTenant {
         list.len() != before
     }
 
+    /// Removes a certificate (DER) from app registration `client_id`: assertions signed with
+    /// its key are then refused (`invalid_client`, AADSTS700027). Returns `false` if the app
+    /// had no such certificate.
+    pub fn remove_certificate(&self, client_id: &str, der: &[u8]) -> bool {
+        let mut registry = self.shared.registry();
+        let Some(list) = registry.certificates.get_mut(client_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c != der);
+        list.len() != before
+    }
+
     /// Creates a self-signed certificate, registers it on an app registration, and returns
     /// it with its private key (PEM, and PKCS#12 with the `pkcs12` feature).
     ///

@@ -51,22 +51,27 @@ impl Credential {
         }
     }
 
-    /// A bearer token for `audience`; `fresh` bypasses the token cache (after a 401).
-    async fn token(&self, audience: &str, fresh: bool) -> Result<String, String> {
+    /// A bearer token for `audience`; `fresh` bypasses the token cache (after a 401). The error
+    /// says whether the failure is transient.
+    async fn token(&self, audience: &str, fresh: bool) -> Result<String, (String, bool)> {
         let scope = format!("{audience}/.default");
+        let from_token_error = |e: crate::error::TokenError| {
+            let transient = e.is_transient();
+            (e.to_string(), transient)
+        };
         match self {
             Self::Client(client) => client
                 .acquire(TokenRequest::app([scope]).force_refresh(fresh))
                 .await
                 .map(|t| t.secret().to_owned())
-                .map_err(|e| e.to_string()),
+                .map_err(from_token_error),
             Self::ManagedIdentity(identity) => {
-                identity.get_token(audience).await.map(|t| t.secret().to_owned()).map_err(|e| e.to_string())
+                identity.get_token(audience).await.map(|t| t.secret().to_owned()).map_err(from_token_error)
             }
             Self::Chain(chain) => {
-                chain.get_token(&scope).await.map(|t| t.secret().to_owned()).map_err(|e| e.to_string())
+                chain.get_token(&scope).await.map(|t| t.secret().to_owned()).map_err(|e| (e.to_string(), true))
             }
-            Self::Callback(callback) => callback(scope).await,
+            Self::Callback(callback) => callback(scope).await.map_err(|e| (e, true)),
         }
     }
 }
@@ -81,9 +86,9 @@ impl Credential {
 /// [`with_audience`](Self::with_audience) says otherwise.
 ///
 /// Failures: 404 → [`SecretError::NotFound`]; 401/403 → [`SecretError::Denied`] (after one
-/// retry with a fresh token on 401); 429, 5xx, transport errors and a failing token
-/// acquisition → [`SecretError::Unavailable`]; anything unparseable →
-/// [`SecretError::InvalidResponse`].
+/// retry with a fresh token on 401); 429, 5xx, transport errors and a transient token failure
+/// → [`SecretError::Unavailable`]; a token endpoint refusing the credential →
+/// [`SecretError::Denied`]; anything unparseable → [`SecretError::InvalidResponse`].
 ///
 /// # Example
 ///
@@ -259,12 +264,9 @@ impl KeyVaultSource {
         };
         let mut fresh = false;
         loop {
-            let token = self.credential.token(&self.audience, fresh).await.map_err(|why| {
-                SecretError::unavailable(format!(
-                    "no token for {} from the {}: {why}",
-                    self.audience,
-                    self.credential.kind()
-                ))
+            let token = self.credential.token(&self.audience, fresh).await.map_err(|(why, transient)| {
+                let detail = format!("no token for {} from the {}: {why}", self.audience, self.credential.kind());
+                if transient { SecretError::unavailable(detail) } else { SecretError::denied(name, detail) }
             })?;
             let request: HttpRequest = http::Request::get(&uri)
                 .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
