@@ -61,9 +61,27 @@ enum Kind {
     Secret(ClientSecret),
     Certificate(CertificateCredential),
     WorkloadIdentity(PathBuf),
-    ManagedIdentityFederation { identity: ManagedIdentity, audience: String },
+    ManagedIdentityFederation {
+        identity: ManagedIdentity,
+        audience: String,
+    },
     Callback(Arc<Callback>),
+    /// A proof that can change at run time (a rotating secret or certificate).
+    Dynamic(Arc<dyn DynamicProof>),
     Public,
+}
+
+/// A client proof read from elsewhere at each request, refreshed once when the token endpoint
+/// rejects it as invalid or expired (the `secrets` feature's rotating credential).
+pub(crate) trait DynamicProof: Send + Sync + fmt::Debug + 'static {
+    /// The current proof for `request`.
+    fn client_auth(
+        &self,
+        request: AssertionRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ClientAuth, CredentialError>> + Send + '_>>;
+    /// The token endpoint rejected `used` as invalid or expired: refetch the proof now. `true`
+    /// when a different proof is available (the request is then retried once).
+    fn rejected<'a>(&'a self, used: &'a ClientAuth) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }
 
 /// How this application authenticates to the token endpoint. Cheap to clone.
@@ -86,6 +104,7 @@ impl fmt::Debug for ClientCredential {
                 write!(f, "ClientCredential::ManagedIdentityFederation({identity:?}, {audience:?})")
             }
             Kind::Callback(_) => f.write_str("ClientCredential::Callback"),
+            Kind::Dynamic(d) => write!(f, "ClientCredential::Dynamic({d:?})"),
             Kind::Public => f.write_str("ClientCredential::Public"),
         }
     }
@@ -167,6 +186,21 @@ impl ClientCredential {
         Fut: Future<Output = Result<ClientAssertion, CredentialError>> + Send + 'static,
     {
         Self::new(Kind::Callback(Arc::new(move |req| Box::pin(callback(req)))))
+    }
+
+    /// A credential whose proof is produced (and refreshed) at run time.
+    #[cfg_attr(not(feature = "secrets"), allow(dead_code))]
+    pub(crate) fn dynamic(proof: Arc<dyn DynamicProof>) -> Self {
+        Self::new(Kind::Dynamic(proof))
+    }
+
+    /// After the token endpoint rejected the proof as invalid or expired: `true` when a
+    /// refreshed proof is available and the request should be retried once.
+    pub(crate) async fn refresh_after_rejection(&self, used: &ClientAuth) -> bool {
+        match &*self.kind {
+            Kind::Dynamic(d) => d.rejected(used).await,
+            _ => false,
+        }
     }
 
     /// Picks a credential from the environment, in this order:
@@ -253,6 +287,11 @@ impl ClientCredential {
                 let req =
                     AssertionRequest { client_id: client_id.to_owned(), token_endpoint: token_endpoint.to_owned() };
                 cb(req).await.map(ClientAuth::Assertion)
+            }
+            Kind::Dynamic(d) => {
+                let req =
+                    AssertionRequest { client_id: client_id.to_owned(), token_endpoint: token_endpoint.to_owned() };
+                d.client_auth(req).await
             }
         }
     }

@@ -524,6 +524,15 @@ impl EntraError {
         self.error == "invalid_client" || self.error == "unauthorized_client"
     }
 
+    /// `invalid_client` because the secret or certificate is not (or no longer) valid:
+    /// AADSTS7000215 (invalid client secret), AADSTS7000222 (client secret expired),
+    /// AADSTS700027 (assertion signed with a key not registered on the app). What a rotated
+    /// credential answers.
+    #[must_use]
+    pub fn is_stale_client_proof(&self) -> bool {
+        self.error == "invalid_client" && self.error_codes.iter().any(|c| matches!(c, 7_000_215 | 7_000_222 | 700_027))
+    }
+
     /// The user must interact (MFA, consent, conditional access): `interaction_required`,
     /// or any error carrying a claims challenge.
     #[must_use]
@@ -583,6 +592,9 @@ pub enum CredentialError {
     /// No credential could be chosen from the environment.
     #[error("no client credential in the environment: set {0}")]
     NotConfigured(&'static str),
+    /// The secret source of a rotating credential (feature `secrets`) could not provide it.
+    #[error("the client credential's secret source failed: {0}")]
+    SecretSource(String),
 }
 
 /// Why an on-behalf-of exchange was refused before any network call.

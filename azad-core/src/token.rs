@@ -743,6 +743,7 @@ impl TokenClient {
         let http =
             inner.http.clone().ok_or(TokenError::Configuration("no HTTP transport (enable the `reqwest` feature)"))?;
         let mut retried = false;
+        let mut proof_refreshed = false;
         loop {
             // A new proof per attempt: assertions carry a unique jti and a short lifetime.
             let auth =
@@ -785,6 +786,17 @@ impl TokenClient {
                 retried = true;
                 tracing::debug!(target: "azad::token", grant, error = %error, "transient token endpoint failure; retrying once");
                 tokio::time::sleep(inner.retry.retry_delay).await;
+                continue;
+            }
+            // A rotating credential's secret or certificate was refused as invalid or expired:
+            // refetch it once, retry once, never loop.
+            if let TokenError::ServerResponse(e) = &error
+                && !proof_refreshed
+                && e.is_stale_client_proof()
+                && inner.credential.refresh_after_rejection(&auth).await
+            {
+                proof_refreshed = true;
+                tracing::warn!(target: "azad::token", grant, error = %e, "the client credential was rejected; retrying once with the refetched one");
                 continue;
             }
             match &error {

@@ -207,7 +207,7 @@ pub(crate) struct Registry {
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
     pub(crate) device_codes: HashMap<String, DeviceGrant>,
-    pub(crate) vault: HashMap<String, String>,
+    pub(crate) vault: super::key_vault::Vault,
 }
 
 impl Registry {

@@ -15,9 +15,7 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 
 use super::apps::{AuthCode, DeviceGrant, RefreshGrant};
-use super::endpoints::{
-    OIDC_SCOPES, authenticate, invalid_grant, invalid_request, parse_scopes, token_response, verify_dev_token,
-};
+use super::endpoints::{OIDC_SCOPES, authenticate, invalid_grant, invalid_request, parse_scopes, token_response};
 use super::server::{DevRequest, DevResponse, json_response, oauth_error};
 use super::{DevUser, Shared, TokenBuilder, random_bytes};
 
@@ -553,60 +551,4 @@ pub(crate) fn device_code_grant(shared: &Arc<Shared>, tid: Option<&str>, f: &Has
     let tid = tid.map_or_else(|| shared.tenant_id.clone(), str::to_owned);
     let claims = f.get("claims").map(String::as_str);
     issue_tokens(shared, &client_id, user, &tid, &scopes, None, wants_client_info(f), Spa(false), claims)
-}
-
-/// `GET /secrets/{name}?api-version=…`: a Key Vault–shaped secret read, with a bearer token
-/// for the vault audience.
-pub(crate) fn secret(shared: &Shared, name: &str, request: &DevRequest) -> DevResponse {
-    let challenge = format!(
-        "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
-        shared.base_url, shared.tenant_id
-    );
-    let unauthorized = |message: &str| {
-        let mut r =
-            json_response(StatusCode::UNAUTHORIZED, &json!({"error": {"code": "Unauthorized", "message": message}}));
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge.parse().expect("ASCII challenge"));
-        r
-    };
-    let token = request
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let Some(token) = token else {
-        return unauthorized("AKV10000: Request is missing a Bearer or PoP token.");
-    };
-    // Only SP after the scheme (RFC 7235 §2.1), as the AzureAdAuth layer reads it.
-    let claims = match verify_dev_token(shared, token.trim_start_matches(' ')) {
-        Ok(c) => c,
-        Err(why) => return unauthorized(&format!("AKV10032: Invalid token ({why}).")),
-    };
-    let aud_ok = matches!(
-        claims.get("aud").and_then(Value::as_str),
-        Some("https://vault.azure.net" | super::apps::KEY_VAULT_CLIENT_ID)
-    );
-    if !aud_ok {
-        return unauthorized("AKV10022: Invalid audience.");
-    }
-    if request.query_param("api-version").is_none() {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": {"code": "BadParameter", "message": "The request URI contains an invalid api-version."}}),
-        );
-    }
-    match shared.registry().vault.get(name) {
-        Some(value) => json_response(
-            StatusCode::OK,
-            &json!({
-                "value": value,
-                "id": format!("{}/secrets/{name}/{}", shared.base_url, "6a1f0e2b8c3d4e5f"),
-                "attributes": {"enabled": true, "created": 1_767_225_600, "updated": 1_767_225_600, "recoveryLevel": "Recoverable+Purgeable"},
-                "tags": {},
-            }),
-        ),
-        None => json_response(
-            StatusCode::NOT_FOUND,
-            &json!({"error": {"code": "SecretNotFound", "message": format!("A secret with (name/id) {name} was not found in this key vault.")}}),
-        ),
-    }
 }

@@ -37,6 +37,7 @@ mod apps;
 mod endpoints;
 mod graph;
 mod interactive;
+mod key_vault;
 mod keys;
 mod kubernetes;
 mod server;
@@ -1072,6 +1073,32 @@ impl DevTenant {
         secret
     }
 
+    /// Removes client secret `secret` from app registration `client_id` (the end of a
+    /// rotation: the token endpoint then refuses it with `invalid_client`, AADSTS7000215).
+    /// Returns `false` if the app had no such secret.
+    pub fn remove_client_secret(&self, client_id: &str, secret: &str) -> bool {
+        let mut registry = self.shared.registry();
+        let Some(list) = registry.secrets.get_mut(client_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|s| s != secret);
+        list.len() != before
+    }
+
+    /// Removes a certificate (DER) from app registration `client_id`: assertions signed with
+    /// its key are then refused (`invalid_client`, AADSTS700027). Returns `false` if the app
+    /// had no such certificate.
+    pub fn remove_certificate(&self, client_id: &str, der: &[u8]) -> bool {
+        let mut registry = self.shared.registry();
+        let Some(list) = registry.certificates.get_mut(client_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|c| c != der);
+        list.len() != before
+    }
+
     /// Creates a self-signed certificate, registers it on an app registration, and returns
     /// it with its private key (PEM, and PKCS#12 with the `pkcs12` feature).
     ///
@@ -1166,17 +1193,6 @@ impl DevTenant {
     #[must_use]
     pub fn identity_header(&self) -> &str {
         &self.shared.identity_header
-    }
-
-    /// Stores a secret in the Key Vault–shaped secrets endpoint (`GET /secrets/{name}`).
-    pub fn set_secret(&self, name: &str, value: &str) {
-        self.shared.registry().vault.insert(name.to_owned(), value.to_owned());
-    }
-
-    /// The base URL of the Key Vault–shaped secrets endpoint (the vault URL).
-    #[must_use]
-    pub fn vault_url(&self) -> &str {
-        &self.shared.base_url
     }
 
     /// Approves a pending device code as the user at `user_index` (what the user does in a

@@ -81,7 +81,7 @@ enum Route {
     DeviceLogin,
     Imds,
     AppService,
-    Secret { name: String },
+    Secret { name: String, version: Option<String> },
     Graph { user: Option<String>, function: super::graph::Function },
     TokenReview,
 }
@@ -128,7 +128,10 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         (&Method::GET, ["devicelogin"]) => Some(Route::DeviceLogin),
         (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
         (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
-        (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned() }),
+        (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned(), version: None }),
+        (&Method::GET, ["secrets", name, version]) => {
+            Some(Route::Secret { name: (*name).to_owned(), version: Some((*version).to_owned()) })
+        }
         (&Method::POST, ["apis", "authentication.k8s.io", "v1", "tokenreviews"]) => Some(Route::TokenReview),
         (&Method::POST, ["v1.0", "me", f]) => {
             super::graph::Function::parse(f).map(|function| Route::Graph { user: None, function })
@@ -265,7 +268,7 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         Route::DeviceLogin => super::interactive::device_login(&shared, &request),
         Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
         Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
-        Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
+        Route::Secret { name, version } => super::key_vault::get_secret(&shared, &name, version.as_deref(), &request),
         Route::Graph { user, function } => super::graph::membership(&shared, user.as_deref(), function, &request),
         Route::TokenReview => super::kubernetes::token_review(&shared, &request),
     }

@@ -348,10 +348,17 @@ impl SecretError {
         matches!(self, Self::Unavailable { .. })
     }
 
-    /// Whether the secret does not exist ([`SecretError::NotFound`]).
+    /// Whether the secret does not exist: [`SecretError::NotFound`], or
+    /// [`SecretError::AllSourcesFailed`] where every source said not found.
     #[must_use]
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NotFound { .. })
+        match self {
+            Self::NotFound { .. } => true,
+            Self::AllSourcesFailed { failures, .. } => {
+                !failures.is_empty() && failures.iter().all(|f| f.error.is_not_found())
+            }
+            _ => false,
+        }
     }
 
     /// The `Retry-After` the backend sent, for [`SecretError::Unavailable`].

@@ -1,0 +1,218 @@
+//! The dev tenant's Azure Key Vault–shaped secrets endpoint: `GET /secrets/{name}` (latest) and
+//! `GET /secrets/{name}/{version}`, both with a required `api-version`, a bearer token for the
+//! vault audience, and Key Vault's JSON shapes (the `SecretBundle`: `value`, `id`
+//! = `{vault}/secrets/{name}/{version}`, `attributes {enabled, created, updated, recoveryLevel}`,
+//! `tags`) and errors (`{"error": {"code", "message"}}`).
+//!
+//! Source: <https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret> and
+//! <https://learn.microsoft.com/azure/key-vault/general/authentication-requests-and-responses>.
+
+use std::collections::{HashMap, HashSet};
+
+use http::{StatusCode, header};
+use serde_json::{Value, json};
+
+use super::endpoints::{now, verify_dev_token};
+use super::server::{DevRequest, DevResponse, json_response};
+use super::{DevTenant, Shared, random_bytes};
+
+/// One version of a secret.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretVersion {
+    pub(crate) version: String,
+    pub(crate) value: String,
+    pub(crate) created: i64,
+    pub(crate) updated: i64,
+    pub(crate) enabled: bool,
+    pub(crate) content_type: Option<String>,
+}
+
+/// The vault's contents: each secret's versions, oldest first, and the principals (`oid`,
+/// `appid` or `azp`) refused access.
+#[derive(Debug, Default)]
+pub(crate) struct Vault {
+    secrets: HashMap<String, Vec<SecretVersion>>,
+    denied: HashSet<String>,
+}
+
+impl Vault {
+    fn set(&mut self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        let version: String = random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
+        let at = now();
+        // Key Vault secret names are case-insensitive.
+        self.secrets.entry(name.to_ascii_lowercase()).or_default().push(SecretVersion {
+            version: version.clone(),
+            value: value.to_owned(),
+            created: at,
+            updated: at,
+            enabled: true,
+            content_type: content_type.map(str::to_owned),
+        });
+        version
+    }
+}
+
+/// Key Vault's answer for a request without a usable bearer token: 401 with the challenge
+/// naming the authority and the vault resource.
+fn unauthorized(shared: &Shared, message: &str) -> DevResponse {
+    let challenge = format!(
+        "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
+        shared.base_url, shared.tenant_id
+    );
+    let mut r =
+        json_response(StatusCode::UNAUTHORIZED, &json!({"error": {"code": "Unauthorized", "message": message}}));
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, challenge.parse().expect("ASCII challenge"));
+    r
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> DevResponse {
+    json_response(status, &json!({"error": {"code": code, "message": message}}))
+}
+
+/// `GET /secrets/{name}[/{version}]?api-version=…`.
+pub(crate) fn get_secret(shared: &Shared, name: &str, version: Option<&str>, request: &DevRequest) -> DevResponse {
+    let token = request
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let Some(token) = token else {
+        return unauthorized(shared, "AKV10000: Request is missing a Bearer or PoP token.");
+    };
+    // Only SP after the scheme (RFC 7235 §2.1), as the AzureAdAuth layer reads it.
+    let claims = match verify_dev_token(shared, token.trim_start_matches(' ')) {
+        Ok(c) => c,
+        Err(why) => return unauthorized(shared, &format!("AKV10032: Invalid token ({why}).")),
+    };
+    let audience = claims.get("aud").and_then(Value::as_str);
+    if !matches!(audience, Some("https://vault.azure.net" | super::apps::KEY_VAULT_CLIENT_ID)) {
+        return unauthorized(
+            shared,
+            &format!(
+                "AKV10022: Invalid audience. Expected https://vault.azure.net, found: {}.",
+                audience.unwrap_or("")
+            ),
+        );
+    }
+    if request.query_param("api-version").is_none_or(|v| v.is_empty()) {
+        return error(StatusCode::BAD_REQUEST, "BadParameter", "The request URI contains an invalid api-version.");
+    }
+    let principals: Vec<&str> =
+        ["oid", "appid", "azp"].iter().filter_map(|c| claims.get(*c).and_then(Value::as_str)).collect();
+    let registry = shared.registry();
+    let vault = &registry.vault;
+    if principals.iter().any(|p| vault.denied.contains(*p)) {
+        let caller = principals.join(";");
+        let mut r = json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error": {
+                "code": "Forbidden",
+                "message": format!("Caller is not authorized to perform action on resource.\r\nCaller: {caller}\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nAssignment: (not found)\r\n"),
+                "innererror": {"code": "ForbiddenByRbac"},
+            }}),
+        );
+        r.headers_mut().insert("x-ms-keyvault-service-version", http::HeaderValue::from_static("1.9.0.0"));
+        return r;
+    }
+    let not_found = || {
+        let id = version.map_or_else(|| name.to_owned(), |v| format!("{name}/{v}"));
+        error(
+            StatusCode::NOT_FOUND,
+            "SecretNotFound",
+            &format!(
+                "A secret with (name/id) {id} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+            ),
+        )
+    };
+    let Some(versions) = vault.secrets.get(&name.to_ascii_lowercase()) else {
+        return not_found();
+    };
+    let found = match version {
+        Some(v) => versions.iter().find(|s| s.version.eq_ignore_ascii_case(v)),
+        None => versions.last(),
+    };
+    let Some(secret) = found else {
+        return not_found();
+    };
+    if !secret.enabled {
+        return error(StatusCode::FORBIDDEN, "Forbidden", "Operation get is not allowed on a disabled secret.");
+    }
+    let mut body = json!({
+        "value": secret.value,
+        "id": format!("{}/secrets/{name}/{}", shared.base_url, secret.version),
+        "attributes": {
+            "enabled": true,
+            "created": secret.created,
+            "updated": secret.updated,
+            "recoveryLevel": "Recoverable+Purgeable",
+            "recoverableDays": 90,
+        },
+        "tags": {},
+    });
+    if let Some(content_type) = &secret.content_type {
+        body["contentType"] = json!(content_type);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// The dev tenant's Key Vault.
+impl DevTenant {
+    /// Stores a new version of secret `name` in the Key Vault–shaped secrets endpoint
+    /// (`GET {vault_url}/secrets/{name}` then answers with it; older versions stay readable at
+    /// `GET {vault_url}/secrets/{name}/{version}`). This is how a test rotates a secret.
+    pub fn set_secret(&self, name: &str, value: &str) {
+        let _ = self.add_secret_version(name, value, None);
+    }
+
+    /// Stores a new version of secret `name` with an optional `contentType` (e.g.
+    /// `application/x-pem-file`) and returns its version id (32 hex digits, as Key Vault's).
+    pub fn add_secret_version(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        self.shared.registry().vault.set(name, value, content_type)
+    }
+
+    /// The version ids of secret `name`, oldest first (empty when there is no such secret).
+    #[must_use]
+    pub fn secret_versions(&self, name: &str) -> Vec<String> {
+        let registry = self.shared.registry();
+        registry
+            .vault
+            .secrets
+            .get(&name.to_ascii_lowercase())
+            .map_or_else(Vec::new, |v| v.iter().map(|s| s.version.clone()).collect())
+    }
+
+    /// Enables or disables one version of a secret (a disabled version answers 403
+    /// `Forbidden`, as Key Vault's). Returns `false` if there is no such version.
+    pub fn set_secret_version_enabled(&self, name: &str, version: &str, enabled: bool) -> bool {
+        let mut registry = self.shared.registry();
+        let Some(found) = registry
+            .vault
+            .secrets
+            .get_mut(&name.to_ascii_lowercase())
+            .and_then(|v| v.iter_mut().find(|s| s.version == version))
+        else {
+            return false;
+        };
+        found.enabled = enabled;
+        found.updated = now();
+        true
+    }
+
+    /// Refuses (or allows again) secret reads to a principal: a token whose `oid`, `appid` or
+    /// `azp` is `principal_id` gets 403 `Forbidden` (`ForbiddenByRbac`), as a caller without a
+    /// role assignment on a real vault does.
+    pub fn deny_secret_access(&self, principal_id: &str, denied: bool) {
+        let mut registry = self.shared.registry();
+        if denied {
+            registry.vault.denied.insert(principal_id.to_owned());
+        } else {
+            registry.vault.denied.remove(principal_id);
+        }
+    }
+
+    /// The base URL of the Key Vault–shaped secrets endpoint (the vault URL).
+    #[must_use]
+    pub fn vault_url(&self) -> &str {
+        &self.shared.base_url
+    }
+}
