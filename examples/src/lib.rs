@@ -9,6 +9,7 @@ pub mod on_behalf_of;
 pub mod quickstart;
 #[cfg(feature = "swagger-ui")]
 pub mod swagger_ui;
+pub mod vault_kubernetes;
 pub mod web_app;
 pub mod workload;
 

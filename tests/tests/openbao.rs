@@ -470,3 +470,91 @@ async fn garbage_answers_are_typed_errors() {
     let e = OpenBaoSource::new(config(addr)).unwrap().read("payments/api", None).await.unwrap_err();
     assert!(matches!(e, OpenBaoError::InvalidResponse { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn the_vault_kubernetes_scenario_rotates_without_restart() {
+    let outcome = azad_examples::vault_kubernetes::run(|line| println!("{line}")).await.expect("scenario");
+    assert_eq!(outcome.started_with_version.as_deref(), Some("1"));
+    // The next on-behalf-of call after the rotation succeeded with version 2, read once.
+    assert_eq!(outcome.after_rotation_version.as_deref(), Some("2"));
+    assert_eq!((outcome.successful_calls, outcome.rotations), (2, 1));
+    // One Kubernetes login served both reads; the API server reviewed the pod's token once.
+    assert_eq!((outcome.logins, outcome.token_reviews), (1, 1));
+}
+
+/// The TokenReview API's shapes, as the Kubernetes API server answers (no OpenBao involved).
+#[tokio::test]
+async fn token_review_answers_like_the_api_server() {
+    let dev = DevTenant::start().await.unwrap();
+    let k8s = dev.kubernetes();
+    let url = format!("{}{}", k8s.api_url(), azad_core::dev::TOKEN_REVIEW_PATH);
+    let http = azad_tests::http();
+    let reviewer = k8s.token("openbao", "openbao").build();
+    k8s.grant_token_review("openbao", "openbao");
+    let outsider = k8s.token("payments", "batch").build();
+    let pod_token = k8s.token(NS, SA).pod("api-0").audience("openbao").build();
+    let review = |token: &str, audiences: serde_json::Value| json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token, "audiences": audiences}});
+    let send = |bearer: Option<String>, body: serde_json::Value| {
+        let mut request = http.post(&url).json(&body);
+        if let Some(b) = bearer {
+            request = request.bearer_auth(b);
+        }
+        async move {
+            let r = request.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    // The caller authenticates, and must be allowed to create token reviews.
+    let (status, body) = send(None, review(&pod_token, json!(["openbao"]))).await;
+    assert_eq!((status, body["kind"].as_str(), body["reason"].as_str()), (401, Some("Status"), Some("Unauthorized")));
+    let (status, _) = send(Some("not-a-token".into()), review(&pod_token, json!(["openbao"]))).await;
+    assert_eq!(status, 401);
+    let (status, body) = send(Some(outsider), review(&pod_token, json!(["openbao"]))).await;
+    assert_eq!((status, body["reason"].as_str(), body["code"].as_u64()), (403, Some("Forbidden"), Some(403)));
+    assert!(body["message"].as_str().unwrap().contains("system:serviceaccount:payments:batch"), "{body}");
+
+    // Authenticated: 201 with the user, its groups and the audiences it is valid for.
+    let (status, body) = send(Some(reviewer.clone()), review(&pod_token, json!(["openbao", "other"]))).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["kind"], "TokenReview");
+    let result = &body["status"];
+    assert_eq!(result["authenticated"], true);
+    assert_eq!(result["user"]["username"], "system:serviceaccount:payments:api");
+    assert_eq!(result["user"]["uid"].as_str(), Some(k8s.service_account(NS, SA).as_str()));
+    assert_eq!(
+        result["user"]["groups"],
+        json!(["system:serviceaccounts", "system:serviceaccounts:payments", "system:authenticated"])
+    );
+    assert_eq!(result["user"]["extra"]["authentication.kubernetes.io/pod-name"], json!(["api-0"]));
+    assert_eq!(result["audiences"], json!(["openbao"]));
+
+    // Not authenticated: 201 with `status.error`.
+    let (status, body) = send(Some(reviewer.clone()), review(&pod_token, json!(["vault"]))).await;
+    assert_eq!((status, body["status"]["authenticated"].as_bool()), (201, None));
+    assert!(body["status"]["error"].as_str().unwrap().contains("audiences"), "{body}");
+    let expired = k8s.token(NS, SA).audience("openbao").lifetime(Duration::ZERO).build();
+    let (_, body) = send(Some(reviewer.clone()), review(&expired, json!(["openbao"]))).await;
+    assert!(body["status"]["error"].as_str().unwrap().contains("expired"), "{body}");
+    let forged = format!("{}x", &pod_token[..pod_token.len() - 1]);
+    let (_, body) = send(Some(reviewer.clone()), review(&forged, json!(["openbao"]))).await;
+    assert!(body["status"]["error"].as_str().is_some(), "{body}");
+    let entra = dev.token().build();
+    let (_, body) = send(Some(reviewer.clone()), review(&entra, json!([]))).await;
+    assert!(body["status"]["error"].as_str().is_some(), "an Entra token is no service-account token: {body}");
+    assert!(k8s.delete_pod(NS, "api-0"));
+    let (_, body) = send(Some(reviewer.clone()), review(&pod_token, json!(["openbao"]))).await;
+    assert!(body["status"]["error"].as_str().unwrap().contains("pod payments/api-0"), "{body}");
+
+    // Malformed requests: 400 and 415 Status objects.
+    for bad in [json!({"kind": "TokenReview", "spec": {}}), json!({"kind": "Pod", "spec": {"token": "x"}}), json!([1])]
+    {
+        let (status, body) = send(Some(reviewer.clone()), bad.clone()).await;
+        assert_eq!((status, body["reason"].as_str()), (400, Some("BadRequest")), "{bad}");
+    }
+    let r =
+        http.post(&url).bearer_auth(&reviewer).header("content-type", "text/plain").body("token").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(dev.requests(azad_core::dev::Endpoint::TokenReview), 13);
+}

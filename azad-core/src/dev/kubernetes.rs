@@ -49,15 +49,19 @@
 //! let review = reqwest::Client::new()
 //!     .post(format!("{}/apis/authentication.k8s.io/v1/tokenreviews", k8s.api_url()))
 //!     .bearer_auth(&reviewer)
-//!     .json(&serde_json::json!({
-//!         "apiVersion": "authentication.k8s.io/v1",
-//!         "kind": "TokenReview",
-//!         "spec": {"token": pod_token},
-//!     }))
+//!     .header("content-type", "application/json")
+//!     .body(
+//!         serde_json::json!({
+//!             "apiVersion": "authentication.k8s.io/v1",
+//!             "kind": "TokenReview",
+//!             "spec": {"token": pod_token},
+//!         })
+//!         .to_string(),
+//!     )
 //!     .send()
 //!     .await?;
 //! assert_eq!(review.status(), 201);
-//! let review: serde_json::Value = review.json().await?;
+//! let review: serde_json::Value = serde_json::from_slice(&review.bytes().await?)?;
 //! assert_eq!(review["status"]["authenticated"], true);
 //! assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:payments:api");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
