@@ -455,22 +455,20 @@ impl From<OpenBaoError> for SecretError {
             OpenBaoError::TokenFile { .. }
             | OpenBaoError::InvalidRole { .. }
             | OpenBaoError::NamespaceNotFound { .. }
-            | OpenBaoError::Misconfigured { .. } => SecretError::misconfigured(detail),
-            OpenBaoError::LoginDenied { .. } | OpenBaoError::PermissionDenied { .. } => {
-                SecretError::Denied { name: String::new(), detail }
-            }
-            OpenBaoError::NotFound { path, version, key } => SecretError::NotFound {
+            | OpenBaoError::Misconfigured { .. } => Self::misconfigured(detail),
+            OpenBaoError::LoginDenied { .. }
+            | OpenBaoError::PermissionDenied { .. }
+            | OpenBaoError::Status { status: 401 | 403, .. } => Self::Denied { name: String::new(), detail },
+            OpenBaoError::NotFound { path, version, key } => Self::NotFound {
                 name: key.map_or(path.clone(), |k| format!("{path}#{k}")),
                 version: version.map(|v| v.to_string()),
             },
             OpenBaoError::Deleted { path, version, .. } => {
-                SecretError::NotFound { name: path, version: Some(version.to_string()) }
+                Self::NotFound { name: path, version: Some(version.to_string()) }
             }
-            OpenBaoError::Unavailable { source: Some(source), .. } => SecretError::unavailable_with(detail, source),
-            OpenBaoError::Unavailable { source: None, .. } => SecretError::unavailable(detail),
-            OpenBaoError::InvalidResponse { .. } => SecretError::invalid_response(detail),
-            OpenBaoError::Status { status: 401 | 403, .. } => SecretError::Denied { name: String::new(), detail },
-            OpenBaoError::Status { .. } => SecretError::invalid_response(detail),
+            OpenBaoError::Unavailable { source: Some(source), .. } => Self::unavailable_with(detail, source),
+            OpenBaoError::Unavailable { source: None, .. } => Self::unavailable(detail),
+            OpenBaoError::InvalidResponse { .. } | OpenBaoError::Status { .. } => Self::invalid_response(detail),
         }
     }
 }
