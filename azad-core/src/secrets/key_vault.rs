@@ -326,7 +326,7 @@ struct ErrorBody {
 #[derive(Deserialize)]
 struct ErrorDetail {
     code: Option<String>,
-    innererror: Option<Box<ErrorDetail>>,
+    innererror: Option<Box<Self>>,
 }
 
 /// The error code (and inner code) of a Key Vault error body, never its message (which may
