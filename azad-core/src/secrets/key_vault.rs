@@ -96,6 +96,7 @@ impl Credential {
 /// use azad_core::TokenClient;
 /// use azad_core::secrets::{KeyVaultSource, SecretSource};
 ///
+/// # #[allow(dead_code)]
 /// # async fn run(client: TokenClient) -> Result<(), Box<dyn std::error::Error>> {
 /// // `client` from `TokenClient::from_config`: workload identity on AKS, a certificate...
 /// let vault = KeyVaultSource::new("https://contoso.vault.azure.net", client)?;
