@@ -196,10 +196,14 @@ impl ClientCredential {
 
     /// After the token endpoint rejected the proof as invalid or expired: `true` when a
     /// refreshed proof is available and the request should be retried once.
-    pub(crate) async fn refresh_after_rejection(&self, used: &ClientAuth) -> bool {
+    /// Boxed: it sits on the token request's path, whose future stays small.
+    pub(crate) fn refresh_after_rejection<'a>(
+        &'a self,
+        used: &'a ClientAuth,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         match &*self.kind {
-            Kind::Dynamic(d) => d.rejected(used).await,
-            _ => false,
+            Kind::Dynamic(d) => d.rejected(used),
+            _ => Box::pin(std::future::ready(false)),
         }
     }
 

@@ -254,7 +254,7 @@ async fn record_the_scenarios_stop_the_tenant_and_replay_them_with_the_same_resu
     let _ = std::fs::remove_file(&cassette);
     let dev = tenant(SimulationMode::Recording, &cassette).await;
     let mut seen = Seen::default();
-    let recorded = scenario(&dev, true, &mut seen, (SimulationMode::Recording, &cassette)).await;
+    let recorded = Box::pin(scenario(&dev, true, &mut seen, (SimulationMode::Recording, &cassette))).await;
     assert_no_secret(&cassette, &seen);
     // The recording itself saw the live tenant's answers.
     assert!(
@@ -267,7 +267,7 @@ async fn record_the_scenarios_stop_the_tenant_and_replay_them_with_the_same_resu
     let token_requests = dev.requests(Endpoint::Token);
     Simulation::close_all();
     dev.set_simulation(Some((SimulationMode::Replay, cassette.clone())));
-    let replayed = scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &cassette)).await;
+    let replayed = Box::pin(scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &cassette))).await;
     assert_eq!(replayed, recorded);
     assert_eq!(dev.requests(Endpoint::Token), token_requests, "no request reached the tenant");
     std::fs::remove_file(cassette).unwrap();
@@ -282,13 +282,13 @@ async fn the_committed_cassette_replays_the_scenarios_offline() {
         let _ = std::fs::remove_file(&path);
         let dev = tenant(SimulationMode::Recording, &path).await;
         let mut seen = Seen::default();
-        scenario(&dev, true, &mut seen, (SimulationMode::Recording, &path)).await;
+        Box::pin(scenario(&dev, true, &mut seen, (SimulationMode::Recording, &path))).await;
         assert_no_secret(&path, &seen);
         Simulation::close_all();
     }
     assert_no_secret(&path, &Seen::default());
     let dev = tenant(SimulationMode::Replay, &path).await;
-    let results = scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &path)).await;
+    let results = Box::pin(scenario(&dev, false, &mut Seen::default(), (SimulationMode::Replay, &path))).await;
     let expected = [
         "device code message shows the code: true",
         "verification uri ends with /devicelogin: true",

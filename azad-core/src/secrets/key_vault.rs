@@ -96,6 +96,7 @@ impl Credential {
 /// use azad_core::TokenClient;
 /// use azad_core::secrets::{KeyVaultSource, SecretSource};
 ///
+/// # #[allow(dead_code)]
 /// # async fn run(client: TokenClient) -> Result<(), Box<dyn std::error::Error>> {
 /// // `client` from `TokenClient::from_config`: workload identity on AKS, a certificate...
 /// let vault = KeyVaultSource::new("https://contoso.vault.azure.net", client)?;
@@ -326,7 +327,7 @@ struct ErrorBody {
 #[derive(Deserialize)]
 struct ErrorDetail {
     code: Option<String>,
-    innererror: Option<Box<ErrorDetail>>,
+    innererror: Option<Box<Self>>,
 }
 
 /// The error code (and inner code) of a Key Vault error body, never its message (which may

@@ -8,6 +8,32 @@
 //! [`SecretCache`] keeps answers for a TTL; a [`RotatingCredential`] keeps a
 //! [`ClientCredential`](crate::credential::ClientCredential) current when the secret rotates.
 //! Every read emits one audit event (target `azad::secrets`) that never contains the value.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use azad_core::secrets::{DirectorySource, EnvSource, KeyVaultSource, RotatingCredential, SecretCache, SecretChain};
+//! use azad_core::{AzureAdConfig, TokenClient};
+//!
+//! async fn start(config: AzureAdConfig, vault_reader: TokenClient) -> Result<TokenClient, Box<dyn std::error::Error>> {
+//!     // Key Vault first (a token for https://vault.azure.net from workload identity, managed
+//!     // identity or any credential), then the mounted secret, then the environment.
+//!     let vault = KeyVaultSource::new("https://contoso.vault.azure.net", vault_reader)?;
+//!     let mounted = DirectorySource::new("/var/run/secrets/myapp");
+//!     let chain = SecretChain::new([vault]).with_source(mounted.clone()).with_source(EnvSource::new().with_prefix("MYAPP_"));
+//!     let secrets = SecretCache::new(chain, Duration::from_secs(300));
+//!     secrets.invalidate_on(mounted.watch(Duration::from_secs(2))); // the kubelet's `..data` swap
+//!
+//!     let db = secrets.get("db-password", None).await?; // `db.degraded()` if a fallback served
+//!     println!("database password version {:?} from {}", db.version(), db.source());
+//!     // The API's client secret, rotated in Key Vault: picked up on schedule, and at once when
+//!     // Entra answers AADSTS7000215/7000222 (refetch once, retry once).
+//!     let credential = RotatingCredential::client_secret(secrets.clone(), "api-client-secret");
+//!     Ok(TokenClient::new(&config, credential.client_credential()))
+//! }
+//! # let _ = start;
+//! ```
 
 mod audit;
 mod cache;

@@ -73,6 +73,7 @@ struct Inner {
 /// use azad_core::{AzureAdConfig, TokenClient};
 /// use azad_core::secrets::{KeyVaultSource, RotatingCredential, SecretCache, SecretChain};
 ///
+/// # #[allow(dead_code)]
 /// # async fn run(config: AzureAdConfig, vault_reader: TokenClient) -> Result<(), Box<dyn std::error::Error>> {
 /// // The API's own client secret lives in Key Vault as `api-client-secret`.
 /// let vault = KeyVaultSource::new("https://contoso.vault.azure.net", vault_reader)?;
@@ -80,6 +81,9 @@ struct Inner {
 /// let credential = RotatingCredential::client_secret(cache, "api-client-secret")
 ///     .with_refresh_interval(Duration::from_secs(300));
 /// let client = TokenClient::new(&config, credential.client_credential());
+/// // Rotated in Key Vault: picked up within 5 minutes, or at once if Entra refuses the old one.
+/// let downstream = client.acquire_app_token(&["api://downstream/.default"]).await?;
+/// # drop(downstream);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
