@@ -473,7 +473,7 @@ async fn garbage_answers_are_typed_errors() {
 
 #[tokio::test]
 async fn the_vault_kubernetes_scenario_rotates_without_restart() {
-    let outcome = azad_examples::vault_kubernetes::run(|line| println!("{line}")).await.expect("scenario");
+    let outcome = azad_examples::vault_kubernetes::run(|line| tracing::info!("{line}")).await.expect("scenario");
     assert_eq!(outcome.started_with_version.as_deref(), Some("1"));
     // The next on-behalf-of call after the rotation succeeded with version 2, read once.
     assert_eq!(outcome.after_rotation_version.as_deref(), Some("2"));

@@ -1,72 +1,5 @@
-//! The dev tenant's Kubernetes emulation: a cluster's service-account token issuer and the API
-//! server's TokenReview endpoint, so that OpenBao's (or HashiCorp Vault's) Kubernetes auth
-//! method logs a pod in for real, on loopback.
-//!
-//! What it plays, and where each shape comes from:
-//!
-//! - **Service-account tokens** as the kubelet projects them into a pod
-//!   (`/var/run/secrets/kubernetes.io/serviceaccount/token`): an RS256 JWT signed by the
-//!   cluster's own key (not the Entra keys), with `iss` (the cluster's issuer,
-//!   [`DEFAULT_KUBERNETES_ISSUER`]), `sub` `system:serviceaccount:{namespace}:{name}`, `aud`
-//!   (by default the API server's audience, the issuer), `exp`, `iat`, `nbf`, `jti`, and the
-//!   `kubernetes.io` claim naming the namespace, the service account and the pod (name and
-//!   uid). Source: Kubernetes, "Service account tokens" and "Managing service accounts"
-//!   (bound service account token volume).
-//! - **`POST /apis/authentication.k8s.io/v1/tokenreviews`**: the caller authenticates with its
-//!   own bearer token (a service-account token of this cluster) and must be allowed to create
-//!   token reviews (the `system:auth-delegator` cluster role:
-//!   [`DevKubernetes::grant_token_review`]); the body is a `TokenReview` with `spec.token` and
-//!   optional `spec.audiences`; the answer is `201 Created` with the review echoed and
-//!   `status.authenticated`, `status.user` (`username`, `uid`, `groups`, `extra`),
-//!   `status.audiences`, or `status.error` for a token that does not authenticate. Failures of
-//!   the call itself are the API server's `Status` objects: `401 Unauthorized` (no or a bad
-//!   bearer token), `403 Forbidden` (not allowed to create token reviews), `400 BadRequest`
-//!   (malformed body, wrong `apiVersion`/`kind`, empty `spec.token`), `415
-//!   UnsupportedMediaType`. Source: Kubernetes API reference, "TokenReview v1
-//!   authentication.k8s.io", and "Authenticating" (webhook token authentication).
-//!
-//! A token stops authenticating when it expires, when its service account is deleted
-//! ([`DevKubernetes::delete_service_account`]) or recreated (new uid), or when the pod it is
-//! bound to is deleted ([`DevKubernetes::delete_pod`]), as with bound tokens.
-//!
-//! OpenBao's Kubernetes auth is configured with `kubernetes_host` =
-//! [`DevKubernetes::api_url`], `token_reviewer_jwt` = a token of a service account granted
-//! token review, and optionally `pem_keys` = [`DevKubernetes::public_key_pem`] and `issuer`
-//! = [`DevKubernetes::issuer`].
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::dev::DevTenant;
-//!
-//! let dev = DevTenant::start().await?;
-//! let k8s = dev.kubernetes();
-//! let reviewer = k8s.token("openbao", "openbao").build();
-//! k8s.grant_token_review("openbao", "openbao");
-//! let pod_token = k8s.token("payments", "api").pod("api-7d9c").build();
-//!
-//! let review = reqwest::Client::new()
-//!     .post(format!("{}/apis/authentication.k8s.io/v1/tokenreviews", k8s.api_url()))
-//!     .bearer_auth(&reviewer)
-//!     .header("content-type", "application/json")
-//!     .body(
-//!         serde_json::json!({
-//!             "apiVersion": "authentication.k8s.io/v1",
-//!             "kind": "TokenReview",
-//!             "spec": {"token": pod_token},
-//!         })
-//!         .to_string(),
-//!     )
-//!     .send()
-//!     .await?;
-//! assert_eq!(review.status(), 201);
-//! let review: serde_json::Value = serde_json::from_slice(&review.bytes().await?)?;
-//! assert_eq!(review["status"]["authenticated"], true);
-//! assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:payments:api");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
+//! The dev tenant's Kubernetes emulation ([`DevKubernetes`]): service-account tokens and the
+//! API server's TokenReview endpoint.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -291,8 +224,75 @@ impl ServiceAccountUser {
 
 /// The dev tenant's emulated Kubernetes cluster: its service accounts, pods and
 /// service-account tokens, and its API server's TokenReview endpoint. From
-/// [`DevTenant::kubernetes`](super::DevTenant::kubernetes); see the
-/// [module docs](self) for the shapes.
+/// [`DevTenant::kubernetes`](super::DevTenant::kubernetes).
+///
+/// method logs a pod in for real, on loopback.
+///
+/// What it plays, and where each shape comes from:
+///
+/// - **Service-account tokens** as the kubelet projects them into a pod
+///   (`/var/run/secrets/kubernetes.io/serviceaccount/token`): an RS256 JWT signed by the
+///   cluster's own key (not the Entra keys), with `iss` (the cluster's issuer,
+///   [`DEFAULT_KUBERNETES_ISSUER`]), `sub` `system:serviceaccount:{namespace}:{name}`, `aud`
+///   (by default the API server's audience, the issuer), `exp`, `iat`, `nbf`, `jti`, and the
+///   `kubernetes.io` claim naming the namespace, the service account and the pod (name and
+///   uid). Source: Kubernetes, "Service account tokens" and "Managing service accounts"
+///   (bound service account token volume).
+/// - **`POST /apis/authentication.k8s.io/v1/tokenreviews`**: the caller authenticates with its
+///   own bearer token (a service-account token of this cluster) and must be allowed to create
+///   token reviews (the `system:auth-delegator` cluster role:
+///   [`DevKubernetes::grant_token_review`]); the body is a `TokenReview` with `spec.token` and
+///   optional `spec.audiences`; the answer is `201 Created` with the review echoed and
+///   `status.authenticated`, `status.user` (`username`, `uid`, `groups`, `extra`),
+///   `status.audiences`, or `status.error` for a token that does not authenticate. Failures of
+///   the call itself are the API server's `Status` objects: `401 Unauthorized` (no or a bad
+///   bearer token), `403 Forbidden` (not allowed to create token reviews), `400 BadRequest`
+///   (malformed body, wrong `apiVersion`/`kind`, empty `spec.token`), `415
+///   UnsupportedMediaType`. Source: Kubernetes API reference, "TokenReview v1
+///   authentication.k8s.io", and "Authenticating" (webhook token authentication).
+///
+/// A token stops authenticating when it expires, when its service account is deleted
+/// ([`DevKubernetes::delete_service_account`]) or recreated (new uid), or when the pod it is
+/// bound to is deleted ([`DevKubernetes::delete_pod`]), as with bound tokens.
+///
+/// OpenBao's Kubernetes auth is configured with `kubernetes_host` =
+/// [`DevKubernetes::api_url`], `token_reviewer_jwt` = a token of a service account granted
+/// token review, and optionally `pem_keys` = [`DevKubernetes::public_key_pem`] and `issuer`
+/// = [`DevKubernetes::issuer`].
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::dev::DevTenant;
+///
+/// let dev = DevTenant::start().await?;
+/// let k8s = dev.kubernetes();
+/// let reviewer = k8s.token("openbao", "openbao").build();
+/// k8s.grant_token_review("openbao", "openbao");
+/// let pod_token = k8s.token("payments", "api").pod("api-7d9c").build();
+///
+/// let review = reqwest::Client::new()
+///     .post(format!("{}/apis/authentication.k8s.io/v1/tokenreviews", k8s.api_url()))
+///     .bearer_auth(&reviewer)
+///     .header("content-type", "application/json")
+///     .body(
+///         serde_json::json!({
+///             "apiVersion": "authentication.k8s.io/v1",
+///             "kind": "TokenReview",
+///             "spec": {"token": pod_token},
+///         })
+///         .to_string(),
+///     )
+///     .send()
+///     .await?;
+/// assert_eq!(review.status(), 201);
+/// let review: serde_json::Value = serde_json::from_slice(&review.bytes().await?)?;
+/// assert_eq!(review["status"]["authenticated"], true);
+/// assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:payments:api");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct DevKubernetes {
     shared: Arc<Shared>,
@@ -384,7 +384,7 @@ impl DevKubernetes {
 }
 
 /// Builds a service-account token of the dev tenant's cluster, shaped like a projected token
-/// (see the [module docs](self)). From [`DevKubernetes::token`].
+/// (see [`DevKubernetes`]). From [`DevKubernetes::token`].
 #[must_use]
 pub struct ServiceAccountTokenBuilder {
     shared: Arc<Shared>,

@@ -1,62 +1,4 @@
-//! OpenBao / HashiCorp Vault: Kubernetes auth, then KV v2 reads.
-//!
-//! [`OpenBaoSource`] logs in the way a pod does: it reads the pod's service-account token
-//! from its file (again at every login: the kubelet rotates projected tokens), sends it with a
-//! role to `POST /v1/auth/{auth mount}/login` (OpenBao asks the cluster's TokenReview API
-//! whether the token is genuine and checks the role's bound service account names and
-//! namespaces), and keeps the client token it gets back (in a [`SecretString`], never
-//! printed). Before the token's lease ends it renews it (`POST /v1/auth/token/renew-self`,
-//! once two thirds of the lease have passed) or logs in again; a read refused with 403 is
-//! retried once after a fresh login (a token revoked or expired on the server's side). It
-//! reads `GET /v1/{kv mount}/data/{path}` (the latest version) or `…?version=N`.
-//!
-//! Configured by the variables teams already use ([`OpenBaoConfig::from_env`]):
-//!
-//! | variable | meaning | default |
-//! | --- | --- | --- |
-//! | `VAULT_ADDR` | server URL, e.g. `https://openbao.vault.svc:8200` | required |
-//! | `VAULT_ROLE` | Kubernetes auth role | required |
-//! | `VAULT_PATH` | KV v2 path read for names without `#` | none |
-//! | `VAULT_MOUNT_POINT` | KV v2 mount | `kv` |
-//! | `VAULT_K8S_AUTH_MOUNT_POINT` | Kubernetes auth mount | `kubernetes` |
-//! | `VAULT_TIMEOUT` | timeout of one request (`30`, `30s`, `500ms`, `1m`) | 30 s |
-//! | `VAULT_MAX_RETRIES` | retries of a transient failure (connection, 5xx, 429, 412) | 3 |
-//! | `VAULT_RETRY_DELAY` | wait between two tries | 5 s |
-//! | `VAULT_NAMESPACE` | namespace (`X-Vault-Namespace`) | none |
-//! | `VAULT_CACERT` | PEM file of CA certificates to trust for `https://` | platform roots |
-//! | `VAULT_K8S_TOKEN_PATH` | the service-account token file | [`DEFAULT_TOKEN_PATH`] |
-//!
-//! As a [`SecretSource`] (name `"openbao"`), a secret name is either `key` (a key of the
-//! secret at `VAULT_PATH`) or `path#key`; the version is the KV v2 version number. For a whole
-//! path, [`OpenBaoSource::read`] returns a [`KvSecret`], and
-//! [`OpenBaoSource::load_config`] deserializes it into the application's typed configuration;
-//! [`export_to_env`] puts it into the process environment before the async runtime starts.
-//!
-//! Sources: OpenBao API docs, "Kubernetes auth method (API)" (`/auth/kubernetes/login`), "KV
-//! secrets engine - version 2 (API)" (`/:secret-mount-path/data/:path`), "Token auth method
-//! (API)" (`/auth/token/renew-self`), "Namespaces" (`X-Vault-Namespace`), and Vault's
-//! environment variables (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`).
-//!
-//! # Example
-//!
-//! ```no_run
-//! # async fn run() -> Result<(), azad_core::secrets::SecretError> {
-//! use azad_core::secrets::{OpenBaoConfig, OpenBaoSource, SecretSource};
-//!
-//! #[derive(serde::Deserialize)]
-//! struct Settings {
-//!     database_url: String,
-//!     client_secret: String,
-//! }
-//!
-//! // VAULT_ADDR, VAULT_ROLE, VAULT_PATH=payments/api, ...
-//! let bao = OpenBaoSource::new(OpenBaoConfig::from_env()?)?;
-//! let settings: Settings = bao.load_config(None).await?;
-//! let secret = bao.get("client_secret", None).await?; // the latest version
-//! let older = bao.get("payments/api#client_secret", Some("1")).await?;
-//! # let _ = (settings.database_url, settings.client_secret, secret, older);
-//! # Ok(()) }
-//! ```
+//! OpenBao / HashiCorp Vault: Kubernetes auth, then KV v2 reads ([`OpenBaoSource`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -85,7 +27,7 @@ const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024;
 /// How to reach OpenBao (or HashiCorp Vault) and log in with Kubernetes auth.
 ///
 /// Built with [`new`](Self::new) and `with_*`, or from the environment with
-/// [`from_env`](Self::from_env) (see the [module docs](self) for the variables).
+/// [`from_env`](Self::from_env) (see [`OpenBaoSource`] for the variables).
 #[derive(Clone, PartialEq, Eq)]
 pub struct OpenBaoConfig {
     addr: String,
@@ -609,8 +551,66 @@ impl Session {
 }
 
 /// OpenBao / HashiCorp Vault with Kubernetes auth and KV v2: a [`SecretSource`], and a small
-/// KV v2 client ([`read`](Self::read), [`load_config`](Self::load_config)). See the
-/// [module docs](self). Clones share the session (one client token).
+/// KV v2 client ([`read`](Self::read), [`load_config`](Self::load_config)). Clones share the
+/// session (one client token).
+///
+/// [`OpenBaoSource`] logs in the way a pod does: it reads the pod's service-account token
+/// from its file (again at every login: the kubelet rotates projected tokens), sends it with a
+/// role to `POST /v1/auth/{auth mount}/login` (OpenBao asks the cluster's TokenReview API
+/// whether the token is genuine and checks the role's bound service account names and
+/// namespaces), and keeps the client token it gets back (in a [`SecretString`], never
+/// printed). Before the token's lease ends it renews it (`POST /v1/auth/token/renew-self`,
+/// once two thirds of the lease have passed) or logs in again; a read refused with 403 is
+/// retried once after a fresh login (a token revoked or expired on the server's side). It
+/// reads `GET /v1/{kv mount}/data/{path}` (the latest version) or `…?version=N`.
+///
+/// Configured by the variables teams already use ([`OpenBaoConfig::from_env`]):
+///
+/// | variable | meaning | default |
+/// | --- | --- | --- |
+/// | `VAULT_ADDR` | server URL, e.g. `https://openbao.vault.svc:8200` | required |
+/// | `VAULT_ROLE` | Kubernetes auth role | required |
+/// | `VAULT_PATH` | KV v2 path read for names without `#` | none |
+/// | `VAULT_MOUNT_POINT` | KV v2 mount | `kv` |
+/// | `VAULT_K8S_AUTH_MOUNT_POINT` | Kubernetes auth mount | `kubernetes` |
+/// | `VAULT_TIMEOUT` | timeout of one request (`30`, `30s`, `500ms`, `1m`) | 30 s |
+/// | `VAULT_MAX_RETRIES` | retries of a transient failure (connection, 5xx, 429, 412) | 3 |
+/// | `VAULT_RETRY_DELAY` | wait between two tries | 5 s |
+/// | `VAULT_NAMESPACE` | namespace (`X-Vault-Namespace`) | none |
+/// | `VAULT_CACERT` | PEM file of CA certificates to trust for `https://` | platform roots |
+/// | `VAULT_K8S_TOKEN_PATH` | the service-account token file | [`DEFAULT_TOKEN_PATH`] |
+///
+/// As a [`SecretSource`] (name `"openbao"`), a secret name is either `key` (a key of the
+/// secret at `VAULT_PATH`) or `path#key`; the version is the KV v2 version number. For a whole
+/// path, [`OpenBaoSource::read`] returns a [`KvSecret`], and
+/// [`OpenBaoSource::load_config`] deserializes it into the application's typed configuration;
+/// [`read_env_blocking`] reads it as environment variables before the async runtime starts.
+///
+/// Sources: OpenBao API docs, "Kubernetes auth method (API)" (`/auth/kubernetes/login`), "KV
+/// secrets engine - version 2 (API)" (`/:secret-mount-path/data/:path`), "Token auth method
+/// (API)" (`/auth/token/renew-self`), "Namespaces" (`X-Vault-Namespace`), and Vault's
+/// environment variables (`VAULT_ADDR`, `VAULT_NAMESPACE`, `VAULT_CACERT`).
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn run() -> Result<(), azad_core::secrets::SecretError> {
+/// use azad_core::secrets::{OpenBaoConfig, OpenBaoSource, SecretSource};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Settings {
+///     database_url: String,
+///     client_secret: String,
+/// }
+///
+/// // VAULT_ADDR, VAULT_ROLE, VAULT_PATH=payments/api, ...
+/// let bao = OpenBaoSource::new(OpenBaoConfig::from_env()?)?;
+/// let settings: Settings = bao.load_config(None).await?;
+/// let secret = bao.get("client_secret", None).await?; // the latest version
+/// let older = bao.get("payments/api#client_secret", Some("1")).await?;
+/// # let _ = (settings.database_url, settings.client_secret, secret, older);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct OpenBaoSource {
     inner: Arc<Inner>,
