@@ -59,8 +59,15 @@ struct Inner {
     second: Option<Arc<dyn SecondLevelStore>>,
 }
 
-/// A TTL cache in front of a [`SecretChain`] (see the [module docs](self)). Cheap to clone
-/// (clones share entries).
+/// A TTL cache in front of a [`SecretChain`]. Cheap to clone (clones share entries).
+///
+/// - A fresh entry is served from memory (audit event at DEBUG, `cache = "hit"`).
+/// - A degraded answer (a fallback served) is kept only for the shorter `degraded_ttl`, so the
+///   primary is asked again soon; it is never written to the second level.
+/// - [`SecretCache::refresh`] reads through to the sources; when a source reports a new version
+///   the entry is replaced at once (an INFO event `secret version changed`), which is how a
+///   rotation is picked up before the TTL ends. [`SecretCache::invalidate_on`] drops every entry
+///   whenever a watch (e.g. [`DirectorySource::watch`](super::DirectorySource::watch)) fires.
 ///
 /// # Example
 ///

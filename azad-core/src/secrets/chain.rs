@@ -124,7 +124,20 @@ impl ResolvedSecret {
     }
 }
 
-/// Sources tried in order (see the [module docs](self)).
+/// Sources tried in order, each with bounded retries and exponential back-off with jitter; a
+/// later source serves when an earlier one fails, and its answer is marked degraded (an audit
+/// event at WARN); no source at all is [`SecretError::AllSourcesFailed`] naming each source's
+/// failure (an event at ERROR). Nothing falls back silently.
+///
+/// # Not found is not a failure
+///
+/// A source answering [`SecretError::NotFound`] is consulted normally: the chain goes on to the
+/// next source, and an answer found there is **not** degraded (the chain is then a layered
+/// lookup: Key Vault for what it holds, the environment for the rest). Set
+/// [`SecretChain::with_not_found_falls_through`]`(false)` to make the first source
+/// authoritative: its `NotFound` ends the read. Every other failure (unavailable after
+/// retries, denied, invalid response, misconfigured) falls through and marks a later answer
+/// degraded.
 ///
 /// # Example
 ///
@@ -194,7 +207,7 @@ impl SecretChain {
     }
 
     /// Whether a source's [`SecretError::NotFound`] moves on to the next source (default
-    /// `true`; see the [module docs](self)).
+    /// `true`; see [`SecretChain`]).
     #[must_use]
     pub fn with_not_found_falls_through(mut self, falls_through: bool) -> Self {
         self.not_found_falls_through = falls_through;

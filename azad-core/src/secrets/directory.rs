@@ -21,7 +21,19 @@ use tokio::sync::watch;
 use super::env::{content_version, io_error};
 use super::source::{SecretError, SecretFuture, SecretSource, SecretValue};
 
-/// Secrets from a directory of files (see the [module docs](self)).
+/// Secrets from a directory of files: one file per key, the file's name is the key, its
+/// content the value.
+///
+/// Kubernetes mounts a secret volume as timestamped directories, a `..data` symlink to the
+/// current one and, per key, a symlink `key → ..data/key`; an update writes a new timestamped
+/// directory and swaps `..data` atomically (rename of a fresh symlink over it). The source reads
+/// the file through the symlinks at every call, so it always sees the current value;
+/// [`DirectorySource::watch`] additionally reports each swap (or, without `..data`, any change
+/// of the files' sizes and modification times) so a [`SecretCache`](super::SecretCache) can drop
+/// its entries at once instead of waiting for its TTL.
+///
+/// The watch polls (default every 2 s) rather than using inotify: inotify does not see a
+/// symlink swap under a watched symlinked directory reliably, and polling two `stat`s is cheap.
 ///
 /// A value has its trailing newline (`\n` or `\r\n`, one) removed by default, as files
 /// created with an editor or `echo` end with one; [`keep_trailing_newline`](Self::keep_trailing_newline)

@@ -76,7 +76,13 @@ impl Credential {
     }
 }
 
-/// Secrets from an Azure Key Vault (see the [module docs](self)).
+/// Secrets from an Azure Key Vault.
+///
+/// `GET {vault}/secrets/{name}?api-version=7.4` reads the latest version,
+/// `GET {vault}/secrets/{name}/{version}?api-version=7.4` a given one
+/// (<https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret>). The answer's
+/// `id` (`{vault}/secrets/{name}/{version}`) gives the version; `contentType`, `attributes.exp`
+/// and `attributes.nbf` are kept; a disabled secret is refused.
 ///
 /// The vault audience follows the vault's host: `*.vault.azure.net` → `https://vault.azure.net`,
 /// `*.vault.azure.cn` → `https://vault.azure.cn` (Azure operated by 21Vianet),

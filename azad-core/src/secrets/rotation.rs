@@ -63,8 +63,19 @@ struct Inner {
     rotations: AtomicU64,
 }
 
-/// A client credential read from a secret source and kept current (see the
-/// [module docs](self)).
+/// A client credential read from a secret source and kept current.
+///
+/// - **on schedule**: at the first token request after each `refresh_interval` (default
+///   5 minutes) the secret is read again from its sources; a new version replaces the old one.
+///   A failed check keeps the current proof (an event at WARN) and is retried at the next
+///   interval.
+/// - **at once on rejection**: when the token endpoint answers `invalid_client` with
+///   AADSTS7000215 (invalid secret), AADSTS7000222 (expired secret) or AADSTS700027 (key not
+///   registered), the secret is refetched once and the request retried once; if the source
+///   still has the rejected value, the error is returned (never a loop).
+///
+/// Concurrent requests rejected together share one refetch: a request whose proof is already
+/// outdated just retries with the current one.
 ///
 /// # Example
 ///
