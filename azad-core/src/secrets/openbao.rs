@@ -594,6 +594,7 @@ impl Session {
 /// # Example
 ///
 /// ```no_run
+/// # #[allow(dead_code)]
 /// # async fn run() -> Result<(), azad_core::secrets::SecretError> {
 /// use azad_core::secrets::{OpenBaoConfig, OpenBaoSource, SecretSource};
 ///
