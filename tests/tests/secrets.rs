@@ -641,19 +641,21 @@ async fn rotated_client_secret_is_picked_up_on_schedule() {
 async fn rotated_certificate_in_key_vault() {
     let dev = DevTenant::start().await.unwrap();
     let first = dev.add_certificate(dev.api_client_id());
-    dev.add_secret_version("api-certificate", &first.pem(), Some("application/x-pem-file"));
+    let v1 = dev.add_secret_version("api-certificate", &first.pem(), Some("application/x-pem-file"));
     let cache = SecretCache::new(SecretChain::new([vault_with_managed_identity(&dev)]), Duration::from_secs(3600));
     let credential = RotatingCredential::certificate(cache, "api-certificate");
     credential.load().await.unwrap();
     let client = TokenClient::new(&dev.config(), credential.client_credential());
     obo(&dev, &client).await.unwrap();
     let second = dev.add_certificate(dev.api_client_id());
-    dev.add_secret_version("api-certificate", &second.pem(), Some("application/x-pem-file"));
+    let v2 = dev.add_secret_version("api-certificate", &second.pem(), Some("application/x-pem-file"));
+    assert_eq!(dev.secret_versions("api-certificate"), [v1, v2.clone()]);
     assert!(dev.remove_certificate(dev.api_client_id(), first.der()));
     let tokens = dev.requests(Endpoint::Token);
     obo(&dev, &client).await.unwrap();
     assert_eq!(dev.requests(Endpoint::Token) - tokens, 2, "rejected (AADSTS700027), refetched, retried");
     assert_eq!(credential.rotations(), 1);
+    assert_eq!(credential.current_version(), Some(v2));
     // Not a certificate: a typed error at load.
     dev.set_secret("not-a-cert", "plain text");
     let cache = SecretCache::new(SecretChain::new([vault_with_managed_identity(&dev)]), Duration::from_secs(60));

@@ -166,6 +166,7 @@ impl DevTenant {
 
     /// Stores a new version of secret `name` with an optional `contentType` (e.g.
     /// `application/x-pem-file`) and returns its version id (32 hex digits, as Key Vault's).
+    #[must_use]
     pub fn add_secret_version(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
         self.shared.registry().vault.set(name, value, content_type)
     }
@@ -183,6 +184,7 @@ impl DevTenant {
 
     /// Enables or disables one version of a secret (a disabled version answers 403
     /// `Forbidden`, as Key Vault's). Returns `false` if there is no such version.
+    #[must_use]
     pub fn set_secret_version_enabled(&self, name: &str, version: &str, enabled: bool) -> bool {
         let mut registry = self.shared.registry();
         let Some(found) = registry

@@ -1076,6 +1076,7 @@ impl DevTenant {
     /// Removes client secret `secret` from app registration `client_id` (the end of a
     /// rotation: the token endpoint then refuses it with `invalid_client`, AADSTS7000215).
     /// Returns `false` if the app had no such secret.
+    #[must_use]
     pub fn remove_client_secret(&self, client_id: &str, secret: &str) -> bool {
         let mut registry = self.shared.registry();
         let Some(list) = registry.secrets.get_mut(client_id) else {
@@ -1089,6 +1090,7 @@ impl DevTenant {
     /// Removes a certificate (DER) from app registration `client_id`: assertions signed with
     /// its key are then refused (`invalid_client`, AADSTS700027). Returns `false` if the app
     /// had no such certificate.
+    #[must_use]
     pub fn remove_certificate(&self, client_id: &str, der: &[u8]) -> bool {
         let mut registry = self.shared.registry();
         let Some(list) = registry.certificates.get_mut(client_id) else {
