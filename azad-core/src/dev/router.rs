@@ -1,20 +1,27 @@
-//! The dev tenant's HTTP server: routing, fault injection, and the metadata and key endpoints.
+//! The dev tenant's HTTP server and its dispatch: accepting connections (HTTP or HTTPS),
+//! routing each request to the handler of its endpoint, counting it and applying any injected
+//! fault, echoing `client-request-id`, the token endpoint's dispatch by `grant_type`, the CORS
+//! preflight of the token endpoint, and the fault control route `POST /_azad/faults`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use super::{Endpoint, Fault, Shared};
-use crate::authority::CONSUMERS_TENANT_ID;
-
-pub(crate) type DevResponse = Response<Full<Bytes>>;
+use super::faults::{Endpoint, Fault, apply_fault};
+use super::grants::common::request_tenant;
+use super::grants::{authorization_code, client_credentials, device_code, on_behalf_of, refresh_token};
+use super::graph::{self, Function};
+use super::http::{DevRequest, DevResponse, any_origin, form, invalid_request, json_response, oauth_error, origin};
+use super::state::Shared;
+use super::{managed_identity, metadata, vault};
+use crate::authority::Authority;
 
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
@@ -54,22 +61,6 @@ pub(crate) async fn serve(
     }
 }
 
-/// A parsed request as the endpoint handlers see it.
-#[derive(Debug)]
-pub(crate) struct DevRequest {
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) query: String,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
-
-impl DevRequest {
-    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
-    }
-}
-
 #[derive(Debug)]
 enum Route {
     Discovery { tenant: String, v2: bool },
@@ -82,7 +73,7 @@ enum Route {
     Imds,
     AppService,
     Secret { name: String },
-    Graph { user: Option<String>, function: super::graph::Function },
+    Graph { user: Option<String>, function: Function },
 }
 
 impl Route {
@@ -127,46 +118,12 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         (&Method::GET, ["metadata", "identity", "oauth2", "token"]) => Some(Route::Imds),
         (&Method::GET, ["msi", "token"]) => Some(Route::AppService),
         (&Method::GET, ["secrets", name]) => Some(Route::Secret { name: (*name).to_owned() }),
-        (&Method::POST, ["v1.0", "me", f]) => {
-            super::graph::Function::parse(f).map(|function| Route::Graph { user: None, function })
-        }
+        (&Method::POST, ["v1.0", "me", f]) => Function::parse(f).map(|function| Route::Graph { user: None, function }),
         (&Method::POST, ["v1.0", "users", id, f]) => {
-            super::graph::Function::parse(f).map(|function| Route::Graph { user: Some((*id).to_owned()), function })
+            Function::parse(f).map(|function| Route::Graph { user: Some((*id).to_owned()), function })
         }
         _ => None,
     }
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> DevResponse {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("static response parts")
-}
-
-/// An Entra-shaped OAuth error body.
-pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Value {
-    let trace_id = super::random_guid();
-    let correlation_id = super::random_guid();
-    // Entra's shape: `2026-11-29 18:04:05Z`.
-    let t = crate::expiry::format_date_time(super::endpoints::now(), false);
-    let timestamp = format!("{} {}Z", &t[..10], &t[11..19]);
-    json!({
-        "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"),
-        "error_codes": [code],
-        "timestamp": timestamp,
-        "trace_id": trace_id,
-        "correlation_id": correlation_id,
-        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
-    })
-}
-
-/// An Entra-shaped OAuth error response.
-pub(crate) fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> DevResponse {
-    json_response(status, &oauth_error_body(error, code, description))
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<DevResponse, Infallible> {
@@ -245,31 +202,26 @@ async fn route_request(shared: Arc<Shared>, route: Route, request: DevRequest) -
         Route::Jwks { .. } if request.query_param("appid").is_some() => Endpoint::AppSpecificJwks,
         _ => route.endpoint(),
     };
-    shared.count(endpoint);
-    if let Some(fault) = shared.take_fault(endpoint)
+    shared.faults.count(endpoint);
+    if let Some(fault) = shared.faults.take(endpoint)
         && let Some(response) = apply_fault(fault).await
     {
         return response;
     }
     match route {
         // Public documents: any page may read them (MSAL.js fetches them from the browser).
-        Route::Discovery { tenant, v2 } => any_origin(discovery(&shared, &tenant, v2)),
-        Route::Jwks { tenant, v2 } => any_origin(jwks(&shared, &tenant, v2, &request)),
-        Route::Token { tenant } => super::endpoints::token(&shared, &tenant, &request),
-        Route::Authorize { tenant } => super::interactive::authorize(&shared, &tenant, &request),
-        Route::Logout => logout(&shared, &request),
-        Route::DeviceCode => super::interactive::device_code(&shared, &request),
-        Route::DeviceLogin => super::interactive::device_login(&shared, &request),
-        Route::Imds => super::endpoints::managed_identity(&shared, &request, false),
-        Route::AppService => super::endpoints::managed_identity(&shared, &request, true),
-        Route::Secret { name } => super::interactive::secret(&shared, &name, &request),
-        Route::Graph { user, function } => super::graph::membership(&shared, user.as_deref(), function, &request),
+        Route::Discovery { tenant, v2 } => any_origin(metadata::discovery(&shared, &tenant, v2)),
+        Route::Jwks { tenant, v2 } => any_origin(metadata::jwks(&shared, &tenant, v2, &request)),
+        Route::Token { tenant } => token(&shared, &tenant, &request),
+        Route::Authorize { tenant } => authorization_code::authorize(&shared, &tenant, &request),
+        Route::Logout => authorization_code::logout(&shared, &request),
+        Route::DeviceCode => device_code::device_code(&shared, &request),
+        Route::DeviceLogin => device_code::device_login(&shared, &request),
+        Route::Imds => managed_identity::managed_identity(&shared, &request, false),
+        Route::AppService => managed_identity::managed_identity(&shared, &request, true),
+        Route::Secret { name } => vault::secret(&shared, &name, &request),
+        Route::Graph { user, function } => graph::membership(&shared, user.as_deref(), function, &request),
     }
-}
-
-fn any_origin(mut response: DevResponse) -> DevResponse {
-    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, http::HeaderValue::from_static("*"));
-    response
 }
 
 /// `OPTIONS` on the token endpoint: the CORS preflight a browser sends before a redemption
@@ -334,190 +286,49 @@ fn control_faults(shared: &Shared, request: &DevRequest) -> DevResponse {
         Some("unavailable") => Fault::Unavailable { retry_after },
         Some("too_many_requests") => Fault::TooManyRequests { retry_after },
         Some("none") => {
-            shared.clear_fault(endpoint);
+            shared.faults.clear(endpoint);
             return json_response(StatusCode::OK, &json!({"cleared": format!("{endpoint:?}")}));
         }
         _ => return bad("fault: interaction_required, invalid_grant, status, unavailable, too_many_requests or none"),
     };
     let times = usize::try_from(times).unwrap_or(usize::MAX);
-    shared.set_fault(endpoint, fault, (times > 0).then_some(times));
+    shared.faults.set(endpoint, fault, (times > 0).then_some(times));
     json_response(StatusCode::OK, &json!({"injected": format!("{endpoint:?}"), "times": times}))
 }
 
-/// `GET /{tenant}/oauth2/v2.0/logout`: back to a registered `post_logout_redirect_uri`.
-fn logout(shared: &Shared, request: &DevRequest) -> DevResponse {
-    let target = request.query_param("post_logout_redirect_uri");
-    let registered = target.as_deref().is_some_and(|t| {
-        shared
-            .registry()
-            .apps
-            .iter()
-            .any(|a| a.redirect_uris.iter().chain(&a.spa_redirect_uris).any(|r| r == t || r.starts_with(t)))
-    });
-    match target {
-        Some(t) if registered => Response::builder()
-            .status(StatusCode::FOUND)
-            .header(header::LOCATION, t)
-            .body(Full::new(Bytes::new()))
-            .expect("static response parts"),
-        _ => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(Full::new(Bytes::from_static(b"<p>You signed out of your account.</p>")))
-            .expect("static response parts"),
-    }
-}
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// Returns the faulty response, or `None` to continue normally (after a delay).
-async fn apply_fault(fault: Fault) -> Option<DevResponse> {
-    let with_retry_after = |status: StatusCode, secs: u64| {
-        let mut r = json_response(status, &json!({"error": "temporarily_unavailable"}));
-        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
-        r
+/// `POST /{tenant}/oauth2/v2.0/token`: the grant named by `grant_type`.
+fn token(shared: &Arc<Shared>, tenant: &str, request: &DevRequest) -> DevResponse {
+    let f = match form(&request.body) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    Some(match fault {
-        Fault::Delay(d) => {
-            tokio::time::sleep(d).await;
-            return None;
+    let tid = request_tenant(shared, tenant);
+    let endpoint = Authority::tenant_endpoint(&shared.base_url, tenant, Authority::V2_TOKEN_PATH);
+    let grant = f.get("grant_type").map(String::as_str).unwrap_or_default();
+    match grant {
+        "client_credentials" => {
+            let Some(tid) = tid else {
+                return invalid_request(
+                    "AADSTS900023: Specified tenant identifier is neither a valid DNS name, nor a valid external domain.",
+                );
+            };
+            client_credentials::client_credentials(shared, &tid, &endpoint, &f)
         }
-        Fault::Status(code) => {
-            json_response(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &json!({}))
+        JWT_BEARER_GRANT if f.get("requested_token_use").map(String::as_str) == Some("on_behalf_of") => {
+            on_behalf_of::on_behalf_of(shared, tid.as_deref(), &endpoint, &f)
         }
-        Fault::Body(body) => Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .expect("static response parts"),
-        Fault::Oversized(n) => {
-            let mut body = String::with_capacity(n + 16);
-            body.push_str("{\"keys\":[],\"pad\":\"");
-            body.extend(std::iter::repeat_n('x', n));
-            body.push_str("\"}");
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .expect("static response parts")
+        "authorization_code" => {
+            authorization_code::authorization_code(shared, tid.as_deref(), &endpoint, &f, origin(request))
         }
-        Fault::TooManyRequests { retry_after } => with_retry_after(StatusCode::TOO_MANY_REQUESTS, retry_after),
-        Fault::Unavailable { retry_after } => with_retry_after(StatusCode::SERVICE_UNAVAILABLE, retry_after),
-        Fault::InvalidGrant => oauth_error(
+        "refresh_token" => refresh_token::refresh_token(shared, tid.as_deref(), &endpoint, &f, origin(request)),
+        "urn:ietf:params:oauth:grant-type:device_code" => device_code::device_code_grant(shared, tid.as_deref(), &f),
+        _ => oauth_error(
             StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50173,
-            "The provided grant has expired due to it being revoked.",
+            "unsupported_grant_type",
+            70_003,
+            "The app requested an unsupported grant type.",
         ),
-        Fault::InteractionRequired { claims } => {
-            let mut body = oauth_error_body(
-                "interaction_required",
-                50076,
-                "Due to a configuration change made by your administrator, you must use multi-factor authentication.",
-            );
-            body["claims"] = claims.into();
-            json_response(StatusCode::BAD_REQUEST, &body)
-        }
-    })
-}
-
-/// The tenant part of issuers for a tenant path segment, or `None` for an unknown tenant.
-fn tenant_part(shared: &Shared, tenant: &str) -> Option<String> {
-    match tenant {
-        "common" | "organizations" => Some(crate::authority::TENANT_TEMPLATE.to_owned()),
-        "consumers" => Some(CONSUMERS_TENANT_ID.to_owned()),
-        t if t == shared.domain || t == shared.tenant_id => Some(shared.tenant_id.clone()),
-        t if shared.is_known_tenant(t) => Some(t.to_owned()),
-        _ => None,
     }
-}
-
-fn unknown_tenant(tenant: &str) -> DevResponse {
-    oauth_error(
-        StatusCode::BAD_REQUEST,
-        "invalid_tenant",
-        90002,
-        &format!(
-            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-        ),
-    )
-}
-
-fn discovery(shared: &Shared, tenant: &str, v2: bool) -> DevResponse {
-    let Some(part) = tenant_part(shared, tenant) else {
-        return unknown_tenant(tenant);
-    };
-    let base = &shared.base_url;
-    let doc = if v2 {
-        json!({
-            "issuer": shared.issuer_v2(&part),
-            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
-            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
-            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
-            "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
-            "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": [shared.signing_algorithm.as_str()],
-            "code_challenge_methods_supported": ["plain", "S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nonce", "name", "preferred_username", "oid", "tid", "ver"],
-            "request_uri_parameter_supported": false,
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "azad.dev",
-        })
-    } else {
-        json!({
-            "issuer": shared.issuer_v1(&part),
-            "jwks_uri": format!("{base}/{tenant}/discovery/keys"),
-            "token_endpoint": format!("{base}/{tenant}/oauth2/token"),
-            "authorization_endpoint": format!("{base}/{tenant}/oauth2/authorize"),
-            "end_session_endpoint": format!("{base}/{tenant}/oauth2/logout"),
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": [shared.signing_algorithm.as_str()],
-            "cloud_instance_name": "azad.dev",
-        })
-    };
-    json_response(StatusCode::OK, &doc)
-}
-
-/// The published JWKS: v2.0 keys carry their issuer, v1.0 keys do not (like Entra).
-pub(crate) fn jwks_document(shared: &Shared, issuer: Option<&str>, appid: Option<&str>) -> Value {
-    let ring = shared.keys.read().unwrap_or_else(|e| e.into_inner());
-    let mut keys: Vec<Value> = ring.published.iter().map(|k| k.jwk(issuer)).collect();
-    if let Some(key) = appid.and_then(|a| ring.app_keys.get(a)) {
-        keys.push(key.jwk(issuer));
-    }
-    if shared.signing_algorithm != crate::config::SigningAlgorithm::RS256 {
-        for key in &mut keys {
-            key["alg"] = shared.signing_algorithm.as_str().into();
-        }
-    }
-    json!({ "keys": keys })
-}
-
-fn jwks(shared: &Shared, tenant: &str, v2: bool, request: &DevRequest) -> DevResponse {
-    let Some(part) = tenant_part(shared, tenant) else {
-        return unknown_tenant(tenant);
-    };
-    let issuer = v2.then(|| shared.issuer_v2(&part));
-    let appid = request.query_param("appid");
-    let doc = jwks_document(shared, issuer.as_deref(), appid.as_deref());
-    let body = doc.to_string();
-    let etag = {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-        format!("\"{}\"", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &d.as_ref()[..12]))
-    };
-    if request.headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        return Response::builder()
-            .status(StatusCode::NOT_MODIFIED)
-            .header(header::ETAG, etag)
-            .body(Full::new(Bytes::new()))
-            .expect("static response parts");
-    }
-    let mut r = json_response(StatusCode::OK, &doc);
-    r.headers_mut().insert(header::ETAG, etag.parse().expect("etag is ASCII"));
-    r
 }

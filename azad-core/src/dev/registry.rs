@@ -1,9 +1,10 @@
-//! The dev tenant's directory: app registrations, their credentials and permissions, and
-//! managed identities.
+//! The dev tenant's directory: users, app registrations, their credentials and permissions,
+//! managed identities, and the grants waiting to be redeemed (codes, refresh tokens, device
+//! codes).
 
 use std::collections::{HashMap, HashSet};
 
-use super::random_guid;
+use super::random::random_guid;
 
 /// The application id of Microsoft Graph.
 pub const GRAPH_CLIENT_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -230,4 +231,59 @@ impl Registry {
     pub(crate) fn granted_scopes(&self, client: &str, resource: &str) -> Vec<String> {
         self.scope_grants.get(&(client.to_owned(), resource.to_owned())).cloned().unwrap_or_default()
     }
+}
+
+/// A test user of the dev tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DevUser {
+    /// Object id.
+    pub oid: String,
+    /// Display name.
+    pub name: String,
+    /// Sign-in name (UPN).
+    pub username: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+}
+
+impl DevUser {
+    /// A user with a random object id.
+    #[must_use]
+    pub fn new(name: impl Into<String>, username: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut parts = name.splitn(2, ' ');
+        let given_name = parts.next().unwrap_or_default().to_owned();
+        let family_name = parts.next().unwrap_or_default().to_owned();
+        Self { oid: random_guid(), name, username: username.into(), given_name, family_name }
+    }
+
+    /// The same user with a fixed object id.
+    #[must_use]
+    pub fn with_oid(mut self, oid: impl Into<String>) -> Self {
+        self.oid = oid.into();
+        self
+    }
+}
+
+/// How the dev tenant's managed identity endpoints state a token's expiry, to test clients
+/// against the shapes real hosts send (see [`DevTenant::set_managed_identity_expiry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ManagedIdentityExpiry {
+    /// As each host does: IMDS sends `expires_in` and `expires_on` as numeric strings, App
+    /// Service (2019-08-01) `expires_on` as a JSON number.
+    #[default]
+    HostDefault,
+    /// Only `expires_on`, epoch seconds as a numeric string.
+    EpochString,
+    /// Only `expires_on`, as RFC 3339 with 7 fractional digits:
+    /// `2026-11-29T18:04:05.0000000+00:00`.
+    Rfc3339,
+    /// Only `expires_on`, in .NET's invariant format: `11/29/2026 6:04:05 PM +00:00`.
+    DotNetInvariant,
+    /// No expiry member at all: only the token's own `exp` says.
+    TokenExpOnly,
 }
