@@ -628,6 +628,62 @@ impl fmt::Display for Authority {
     }
 }
 
+/// Entra URL shapes for a tenant path segment as given (a tenant id or domain, `common`,
+/// `organizations`, `consumers`), not only a parsed [`Tenant`]: the dev tenant announces and
+/// serves them for whatever segment it is asked for, and formats them here so that every Entra
+/// URL and issuer is formatted in this module. Source: Microsoft identity platform, "OpenID
+/// Connect on the Microsoft identity platform" (metadata document, `jwks_uri`, endpoints).
+#[cfg_attr(not(feature = "dev"), allow(dead_code))]
+impl Authority {
+    /// The v2.0 OpenID configuration, under `{host}/{tenant}/`.
+    pub(crate) const V2_METADATA_PATH: &'static str = "v2.0/.well-known/openid-configuration";
+    /// The v2.0 key set (`jwks_uri`), under `{host}/{tenant}/`.
+    pub(crate) const V2_JWKS_PATH: &'static str = "discovery/v2.0/keys";
+    /// The v1.0 key set, under `{host}/{tenant}/`.
+    pub(crate) const V1_JWKS_PATH: &'static str = "discovery/keys";
+    /// The v2.0 token endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_TOKEN_PATH: &'static str = "oauth2/v2.0/token";
+    /// The v1.0 token endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_TOKEN_PATH: &'static str = "oauth2/token";
+    /// The v2.0 authorization endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_AUTHORIZE_PATH: &'static str = "oauth2/v2.0/authorize";
+    /// The v1.0 authorization endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_AUTHORIZE_PATH: &'static str = "oauth2/authorize";
+    /// The v2.0 device authorization endpoint (RFC 8628), under `{host}/{tenant}/`.
+    pub(crate) const V2_DEVICE_CODE_PATH: &'static str = "oauth2/v2.0/devicecode";
+    /// The v2.0 sign-out endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_LOGOUT_PATH: &'static str = "oauth2/v2.0/logout";
+    /// The v1.0 sign-out endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_LOGOUT_PATH: &'static str = "oauth2/logout";
+
+    /// `{host}/{tenant}`: the authority URL without a version, as MSAL's `authority` and Azure
+    /// Identity's `authority_host` + `tenant_id` name it (`https://login.microsoftonline.com/contoso.onmicrosoft.com`).
+    /// A trailing `/` of `host` is ignored.
+    pub(crate) fn tenant_url(host: &str, tenant: &str) -> String {
+        format!("{}/{tenant}", host.trim_end_matches('/'))
+    }
+
+    /// `{host}/{tenant}/{path}`, `path` being one of the `*_PATH` constants of this block, e.g.
+    /// `http://127.0.0.1:54321/common/oauth2/v2.0/token`. A trailing `/` of `host` is ignored.
+    pub(crate) fn tenant_endpoint(host: &str, tenant: &str, path: &str) -> String {
+        format!("{}/{tenant}/{path}", host.trim_end_matches('/'))
+    }
+
+    /// Azure AD B2C's issuer, `https://{tenant name}.b2clogin.com/{tenant id}/v2.0/` (with the
+    /// trailing `/`), for the tenant named `contoso` of `contoso.b2clogin.com`.
+    ///
+    /// Source: Azure AD B2C, "Overview of tokens" (claim `iss`).
+    pub(crate) fn b2c_issuer(tenant_name: &str, tenant_part: &str) -> String {
+        format!("https://{tenant_name}.b2clogin.com/{tenant_part}/v2.0/")
+    }
+
+    /// The `error_uri` of Entra's OAuth error bodies: its error lookup page for an `AADSTS`
+    /// code, `https://login.microsoftonline.com/error?code={code}`.
+    pub(crate) fn error_uri(code: u32) -> String {
+        format!("{}error?code={code}", Cloud::Public.authority_host())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,61 +831,5 @@ mod tests {
         assert!(Authority::entra(Cloud::China, Tenant::Common).served_from("https://proxy.example.com/x").is_err());
         let oidc = Authority::oidc("https://idp.example.com", None, "m").unwrap();
         assert!(matches!(oidc.served_from("https://x.example.com"), Err(ConfigError::Conflict { .. })));
-    }
-}
-
-/// Entra URL shapes for a tenant path segment as given (a tenant id or domain, `common`,
-/// `organizations`, `consumers`), not only a parsed [`Tenant`]: the dev tenant announces and
-/// serves them for whatever segment it is asked for, and formats them here so that every Entra
-/// URL and issuer is formatted in this module. Source: Microsoft identity platform, "OpenID
-/// Connect on the Microsoft identity platform" (metadata document, `jwks_uri`, endpoints).
-#[cfg_attr(not(feature = "dev"), allow(dead_code))]
-impl Authority {
-    /// The v2.0 OpenID configuration, under `{host}/{tenant}/`.
-    pub(crate) const V2_METADATA_PATH: &'static str = "v2.0/.well-known/openid-configuration";
-    /// The v2.0 key set (`jwks_uri`), under `{host}/{tenant}/`.
-    pub(crate) const V2_JWKS_PATH: &'static str = "discovery/v2.0/keys";
-    /// The v1.0 key set, under `{host}/{tenant}/`.
-    pub(crate) const V1_JWKS_PATH: &'static str = "discovery/keys";
-    /// The v2.0 token endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V2_TOKEN_PATH: &'static str = "oauth2/v2.0/token";
-    /// The v1.0 token endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V1_TOKEN_PATH: &'static str = "oauth2/token";
-    /// The v2.0 authorization endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V2_AUTHORIZE_PATH: &'static str = "oauth2/v2.0/authorize";
-    /// The v1.0 authorization endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V1_AUTHORIZE_PATH: &'static str = "oauth2/authorize";
-    /// The v2.0 device authorization endpoint (RFC 8628), under `{host}/{tenant}/`.
-    pub(crate) const V2_DEVICE_CODE_PATH: &'static str = "oauth2/v2.0/devicecode";
-    /// The v2.0 sign-out endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V2_LOGOUT_PATH: &'static str = "oauth2/v2.0/logout";
-    /// The v1.0 sign-out endpoint, under `{host}/{tenant}/`.
-    pub(crate) const V1_LOGOUT_PATH: &'static str = "oauth2/logout";
-
-    /// `{host}/{tenant}`: the authority URL without a version, as MSAL's `authority` and Azure
-    /// Identity's `authority_host` + `tenant_id` name it (`https://login.microsoftonline.com/contoso.onmicrosoft.com`).
-    /// A trailing `/` of `host` is ignored.
-    pub(crate) fn tenant_url(host: &str, tenant: &str) -> String {
-        format!("{}/{tenant}", host.trim_end_matches('/'))
-    }
-
-    /// `{host}/{tenant}/{path}`, `path` being one of the `*_PATH` constants of this block, e.g.
-    /// `http://127.0.0.1:54321/common/oauth2/v2.0/token`. A trailing `/` of `host` is ignored.
-    pub(crate) fn tenant_endpoint(host: &str, tenant: &str, path: &str) -> String {
-        format!("{}/{tenant}/{path}", host.trim_end_matches('/'))
-    }
-
-    /// Azure AD B2C's issuer, `https://{tenant name}.b2clogin.com/{tenant id}/v2.0/` (with the
-    /// trailing `/`), for the tenant named `contoso` of `contoso.b2clogin.com`.
-    ///
-    /// Source: Azure AD B2C, "Overview of tokens" (claim `iss`).
-    pub(crate) fn b2c_issuer(tenant_name: &str, tenant_part: &str) -> String {
-        format!("https://{tenant_name}.b2clogin.com/{tenant_part}/v2.0/")
-    }
-
-    /// The `error_uri` of Entra's OAuth error bodies: its error lookup page for an `AADSTS`
-    /// code, `https://login.microsoftonline.com/error?code={code}`.
-    pub(crate) fn error_uri(code: u32) -> String {
-        format!("{}error?code={code}", Cloud::Public.authority_host())
     }
 }

@@ -269,7 +269,7 @@ impl DevUser {
 }
 
 /// How the dev tenant's managed identity endpoints state a token's expiry, to test clients
-/// against the shapes real hosts send (see [`DevTenant::set_managed_identity_expiry`]).
+/// against the shapes real hosts send (see [`DevTenant::set_managed_identity_expiry`](crate::dev::DevTenant::set_managed_identity_expiry)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ManagedIdentityExpiry {

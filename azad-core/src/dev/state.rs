@@ -52,7 +52,7 @@ pub enum DevIssuers {
     /// Entra External ID's: `https://{tenant}.ciamlogin.com/{tenant}/v2.0` (v1.0 tokens, which
     /// External ID does not document, get the public cloud's `https://sts.windows.net/{tenant}/`).
     ExternalId,
-    /// Azure AD B2C's (see [`DevTenantBuilder::emulate_b2c`]): documents at
+    /// Azure AD B2C's (see [`DevTenantBuilder::emulate_b2c`](crate::dev::DevTenantBuilder::emulate_b2c)): documents at
     /// `{base url}/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration`,
     /// the issuer `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`, and the user flow in each
     /// token's `tfp` claim.

@@ -874,7 +874,7 @@ impl DevTenant {
     }
 }
 
-/// The Key Vault–shaped secrets endpoint ([`vault`](super::vault); issue 11 moves it to `key_vault.rs`).
+/// The Key Vault–shaped secrets endpoint (served by `vault.rs`; issue 11 moves it to `key_vault.rs`).
 impl DevTenant {
     /// Stores a secret in the Key Vault–shaped secrets endpoint (`GET /secrets/{name}`).
     pub fn set_secret(&self, name: &str, value: &str) {
