@@ -6,7 +6,7 @@
 //! ```
 //! use axum::{Json, Router, routing::get};
 //! use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
-//! use azad_core::{TokenClient, credential::ClientCredential, dev::DevTenant};
+//! use azad_core::{TokenClient, ClientCredential, dev::DevTenant};
 //!
 //! #[require_scope("access_as_user")]
 //! async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {

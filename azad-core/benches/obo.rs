@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::dev::DevTenant;
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -32,7 +32,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use azad_core::{BearerToken, TokenClient, TokenValidator, credential::ClientCredential, dev::DevTenant};
+//! use azad_core::{BearerToken, TokenClient, TokenValidator, ClientCredential, dev::DevTenant};
 //! use azad_core::groups::{GroupResolver, has_group_overage};
 //!
 //! let tenant = DevTenant::start().await?;
@@ -63,11 +63,11 @@ use serde_json::Value;
 
 use crate::authority::Cloud;
 use crate::claims::Claims;
+use crate::client::token::TokenClient;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;
 use crate::secret::BearerToken;
-use crate::token::TokenClient;
 
 /// Graph's `checkMemberGroups` takes at most 20 group ids per request.
 const CHECK_MEMBER_GROUPS_MAX: usize = 20;

@@ -2,7 +2,7 @@
 //! `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_AUTHORITY_HOST`) gets tokens with its projected
 //! token file and reads a secret from a Key Vault–shaped endpoint.
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::{AzureAdConfig, TokenClient, TokenRequest};
 use serde_json::Value;
 

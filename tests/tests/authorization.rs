@@ -15,8 +15,8 @@ use azad_axum::{
     AzureAdAuth, RequireLayer, allow_anonymous, deny_guests, handler, require_auth_context, require_authenticated,
     require_caller_app, require_group, require_role, require_scope, require_tenant,
 };
+use azad_core::ClientCredential;
 use azad_core::challenge::Challenge;
-use azad_core::credential::ClientCredential;
 use azad_core::dev::{DEFAULT_TENANT_ID, DevApp};
 use azad_core::groups::{GraphAccess, GraphFailure, GroupResolver, ManualClock};
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use azad_core::azure_cli::{AzureCliCredential, AzureCliError};
-use azad_core::chain::DefaultCredential;
+use azad_core::DefaultCredential;
+use azad_core::{AzureCliCredential, AzureCliError};
 use azad_tests::DevTenant;
 
 /// A directory holding an executable `az` with this shell body; its arguments are written to

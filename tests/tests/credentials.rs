@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azad_core::credential::{AssertionAlgorithm, CertificateCredential, ClientCredential};
 use azad_core::dev::{DEFAULT_DOWNSTREAM_APP_ID_URI, DevManagedIdentity};
-use azad_core::managed_identity::{ManagedIdentity, ManagedIdentityId};
 use azad_core::secret::KeyPassword;
+use azad_core::{AssertionAlgorithm, CertificateCredential, ClientCredential};
 use azad_core::{AzureAdConfig, BearerToken, CredentialError, TokenClient, TokenError, TokenRequest, TokenValidator};
+use azad_core::{ManagedIdentity, ManagedIdentityId};
 use azad_tests::{DevTenant, Endpoint, Fault};
 
 const DOWNSTREAM: &str = "api://azad-downstream/.default";

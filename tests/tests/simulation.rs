@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use azad_core::credential::{CertificateCredential, ClientCredential};
+use azad_core::ManagedIdentity;
+use azad_core::SignInClient;
 use azad_core::dev::{DevApp, Fault};
-use azad_core::managed_identity::ManagedIdentity;
-use azad_core::signin::SignInClient;
 use azad_core::simulation::{REPLAY_CLAIM, Simulation, SimulationError, SimulationMode};
+use azad_core::{CertificateCredential, ClientCredential};
 use azad_core::{ConfigError, HttpErrorKind, TokenClient, TokenError, TokenValidator, ValidationError};
 use azad_examples::{daemon, on_behalf_of};
 use azad_tests::{DevTenant, Endpoint, http};

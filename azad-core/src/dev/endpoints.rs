@@ -566,8 +566,10 @@ pub(crate) fn managed_identity(shared: &Arc<Shared>, request: &DevRequest, app_s
     };
     let stated = match shape {
         super::ManagedIdentityExpiry::EpochString => Some(expires_on.to_string()),
-        super::ManagedIdentityExpiry::Rfc3339 => Some(crate::expiry::format_date_time(expires_on, false)),
-        super::ManagedIdentityExpiry::DotNetInvariant => Some(crate::expiry::format_date_time(expires_on, true)),
+        super::ManagedIdentityExpiry::Rfc3339 => Some(crate::client::expiry::format_date_time(expires_on, false)),
+        super::ManagedIdentityExpiry::DotNetInvariant => {
+            Some(crate::client::expiry::format_date_time(expires_on, true))
+        }
         super::ManagedIdentityExpiry::TokenExpOnly => None,
         _ => return json_response(StatusCode::OK, &body),
     };

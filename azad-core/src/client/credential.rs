@@ -1,25 +1,4 @@
 //! Client credentials: how this application proves its identity to the token endpoint.
-//!
-//! | credential | proof sent |
-//! | --- | --- |
-//! | [`ClientCredential::secret`] | `client_secret` |
-//! | [`ClientCredential::certificate`] | a client assertion signed with the certificate's key (PS256 by default) |
-//! | [`ClientCredential::workload_identity`] | the federated token file (AKS workload identity), re-read on every request |
-//! | [`ClientCredential::managed_identity_federation`] | a managed identity's token for `api://AzureADTokenExchange` (no secret anywhere) |
-//! | [`ClientCredential::assertion_callback`] | whatever assertion the callback returns |
-//!
-//! # Example
-//!
-//! ```
-//! use azad_core::credential::ClientCredential;
-//!
-//! let credential = ClientCredential::from_env_with(|name| match name {
-//!     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
-//!     _ => None,
-//! })?;
-//! assert_eq!(format!("{credential:?}"), "ClientCredential::WorkloadIdentity(\"/var/run/secrets/azure/tokens/azure-identity-token\")");
-//! # Ok::<(), azad_core::CredentialError>(())
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -33,8 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 
+use crate::client::managed_identity::ManagedIdentity;
 use crate::error::CredentialError;
-use crate::managed_identity::ManagedIdentity;
 use crate::secret::{ClientAssertion, ClientSecret};
 
 /// The audience of federated tokens exchanged for app tokens, in the public cloud.
@@ -68,7 +47,28 @@ enum Kind {
 
 /// How this application authenticates to the token endpoint. Cheap to clone.
 ///
-/// See the [module docs](crate::credential) for the kinds and an example.
+/// Client credentials: how this application proves its identity to the token endpoint.
+///
+/// | credential | proof sent |
+/// | --- | --- |
+/// | [`ClientCredential::secret`] | `client_secret` |
+/// | [`ClientCredential::certificate`] | a client assertion signed with the certificate's key (PS256 by default) |
+/// | [`ClientCredential::workload_identity`] | the federated token file (AKS workload identity), re-read on every request |
+/// | [`ClientCredential::managed_identity_federation`] | a managed identity's token for `api://AzureADTokenExchange` (no secret anywhere) |
+/// | [`ClientCredential::assertion_callback`] | whatever assertion the callback returns |
+///
+/// # Example
+///
+/// ```
+/// use azad_core::ClientCredential;
+///
+/// let credential = ClientCredential::from_env_with(|name| match name {
+///     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
+///     _ => None,
+/// })?;
+/// assert_eq!(format!("{credential:?}"), "ClientCredential::WorkloadIdentity(\"/var/run/secrets/azure/tokens/azure-identity-token\")");
+/// # Ok::<(), azad_core::CredentialError>(())
+/// ```
 #[derive(Clone)]
 pub struct ClientCredential {
     kind: Arc<Kind>,
@@ -223,7 +223,7 @@ impl ClientCredential {
             let identity = if id.eq_ignore_ascii_case("system") {
                 identity
             } else {
-                identity.with_id(crate::managed_identity::ManagedIdentityId::ClientId(id))
+                identity.with_id(crate::client::managed_identity::ManagedIdentityId::ClientId(id))
             };
             let audience = get("AZAD_FIC_AUDIENCE").unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
             return Ok(Self::managed_identity_federation_with_audience(identity, audience));

@@ -1,40 +1,5 @@
 //! The token client: client credentials (app tokens) and on-behalf-of (user tokens for
 //! downstream APIs), with caches, retries and throttling.
-//!
-//! - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
-//!   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
-//!   may carry different scopes or claims).
-//! - Refreshed ahead of expiry; one request per key however many callers wait.
-//! - A request with a claims challenge bypasses the cache.
-//! - 5xx and timeouts are retried once after about a second; 429 and 503 with `Retry-After`
-//!   throttle identical requests locally until the window passes (capped); `invalid_grant`,
-//!   `invalid_client` and other 4xx are never retried.
-//! - On-behalf-of is refused without a network call for an expired incoming token, an app-only
-//!   token, or a token not issued for this API.
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::credential::ClientCredential;
-//! use azad_core::dev::DevTenant;
-//! use azad_core::token::TokenClient;
-//! use azad_core::BearerToken;
-//!
-//! let tenant = DevTenant::start().await?;
-//! let api = TokenClient::new(&tenant.config(), ClientCredential::secret(tenant.api_client_secret()));
-//!
-//! // As the application (client credentials).
-//! let app = api.acquire_app_token(&["api://azad-downstream/.default"]).await?;
-//! assert!(!app.secret().is_empty());
-//!
-//! // As the signed-in user (on-behalf-of), from the token the API received.
-//! let incoming = BearerToken::new(tenant.token().build());
-//! let obo = api.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Read"]).await?;
-//! assert_ne!(obo.secret(), incoming.secret());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,10 +10,10 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::authority::{Authority, Tenant, is_guid};
-use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
+use crate::client::cache::{AcquiredToken, TokenCache};
+use crate::client::credential::ClientCredential;
 use crate::config::AzureAdConfig;
-use crate::credential::ClientCredential;
 use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, BearerToken};
@@ -140,8 +105,44 @@ struct Inner {
     metrics: crate::metrics::TokenMetrics,
 }
 
-/// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
-/// clones share caches. See the [module docs](crate::token).
+/// A confidential client: this API (or daemon, or web app) acquiring tokens by client
+/// credentials (app tokens) and on-behalf-of (user tokens for downstream APIs), with caches,
+/// retries and throttling. Cheap to clone; clones share caches.
+///
+/// - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
+///   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
+///   may carry different scopes or claims).
+/// - Refreshed ahead of expiry; one request per key however many callers wait.
+/// - A request with a claims challenge bypasses the cache.
+/// - 5xx and timeouts are retried once after about a second; 429 and 503 with `Retry-After`
+///   throttle identical requests locally until the window passes (capped); `invalid_grant`,
+///   `invalid_client` and other 4xx are never retried.
+/// - On-behalf-of is refused without a network call for an expired incoming token, an app-only
+///   token, or a token not issued for this API.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::ClientCredential;
+/// use azad_core::dev::DevTenant;
+/// use azad_core::TokenClient;
+/// use azad_core::BearerToken;
+///
+/// let tenant = DevTenant::start().await?;
+/// let api = TokenClient::new(&tenant.config(), ClientCredential::secret(tenant.api_client_secret()));
+///
+/// // As the application (client credentials).
+/// let app = api.acquire_app_token(&["api://azad-downstream/.default"]).await?;
+/// assert!(!app.secret().is_empty());
+///
+/// // As the signed-in user (on-behalf-of), from the token the API received.
+/// let incoming = BearerToken::new(tenant.token().build());
+/// let obo = api.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Read"]).await?;
+/// assert_ne!(obo.secret(), incoming.secret());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct TokenClient {
     inner: Arc<Inner>,
@@ -228,7 +229,7 @@ pub(crate) fn unusable(endpoint: IdentityEndpoint, response: &HttpResponse, reas
 }
 
 /// An acquired token from an answer of `endpoint`, whose lifetime the
-/// [expiry normaliser](crate::expiry::lifetime) read. An answer with no readable expiry, or
+/// [expiry normaliser](crate::client::expiry::lifetime) read. An answer with no readable expiry, or
 /// whose token has already expired, is unusable: it would be handed out expired.
 pub(crate) fn acquired(
     endpoint: IdentityEndpoint,
@@ -279,14 +280,18 @@ pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant
     if r.access_token.is_empty() {
         return Err(unusable(IdentityEndpoint::TokenEndpoint, response, "empty access_token"));
     }
-    let expires_in =
-        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
+    let expires_in = crate::client::expiry::lifetime(
+        r.expires_in.as_ref(),
+        r.expires_on.as_ref(),
+        &r.access_token,
+        SystemTime::now(),
+    );
     let token = acquired(
         IdentityEndpoint::TokenEndpoint,
         response,
         r.access_token,
         expires_in,
-        r.refresh_in.as_ref().and_then(crate::expiry::seconds).map(Duration::from_secs),
+        r.refresh_in.as_ref().and_then(crate::client::expiry::seconds).map(Duration::from_secs),
         r.token_type,
     )?;
     Ok(TokenGrant {

@@ -149,7 +149,7 @@ async fn certificate_and_callback_credentials_send_assertions() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
     let c = TokenClient::new(
         &config(),
-        ClientCredential::assertion_callback(|req: crate::credential::AssertionRequest| async move {
+        ClientCredential::assertion_callback(|req: crate::client::credential::AssertionRequest| async move {
             assert_eq!(req.client_id, API);
             Ok(ClientAssertion::new(format!("signed-for:{}", req.token_endpoint)))
         }),
@@ -516,8 +516,8 @@ async fn token_endpoint_expiry_shapes() {
     let in_an_hour = now_secs() + 3600;
     let exp_only = jwt(json!({"exp": in_an_hour})).secret().to_owned();
     for body in [
-        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, false)}),
-        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, true)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::client::expiry::format_date_time(in_an_hour, false)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::client::expiry::format_date_time(in_an_hour, true)}),
         json!({"token_type": "Bearer", "access_token": "t", "expires_on": in_an_hour.to_string()}),
         json!({"token_type": "Bearer", "access_token": exp_only}),
     ] {

@@ -1,29 +1,5 @@
 //! Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
 //! App Service / Container Apps / Functions identity endpoint.
-//!
-//! - IMDS: `GET http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true`,
-//!   never through a proxy; retried as Microsoft documents (404, 408, 410, 429, 5xx and
-//!   timeouts, with exponential back-off; other 4xx are final).
-//! - App Service: `GET $IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
-//! - System-assigned, or user-assigned by client id, object id or resource id.
-//! - Tokens are cached per resource and refreshed ahead of expiry.
-//!
-//! Every endpoint can be pointed elsewhere (the dev tenant serves both shapes).
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::dev::DevTenant;
-//! use azad_core::managed_identity::ManagedIdentity;
-//!
-//! let tenant = DevTenant::start().await?;
-//! let identity = ManagedIdentity::imds(tenant.imds_endpoint());
-//! let token = identity.get_token("https://vault.azure.net/.default").await?;
-//! assert!(!token.secret().is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,7 +9,7 @@ use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::cache::{AcquiredToken, TokenCache};
+use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::config::HttpOptions;
 use crate::error::{EntraError, HttpError, TokenError};
 use crate::http::{HttpClient, HttpRequest};
@@ -96,7 +72,32 @@ struct Inner {
 
 /// A managed identity. Cheap to clone; clones share the token cache.
 ///
-/// See the [module docs](crate::managed_identity) for an example.
+/// Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
+/// App Service / Container Apps / Functions identity endpoint.
+///
+/// - IMDS: `GET http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true`,
+///   never through a proxy; retried as Microsoft documents (404, 408, 410, 429, 5xx and
+///   timeouts, with exponential back-off; other 4xx are final).
+/// - App Service: `GET $IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
+/// - System-assigned, or user-assigned by client id, object id or resource id.
+/// - Tokens are cached per resource and refreshed ahead of expiry.
+///
+/// Every endpoint can be pointed elsewhere (the dev tenant serves both shapes).
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::dev::DevTenant;
+/// use azad_core::ManagedIdentity;
+///
+/// let tenant = DevTenant::start().await?;
+/// let identity = ManagedIdentity::imds(tenant.imds_endpoint());
+/// let token = identity.get_token("https://vault.azure.net/.default").await?;
+/// assert!(!token.secret().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct ManagedIdentity {
     inner: Arc<Inner>,
@@ -284,7 +285,7 @@ impl ManagedIdentity {
         loop {
             let result = http.send(self.request(&resource)).await;
             let retry_after = |r: &crate::http::HttpResponse| {
-                crate::token::retry_after(r.headers()).map(|d| d.min(policy.max_retry_after))
+                crate::client::token::retry_after(r.headers()).map(|d| d.min(policy.max_retry_after))
             };
             let (retryable, wait, outcome) = match result {
                 Ok(response) if response.status() == StatusCode::OK => {
@@ -320,12 +321,12 @@ fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -
     }
     e.status = status;
     e.endpoint = crate::error::IdentityEndpoint::ManagedIdentity;
-    e.retry_after = crate::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
+    e.retry_after = crate::client::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
 
 /// A managed identity answer. Hosts differ: IMDS sends numbers as strings, App Service sends
-/// `expires_on` as a number or as a date-time string; the [expiry normaliser](crate::expiry)
+/// `expires_on` as a number or as a date-time string; the [expiry normaliser](crate::client::expiry)
 /// reads them all.
 #[derive(Deserialize)]
 struct MiTokenResponse {
@@ -341,13 +342,17 @@ struct MiTokenResponse {
 pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<AcquiredToken, TokenError> {
     use crate::error::IdentityEndpoint::ManagedIdentity;
     let r: MiTokenResponse = serde_json::from_slice(response.body())
-        .map_err(|_| crate::token::unusable(ManagedIdentity, response, "not a token response"))?;
+        .map_err(|_| crate::client::token::unusable(ManagedIdentity, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(crate::token::unusable(ManagedIdentity, response, "empty access_token"));
+        return Err(crate::client::token::unusable(ManagedIdentity, response, "empty access_token"));
     }
-    let expires_in =
-        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
-    crate::token::acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
+    let expires_in = crate::client::expiry::lifetime(
+        r.expires_in.as_ref(),
+        r.expires_on.as_ref(),
+        &r.access_token,
+        SystemTime::now(),
+    );
+    crate::client::token::acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
 }
 
 impl From<HttpError> for TokenError {
@@ -500,8 +505,8 @@ mod tests {
         let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
         let secs = in_an_hour.duration_since(UNIX_EPOCH).unwrap().as_secs();
         let epoch = i64::try_from(secs).unwrap();
-        let rfc3339 = crate::expiry::format_date_time(epoch, false);
-        let dotnet = crate::expiry::format_date_time(epoch, true);
+        let rfc3339 = crate::client::expiry::format_date_time(epoch, false);
+        let dotnet = crate::client::expiry::format_date_time(epoch, true);
         for expires_on in [rfc3339, dotnet, secs.to_string()] {
             let body = serde_json::json!({"access_token": "tok", "expires_on": expires_on, "token_type": "Bearer"});
             let (client, _, _) = scripted(vec![Ok(respond(200, &body.to_string()))]);
