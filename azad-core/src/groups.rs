@@ -64,6 +64,7 @@ use serde_json::Value;
 use crate::authority::Cloud;
 use crate::claims::Claims;
 use crate::client::token::TokenClient;
+use crate::client::token::request::TokenRequest;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;
@@ -466,11 +467,8 @@ impl GroupResolver {
                 }
                 let token = token.ok_or(GroupError::NoUser)?;
                 let scope = format!("{}/GroupMember.Read.All", inner.graph_resource);
-                let t = inner
-                    .client
-                    .acquire_on_behalf_of_validated(token, claims.clone(), &[scope.as_str()])
-                    .await
-                    .map_err(GroupError::Token)?;
+                let request = TokenRequest::on_behalf_of(token.clone(), [scope]).with_validated_claims(claims.clone());
+                let t = inner.client.acquire(request).await.map_err(GroupError::Token)?;
                 (t, "/v1.0/me/checkMemberGroups".to_owned())
             }
             GraphAccess::Application => {

@@ -41,7 +41,8 @@ pub use crate::client::credential::{
 };
 pub use crate::client::managed_identity::{IMDS_ENDPOINT, ManagedIdentity, ManagedIdentityId, RetryPolicy};
 pub use crate::client::signin::{Account, AuthorizationRequest, DeviceCode, SignInClient, SignInError, SignedIn};
-pub use crate::client::token::{JWT_BEARER_GRANT, TokenClient, TokenRequest, TokenRetryPolicy};
+pub use crate::client::token::request::TokenRequest;
+pub use crate::client::token::{JWT_BEARER_GRANT, TokenClient, TokenRetryPolicy};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{

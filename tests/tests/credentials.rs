@@ -52,7 +52,7 @@ async fn certificate_pem_and_file() {
         [credential.clone(), credential.clone().with_algorithm(AssertionAlgorithm::RS256).send_certificate_chain(true)]
     {
         let client = TokenClient::new(&dev.config(), ClientCredential::certificate(c));
-        let token = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap();
+        let token = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap();
         assert!(downstream_validator(&dev).validate(token.secret()).await.is_ok());
     }
     // One file, as AZURE_CLIENT_CERTIFICATE_PATH points to.
@@ -119,18 +119,18 @@ async fn workload_identity_rereads_the_rotated_token_file() {
     assert!(client.acquire_app_token(&[DOWNSTREAM]).await.is_ok());
     // The kubelet rotates the file: the next request reads the new token.
     std::fs::write(&file, dev.federated_token(subject)).unwrap();
-    assert!(client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.is_ok());
+    assert!(client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.is_ok());
     // A token for another subject is refused by the token endpoint.
     std::fs::write(&file, dev.federated_token("system:serviceaccount:default:intruder")).unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert_eq!(e.entra().unwrap().error, "invalid_client");
     // Missing or empty files are typed errors, raised before any request.
     let before = dev.requests(Endpoint::Token);
     std::fs::write(&file, "").unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert!(matches!(e, TokenError::Credential(CredentialError::TokenFile { .. })), "{e:?}");
     std::fs::remove_file(&file).unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert!(matches!(e, TokenError::Credential(CredentialError::TokenFile { .. })), "{e:?}");
     assert_eq!(dev.requests(Endpoint::Token), before);
     std::fs::remove_dir_all(dir).unwrap();

@@ -330,7 +330,7 @@ async fn replayed_tokens_are_fresh_marked_and_refused_by_a_live_authority() {
     let iat = claims["iat"].as_u64().unwrap();
     assert!(iat + 60 >= now && iat <= now + 1, "iat is now");
     assert!(claims["exp"].as_u64().unwrap() > now + 600, "exp after the recorded lifetime");
-    let again = client.acquire(azad_core::TokenRequest::app([scope.as_str()]).force_refresh(true)).await.unwrap();
+    let again = client.acquire(azad_core::TokenRequest::app([scope.as_str()]).with_force_refresh(true)).await.unwrap();
     assert_ne!(unverified_claims(again.secret())["uti"], claims["uti"], "a unique uti per token");
     assert_eq!(live.requests(Endpoint::Token), 0);
 

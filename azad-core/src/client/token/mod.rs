@@ -18,6 +18,10 @@ use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, BearerToken};
 
+pub(crate) mod request;
+
+use request::TokenRequest;
+
 /// `grant_type` of on-behalf-of.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -36,54 +40,6 @@ pub struct TokenRetryPolicy {
 impl Default for TokenRetryPolicy {
     fn default() -> Self {
         Self { retry_delay: Duration::from_secs(1), max_retry_after: crate::challenge::MAX_RETRY_AFTER }
-    }
-}
-
-/// One token request.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct TokenRequest {
-    scopes: Vec<String>,
-    assertion: Option<BearerToken>,
-    assertion_claims: Option<Arc<Claims>>,
-    claims: Option<String>,
-    force_refresh: bool,
-}
-
-impl TokenRequest {
-    /// Client credentials for `scopes` (usually one `…/.default`).
-    pub fn app<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self {
-            scopes: scopes.into_iter().map(Into::into).collect(),
-            assertion: None,
-            assertion_claims: None,
-            claims: None,
-            force_refresh: false,
-        }
-    }
-
-    /// On-behalf-of the user whose token this API received.
-    pub fn on_behalf_of<I: IntoIterator<Item = S>, S: Into<String>>(assertion: BearerToken, scopes: I) -> Self {
-        Self { assertion: Some(assertion), ..Self::app(scopes) }
-    }
-
-    /// The incoming token's claims, already validated (by the `AzureAdAuth` layer): the
-    /// on-behalf-of pre-checks read them instead of decoding the token again.
-    pub fn assertion_claims(mut self, claims: Arc<Claims>) -> Self {
-        self.assertion_claims = Some(claims);
-        self
-    }
-
-    /// A claims challenge (JSON) to satisfy, from a downstream API or Entra; bypasses the cache.
-    pub fn claims(mut self, claims: impl Into<String>) -> Self {
-        self.claims = Some(claims.into());
-        self
-    }
-
-    /// Fetches a new token even if a cached one is fresh.
-    pub fn force_refresh(mut self, force: bool) -> Self {
-        self.force_refresh = force;
-        self
     }
 }
 
@@ -515,78 +471,28 @@ impl TokenClient {
         &self.inner.client_id
     }
 
-    /// An app token (client credentials) for `scopes`, usually one `{resource}/.default`.
+    /// Acquires the token `request` describes: from the cache when it holds a fresh one (a
+    /// claims challenge or a forced refresh skips it), else from the token endpoint. The one
+    /// door of the token client; [`acquire_app_token`](Self::acquire_app_token) and
+    /// [`acquire_on_behalf_of`](Self::acquire_on_behalf_of) are shorthands for it.
     ///
     /// # Errors
     ///
-    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
-    pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, None, None, None, false).await
-    }
-
-    /// A token for `scopes` on behalf of the user whose token this API received.
-    ///
-    /// # Errors
-    ///
-    /// [`TokenError::OnBehalfOf`] without any network call when the incoming token is expired,
-    /// app-only or not for this API; otherwise the token endpoint's error.
-    pub async fn acquire_on_behalf_of(
-        &self,
-        assertion: &BearerToken,
-        scopes: &[&str],
-    ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), None, None, false).await
-    }
-
-    /// Like [`acquire_on_behalf_of`](Self::acquire_on_behalf_of), with the incoming token's
-    /// validated claims (what the `AzureAdAuth` layer stored), saving a decode per call.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire_on_behalf_of`](Self::acquire_on_behalf_of).
-    pub async fn acquire_on_behalf_of_validated(
-        &self,
-        assertion: &BearerToken,
-        claims: Arc<Claims>,
-        scopes: &[&str],
-    ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), Some(&claims), None, false).await
-    }
-
-    /// Runs a [`TokenRequest`].
-    ///
-    /// # Errors
-    ///
-    /// A [`TokenError`].
+    /// A [`TokenError`]: for on-behalf-of, [`TokenError::OnBehalfOf`] without any network call
+    /// when the incoming token is expired, app-only or not for this API; otherwise the token
+    /// endpoint's error. See [`TokenError::challenge`] for how an API should answer.
     pub async fn acquire(&self, request: TokenRequest) -> Result<AcquiredToken, TokenError> {
-        let bypass = request.claims.is_some() || request.force_refresh;
-        self.acquire_inner(
-            &request.scopes,
-            request.assertion.as_ref(),
-            request.assertion_claims.as_deref(),
-            request.claims.as_deref(),
-            bypass,
-        )
-        .await
-    }
-
-    async fn acquire_inner<S: AsRef<str> + Sync>(
-        &self,
-        scopes: &[S],
-        assertion: Option<&BearerToken>,
-        validated: Option<&Claims>,
-        claims: Option<&str>,
-        bypass: bool,
-    ) -> Result<AcquiredToken, TokenError> {
+        let scopes = &request.scopes;
         if scopes.is_empty() {
             return Err(TokenError::Configuration("no scopes requested"));
         }
         let inner = &self.inner;
-        let bypass = bypass || !inner.cache_enabled;
+        let bypass = request.claims.is_some() || request.force_refresh || !inner.cache_enabled;
+        let claims = request.claims.as_deref();
         // Whether the cache had to fetch: a miss (or a refresh ahead of expiry).
         let fetched = std::sync::atomic::AtomicBool::new(false);
         let fetching = || fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (token, cache) = match assertion {
+        let (token, cache) = match &request.assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
                 let key = cache_key(&endpoint, &inner.client_id, None, scopes);
@@ -597,7 +503,7 @@ impl TokenClient {
                 (inner.app_cache.get_or_fetch(key, bypass, fetch).await, crate::metrics::AcquiredCache::App)
             }
             Some(assertion) => {
-                let tid = self.check_obo(assertion, validated)?;
+                let tid = self.check_obo(assertion, request.validated_claims.as_deref())?;
                 let endpoint = self.endpoint(tid.as_deref())?;
                 let key = cache_key(&endpoint, &inner.client_id, Some(assertion.secret()), scopes);
                 let fetch = || {
@@ -611,6 +517,33 @@ impl TokenClient {
             inner.metrics.cache(cache, !fetched.load(std::sync::atomic::Ordering::Relaxed));
         }
         Ok((*token?).clone())
+    }
+
+    /// An app token (client credentials) for `scopes`, usually one `{resource}/.default`:
+    /// [`acquire`](Self::acquire) of [`TokenRequest::app`].
+    ///
+    /// # Errors
+    ///
+    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
+    pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::app(scopes.iter().copied())).await
+    }
+
+    /// A token for `scopes` on behalf of the user whose token this API received:
+    /// [`acquire`](Self::acquire) of [`TokenRequest::on_behalf_of`]. With the incoming
+    /// token's validated claims at hand (what the `AzureAdAuth` layer stored), use
+    /// [`TokenRequest::with_validated_claims`] to save a decode per call.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::OnBehalfOf`] without any network call when the incoming token is expired,
+    /// app-only or not for this API; otherwise the token endpoint's error.
+    pub async fn acquire_on_behalf_of(
+        &self,
+        assertion: &BearerToken,
+        scopes: &[&str],
+    ) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::on_behalf_of(assertion.clone(), scopes.iter().copied())).await
     }
 
     /// The token endpoint; for on-behalf-of with a multi-tenant authority, the user's tenant.

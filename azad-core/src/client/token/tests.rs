@@ -327,11 +327,11 @@ async fn a_claims_challenge_bypasses_the_cache() {
     let alice = user_token("alice");
     c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await.unwrap();
     let challenge = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
-    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).claims(challenge)).await.unwrap();
+    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).with_claims(challenge)).await.unwrap();
     assert_eq!(mock.count(), 2);
     assert_eq!(mock.form(1)["claims"], challenge);
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).with_force_refresh(true)).await.unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).with_force_refresh(true)).await.unwrap();
     assert_eq!(mock.count(), 4);
 }
 
@@ -470,7 +470,7 @@ fn secrets_never_print() {
     assert!(!format!("{c:?}").contains("CANARY"));
     let t = AcquiredToken::new(AccessToken::new("CANARY-access-token"), Duration::from_secs(60), None, "Bearer".into());
     assert!(!format!("{t:?}").contains("CANARY"));
-    let r = TokenRequest::on_behalf_of(BearerToken::new("CANARY-incoming"), ["s"]).claims("{}");
+    let r = TokenRequest::on_behalf_of(BearerToken::new("CANARY-incoming"), ["s"]).with_claims("{}");
     assert!(!format!("{r:?}").contains("CANARY"));
 }
 
