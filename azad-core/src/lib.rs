@@ -39,7 +39,9 @@ pub use crate::client::chain::{ChainError, DefaultCredential};
 pub use crate::client::credential::{
     AssertionAlgorithm, AssertionRequest, CertificateCredential, ClientCredential, TOKEN_EXCHANGE_AUDIENCE,
 };
-pub use crate::client::managed_identity::{IMDS_ENDPOINT, ManagedIdentity, ManagedIdentityId, RetryPolicy};
+pub use crate::client::managed_identity::{
+    IMDS_ENDPOINT, ManagedIdentity, ManagedIdentityId, ManagedIdentityRetryPolicy,
+};
 pub use crate::client::signin::{Account, AuthorizationRequest, DeviceCode, SignInClient, SignInError, SignedIn};
 pub use crate::client::token::request::TokenRequest;
 pub use crate::client::token::{JWT_BEARER_GRANT, TokenClient, TokenRetryPolicy};

@@ -138,7 +138,7 @@ async fn scenario(dev: &DevTenant, live: bool, seen: &mut Seen, cassette: (Simul
 
     // Managed identity (IMDS), through the configuration.
     let mi_config = dev.config_builder().managed_identity(ManagedIdentity::imds(dev.imds_endpoint())).build().unwrap();
-    let vault = mi_config.managed_identity().unwrap().get_token("https://vault.azure.net").await.unwrap();
+    let vault = mi_config.managed_identity().unwrap().acquire_token("https://vault.azure.net").await.unwrap();
     seen.0.push(vault.secret().to_owned());
     out.push(format!("managed identity token for aud={}", unverified_claims(vault.secret())["aud"]));
 

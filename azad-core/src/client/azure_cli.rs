@@ -64,7 +64,7 @@ impl AzureCliError {
 /// The Azure CLI as a developer credential (feature `azure-cli`): the signed-in developer's
 /// token from `az account get-access-token`, for local development.
 ///
-/// [`AzureCliCredential::get_token`] runs, as a subprocess (no shell):
+/// [`AzureCliCredential::acquire_token`] runs, as a subprocess (no shell):
 ///
 /// ```text
 /// az account get-access-token --output json --scope <scope> [--tenant <tenant>]
@@ -103,7 +103,7 @@ impl AzureCliError {
 /// use azad_core::AzureCliCredential;
 ///
 /// let cli = AzureCliCredential::new();
-/// let token = cli.get_token("https://graph.microsoft.com/.default").await?;
+/// let token = cli.acquire_token("https://graph.microsoft.com/.default").await?;
 /// assert!(!token.secret().is_empty());
 /// # Ok::<(), azad_core::AzureCliError>(())
 /// # }).unwrap();
@@ -162,7 +162,7 @@ impl AzureCliCredential {
     /// # Errors
     ///
     /// An [`AzureCliError`]; never one that contains the token.
-    pub async fn get_token(&self, scope: &str) -> Result<AcquiredToken, AzureCliError> {
+    pub async fn acquire_token(&self, scope: &str) -> Result<AcquiredToken, AzureCliError> {
         // Never an option of the CLI's own (`--debug`...): no leading `-`.
         let safe = |s: &str| {
             !s.is_empty()

@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::client::cache::AcquiredToken;
 use crate::client::credential::{CertificateCredential, ClientCredential};
-use crate::client::managed_identity::{ManagedIdentity, ManagedIdentityId, RetryPolicy};
+use crate::client::managed_identity::{ManagedIdentity, ManagedIdentityId, ManagedIdentityRetryPolicy};
 use crate::client::token::TokenClient;
 use crate::config::AzureAdConfig;
 use crate::error::TokenError;
@@ -165,7 +165,7 @@ impl DefaultCredential {
             Some(id) => identity.with_id(ManagedIdentityId::ClientId(id.trim().to_owned())),
             None => identity,
         };
-        let no_retries = RetryPolicy { max_retries: 0, ..RetryPolicy::default() };
+        let no_retries = ManagedIdentityRetryPolicy { max_retries: 0, ..ManagedIdentityRetryPolicy::default() };
         sources.push(Source::ManagedIdentity(identity.with_retry_policy(no_retries)));
         // 4. The Azure CLI.
         #[cfg(feature = "azure-cli")]
@@ -195,7 +195,7 @@ impl DefaultCredential {
     /// # Errors
     ///
     /// A [`ChainError`] listing each source and why it gave no token.
-    pub async fn get_token(&self, scope: &str) -> Result<AcquiredToken, ChainError> {
+    pub async fn acquire_token(&self, scope: &str) -> Result<AcquiredToken, ChainError> {
         let mut attempts = self.skipped.clone();
         for source in &self.sources {
             let outcome = match source {
@@ -203,10 +203,12 @@ impl DefaultCredential {
                     client.acquire_app_token(&[scope]).await.map_err(|e| (false, e.to_string()))
                 }
                 Source::ManagedIdentity(identity) => {
-                    identity.get_token(scope).await.map_err(|e| (managed_identity_unavailable(&e), e.to_string()))
+                    identity.acquire_token(scope).await.map_err(|e| (managed_identity_unavailable(&e), e.to_string()))
                 }
                 #[cfg(feature = "azure-cli")]
-                Source::AzureCli(cli) => cli.get_token(scope).await.map_err(|e| (e.is_unavailable(), e.to_string())),
+                Source::AzureCli(cli) => {
+                    cli.acquire_token(scope).await.map_err(|e| (e.is_unavailable(), e.to_string()))
+                }
                 Source::Misconfigured(_, reason) => Err((false, reason.clone())),
             };
             match outcome {

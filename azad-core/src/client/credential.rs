@@ -205,7 +205,7 @@ impl ClientCredential {
             let password = get("AZURE_CLIENT_CERTIFICATE_PASSWORD");
             let mut cert = CertificateCredential::from_file(&path, password.as_deref())?;
             if get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
-                cert = cert.send_certificate_chain(true);
+                cert = cert.with_x5c(true);
             }
             return Ok(Self::certificate(cert));
         }
@@ -244,8 +244,10 @@ impl ClientCredential {
             Kind::Certificate(c) => Ok(ClientAuth::Assertion(c.assertion(client_id, token_endpoint)?)),
             Kind::WorkloadIdentity(path) => read_token_file(path).await.map(ClientAuth::Assertion),
             Kind::ManagedIdentityFederation { identity, audience } => {
-                let token =
-                    identity.get_token(audience).await.map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
+                let token = identity
+                    .acquire_token(audience)
+                    .await
+                    .map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
                 Ok(ClientAuth::Assertion(ClientAssertion::new(token.secret())))
             }
             Kind::Public => Ok(ClientAuth::None),
@@ -409,10 +411,10 @@ impl CertificateCredential {
         self
     }
 
-    /// Sends the certificate chain (`x5c`) in assertions, for subject name/issuer
-    /// authentication.
+    /// Sends the certificate chain as the `x5c` header (RFC 7515 §4.1.6) of assertions, for
+    /// subject name/issuer authentication (MSAL's `sendX5C`).
     #[must_use]
-    pub fn send_certificate_chain(mut self, send: bool) -> Self {
+    pub fn with_x5c(mut self, send: bool) -> Self {
         self.send_chain = send;
         self
     }

@@ -37,10 +37,13 @@ enum Source {
     AppService { endpoint: String, header: SecretString },
 }
 
-/// Retries of the managed identity endpoint.
+/// Retries of the managed identity endpoint (IMDS or App Service), as Microsoft documents
+/// them for IMDS: 404, 408, 410, 429, every 5xx and timeouts are retried with exponential
+/// back-off; other answers are final. Source: [IMDS retry
+/// guidance](https://learn.microsoft.com/entra/identity/managed-identities-azure-resources/how-to-use-vm-token#retry-guidance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RetryPolicy {
+pub struct ManagedIdentityRetryPolicy {
     /// Retries after the first attempt (default 5).
     pub max_retries: u32,
     /// First back-off, doubled each retry (default 800 ms).
@@ -50,7 +53,7 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for ManagedIdentityRetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 5,
@@ -64,13 +67,15 @@ struct Inner {
     id: ManagedIdentityId,
     source: Source,
     http: Option<Arc<dyn HttpClient>>,
-    retry: RetryPolicy,
+    retry: ManagedIdentityRetryPolicy,
     cache: TokenCache<String>,
     /// Metric handles (feature `metrics`; nothing otherwise).
     metrics: crate::metrics::TokenMetrics,
 }
 
-/// A managed identity. Cheap to clone; clones share the token cache.
+/// A managed identity. Cheap to clone; clones share the token cache. The `with_*` methods
+/// consume the identity and return a reconfigured one with a cache of its own: call them while
+/// building it.
 ///
 /// Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
 /// App Service / Container Apps / Functions identity endpoint.
@@ -93,7 +98,7 @@ struct Inner {
 ///
 /// let tenant = DevTenant::start().await?;
 /// let identity = ManagedIdentity::imds(tenant.imds_endpoint());
-/// let token = identity.get_token("https://vault.azure.net/.default").await?;
+/// let token = identity.acquire_token("https://vault.azure.net/.default").await?;
 /// assert!(!token.secret().is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -139,7 +144,7 @@ impl ManagedIdentity {
                 id: ManagedIdentityId::SystemAssigned,
                 source,
                 http: no_proxy_client(),
-                retry: RetryPolicy::default(),
+                retry: ManagedIdentityRetryPolicy::default(),
                 cache: TokenCache::new(1_000),
                 metrics: crate::metrics::TokenMetrics::new(),
             }),
@@ -147,8 +152,8 @@ impl ManagedIdentity {
     }
 
     fn rebuild(
-        &self,
-        f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut RetryPolicy),
+        self,
+        f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut ManagedIdentityRetryPolicy),
     ) -> Self {
         let (mut id, mut http, mut retry) = (self.inner.id.clone(), self.inner.http.clone(), self.inner.retry);
         f(&mut id, &mut http, &mut retry);
@@ -196,19 +201,19 @@ impl ManagedIdentity {
 
     /// Selects a user-assigned identity (system-assigned by default).
     #[must_use]
-    pub fn with_id(&self, id: ManagedIdentityId) -> Self {
+    pub fn with_id(self, id: ManagedIdentityId) -> Self {
         self.rebuild(|i, _, _| *i = id)
     }
 
     /// Uses another HTTP client (it must not use a proxy for IMDS).
     #[must_use]
-    pub fn with_http_client(&self, client: Arc<dyn HttpClient>) -> Self {
+    pub fn with_http_client(self, client: Arc<dyn HttpClient>) -> Self {
         self.rebuild(|_, h, _| *h = Some(client))
     }
 
     /// Changes the retry policy.
     #[must_use]
-    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+    pub fn with_retry_policy(self, policy: ManagedIdentityRetryPolicy) -> Self {
         self.rebuild(|_, _, r| *r = policy)
     }
 
@@ -217,7 +222,7 @@ impl ManagedIdentity {
     #[cfg(feature = "simulation")]
     #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
     #[must_use]
-    pub fn with_simulation(&self, simulation: &crate::simulation::Simulation) -> Self {
+    pub fn with_simulation(self, simulation: &crate::simulation::Simulation) -> Self {
         let http = simulation.wrap(self.inner.http.clone());
         self.rebuild(|_, h, _| *h = http)
     }
@@ -228,7 +233,7 @@ impl ManagedIdentity {
     /// # Errors
     ///
     /// A [`TokenError`]: the endpoint's error answer, a transport error, or an unusable answer.
-    pub async fn get_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
+    pub async fn acquire_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
         let resource = resource.strip_suffix("/.default").unwrap_or(resource).to_owned();
         let fetched = std::sync::atomic::AtomicBool::new(false);
         let fetch = || {
@@ -399,7 +404,7 @@ mod tests {
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT)
             .with_id(ManagedIdentityId::ClientId("cid".into()))
             .with_http_client(client);
-        let t = mi.get_token("https://vault.azure.net/.default").await.unwrap();
+        let t = mi.acquire_token("https://vault.azure.net/.default").await.unwrap();
         assert_eq!(t.secret(), "tok");
         let req = &seen.lock().unwrap()[0];
         assert_eq!(
@@ -420,7 +425,7 @@ mod tests {
         let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "hdr-secret")
             .with_id(ManagedIdentityId::ResourceId("/subscriptions/x/id".into()))
             .with_http_client(client);
-        let t = mi.get_token("api://AzureADTokenExchange").await.unwrap();
+        let t = mi.acquire_token("api://AzureADTokenExchange").await.unwrap();
         let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
         assert!((3500..=3600).contains(&left), "{left}");
         let req = &seen.lock().unwrap()[0];
@@ -442,7 +447,7 @@ mod tests {
         ]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let start = tokio::time::Instant::now();
-        let t = mi.get_token("r").await.unwrap();
+        let t = mi.acquire_token("r").await.unwrap();
         assert_eq!(t.secret(), "tok");
         assert_eq!(count.load(Ordering::SeqCst), 6);
         // 0.8 + 1.6 + 3.2 + 6.4 + 12.8 seconds of (paused, virtual) back-off.
@@ -454,14 +459,14 @@ mod tests {
         let (client, _, count) =
             scripted(vec![Ok(respond(400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        let e = mi.get_token("r").await.unwrap_err();
+        let e = mi.acquire_token("r").await.unwrap_err();
         assert_eq!(e.entra().unwrap().error, "invalid_request");
         assert!(e.to_string().starts_with("the managed identity endpoint answered `invalid_request`"), "{e}");
         assert_eq!(count.load(Ordering::SeqCst), 1);
 
         let (client, _, count) = scripted(vec![]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        assert_eq!(mi.get_token("r").await.unwrap_err().entra().unwrap().status, 500);
+        assert_eq!(mi.acquire_token("r").await.unwrap_err().entra().unwrap().status, 500);
         assert_eq!(count.load(Ordering::SeqCst), 6, "first attempt and five retries");
     }
 
@@ -471,7 +476,7 @@ mod tests {
         let (client, _, _) = scripted(vec![Ok(throttled), Ok(respond(200, OK_STRINGS))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let start = tokio::time::Instant::now();
-        mi.get_token("r").await.unwrap();
+        mi.acquire_token("r").await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(7));
     }
 
@@ -492,9 +497,9 @@ mod tests {
             }
         };
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(Arc::new(client));
-        assert_eq!(mi.get_token("r").await.unwrap().secret(), "tok");
+        assert_eq!(mi.acquire_token("r").await.unwrap().secret(), "tok");
         tokio::time::advance(Duration::from_secs(3500)).await; // due for refresh, 100 s left
-        let e = mi.get_token("r").await.expect_err("the token expired during the refresh");
+        let e = mi.acquire_token("r").await.expect_err("the token expired during the refresh");
         assert!(e.is_transient(), "{e:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 7, "the first fetch, then an attempt and five retries");
     }
@@ -511,7 +516,7 @@ mod tests {
             let body = serde_json::json!({"access_token": "tok", "expires_on": expires_on, "token_type": "Bearer"});
             let (client, _, _) = scripted(vec![Ok(respond(200, &body.to_string()))]);
             let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "h").with_http_client(client);
-            let t = mi.get_token("r").await.unwrap_or_else(|e| panic!("{expires_on}: {e}"));
+            let t = mi.acquire_token("r").await.unwrap_or_else(|e| panic!("{expires_on}: {e}"));
             let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
             assert!((3590..=3600).contains(&left), "{expires_on}: {left}");
         }
@@ -525,7 +530,7 @@ mod tests {
         ] {
             let (client, _, _) = scripted(vec![Ok(respond(200, body))]);
             let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-            let e = mi.get_token("r").await.unwrap_err();
+            let e = mi.acquire_token("r").await.unwrap_err();
             assert!(matches!(e, TokenError::Parse { endpoint: crate::IdentityEndpoint::ManagedIdentity, .. }), "{e:?}");
             assert!(e.to_string().starts_with("the managed identity endpoint answered HTTP 200"), "{e}");
             assert!(!format!("{e:?} {e}").contains("secret-value"));
@@ -536,7 +541,7 @@ mod tests {
     async fn unusable_answers() {
         let (client, _, _) = scripted(vec![Ok(respond(200, r#"{"access_token":"secret-value"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        let e = mi.get_token("r").await.unwrap_err();
+        let e = mi.acquire_token("r").await.unwrap_err();
         let TokenError::Parse { body, .. } = &e else { panic!("{e:?}") };
         assert!(!body.contains("secret-value"), "{body}");
         assert!(!format!("{e:?} {e}").contains("secret-value"));

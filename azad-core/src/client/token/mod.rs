@@ -63,7 +63,9 @@ struct Inner {
 
 /// A confidential client: this API (or daemon, or web app) acquiring tokens by client
 /// credentials (app tokens) and on-behalf-of (user tokens for downstream APIs), with caches,
-/// retries and throttling. Cheap to clone; clones share caches.
+/// retries and throttling. Cheap to clone; clones share caches. The `with_*` methods
+/// consume the client and return a reconfigured one with caches of its own: call them while
+/// building it.
 ///
 /// - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
 ///   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
@@ -403,7 +405,7 @@ impl TokenClient {
     }
 
     fn rebuild(
-        &self,
+        self,
         f: impl FnOnce(&mut Option<Arc<dyn HttpClient>>, &mut Option<String>, &mut TokenRetryPolicy),
     ) -> Self {
         let i = &self.inner;
@@ -422,20 +424,20 @@ impl TokenClient {
 
     /// Uses another HTTP client.
     #[must_use]
-    pub fn with_http_client(&self, http: Arc<dyn HttpClient>) -> Self {
+    pub fn with_http_client(self, http: Arc<dyn HttpClient>) -> Self {
         self.rebuild(|h, _, _| *h = Some(http))
     }
 
     /// Uses this token endpoint (for non-Entra authorities, or to pin one).
     #[must_use]
-    pub fn with_token_endpoint(&self, endpoint: impl Into<String>) -> Self {
+    pub fn with_token_endpoint(self, endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
         self.rebuild(|_, e, _| *e = Some(endpoint))
     }
 
     /// Changes the retry policy.
     #[must_use]
-    pub fn with_retry_policy(&self, policy: TokenRetryPolicy) -> Self {
+    pub fn with_retry_policy(self, policy: TokenRetryPolicy) -> Self {
         self.rebuild(|_, _, r| *r = policy)
     }
 
@@ -452,7 +454,7 @@ impl TokenClient {
     /// `OnBehalfOf::call`). Source: [Claims challenges, claims requests and client
     /// capabilities](https://learn.microsoft.com/entra/identity-platform/claims-challenge).
     #[must_use]
-    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(&self, capabilities: I) -> Self {
+    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(self, capabilities: I) -> Self {
         let capabilities: Vec<String> = capabilities.into_iter().map(Into::into).collect();
         let mut c = self.rebuild(|_, _, _| {});
         Arc::get_mut(&mut c.inner).expect("fresh client").client_capabilities = capabilities;
