@@ -44,7 +44,8 @@ pub use crate::client::managed_identity::{
 };
 pub use crate::client::signin::{Account, AuthorizationRequest, DeviceCode, SignInClient, SignInError, SignedIn};
 pub use crate::client::token::request::TokenRequest;
-pub use crate::client::token::{JWT_BEARER_GRANT, TokenClient, TokenRetryPolicy};
+pub use crate::client::token::{TokenClient, TokenRetryPolicy};
+pub use crate::client::wire::JWT_BEARER_GRANT;
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{

@@ -557,7 +557,7 @@ fn identify(request: &HttpRequest) -> (Asked, RequestParts) {
     if let Some(grant) = form.get("grant_type") {
         asked.flow = match grant.as_str() {
             "client_credentials" => "client_credentials",
-            crate::client::token::JWT_BEARER_GRANT => "on_behalf_of",
+            crate::client::wire::JWT_BEARER_GRANT => "on_behalf_of",
             "refresh_token" => "refresh_token",
             "authorization_code" => "authorization_code",
             "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => "device_code_token",

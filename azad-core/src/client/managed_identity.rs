@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::client::cache::{AcquiredToken, TokenCache};
+use crate::client::wire::{acquired, retry_after, unusable};
 use crate::config::HttpOptions;
-use crate::error::{EntraError, HttpError, TokenError};
+use crate::error::{EntraError, TokenError};
 use crate::http::{HttpClient, HttpRequest};
 
 /// The IMDS token endpoint.
@@ -288,26 +289,18 @@ impl ManagedIdentity {
         let policy = self.inner.retry;
         let mut attempt = 0u32;
         loop {
-            let result = http.send(self.request(&resource)).await;
-            let retry_after = |r: &crate::http::HttpResponse| {
-                crate::client::token::retry_after(r.headers()).map(|d| d.min(policy.max_retry_after))
+            let error = match http.send(self.request(&resource)).await {
+                Ok(response) if response.status() == StatusCode::OK => return parse_token(&response),
+                Ok(response) => error_from(&response, policy.max_retry_after),
+                Err(e) => TokenError::Request(e),
             };
-            let (retryable, wait, outcome) = match result {
-                Ok(response) if response.status() == StatusCode::OK => {
-                    return parse_token(&response);
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
-                    (retryable, retry_after(&response), Err(error_from(&response, policy.max_retry_after)))
-                }
-                Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
-            };
+            // What is retryable anywhere, and the statuses IMDS documents besides (404 and 410
+            // while an identity is being assigned, 408).
+            let retryable = error.is_retryable() || error.entra().is_some_and(|e| matches!(e.status, 404 | 408 | 410));
+            let wait = error.entra().and_then(|e| e.retry_after);
             if !retryable || attempt >= policy.max_retries {
-                if let Err(e) = &outcome {
-                    tracing::warn!(target: "azad::managed_identity", error = %e, attempts = attempt + 1, "managed identity token request failed");
-                }
-                return outcome;
+                tracing::warn!(target: "azad::managed_identity", error = %error, attempts = attempt + 1, "managed identity token request failed");
+                return Err(error);
             }
             let backoff = policy.initial_delay * 2u32.saturating_pow(attempt);
             let delay = wait.map_or(backoff, |w| w.max(backoff));
@@ -326,7 +319,7 @@ fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -
     }
     e.status = status;
     e.endpoint = crate::error::IdentityEndpoint::ManagedIdentity;
-    e.retry_after = crate::client::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
+    e.retry_after = retry_after(response).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
 
@@ -347,9 +340,9 @@ struct MiTokenResponse {
 pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<AcquiredToken, TokenError> {
     use crate::error::IdentityEndpoint::ManagedIdentity;
     let r: MiTokenResponse = serde_json::from_slice(response.body())
-        .map_err(|_| crate::client::token::unusable(ManagedIdentity, response, "not a token response"))?;
+        .map_err(|_| unusable(ManagedIdentity, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(crate::client::token::unusable(ManagedIdentity, response, "empty access_token"));
+        return Err(unusable(ManagedIdentity, response, "empty access_token"));
     }
     let expires_in = crate::client::expiry::lifetime(
         r.expires_in.as_ref(),
@@ -357,13 +350,7 @@ pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<Acquir
         &r.access_token,
         SystemTime::now(),
     );
-    crate::client::token::acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
-}
-
-impl From<HttpError> for TokenError {
-    fn from(e: HttpError) -> Self {
-        Self::Request(e)
-    }
+    acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
 }
 
 #[cfg(test)]
@@ -373,6 +360,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::error::HttpError;
     use crate::http::HttpResponse;
 
     fn respond(status: u16, body: &str) -> HttpResponse {
@@ -500,7 +488,7 @@ mod tests {
         assert_eq!(mi.acquire_token("r").await.unwrap().secret(), "tok");
         tokio::time::advance(Duration::from_secs(3500)).await; // due for refresh, 100 s left
         let e = mi.acquire_token("r").await.expect_err("the token expired during the refresh");
-        assert!(e.is_transient(), "{e:?}");
+        assert!(e.is_retryable(), "{e:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 7, "the first fetch, then an attempt and five retries");
     }
 

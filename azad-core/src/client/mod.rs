@@ -7,6 +7,7 @@
 //! | `credential.rs` | [`ClientCredential`](crate::ClientCredential): how the application proves its identity (secret, certificate, workload identity, managed identity federation, callback) |
 //! | `managed_identity.rs` | [`ManagedIdentity`](crate::ManagedIdentity): IMDS and App Service tokens, their retry policy |
 //! | `token/` | [`TokenClient`](crate::TokenClient) (`mod.rs`) and [`TokenRequest`](crate::TokenRequest) (`request.rs`): the one door to the token endpoint |
+//! | `wire.rs` | the token-endpoint wire format they share: form requests, token answers, `Retry-After`, redaction; it imports none of them |
 //! | `signin.rs` | [`SignInClient`](crate::SignInClient): authorization code + PKCE, silent refresh, device code |
 //! | `cache.rs` | the acquired-token cache (refresh ahead, single flight) |
 //! | `expiry.rs` | the one expiry normaliser (`expires_in`/`expires_on`, numbers or strings, the token's `exp`) |
@@ -22,3 +23,4 @@ pub(crate) mod expiry;
 pub(crate) mod managed_identity;
 pub(crate) mod signin;
 pub(crate) mod token;
+pub(crate) mod wire;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::claims::Claims;
 use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::client::credential::ClientCredential;
-use crate::client::token::TokenClient;
+use crate::client::token::{GrantRequest, TokenClient};
 use crate::config::AzureAdConfig;
 use crate::error::{TokenError, ValidationError};
 use crate::secret::{BearerToken, RefreshToken};
@@ -390,19 +390,19 @@ impl SignInClient {
         let scope = request.scopes.join(" ");
         let grant = self
             .tokens
-            .post_grant_expecting(
-                &endpoint,
-                random_key(),
-                "authorization_code",
-                &[
+            .post_grant(&GrantRequest {
+                endpoint: &endpoint,
+                throttle_key: random_key(),
+                grant: "authorization_code",
+                params: &[
                     ("grant_type", "authorization_code"),
                     ("code", code),
                     ("redirect_uri", &self.redirect_uri),
                     ("code_verifier", request.code_verifier.secret()),
                     ("scope", &scope),
                 ],
-                Some(&request.nonce),
-            )
+                nonce: Some(&request.nonce),
+            })
             .await
             .map_err(SignInError::Token)?;
         self.signed_in(grant, Some(&request.nonce), &request.scopes).await
@@ -410,7 +410,7 @@ impl SignInClient {
 
     async fn signed_in(
         &self,
-        grant: crate::client::token::TokenGrant,
+        grant: crate::client::wire::TokenGrant,
         nonce: Option<&str>,
         scopes: &[String],
     ) -> Result<SignedIn, SignInError> {
@@ -480,12 +480,13 @@ impl SignInClient {
         let scope = Self::with_oidc_scopes(scopes).join(" ");
         let grant = self
             .tokens
-            .post_grant(
-                &endpoint,
-                random_key(),
-                "refresh_token",
-                &[("grant_type", "refresh_token"), ("refresh_token", rt.secret()), ("scope", &scope)],
-            )
+            .post_grant(&GrantRequest {
+                endpoint: &endpoint,
+                throttle_key: random_key(),
+                grant: "refresh_token",
+                params: &[("grant_type", "refresh_token"), ("refresh_token", rt.secret()), ("scope", &scope)],
+                nonce: None,
+            })
             .await;
         match grant {
             Ok(grant) => {
@@ -527,14 +528,14 @@ impl SignInClient {
             self.config.authority.device_code_endpoint().ok_or(TokenError::Configuration("no device code endpoint"))?;
         let scopes = Self::with_oidc_scopes(scopes);
         let scope = scopes.join(" ");
-        let request = crate::client::token::form_request(
+        let request = crate::client::wire::form_request(
             &endpoint,
             &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())],
         )?;
         let http = self.config.http_client().ok_or(TokenError::Configuration("no HTTP transport"))?;
         let response = http.send(request).await.map_err(TokenError::Request)?;
         if response.status() != http::StatusCode::OK {
-            return Err(crate::client::token::parse_token_response(&response)
+            return Err(crate::client::wire::parse_token_response(&response)
                 .err()
                 .unwrap_or(TokenError::Configuration("unexpected answer")));
         }
@@ -542,7 +543,7 @@ impl SignInClient {
             endpoint: crate::error::IdentityEndpoint::TokenEndpoint,
             status: 200,
             reason: e.to_string(),
-            body: crate::client::token::redact_body(response.body()),
+            body: crate::client::wire::redact_body(response.body()),
         })?;
         Ok(DeviceCode {
             device_code: BearerToken::new(r.device_code),
@@ -579,15 +580,16 @@ impl SignInClient {
             }
             let grant = self
                 .tokens
-                .post_grant(
-                    &endpoint,
-                    random_key(),
-                    "device_code",
-                    &[
+                .post_grant(&GrantRequest {
+                    endpoint: &endpoint,
+                    throttle_key: random_key(),
+                    grant: "device_code",
+                    params: &[
                         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
                         ("device_code", device.device_code.secret()),
                     ],
-                )
+                    nonce: None,
+                })
                 .await;
             match grant {
                 Ok(grant) => return self.signed_in(grant, None, &device.scopes).await,

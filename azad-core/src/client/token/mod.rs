@@ -5,25 +5,21 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::authority::{Authority, Tenant, is_guid};
 use crate::claims::Claims;
 use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::client::credential::ClientCredential;
+use crate::client::wire::{JWT_BEARER_GRANT, TokenGrant, form_request, parse_token_response};
 use crate::config::AzureAdConfig;
-use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
-use crate::http::{HttpClient, HttpRequest, HttpResponse};
-use crate::secret::{AccessToken, BearerToken};
+use crate::error::{OboRefusal, TokenError};
+use crate::http::HttpClient;
+use crate::secret::BearerToken;
 
 pub(crate) mod request;
 
 use request::TokenRequest;
-
-/// `grant_type` of on-behalf-of.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Retry and throttling policy of the token client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,155 +116,6 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Parses `Retry-After` (seconds or an HTTP date), without overflow; see
-/// [`parse_retry_after`](crate::challenge::parse_retry_after).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    crate::challenge::parse_retry_after(headers)
-}
-
-/// A response body for diagnostics, with every token-bearing member redacted.
-pub(crate) fn redact_body(body: &[u8]) -> String {
-    const SECRET_MEMBERS: [&str; 5] = ["access_token", "refresh_token", "id_token", "client_secret", "assertion"];
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            for member in SECRET_MEMBERS {
-                if let Some(v) = map.get_mut(member) {
-                    *v = "[redacted]".into();
-                }
-            }
-            let text = serde_json::Value::Object(map).to_string();
-            text.chars().take(2048).collect()
-        }
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            if text.contains("eyJ") {
-                "[redacted: unparsable body]".to_owned()
-            } else {
-                text.chars().take(512).collect()
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    expires_on: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_in: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    id_token: Option<String>,
-}
-
-/// What a token endpoint grants: an access token, and for sign-ins a refresh token and an ID
-/// token.
-#[derive(Debug)]
-pub(crate) struct TokenGrant {
-    pub(crate) token: AcquiredToken,
-    pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
-    pub(crate) id_token: Option<BearerToken>,
-}
-
-/// An unusable answer of `endpoint`, with its body kept for diagnosis (tokens redacted).
-pub(crate) fn unusable(endpoint: IdentityEndpoint, response: &HttpResponse, reason: &str) -> TokenError {
-    TokenError::Parse {
-        endpoint,
-        status: response.status().as_u16(),
-        reason: reason.to_owned(),
-        body: redact_body(response.body()),
-    }
-}
-
-/// An acquired token from an answer of `endpoint`, whose lifetime the
-/// [expiry normaliser](crate::client::expiry::lifetime) read. An answer with no readable expiry, or
-/// whose token has already expired, is unusable: it would be handed out expired.
-pub(crate) fn acquired(
-    endpoint: IdentityEndpoint,
-    response: &HttpResponse,
-    access_token: String,
-    expires_in: Option<Duration>,
-    refresh_in: Option<Duration>,
-    token_type: Option<String>,
-) -> Result<AcquiredToken, TokenError> {
-    let expires_in = expires_in.ok_or_else(|| {
-        unusable(endpoint, response, "no readable expiry: neither expires_in, expires_on nor the token's exp")
-    })?;
-    if expires_in.is_zero() {
-        return Err(unusable(endpoint, response, "the token has already expired"));
-    }
-    Ok(AcquiredToken::new(
-        AccessToken::new(access_token),
-        expires_in,
-        refresh_in,
-        token_type.unwrap_or_else(|| "Bearer".into()),
-    ))
-}
-
-/// Parses a token endpoint answer.
-pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant, TokenError> {
-    let status = response.status().as_u16();
-    if response.status() != StatusCode::OK {
-        let mut e: EntraError = serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
-            endpoint: IdentityEndpoint::TokenEndpoint,
-            status,
-            reason: "not an OAuth error response".into(),
-            body: redact_body(response.body()),
-        })?;
-        if e.error.is_empty() {
-            return Err(TokenError::Parse {
-                endpoint: IdentityEndpoint::TokenEndpoint,
-                status,
-                reason: "no `error` member".into(),
-                body: redact_body(response.body()),
-            });
-        }
-        e.status = status;
-        e.retry_after = retry_after(response.headers());
-        return Err(TokenError::ServerResponse(Box::new(e)));
-    }
-    let r: TokenResponse = serde_json::from_slice(response.body())
-        .map_err(|_| unusable(IdentityEndpoint::TokenEndpoint, response, "not a token response"))?;
-    if r.access_token.is_empty() {
-        return Err(unusable(IdentityEndpoint::TokenEndpoint, response, "empty access_token"));
-    }
-    let expires_in = crate::client::expiry::lifetime(
-        r.expires_in.as_ref(),
-        r.expires_on.as_ref(),
-        &r.access_token,
-        SystemTime::now(),
-    );
-    let token = acquired(
-        IdentityEndpoint::TokenEndpoint,
-        response,
-        r.access_token,
-        expires_in,
-        r.refresh_in.as_ref().and_then(crate::client::expiry::seconds).map(Duration::from_secs),
-        r.token_type,
-    )?;
-    Ok(TokenGrant {
-        token,
-        refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(crate::secret::RefreshToken::new),
-        id_token: r.id_token.filter(|t| !t.is_empty()).map(BearerToken::new),
-    })
-}
-
-/// Builds a form POST to the token endpoint.
-pub(crate) fn form_request(endpoint: &str, params: &[(&str, &str)]) -> Result<HttpRequest, TokenError> {
-    let body = serde_urlencoded::to_string(params).map_err(|_| TokenError::Configuration("unencodable form"))?;
-    http::Request::post(endpoint)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "application/json")
-        .body(body.into_bytes())
-        .map_err(|_| TokenError::Configuration("invalid token endpoint URL"))
-}
-
 /// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the subject
 /// (the incoming assertion for on-behalf-of, the account for silent sign-in tokens) and the
 /// sorted scopes. On-behalf-of tokens are never keyed by the user alone: two incoming tokens
@@ -334,6 +181,24 @@ mod merge_claims_tests {
         assert_eq!(v["access_token"]["xms_cc"]["values"][0], "cp1");
         assert_eq!(merge_claims(&cp1, Some("not json")).as_deref(), Some("not json"));
     }
+}
+
+/// One grant posted to the token endpoint by [`TokenClient::post_grant`]: the grant's own
+/// form parameters (the client's id and proof are added per attempt).
+#[derive(Clone, Copy)]
+pub(crate) struct GrantRequest<'a> {
+    /// The token endpoint.
+    pub(crate) endpoint: &'a str,
+    /// Identical requests share a throttling window under this key (see [`cache_key`]).
+    pub(crate) throttle_key: [u8; 32],
+    /// The grant's name, for logs and metrics (`client_credentials`, `on_behalf_of`…).
+    pub(crate) grant: &'static str,
+    /// The grant's form parameters.
+    pub(crate) params: &'a [(&'a str, &'a str)],
+    /// For a sign-in whose ID token must carry this `nonce`: it travels with the request as an
+    /// in-process [`ExpectedNonce`](crate::http::ExpectedNonce) extension (never sent), for the
+    /// simulation layer's replay.
+    pub(crate) nonce: Option<&'a str>,
 }
 
 impl TokenClient {
@@ -626,7 +491,9 @@ impl TokenClient {
         if let Some(claims) = merged.as_deref() {
             params.push(("claims", claims));
         }
-        self.post_grant(endpoint, throttle_key, grant, &params).await.map(|g| g.token)
+        self.post_grant(&GrantRequest { endpoint, throttle_key, grant, params: &params, nonce: None })
+            .await
+            .map(|g| g.token)
     }
 
     /// The metric handles of this client's requests and caches.
@@ -635,43 +502,17 @@ impl TokenClient {
     }
 
     /// Posts a grant to the token endpoint with this client's proof of identity: throttling
-    /// windows, one retry of transient failures, logging without secrets; its outcome and
-    /// latency are recorded (feature `metrics`).
-    pub(crate) async fn post_grant(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-    ) -> Result<TokenGrant, TokenError> {
-        self.post_grant_expecting(endpoint, throttle_key, grant, grant_params, None).await
-    }
-
-    /// [`post_grant`](Self::post_grant) for a sign-in whose ID token must carry `nonce`: the
-    /// nonce travels with the request as an in-process [`ExpectedNonce`](crate::http::ExpectedNonce)
-    /// extension (never sent), for the simulation layer's replay.
-    pub(crate) async fn post_grant_expecting(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-        nonce: Option<&str>,
-    ) -> Result<TokenGrant, TokenError> {
+    /// windows, one retry of a [retryable](TokenError::is_retryable) failure, logging without
+    /// secrets; its outcome and latency are recorded (feature `metrics`).
+    pub(crate) async fn post_grant(&self, request: &GrantRequest<'_>) -> Result<TokenGrant, TokenError> {
         let started = std::time::Instant::now();
-        let result = self.post_grant_once(endpoint, throttle_key, grant, grant_params, nonce).await;
-        self.inner.metrics.request(crate::metrics::Grant::from_name(grant), started, &result);
+        let result = self.post_grant_once(request).await;
+        self.inner.metrics.request(crate::metrics::Grant::from_name(request.grant), started, &result);
         result
     }
 
-    async fn post_grant_once(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-        nonce: Option<&str>,
-    ) -> Result<TokenGrant, TokenError> {
+    async fn post_grant_once(&self, request: &GrantRequest<'_>) -> Result<TokenGrant, TokenError> {
+        let GrantRequest { endpoint, throttle_key, grant, params: grant_params, nonce } = *request;
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
             let now = Instant::now();
@@ -715,13 +556,10 @@ impl TokenClient {
                 tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
                 return Err(error);
             }
-            let transient = match &error {
-                TokenError::Request(e) => e.is_timeout(),
-                TokenError::ServerResponse(e) => e.status >= 500,
-                TokenError::Parse { status, .. } => *status >= 500,
-                _ => false,
-            };
-            if transient && !retried {
+            // A 429 without `Retry-After` is retryable later, but never at once: the server
+            // asked this client to slow down (MSAL retries 5xx only).
+            let too_many = error.entra().is_some_and(|e| e.status == 429);
+            if error.is_retryable() && !too_many && !retried {
                 retried = true;
                 tracing::debug!(target: "azad::token", grant, error = %error, "transient token endpoint failure; retrying once");
                 tokio::time::sleep(inner.retry.retry_delay).await;
