@@ -6,7 +6,7 @@
 //! ```
 //! use axum::{Json, Router, routing::get};
 //! use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
-//! use azad_core::{TokenClient, credential::ClientCredential, dev::DevTenant};
+//! use azad_core::{TokenClient, ClientCredential, dev::DevTenant};
 //!
 //! #[require_scope("access_as_user")]
 //! async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {
@@ -139,7 +139,9 @@ impl OnBehalfOf {
     ///
     /// An [`OboError`] that answers the caller as [`TokenError::challenge`] documents.
     pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
-        self.client.acquire_on_behalf_of_validated(&self.token, self.claims.clone(), scopes).await.map_err(OboError)
+        let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
+            .with_validated_claims(self.claims.clone());
+        self.client.acquire(request).await.map_err(OboError)
     }
 
     /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON).
@@ -149,8 +151,8 @@ impl OnBehalfOf {
     /// An [`OboError`].
     pub async fn token_for_with_claims(&self, scopes: &[&str], claims: &str) -> Result<AcquiredToken, OboError> {
         let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
-            .assertion_claims(self.claims.clone())
-            .claims(claims);
+            .with_validated_claims(self.claims.clone())
+            .with_claims(claims);
         self.client.acquire(request).await.map_err(OboError)
     }
 

@@ -52,7 +52,7 @@ use crate::error::ChallengeParseError;
 /// The longest `Retry-After` azad sends to its callers, and the default cap on the
 /// `Retry-After` of token and managed identity endpoints (the local throttling window of
 /// [`TokenClient`](crate::TokenClient) and the back-off of
-/// [`ManagedIdentity`](crate::managed_identity::ManagedIdentity)): 60 seconds.
+/// [`ManagedIdentity`](crate::client::managed_identity::ManagedIdentity)): 60 seconds.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// An RFC 6750 bearer challenge and the answer that carries it: HTTP status,

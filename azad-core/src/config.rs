@@ -277,9 +277,9 @@ pub struct AzureAdConfig {
     /// Extra trusted root certificates (DER) of the default HTTP client.
     pub(crate) extra_root_certificates: Vec<Vec<u8>>,
     /// How this application authenticates when it acquires tokens, if configured.
-    pub(crate) client_credential: Option<crate::credential::ClientCredential>,
+    pub(crate) client_credential: Option<crate::client::credential::ClientCredential>,
     /// The managed identity this application uses, if configured.
-    pub(crate) managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    pub(crate) managed_identity: Option<crate::client::managed_identity::ManagedIdentity>,
     /// Whether acquired tokens are cached (default `true`).
     pub(crate) token_cache_enabled: bool,
     /// The open cassette when recording or replaying; `None` when the simulation is disabled.
@@ -351,7 +351,7 @@ impl AzureAdConfig {
     ///
     /// The application's own credential, for acquiring tokens
     /// ([`client_credential`](Self::client_credential)), is the first of these that is set,
-    /// in the order of [`ClientCredential::from_env`](crate::credential::ClientCredential::from_env)
+    /// in the order of [`ClientCredential::from_env`](crate::client::credential::ClientCredential::from_env)
     /// and Azure Identity's `EnvironmentCredential`:
     ///
     /// | precedence | variables | credential |
@@ -566,14 +566,14 @@ impl AzureAdConfig {
     /// configuration says (see [`from_env`](Self::from_env) and
     /// [`AzureAdConfigBuilder::client_credential`]).
     #[must_use]
-    pub fn client_credential(&self) -> Option<crate::credential::ClientCredential> {
+    pub fn client_credential(&self) -> Option<crate::client::credential::ClientCredential> {
         self.client_credential.clone()
     }
 
     /// The managed identity this application uses (`AZURE_USE_MANAGED_IDENTITY`), recording
     /// or replaying with the configuration when it does (feature `simulation`).
     #[must_use]
-    pub fn managed_identity(&self) -> Option<crate::managed_identity::ManagedIdentity> {
+    pub fn managed_identity(&self) -> Option<crate::client::managed_identity::ManagedIdentity> {
         let identity = self.managed_identity.clone()?;
         #[cfg(feature = "simulation")]
         if let Some(simulation) = &self.simulation {
@@ -703,8 +703,8 @@ fn env_credential(
     get: &impl Fn(&str) -> Option<String>,
     mut b: AzureAdConfigBuilder,
 ) -> Result<AzureAdConfigBuilder, ConfigError> {
-    use crate::credential::{CertificateCredential, ClientCredential};
-    use crate::managed_identity::{ManagedIdentity, ManagedIdentityId};
+    use crate::client::credential::{CertificateCredential, ClientCredential};
+    use crate::client::managed_identity::{ManagedIdentity, ManagedIdentityId};
     let use_mi = env_bool(get, "AZURE_USE_MANAGED_IDENTITY")?;
     let mi_client_id = get("AZURE_MANAGED_IDENTITY_CLIENT_ID");
     let secret = get("AZURE_CLIENT_SECRET");
@@ -832,8 +832,8 @@ pub struct AzureAdConfigBuilder {
     validated_token_cache_capacity: Option<u64>,
     http_client: Option<Arc<dyn HttpClient>>,
     extra_roots: Vec<RootSource>,
-    client_credential: Option<crate::credential::ClientCredential>,
-    managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    client_credential: Option<crate::client::credential::ClientCredential>,
+    managed_identity: Option<crate::client::managed_identity::ManagedIdentity>,
     token_cache_disabled: bool,
     #[cfg(feature = "simulation")]
     simulation: Option<(crate::simulation::SimulationMode, Option<PathBuf>)>,
@@ -1136,17 +1136,17 @@ impl AzureAdConfigBuilder {
     ///
     /// With [`managed_identity`](Self::managed_identity) too, [`build`](Self::build) fails with
     /// [`ConfigError::Conflict`]: a managed identity is itself the credential.
-    pub fn client_credential(mut self, credential: crate::credential::ClientCredential) -> Self {
+    pub fn client_credential(mut self, credential: crate::client::credential::ClientCredential) -> Self {
         self.client_credential = Some(credential);
         self
     }
 
     /// Uses this managed identity: as the application's credential (federated, see
-    /// [`ClientCredential::managed_identity_federation`](crate::credential::ClientCredential::managed_identity_federation))
+    /// [`ClientCredential::managed_identity_federation`](crate::client::credential::ClientCredential::managed_identity_federation))
     /// and through [`AzureAdConfig::managed_identity`].
     ///
     /// Environment: `AZURE_USE_MANAGED_IDENTITY`, `AZURE_MANAGED_IDENTITY_CLIENT_ID`.
-    pub fn managed_identity(mut self, identity: crate::managed_identity::ManagedIdentity) -> Self {
+    pub fn managed_identity(mut self, identity: crate::client::managed_identity::ManagedIdentity) -> Self {
         self.managed_identity = Some(identity);
         self
     }
@@ -1437,7 +1437,7 @@ impl AzureAdConfigBuilder {
         let client_credential = self.client_credential.or_else(|| {
             self.managed_identity
                 .as_ref()
-                .map(|mi| crate::credential::ClientCredential::managed_identity_federation(mi.clone()))
+                .map(|mi| crate::client::credential::ClientCredential::managed_identity_federation(mi.clone()))
         });
         #[cfg(feature = "simulation")]
         let simulation = match self.simulation {

@@ -681,14 +681,29 @@ impl TokenError {
         }
     }
 
-    /// `true` when the failure is transient (transport, 5xx, throttling) and a later retry
-    /// may succeed.
+    /// `true` when a later identical request may succeed: the one definition of "retryable"
+    /// that the token client's retry, the managed identity's retries and callers share.
+    ///
+    /// | failure | retryable |
+    /// | --- | --- |
+    /// | a timeout ([`HttpErrorKind::Timeout`]) | yes |
+    /// | any 5xx answer, OAuth error or unparsable | yes |
+    /// | 429 Too Many Requests, or [`Throttled`](Self::Throttled) locally | yes, after its `Retry-After` |
+    /// | no connection ([`HttpErrorKind::Connect`]), a redirect, a body over the cap | no: the endpoint is not there, or answers what it will answer again |
+    /// | any other 4xx (`invalid_grant`, `invalid_client`…), a credential, on-behalf-of or configuration refusal | no |
+    ///
+    /// The token client retries once, after its [`retry_delay`](crate::TokenRetryPolicy),
+    /// what is retryable except a 429 (the server asked it to slow down: an answer with
+    /// `Retry-After` opens a local throttling window instead), as MSAL retries 5xx once.
+    /// The managed identity adds the statuses IMDS documents (404, 408, 410).
     #[must_use]
-    pub fn is_transient(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Request(_) | Self::Throttled { .. } => true,
+            Self::Request(e) => e.is_timeout(),
+            Self::Throttled { .. } => true,
             Self::ServerResponse(e) => e.status >= 500 || e.status == 429,
-            _ => false,
+            Self::Parse { status, .. } => *status >= 500,
+            Self::Credential(_) | Self::OnBehalfOf(_) | Self::Configuration(_) | Self::SignInRequired(_) => false,
         }
     }
 
@@ -741,6 +756,12 @@ impl TokenError {
             Self::SignInRequired(_) => Challenge::new(StatusCode::UNAUTHORIZED),
             Self::Request(_) | Self::Parse { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
         }
+    }
+}
+
+impl From<HttpError> for TokenError {
+    fn from(e: HttpError) -> Self {
+        Self::Request(e)
     }
 }
 

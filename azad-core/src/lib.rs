@@ -3,26 +3,19 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod authority;
-#[cfg(feature = "azure-cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
-pub mod azure_cli;
-mod cache;
-pub mod chain;
 pub mod challenge;
 mod claims;
+mod client;
 pub mod config;
-pub mod credential;
 #[cfg(feature = "dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
 pub mod dev;
 mod discovery;
 mod error;
-mod expiry;
 pub mod groups;
 pub mod http;
 mod jwks;
 mod jwt;
-pub mod managed_identity;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -30,17 +23,29 @@ pub mod metrics;
 #[allow(dead_code, unreachable_pub)]
 mod metrics;
 pub mod secret;
-pub mod signin;
 #[cfg(feature = "simulation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
 pub mod simulation;
-pub mod token;
 pub mod validator;
 
 pub use crate::authority::{Authority, Cloud, Tenant};
-pub use crate::cache::AcquiredToken;
 pub use crate::challenge::Challenge;
 pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
+#[cfg(feature = "azure-cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
+pub use crate::client::azure_cli::{AzureCliCredential, AzureCliError};
+pub use crate::client::cache::AcquiredToken;
+pub use crate::client::chain::{ChainError, DefaultCredential};
+pub use crate::client::credential::{
+    AssertionAlgorithm, AssertionRequest, CertificateCredential, ClientCredential, TOKEN_EXCHANGE_AUDIENCE,
+};
+pub use crate::client::managed_identity::{
+    IMDS_ENDPOINT, ManagedIdentity, ManagedIdentityId, ManagedIdentityRetryPolicy,
+};
+pub use crate::client::signin::{Account, AuthorizationRequest, DeviceCode, SignInClient, SignInError, SignedIn};
+pub use crate::client::token::request::TokenRequest;
+pub use crate::client::token::{TokenClient, TokenRetryPolicy};
+pub use crate::client::wire::JWT_BEARER_GRANT;
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
@@ -49,5 +54,4 @@ pub use crate::error::{
 };
 pub use crate::jwks::JwksCache;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};
-pub use crate::token::{TokenClient, TokenRequest};
 pub use crate::validator::{Diagnostic, TokenValidator};

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use azad_core::TokenClient;
-use azad_core::credential::{CertificateCredential, ClientCredential};
 use azad_core::dev::{DevApp, DevTenant};
+use azad_core::{CertificateCredential, ClientCredential};
 use serde_json::Value;
 
 /// Registers the daemon in the dev tenant with a fresh certificate and the API's `Admin` app

@@ -2,7 +2,7 @@
 //! `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_AUTHORITY_HOST`) gets tokens with its projected
 //! token file and reads a secret from a Key Vault–shaped endpoint.
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::{AzureAdConfig, TokenClient, TokenRequest};
 use serde_json::Value;
 
@@ -28,7 +28,7 @@ pub fn client_from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<TokenC
 /// The token error, the transport error, or the vault's refusal, as text.
 pub async fn read_secret(client: &TokenClient, vault_url: &str, name: &str, fresh: bool) -> Result<String, String> {
     let token =
-        client.acquire(TokenRequest::app([VAULT_SCOPE]).force_refresh(fresh)).await.map_err(|e| e.to_string())?;
+        client.acquire(TokenRequest::app([VAULT_SCOPE]).with_force_refresh(fresh)).await.map_err(|e| e.to_string())?;
     let response = reqwest::Client::new()
         .get(format!("{vault_url}/secrets/{name}?api-version=7.4"))
         .bearer_auth(token.secret())

@@ -15,8 +15,8 @@ use azad_axum::{
     AzureAdAuth, RequireLayer, allow_anonymous, deny_guests, handler, require_auth_context, require_authenticated,
     require_caller_app, require_group, require_role, require_scope, require_tenant,
 };
+use azad_core::ClientCredential;
 use azad_core::challenge::Challenge;
-use azad_core::credential::ClientCredential;
 use azad_core::dev::{DEFAULT_TENANT_ID, DevApp};
 use azad_core::groups::{GraphAccess, GraphFailure, GroupResolver, ManualClock};
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
@@ -364,7 +364,7 @@ async fn client_capabilities_are_sent_and_merged_with_claims_challenges() {
     assert_eq!(decode(app.secret())["xms_cc"], serde_json::json!(["cp1"]));
     // A downstream claims challenge: merged with the capabilities.
     let request = TokenRequest::on_behalf_of(incoming, ["api://azad-downstream/Data.Read"])
-        .claims(r#"{"access_token":{"acrs":{"essential":true,"value":"c2"}}}"#);
+        .with_claims(r#"{"access_token":{"acrs":{"essential":true,"value":"c2"}}}"#);
     let stepped = client.acquire(request).await.unwrap();
     let c = decode(stepped.secret());
     assert_eq!(c["xms_cc"], serde_json::json!(["cp1"]));

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::dev::{DevApp, DevUser};
-use azad_core::signin::{SignInClient, SignInError};
+use azad_core::{SignInClient, SignInError};
 use azad_core::{TokenError, TokenValidator};
 use azad_examples::web_app::{CredentialKind, ScriptedBrowser};
 use azad_examples::{daemon, on_behalf_of, workload};

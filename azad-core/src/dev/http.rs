@@ -47,7 +47,7 @@ pub(crate) fn oauth_error_body(error: &str, code: u32, description: &str) -> Val
     let trace_id = random_guid();
     let correlation_id = random_guid();
     // Entra's shape: `2026-11-29 18:04:05Z`.
-    let t = crate::expiry::format_date_time(now(), false);
+    let t = crate::client::expiry::format_date_time(now(), false);
     let timestamp = format!("{} {}Z", &t[..10], &t[11..19]);
     json!({
         "error": error,

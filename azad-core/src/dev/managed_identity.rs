@@ -95,8 +95,8 @@ pub(crate) fn managed_identity(shared: &Arc<Shared>, request: &DevRequest, app_s
     };
     let stated = match shape {
         ManagedIdentityExpiry::EpochString => Some(expires_on.to_string()),
-        ManagedIdentityExpiry::Rfc3339 => Some(crate::expiry::format_date_time(expires_on, false)),
-        ManagedIdentityExpiry::DotNetInvariant => Some(crate::expiry::format_date_time(expires_on, true)),
+        ManagedIdentityExpiry::Rfc3339 => Some(crate::client::expiry::format_date_time(expires_on, false)),
+        ManagedIdentityExpiry::DotNetInvariant => Some(crate::client::expiry::format_date_time(expires_on, true)),
         ManagedIdentityExpiry::TokenExpOnly => None,
         _ => return json_response(StatusCode::OK, &body),
     };

@@ -10,8 +10,9 @@ use super::random::random_guid;
 pub const GRAPH_CLIENT_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// The application id of Azure Key Vault.
 pub const KEY_VAULT_CLIENT_ID: &str = "cfa8b339-82a2-471a-a3c9-0fc0be7a4093";
-/// The audience of federated tokens exchanged for app tokens.
-pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// The audience of federated tokens exchanged for app tokens (defined with the client's
+/// credentials; re-exported here for the dev tenant's users).
+pub use crate::client::credential::TOKEN_EXCHANGE_AUDIENCE;
 
 /// An application registered in the dev tenant: a client, an API, or both.
 #[derive(Debug, Clone, PartialEq, Eq)]

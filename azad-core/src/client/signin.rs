@@ -1,41 +1,6 @@
 //! Signing users in: the authorization code flow with PKCE (S256), `state` and `nonce` for web
 //! apps; silent acquisition of access tokens from refresh tokens; and the device code flow for
 //! command-line clients.
-//!
-//! The web app keeps the [`AuthorizationRequest`] (in its server-side session) between the
-//! redirect to Entra and the callback, and the [`Account`] after sign-in; the tokens stay in the
-//! [`SignInClient`]'s caches.
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::credential::ClientCredential;
-//! use azad_core::dev::{DevApp, DevTenant};
-//! use azad_core::signin::SignInClient;
-//!
-//! let web_app = DevApp::new("web").redirect_uri("http://localhost:5000/getAToken");
-//! let tenant = DevTenant::builder().app(web_app.clone()).start().await?;
-//! let secret = tenant.add_client_secret(&web_app.client_id);
-//! let config = tenant.config_builder().client_id(&web_app.client_id).build()?;
-//! let client = SignInClient::new(&config, ClientCredential::secret(secret), "http://localhost:5000/getAToken");
-//!
-//! // 1. Redirect the browser to `request.url()`, keeping `request` in the session.
-//! let api_scope = format!("api://{}/access_as_user", tenant.api_client_id());
-//! let request = client.authorization_request(&[&api_scope]);
-//! # let callback = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?
-//! #     .get(request.url()).send().await?.headers()["location"].to_str()?.to_owned();
-//! # let query = callback.split_once('?').unwrap().1;
-//! // 2. On the redirect back, complete the sign-in with the callback's query string.
-//! let signed_in = client.complete(&request, query).await?;
-//! assert_eq!(signed_in.account().name(), "Dev User");
-//!
-//! // 3. Later, tokens for the signed-in user, from the cache or a refresh token.
-//! let token = client.acquire_token_silent(signed_in.account(), &[&api_scope]).await?;
-//! assert!(!token.secret().is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,13 +10,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
+use crate::client::cache::{AcquiredToken, TokenCache};
+use crate::client::credential::ClientCredential;
+use crate::client::token::{GrantRequest, TokenClient};
 use crate::config::AzureAdConfig;
-use crate::credential::ClientCredential;
 use crate::error::{TokenError, ValidationError};
 use crate::secret::{BearerToken, RefreshToken};
-use crate::token::TokenClient;
 use crate::validator::TokenValidator;
 
 const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
@@ -250,7 +215,44 @@ struct DeviceCodeResponse {
 
 /// A web app (or command-line client) signing users in and acquiring tokens for them.
 ///
-/// See the [module docs](crate::signin) for an example.
+/// Signing users in: the authorization code flow with PKCE (S256), `state` and `nonce` for web
+/// apps; silent acquisition of access tokens from refresh tokens; and the device code flow for
+/// command-line clients.
+///
+/// The web app keeps the [`AuthorizationRequest`] (in its server-side session) between the
+/// redirect to Entra and the callback, and the [`Account`] after sign-in; the tokens stay in the
+/// [`SignInClient`]'s caches.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::ClientCredential;
+/// use azad_core::dev::{DevApp, DevTenant};
+/// use azad_core::SignInClient;
+///
+/// let web_app = DevApp::new("web").redirect_uri("http://localhost:5000/getAToken");
+/// let tenant = DevTenant::builder().app(web_app.clone()).start().await?;
+/// let secret = tenant.add_client_secret(&web_app.client_id);
+/// let config = tenant.config_builder().client_id(&web_app.client_id).build()?;
+/// let client = SignInClient::new(&config, ClientCredential::secret(secret), "http://localhost:5000/getAToken");
+///
+/// // 1. Redirect the browser to `request.url()`, keeping `request` in the session.
+/// let api_scope = format!("api://{}/access_as_user", tenant.api_client_id());
+/// let request = client.authorization_request(&[&api_scope]);
+/// # let callback = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?
+/// #     .get(request.url()).send().await?.headers()["location"].to_str()?.to_owned();
+/// # let query = callback.split_once('?').unwrap().1;
+/// // 2. On the redirect back, complete the sign-in with the callback's query string.
+/// let signed_in = client.complete(&request, query).await?;
+/// assert_eq!(signed_in.account().name(), "Dev User");
+///
+/// // 3. Later, tokens for the signed-in user, from the cache or a refresh token.
+/// let token = client.acquire_token_silent(signed_in.account(), &[&api_scope]).await?;
+/// assert!(!token.secret().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct SignInClient {
     tokens: TokenClient,
@@ -388,19 +390,19 @@ impl SignInClient {
         let scope = request.scopes.join(" ");
         let grant = self
             .tokens
-            .post_grant_expecting(
-                &endpoint,
-                random_key(),
-                "authorization_code",
-                &[
+            .post_grant(&GrantRequest {
+                endpoint: &endpoint,
+                throttle_key: random_key(),
+                grant: "authorization_code",
+                params: &[
                     ("grant_type", "authorization_code"),
                     ("code", code),
                     ("redirect_uri", &self.redirect_uri),
                     ("code_verifier", request.code_verifier.secret()),
                     ("scope", &scope),
                 ],
-                Some(&request.nonce),
-            )
+                nonce: Some(&request.nonce),
+            })
             .await
             .map_err(SignInError::Token)?;
         self.signed_in(grant, Some(&request.nonce), &request.scopes).await
@@ -408,7 +410,7 @@ impl SignInClient {
 
     async fn signed_in(
         &self,
-        grant: crate::token::TokenGrant,
+        grant: crate::client::wire::TokenGrant,
         nonce: Option<&str>,
         scopes: &[String],
     ) -> Result<SignedIn, SignInError> {
@@ -443,7 +445,7 @@ impl SignInClient {
 
     fn account_key(&self, account: &Account, scopes: &[&str]) -> [u8; 32] {
         let authority = self.config.authority.url();
-        crate::token::cache_key(&authority, &self.config.client_id, Some(&account.home_account_id), scopes)
+        crate::client::token::cache_key(&authority, &self.config.client_id, Some(&account.home_account_id), scopes)
     }
 
     /// An access token for the signed-in `account`: from the cache when fresh, else from its
@@ -478,12 +480,13 @@ impl SignInClient {
         let scope = Self::with_oidc_scopes(scopes).join(" ");
         let grant = self
             .tokens
-            .post_grant(
-                &endpoint,
-                random_key(),
-                "refresh_token",
-                &[("grant_type", "refresh_token"), ("refresh_token", rt.secret()), ("scope", &scope)],
-            )
+            .post_grant(&GrantRequest {
+                endpoint: &endpoint,
+                throttle_key: random_key(),
+                grant: "refresh_token",
+                params: &[("grant_type", "refresh_token"), ("refresh_token", rt.secret()), ("scope", &scope)],
+                nonce: None,
+            })
             .await;
         match grant {
             Ok(grant) => {
@@ -525,14 +528,14 @@ impl SignInClient {
             self.config.authority.device_code_endpoint().ok_or(TokenError::Configuration("no device code endpoint"))?;
         let scopes = Self::with_oidc_scopes(scopes);
         let scope = scopes.join(" ");
-        let request = crate::token::form_request(
+        let request = crate::client::wire::form_request(
             &endpoint,
             &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())],
         )?;
         let http = self.config.http_client().ok_or(TokenError::Configuration("no HTTP transport"))?;
         let response = http.send(request).await.map_err(TokenError::Request)?;
         if response.status() != http::StatusCode::OK {
-            return Err(crate::token::parse_token_response(&response)
+            return Err(crate::client::wire::parse_token_response(&response)
                 .err()
                 .unwrap_or(TokenError::Configuration("unexpected answer")));
         }
@@ -540,7 +543,7 @@ impl SignInClient {
             endpoint: crate::error::IdentityEndpoint::TokenEndpoint,
             status: 200,
             reason: e.to_string(),
-            body: crate::token::redact_body(response.body()),
+            body: crate::client::wire::redact_body(response.body()),
         })?;
         Ok(DeviceCode {
             device_code: BearerToken::new(r.device_code),
@@ -577,15 +580,16 @@ impl SignInClient {
             }
             let grant = self
                 .tokens
-                .post_grant(
-                    &endpoint,
-                    random_key(),
-                    "device_code",
-                    &[
+                .post_grant(&GrantRequest {
+                    endpoint: &endpoint,
+                    throttle_key: random_key(),
+                    grant: "device_code",
+                    params: &[
                         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
                         ("device_code", device.device_code.secret()),
                     ],
-                )
+                    nonce: None,
+                })
                 .await;
             match grant {
                 Ok(grant) => return self.signed_in(grant, None, &device.scopes).await,

@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http::header;
 use serde_json::json;
 
 use super::*;
-use crate::error::{CredentialError, HttpError, HttpErrorKind};
-use crate::http::HttpClient;
-use crate::secret::ClientAssertion;
+use crate::error::{CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint};
+use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::secret::{AccessToken, ClientAssertion};
 
 const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const API: &str = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
@@ -149,7 +150,7 @@ async fn certificate_and_callback_credentials_send_assertions() {
     let mock = Mock::new(|_| Ok(ok_token("t", 3599)));
     let c = TokenClient::new(
         &config(),
-        ClientCredential::assertion_callback(|req: crate::credential::AssertionRequest| async move {
+        ClientCredential::assertion_callback(|req: crate::client::credential::AssertionRequest| async move {
             assert_eq!(req.client_id, API);
             Ok(ClientAssertion::new(format!("signed-for:{}", req.token_endpoint)))
         }),
@@ -187,8 +188,71 @@ async fn transient_failures_are_retried_once_after_a_second() {
     let down = Mock::new(|_| Ok(error(502, json!({"error": "bad_gateway"}), None)));
     let e = client(&down).acquire_app_token(&["api://a/.default"]).await.unwrap_err();
     assert_eq!(down.count(), 2, "once, not more");
-    assert!(e.is_transient());
+    assert!(e.is_retryable());
     assert_eq!(e.challenge().status(), 502);
+}
+
+/// A 429 is retryable (later), but never retried at once: with `Retry-After` it opens a local
+/// window (below); without, it is answered as it is, and the next request goes to the network.
+#[tokio::test(start_paused = true)]
+async fn a_429_without_retry_after_is_retryable_but_not_retried_at_once() {
+    let mock = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(error(429, json!({"error": "too_many_requests"}), None)));
+    let c = client(&mock);
+    let e = c.acquire_app_token(&["api://a/.default"]).await.unwrap_err();
+    assert_eq!(mock.count(), 1, "not retried at once");
+    assert!(e.is_retryable());
+    assert_eq!(e.entra().unwrap().retry_after, None);
+    assert!(c.acquire_app_token(&["api://a/.default"]).await.is_ok(), "no local window without Retry-After");
+    assert_eq!(mock.count(), 2);
+}
+
+/// An unparsable 5xx answer (a gateway's HTML page) is retried once, as a 5xx OAuth error is.
+#[tokio::test(start_paused = true)]
+async fn an_unparsable_5xx_answer_is_retried_once() {
+    let html = || http::Response::builder().status(502).body(b"<html>Bad Gateway</html>".to_vec()).unwrap();
+    let mock = Mock::new(|_| Ok(ok_token("t", 3599))).then(Ok(html()));
+    assert!(client(&mock).acquire_app_token(&["api://a/.default"]).await.is_ok());
+    assert_eq!(mock.count(), 2);
+}
+
+#[test]
+fn retryable_is_defined_once() {
+    let entra = |status: u16, error: &str| {
+        TokenError::ServerResponse(Box::new(EntraError { status, error: error.into(), ..EntraError::default() }))
+    };
+    let parse = |status| TokenError::Parse {
+        endpoint: IdentityEndpoint::TokenEndpoint,
+        status,
+        reason: String::new(),
+        body: String::new(),
+    };
+    let retryable = [
+        TokenError::Request(HttpError::new(HttpErrorKind::Timeout, None)),
+        entra(500, "server_error"),
+        entra(503, "temporarily_unavailable"),
+        entra(429, "too_many_requests"),
+        parse(502),
+        TokenError::Throttled { retry_after: Duration::from_secs(1) },
+    ];
+    for e in &retryable {
+        assert!(e.is_retryable(), "{e:?}");
+    }
+    let final_ = [
+        TokenError::Request(HttpError::new(HttpErrorKind::Connect, None)),
+        TokenError::Request(HttpError::new(HttpErrorKind::Redirect, None)),
+        TokenError::Request(HttpError::new(HttpErrorKind::TooLarge, None)),
+        entra(400, "invalid_grant"),
+        entra(401, "invalid_client"),
+        entra(404, "not_found"),
+        parse(200),
+        TokenError::Credential(CredentialError::Callback("x".into())),
+        TokenError::OnBehalfOf(OboRefusal::Expired),
+        TokenError::Configuration("x"),
+        TokenError::SignInRequired("x"),
+    ];
+    for e in &final_ {
+        assert!(!e.is_retryable(), "{e:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -327,11 +391,11 @@ async fn a_claims_challenge_bypasses_the_cache() {
     let alice = user_token("alice");
     c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await.unwrap();
     let challenge = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
-    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).claims(challenge)).await.unwrap();
+    c.acquire(TokenRequest::on_behalf_of(alice.clone(), ["api://d/Data.Read"]).with_claims(challenge)).await.unwrap();
     assert_eq!(mock.count(), 2);
     assert_eq!(mock.form(1)["claims"], challenge);
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
-    c.acquire(TokenRequest::app(["api://d/.default"]).force_refresh(true)).await.unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).with_force_refresh(true)).await.unwrap();
+    c.acquire(TokenRequest::app(["api://d/.default"]).with_force_refresh(true)).await.unwrap();
     assert_eq!(mock.count(), 4);
 }
 
@@ -470,7 +534,7 @@ fn secrets_never_print() {
     assert!(!format!("{c:?}").contains("CANARY"));
     let t = AcquiredToken::new(AccessToken::new("CANARY-access-token"), Duration::from_secs(60), None, "Bearer".into());
     assert!(!format!("{t:?}").contains("CANARY"));
-    let r = TokenRequest::on_behalf_of(BearerToken::new("CANARY-incoming"), ["s"]).claims("{}");
+    let r = TokenRequest::on_behalf_of(BearerToken::new("CANARY-incoming"), ["s"]).with_claims("{}");
     assert!(!format!("{r:?}").contains("CANARY"));
 }
 
@@ -516,8 +580,8 @@ async fn token_endpoint_expiry_shapes() {
     let in_an_hour = now_secs() + 3600;
     let exp_only = jwt(json!({"exp": in_an_hour})).secret().to_owned();
     for body in [
-        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, false)}),
-        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::expiry::format_date_time(in_an_hour, true)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::client::expiry::format_date_time(in_an_hour, false)}),
+        json!({"token_type": "Bearer", "access_token": "t", "expires_on": crate::client::expiry::format_date_time(in_an_hour, true)}),
         json!({"token_type": "Bearer", "access_token": "t", "expires_on": in_an_hour.to_string()}),
         json!({"token_type": "Bearer", "access_token": exp_only}),
     ] {

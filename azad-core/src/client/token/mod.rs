@@ -1,60 +1,25 @@
 //! The token client: client credentials (app tokens) and on-behalf-of (user tokens for
 //! downstream APIs), with caches, retries and throttling.
-//!
-//! - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
-//!   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
-//!   may carry different scopes or claims).
-//! - Refreshed ahead of expiry; one request per key however many callers wait.
-//! - A request with a claims challenge bypasses the cache.
-//! - 5xx and timeouts are retried once after about a second; 429 and 503 with `Retry-After`
-//!   throttle identical requests locally until the window passes (capped); `invalid_grant`,
-//!   `invalid_client` and other 4xx are never retried.
-//! - On-behalf-of is refused without a network call for an expired incoming token, an app-only
-//!   token, or a token not issued for this API.
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::credential::ClientCredential;
-//! use azad_core::dev::DevTenant;
-//! use azad_core::token::TokenClient;
-//! use azad_core::BearerToken;
-//!
-//! let tenant = DevTenant::start().await?;
-//! let api = TokenClient::new(&tenant.config(), ClientCredential::secret(tenant.api_client_secret()));
-//!
-//! // As the application (client credentials).
-//! let app = api.acquire_app_token(&["api://azad-downstream/.default"]).await?;
-//! assert!(!app.secret().is_empty());
-//!
-//! // As the signed-in user (on-behalf-of), from the token the API received.
-//! let incoming = BearerToken::new(tenant.token().build());
-//! let obo = api.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Read"]).await?;
-//! assert_ne!(obo.secret(), incoming.secret());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::{HeaderMap, StatusCode, header};
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::authority::{Authority, Tenant, is_guid};
-use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
+use crate::client::cache::{AcquiredToken, TokenCache};
+use crate::client::credential::ClientCredential;
+use crate::client::wire::{JWT_BEARER_GRANT, TokenGrant, form_request, parse_token_response};
 use crate::config::AzureAdConfig;
-use crate::credential::ClientCredential;
-use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
-use crate::http::{HttpClient, HttpRequest, HttpResponse};
-use crate::secret::{AccessToken, BearerToken};
+use crate::error::{OboRefusal, TokenError};
+use crate::http::HttpClient;
+use crate::secret::BearerToken;
 
-/// `grant_type` of on-behalf-of.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub(crate) mod request;
+
+use request::TokenRequest;
 
 /// Retry and throttling policy of the token client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,54 +36,6 @@ pub struct TokenRetryPolicy {
 impl Default for TokenRetryPolicy {
     fn default() -> Self {
         Self { retry_delay: Duration::from_secs(1), max_retry_after: crate::challenge::MAX_RETRY_AFTER }
-    }
-}
-
-/// One token request.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct TokenRequest {
-    scopes: Vec<String>,
-    assertion: Option<BearerToken>,
-    assertion_claims: Option<Arc<Claims>>,
-    claims: Option<String>,
-    force_refresh: bool,
-}
-
-impl TokenRequest {
-    /// Client credentials for `scopes` (usually one `…/.default`).
-    pub fn app<I: IntoIterator<Item = S>, S: Into<String>>(scopes: I) -> Self {
-        Self {
-            scopes: scopes.into_iter().map(Into::into).collect(),
-            assertion: None,
-            assertion_claims: None,
-            claims: None,
-            force_refresh: false,
-        }
-    }
-
-    /// On-behalf-of the user whose token this API received.
-    pub fn on_behalf_of<I: IntoIterator<Item = S>, S: Into<String>>(assertion: BearerToken, scopes: I) -> Self {
-        Self { assertion: Some(assertion), ..Self::app(scopes) }
-    }
-
-    /// The incoming token's claims, already validated (by the `AzureAdAuth` layer): the
-    /// on-behalf-of pre-checks read them instead of decoding the token again.
-    pub fn assertion_claims(mut self, claims: Arc<Claims>) -> Self {
-        self.assertion_claims = Some(claims);
-        self
-    }
-
-    /// A claims challenge (JSON) to satisfy, from a downstream API or Entra; bypasses the cache.
-    pub fn claims(mut self, claims: impl Into<String>) -> Self {
-        self.claims = Some(claims.into());
-        self
-    }
-
-    /// Fetches a new token even if a cached one is fresh.
-    pub fn force_refresh(mut self, force: bool) -> Self {
-        self.force_refresh = force;
-        self
     }
 }
 
@@ -140,8 +57,46 @@ struct Inner {
     metrics: crate::metrics::TokenMetrics,
 }
 
-/// A confidential client: this API (or daemon, or web app) acquiring tokens. Cheap to clone;
-/// clones share caches. See the [module docs](crate::token).
+/// A confidential client: this API (or daemon, or web app) acquiring tokens by client
+/// credentials (app tokens) and on-behalf-of (user tokens for downstream APIs), with caches,
+/// retries and throttling. Cheap to clone; clones share caches. The `with_*` methods
+/// consume the client and return a reconfigured one with caches of its own: call them while
+/// building it.
+///
+/// - App tokens are cached by authority, client and scopes; on-behalf-of tokens by a SHA-256 of
+///   the incoming assertion and the sorted scopes (never by user alone: two tokens of one user
+///   may carry different scopes or claims).
+/// - Refreshed ahead of expiry; one request per key however many callers wait.
+/// - A request with a claims challenge bypasses the cache.
+/// - 5xx and timeouts are retried once after about a second; 429 and 503 with `Retry-After`
+///   throttle identical requests locally until the window passes (capped); `invalid_grant`,
+///   `invalid_client` and other 4xx are never retried.
+/// - On-behalf-of is refused without a network call for an expired incoming token, an app-only
+///   token, or a token not issued for this API.
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::ClientCredential;
+/// use azad_core::dev::DevTenant;
+/// use azad_core::TokenClient;
+/// use azad_core::BearerToken;
+///
+/// let tenant = DevTenant::start().await?;
+/// let api = TokenClient::new(&tenant.config(), ClientCredential::secret(tenant.api_client_secret()));
+///
+/// // As the application (client credentials).
+/// let app = api.acquire_app_token(&["api://azad-downstream/.default"]).await?;
+/// assert!(!app.secret().is_empty());
+///
+/// // As the signed-in user (on-behalf-of), from the token the API received.
+/// let incoming = BearerToken::new(tenant.token().build());
+/// let obo = api.acquire_on_behalf_of(&incoming, &["api://azad-downstream/Data.Read"]).await?;
+/// assert_ne!(obo.secret(), incoming.secret());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct TokenClient {
     inner: Arc<Inner>,
@@ -159,151 +114,6 @@ impl fmt::Debug for TokenClient {
 
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Parses `Retry-After` (seconds or an HTTP date), without overflow; see
-/// [`parse_retry_after`](crate::challenge::parse_retry_after).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    crate::challenge::parse_retry_after(headers)
-}
-
-/// A response body for diagnostics, with every token-bearing member redacted.
-pub(crate) fn redact_body(body: &[u8]) -> String {
-    const SECRET_MEMBERS: [&str; 5] = ["access_token", "refresh_token", "id_token", "client_secret", "assertion"];
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(mut map)) => {
-            for member in SECRET_MEMBERS {
-                if let Some(v) = map.get_mut(member) {
-                    *v = "[redacted]".into();
-                }
-            }
-            let text = serde_json::Value::Object(map).to_string();
-            text.chars().take(2048).collect()
-        }
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            if text.contains("eyJ") {
-                "[redacted: unparsable body]".to_owned()
-            } else {
-                text.chars().take(512).collect()
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<serde_json::Value>,
-    #[serde(default)]
-    expires_on: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_in: Option<serde_json::Value>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    id_token: Option<String>,
-}
-
-/// What a token endpoint grants: an access token, and for sign-ins a refresh token and an ID
-/// token.
-#[derive(Debug)]
-pub(crate) struct TokenGrant {
-    pub(crate) token: AcquiredToken,
-    pub(crate) refresh_token: Option<crate::secret::RefreshToken>,
-    pub(crate) id_token: Option<BearerToken>,
-}
-
-/// An unusable answer of `endpoint`, with its body kept for diagnosis (tokens redacted).
-pub(crate) fn unusable(endpoint: IdentityEndpoint, response: &HttpResponse, reason: &str) -> TokenError {
-    TokenError::Parse {
-        endpoint,
-        status: response.status().as_u16(),
-        reason: reason.to_owned(),
-        body: redact_body(response.body()),
-    }
-}
-
-/// An acquired token from an answer of `endpoint`, whose lifetime the
-/// [expiry normaliser](crate::expiry::lifetime) read. An answer with no readable expiry, or
-/// whose token has already expired, is unusable: it would be handed out expired.
-pub(crate) fn acquired(
-    endpoint: IdentityEndpoint,
-    response: &HttpResponse,
-    access_token: String,
-    expires_in: Option<Duration>,
-    refresh_in: Option<Duration>,
-    token_type: Option<String>,
-) -> Result<AcquiredToken, TokenError> {
-    let expires_in = expires_in.ok_or_else(|| {
-        unusable(endpoint, response, "no readable expiry: neither expires_in, expires_on nor the token's exp")
-    })?;
-    if expires_in.is_zero() {
-        return Err(unusable(endpoint, response, "the token has already expired"));
-    }
-    Ok(AcquiredToken::new(
-        AccessToken::new(access_token),
-        expires_in,
-        refresh_in,
-        token_type.unwrap_or_else(|| "Bearer".into()),
-    ))
-}
-
-/// Parses a token endpoint answer.
-pub(crate) fn parse_token_response(response: &HttpResponse) -> Result<TokenGrant, TokenError> {
-    let status = response.status().as_u16();
-    if response.status() != StatusCode::OK {
-        let mut e: EntraError = serde_json::from_slice(response.body()).map_err(|_| TokenError::Parse {
-            endpoint: IdentityEndpoint::TokenEndpoint,
-            status,
-            reason: "not an OAuth error response".into(),
-            body: redact_body(response.body()),
-        })?;
-        if e.error.is_empty() {
-            return Err(TokenError::Parse {
-                endpoint: IdentityEndpoint::TokenEndpoint,
-                status,
-                reason: "no `error` member".into(),
-                body: redact_body(response.body()),
-            });
-        }
-        e.status = status;
-        e.retry_after = retry_after(response.headers());
-        return Err(TokenError::ServerResponse(Box::new(e)));
-    }
-    let r: TokenResponse = serde_json::from_slice(response.body())
-        .map_err(|_| unusable(IdentityEndpoint::TokenEndpoint, response, "not a token response"))?;
-    if r.access_token.is_empty() {
-        return Err(unusable(IdentityEndpoint::TokenEndpoint, response, "empty access_token"));
-    }
-    let expires_in =
-        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
-    let token = acquired(
-        IdentityEndpoint::TokenEndpoint,
-        response,
-        r.access_token,
-        expires_in,
-        r.refresh_in.as_ref().and_then(crate::expiry::seconds).map(Duration::from_secs),
-        r.token_type,
-    )?;
-    Ok(TokenGrant {
-        token,
-        refresh_token: r.refresh_token.filter(|t| !t.is_empty()).map(crate::secret::RefreshToken::new),
-        id_token: r.id_token.filter(|t| !t.is_empty()).map(BearerToken::new),
-    })
-}
-
-/// Builds a form POST to the token endpoint.
-pub(crate) fn form_request(endpoint: &str, params: &[(&str, &str)]) -> Result<HttpRequest, TokenError> {
-    let body = serde_urlencoded::to_string(params).map_err(|_| TokenError::Configuration("unencodable form"))?;
-    http::Request::post(endpoint)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ACCEPT, "application/json")
-        .body(body.into_bytes())
-        .map_err(|_| TokenError::Configuration("invalid token endpoint URL"))
 }
 
 /// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the subject
@@ -371,6 +181,24 @@ mod merge_claims_tests {
         assert_eq!(v["access_token"]["xms_cc"]["values"][0], "cp1");
         assert_eq!(merge_claims(&cp1, Some("not json")).as_deref(), Some("not json"));
     }
+}
+
+/// One grant posted to the token endpoint by [`TokenClient::post_grant`]: the grant's own
+/// form parameters (the client's id and proof are added per attempt).
+#[derive(Clone, Copy)]
+pub(crate) struct GrantRequest<'a> {
+    /// The token endpoint.
+    pub(crate) endpoint: &'a str,
+    /// Identical requests share a throttling window under this key (see [`cache_key`]).
+    pub(crate) throttle_key: [u8; 32],
+    /// The grant's name, for logs and metrics (`client_credentials`, `on_behalf_of`…).
+    pub(crate) grant: &'static str,
+    /// The grant's form parameters.
+    pub(crate) params: &'a [(&'a str, &'a str)],
+    /// For a sign-in whose ID token must carry this `nonce`: it travels with the request as an
+    /// in-process [`ExpectedNonce`](crate::http::ExpectedNonce) extension (never sent), for the
+    /// simulation layer's replay.
+    pub(crate) nonce: Option<&'a str>,
 }
 
 impl TokenClient {
@@ -442,7 +270,7 @@ impl TokenClient {
     }
 
     fn rebuild(
-        &self,
+        self,
         f: impl FnOnce(&mut Option<Arc<dyn HttpClient>>, &mut Option<String>, &mut TokenRetryPolicy),
     ) -> Self {
         let i = &self.inner;
@@ -461,20 +289,20 @@ impl TokenClient {
 
     /// Uses another HTTP client.
     #[must_use]
-    pub fn with_http_client(&self, http: Arc<dyn HttpClient>) -> Self {
+    pub fn with_http_client(self, http: Arc<dyn HttpClient>) -> Self {
         self.rebuild(|h, _, _| *h = Some(http))
     }
 
     /// Uses this token endpoint (for non-Entra authorities, or to pin one).
     #[must_use]
-    pub fn with_token_endpoint(&self, endpoint: impl Into<String>) -> Self {
+    pub fn with_token_endpoint(self, endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
         self.rebuild(|_, e, _| *e = Some(endpoint))
     }
 
     /// Changes the retry policy.
     #[must_use]
-    pub fn with_retry_policy(&self, policy: TokenRetryPolicy) -> Self {
+    pub fn with_retry_policy(self, policy: TokenRetryPolicy) -> Self {
         self.rebuild(|_, _, r| *r = policy)
     }
 
@@ -491,7 +319,7 @@ impl TokenClient {
     /// `OnBehalfOf::call`). Source: [Claims challenges, claims requests and client
     /// capabilities](https://learn.microsoft.com/entra/identity-platform/claims-challenge).
     #[must_use]
-    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(&self, capabilities: I) -> Self {
+    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(self, capabilities: I) -> Self {
         let capabilities: Vec<String> = capabilities.into_iter().map(Into::into).collect();
         let mut c = self.rebuild(|_, _, _| {});
         Arc::get_mut(&mut c.inner).expect("fresh client").client_capabilities = capabilities;
@@ -510,78 +338,28 @@ impl TokenClient {
         &self.inner.client_id
     }
 
-    /// An app token (client credentials) for `scopes`, usually one `{resource}/.default`.
+    /// Acquires the token `request` describes: from the cache when it holds a fresh one (a
+    /// claims challenge or a forced refresh skips it), else from the token endpoint. The one
+    /// door of the token client; [`acquire_app_token`](Self::acquire_app_token) and
+    /// [`acquire_on_behalf_of`](Self::acquire_on_behalf_of) are shorthands for it.
     ///
     /// # Errors
     ///
-    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
-    pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, None, None, None, false).await
-    }
-
-    /// A token for `scopes` on behalf of the user whose token this API received.
-    ///
-    /// # Errors
-    ///
-    /// [`TokenError::OnBehalfOf`] without any network call when the incoming token is expired,
-    /// app-only or not for this API; otherwise the token endpoint's error.
-    pub async fn acquire_on_behalf_of(
-        &self,
-        assertion: &BearerToken,
-        scopes: &[&str],
-    ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), None, None, false).await
-    }
-
-    /// Like [`acquire_on_behalf_of`](Self::acquire_on_behalf_of), with the incoming token's
-    /// validated claims (what the `AzureAdAuth` layer stored), saving a decode per call.
-    ///
-    /// # Errors
-    ///
-    /// As [`acquire_on_behalf_of`](Self::acquire_on_behalf_of).
-    pub async fn acquire_on_behalf_of_validated(
-        &self,
-        assertion: &BearerToken,
-        claims: Arc<Claims>,
-        scopes: &[&str],
-    ) -> Result<AcquiredToken, TokenError> {
-        self.acquire_inner(scopes, Some(assertion), Some(&claims), None, false).await
-    }
-
-    /// Runs a [`TokenRequest`].
-    ///
-    /// # Errors
-    ///
-    /// A [`TokenError`].
+    /// A [`TokenError`]: for on-behalf-of, [`TokenError::OnBehalfOf`] without any network call
+    /// when the incoming token is expired, app-only or not for this API; otherwise the token
+    /// endpoint's error. See [`TokenError::challenge`] for how an API should answer.
     pub async fn acquire(&self, request: TokenRequest) -> Result<AcquiredToken, TokenError> {
-        let bypass = request.claims.is_some() || request.force_refresh;
-        self.acquire_inner(
-            &request.scopes,
-            request.assertion.as_ref(),
-            request.assertion_claims.as_deref(),
-            request.claims.as_deref(),
-            bypass,
-        )
-        .await
-    }
-
-    async fn acquire_inner<S: AsRef<str> + Sync>(
-        &self,
-        scopes: &[S],
-        assertion: Option<&BearerToken>,
-        validated: Option<&Claims>,
-        claims: Option<&str>,
-        bypass: bool,
-    ) -> Result<AcquiredToken, TokenError> {
+        let scopes = &request.scopes;
         if scopes.is_empty() {
             return Err(TokenError::Configuration("no scopes requested"));
         }
         let inner = &self.inner;
-        let bypass = bypass || !inner.cache_enabled;
+        let bypass = request.claims.is_some() || request.force_refresh || !inner.cache_enabled;
+        let claims = request.claims.as_deref();
         // Whether the cache had to fetch: a miss (or a refresh ahead of expiry).
         let fetched = std::sync::atomic::AtomicBool::new(false);
         let fetching = || fetched.store(true, std::sync::atomic::Ordering::Relaxed);
-        let (token, cache) = match assertion {
+        let (token, cache) = match &request.assertion {
             None => {
                 let endpoint = self.endpoint(None)?;
                 let key = cache_key(&endpoint, &inner.client_id, None, scopes);
@@ -592,7 +370,7 @@ impl TokenClient {
                 (inner.app_cache.get_or_fetch(key, bypass, fetch).await, crate::metrics::AcquiredCache::App)
             }
             Some(assertion) => {
-                let tid = self.check_obo(assertion, validated)?;
+                let tid = self.check_obo(assertion, request.validated_claims.as_deref())?;
                 let endpoint = self.endpoint(tid.as_deref())?;
                 let key = cache_key(&endpoint, &inner.client_id, Some(assertion.secret()), scopes);
                 let fetch = || {
@@ -606,6 +384,33 @@ impl TokenClient {
             inner.metrics.cache(cache, !fetched.load(std::sync::atomic::Ordering::Relaxed));
         }
         Ok((*token?).clone())
+    }
+
+    /// An app token (client credentials) for `scopes`, usually one `{resource}/.default`:
+    /// [`acquire`](Self::acquire) of [`TokenRequest::app`].
+    ///
+    /// # Errors
+    ///
+    /// A [`TokenError`]; see [`TokenError::challenge`] for how an API should answer.
+    pub async fn acquire_app_token(&self, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::app(scopes.iter().copied())).await
+    }
+
+    /// A token for `scopes` on behalf of the user whose token this API received:
+    /// [`acquire`](Self::acquire) of [`TokenRequest::on_behalf_of`]. With the incoming
+    /// token's validated claims at hand (what the `AzureAdAuth` layer stored), use
+    /// [`TokenRequest::with_validated_claims`] to save a decode per call.
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::OnBehalfOf`] without any network call when the incoming token is expired,
+    /// app-only or not for this API; otherwise the token endpoint's error.
+    pub async fn acquire_on_behalf_of(
+        &self,
+        assertion: &BearerToken,
+        scopes: &[&str],
+    ) -> Result<AcquiredToken, TokenError> {
+        self.acquire(TokenRequest::on_behalf_of(assertion.clone(), scopes.iter().copied())).await
     }
 
     /// The token endpoint; for on-behalf-of with a multi-tenant authority, the user's tenant.
@@ -686,7 +491,9 @@ impl TokenClient {
         if let Some(claims) = merged.as_deref() {
             params.push(("claims", claims));
         }
-        self.post_grant(endpoint, throttle_key, grant, &params).await.map(|g| g.token)
+        self.post_grant(&GrantRequest { endpoint, throttle_key, grant, params: &params, nonce: None })
+            .await
+            .map(|g| g.token)
     }
 
     /// The metric handles of this client's requests and caches.
@@ -695,43 +502,17 @@ impl TokenClient {
     }
 
     /// Posts a grant to the token endpoint with this client's proof of identity: throttling
-    /// windows, one retry of transient failures, logging without secrets; its outcome and
-    /// latency are recorded (feature `metrics`).
-    pub(crate) async fn post_grant(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-    ) -> Result<TokenGrant, TokenError> {
-        self.post_grant_expecting(endpoint, throttle_key, grant, grant_params, None).await
-    }
-
-    /// [`post_grant`](Self::post_grant) for a sign-in whose ID token must carry `nonce`: the
-    /// nonce travels with the request as an in-process [`ExpectedNonce`](crate::http::ExpectedNonce)
-    /// extension (never sent), for the simulation layer's replay.
-    pub(crate) async fn post_grant_expecting(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-        nonce: Option<&str>,
-    ) -> Result<TokenGrant, TokenError> {
+    /// windows, one retry of a [retryable](TokenError::is_retryable) failure, logging without
+    /// secrets; its outcome and latency are recorded (feature `metrics`).
+    pub(crate) async fn post_grant(&self, request: &GrantRequest<'_>) -> Result<TokenGrant, TokenError> {
         let started = std::time::Instant::now();
-        let result = self.post_grant_once(endpoint, throttle_key, grant, grant_params, nonce).await;
-        self.inner.metrics.request(crate::metrics::Grant::from_name(grant), started, &result);
+        let result = self.post_grant_once(request).await;
+        self.inner.metrics.request(crate::metrics::Grant::from_name(request.grant), started, &result);
         result
     }
 
-    async fn post_grant_once(
-        &self,
-        endpoint: &str,
-        throttle_key: [u8; 32],
-        grant: &'static str,
-        grant_params: &[(&str, &str)],
-        nonce: Option<&str>,
-    ) -> Result<TokenGrant, TokenError> {
+    async fn post_grant_once(&self, request: &GrantRequest<'_>) -> Result<TokenGrant, TokenError> {
+        let GrantRequest { endpoint, throttle_key, grant, params: grant_params, nonce } = *request;
         let inner = &self.inner;
         if let Some(until) = inner.throttled.get(&throttle_key) {
             let now = Instant::now();
@@ -775,13 +556,10 @@ impl TokenClient {
                 tracing::warn!(target: "azad::token", grant, error = %e, retry_after_secs = wait.as_secs(), "token endpoint throttled the request");
                 return Err(error);
             }
-            let transient = match &error {
-                TokenError::Request(e) => e.is_timeout(),
-                TokenError::ServerResponse(e) => e.status >= 500,
-                TokenError::Parse { status, .. } => *status >= 500,
-                _ => false,
-            };
-            if transient && !retried {
+            // A 429 without `Retry-After` is retryable later, but never at once: the server
+            // asked this client to slow down (MSAL retries 5xx only).
+            let too_many = error.entra().is_some_and(|e| e.status == 429);
+            if error.is_retryable() && !too_many && !retried {
                 retried = true;
                 tracing::debug!(target: "azad::token", grant, error = %error, "transient token endpoint failure; retrying once");
                 tokio::time::sleep(inner.retry.retry_delay).await;

@@ -1,25 +1,4 @@
 //! Client credentials: how this application proves its identity to the token endpoint.
-//!
-//! | credential | proof sent |
-//! | --- | --- |
-//! | [`ClientCredential::secret`] | `client_secret` |
-//! | [`ClientCredential::certificate`] | a client assertion signed with the certificate's key (PS256 by default) |
-//! | [`ClientCredential::workload_identity`] | the federated token file (AKS workload identity), re-read on every request |
-//! | [`ClientCredential::managed_identity_federation`] | a managed identity's token for `api://AzureADTokenExchange` (no secret anywhere) |
-//! | [`ClientCredential::assertion_callback`] | whatever assertion the callback returns |
-//!
-//! # Example
-//!
-//! ```
-//! use azad_core::credential::ClientCredential;
-//!
-//! let credential = ClientCredential::from_env_with(|name| match name {
-//!     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
-//!     _ => None,
-//! })?;
-//! assert_eq!(format!("{credential:?}"), "ClientCredential::WorkloadIdentity(\"/var/run/secrets/azure/tokens/azure-identity-token\")");
-//! # Ok::<(), azad_core::CredentialError>(())
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -33,8 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 
+use crate::client::managed_identity::ManagedIdentity;
 use crate::error::CredentialError;
-use crate::managed_identity::ManagedIdentity;
 use crate::secret::{ClientAssertion, ClientSecret};
 
 /// The audience of federated tokens exchanged for app tokens, in the public cloud.
@@ -68,7 +47,28 @@ enum Kind {
 
 /// How this application authenticates to the token endpoint. Cheap to clone.
 ///
-/// See the [module docs](crate::credential) for the kinds and an example.
+/// Client credentials: how this application proves its identity to the token endpoint.
+///
+/// | credential | proof sent |
+/// | --- | --- |
+/// | [`ClientCredential::secret`] | `client_secret` |
+/// | [`ClientCredential::certificate`] | a client assertion signed with the certificate's key (PS256 by default) |
+/// | [`ClientCredential::workload_identity`] | the federated token file (AKS workload identity), re-read on every request |
+/// | [`ClientCredential::managed_identity_federation`] | a managed identity's token for `api://AzureADTokenExchange` (no secret anywhere) |
+/// | [`ClientCredential::assertion_callback`] | whatever assertion the callback returns |
+///
+/// # Example
+///
+/// ```
+/// use azad_core::ClientCredential;
+///
+/// let credential = ClientCredential::from_env_with(|name| match name {
+///     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
+///     _ => None,
+/// })?;
+/// assert_eq!(format!("{credential:?}"), "ClientCredential::WorkloadIdentity(\"/var/run/secrets/azure/tokens/azure-identity-token\")");
+/// # Ok::<(), azad_core::CredentialError>(())
+/// ```
 #[derive(Clone)]
 pub struct ClientCredential {
     kind: Arc<Kind>,
@@ -205,7 +205,7 @@ impl ClientCredential {
             let password = get("AZURE_CLIENT_CERTIFICATE_PASSWORD");
             let mut cert = CertificateCredential::from_file(&path, password.as_deref())?;
             if get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
-                cert = cert.send_certificate_chain(true);
+                cert = cert.with_x5c(true);
             }
             return Ok(Self::certificate(cert));
         }
@@ -223,7 +223,7 @@ impl ClientCredential {
             let identity = if id.eq_ignore_ascii_case("system") {
                 identity
             } else {
-                identity.with_id(crate::managed_identity::ManagedIdentityId::ClientId(id))
+                identity.with_id(crate::client::managed_identity::ManagedIdentityId::ClientId(id))
             };
             let audience = get("AZAD_FIC_AUDIENCE").unwrap_or_else(|| TOKEN_EXCHANGE_AUDIENCE.to_owned());
             return Ok(Self::managed_identity_federation_with_audience(identity, audience));
@@ -244,8 +244,10 @@ impl ClientCredential {
             Kind::Certificate(c) => Ok(ClientAuth::Assertion(c.assertion(client_id, token_endpoint)?)),
             Kind::WorkloadIdentity(path) => read_token_file(path).await.map(ClientAuth::Assertion),
             Kind::ManagedIdentityFederation { identity, audience } => {
-                let token =
-                    identity.get_token(audience).await.map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
+                let token = identity
+                    .acquire_token(audience)
+                    .await
+                    .map_err(|e| CredentialError::ManagedIdentity(Box::new(e)))?;
                 Ok(ClientAuth::Assertion(ClientAssertion::new(token.secret())))
             }
             Kind::Public => Ok(ClientAuth::None),
@@ -409,10 +411,10 @@ impl CertificateCredential {
         self
     }
 
-    /// Sends the certificate chain (`x5c`) in assertions, for subject name/issuer
-    /// authentication.
+    /// Sends the certificate chain as the `x5c` header (RFC 7515 §4.1.6) of assertions, for
+    /// subject name/issuer authentication (MSAL's `sendX5C`).
     #[must_use]
-    pub fn send_certificate_chain(mut self, send: bool) -> Self {
+    pub fn with_x5c(mut self, send: bool) -> Self {
         self.send_chain = send;
         self
     }

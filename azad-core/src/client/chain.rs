@@ -1,48 +1,22 @@
 //! The default credential chain: one token source that works in production and on a
 //! developer's machine, in the order of Azure Identity's `DefaultAzureCredential`.
-//!
-//! | order | source | used when |
-//! | --- | --- | --- |
-//! | 1 | environment | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH` (client credentials) |
-//! | 2 | workload identity | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_FEDERATED_TOKEN_FILE` (AKS) |
-//! | 3 | managed identity | always tried: App Service (`IDENTITY_ENDPOINT`) or IMDS, user-assigned with `AZURE_MANAGED_IDENTITY_CLIENT_ID`; no retries, so an absent IMDS fails fast |
-//! | 4 | Azure CLI | feature `azure-cli`: the developer signed in with `az login` ([`crate::azure_cli`]), `az` looked up on `PATH`; `AZURE_TENANT_ID` is passed as `--tenant` |
-//!
-//! A source that cannot be used here (not configured, no managed identity endpoint, `az` not
-//! installed or not signed in) is skipped; the first source that *tries* and fails ends the
-//! chain with its error, as Azure Identity's does (a wrong secret must not silently fall back
-//! to a developer's own identity). When every source is skipped, the error lists why each was.
-//!
-//! # Example
-//!
-//! ```
-//! use azad_core::chain::DefaultCredential;
-//!
-//! let chain = DefaultCredential::from_env_with(|name| match name {
-//!     "AZURE_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
-//!     "AZURE_CLIENT_ID" => Some("6e74172b-be56-4843-9ff4-e66a39bb12e3".into()),
-//!     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
-//!     _ => None,
-//! });
-//! assert_eq!(chain.sources()[..2], ["workload identity", "managed identity"]);
-//! ```
 
 use std::fmt;
 
-use crate::cache::AcquiredToken;
+use crate::client::cache::AcquiredToken;
+use crate::client::credential::{CertificateCredential, ClientCredential};
+use crate::client::managed_identity::{ManagedIdentity, ManagedIdentityId, ManagedIdentityRetryPolicy};
+use crate::client::token::TokenClient;
 use crate::config::AzureAdConfig;
-use crate::credential::{CertificateCredential, ClientCredential};
 use crate::error::TokenError;
-use crate::managed_identity::{ManagedIdentity, ManagedIdentityId, RetryPolicy};
 use crate::secret::ClientSecret;
-use crate::token::TokenClient;
 
 enum Source {
     Environment(TokenClient),
     WorkloadIdentity(TokenClient),
     ManagedIdentity(ManagedIdentity),
     #[cfg(feature = "azure-cli")]
-    AzureCli(crate::azure_cli::AzureCliCredential),
+    AzureCli(crate::client::azure_cli::AzureCliCredential),
     /// A source whose variables are set but unusable (an unreadable certificate, no client or
     /// tenant id, an invalid authority host): it ends the chain when reached, so a broken
     /// configuration never falls back to another identity.
@@ -92,7 +66,34 @@ impl fmt::Display for ChainError {
 
 impl std::error::Error for ChainError {}
 
-/// The default credential chain. See the [module docs](crate::chain).
+/// The default credential chain: one token source that works in production and on a
+/// developer's machine, in the order of Azure Identity's `DefaultAzureCredential`.
+///
+/// | order | source | used when |
+/// | --- | --- | --- |
+/// | 1 | environment | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH` (client credentials) |
+/// | 2 | workload identity | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_FEDERATED_TOKEN_FILE` (AKS) |
+/// | 3 | managed identity | always tried: App Service (`IDENTITY_ENDPOINT`) or IMDS, user-assigned with `AZURE_MANAGED_IDENTITY_CLIENT_ID`; no retries, so an absent IMDS fails fast |
+/// | 4 | Azure CLI | feature `azure-cli`: the developer signed in with `az login` ([`AzureCliCredential`](crate::AzureCliCredential)), `az` looked up on `PATH`; `AZURE_TENANT_ID` is passed as `--tenant` |
+///
+/// A source that cannot be used here (not configured, no managed identity endpoint, `az` not
+/// installed or not signed in) is skipped; the first source that *tries* and fails ends the
+/// chain with its error, as Azure Identity's does (a wrong secret must not silently fall back
+/// to a developer's own identity). When every source is skipped, the error lists why each was.
+///
+/// # Example
+///
+/// ```
+/// use azad_core::DefaultCredential;
+///
+/// let chain = DefaultCredential::from_env_with(|name| match name {
+///     "AZURE_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
+///     "AZURE_CLIENT_ID" => Some("6e74172b-be56-4843-9ff4-e66a39bb12e3".into()),
+///     "AZURE_FEDERATED_TOKEN_FILE" => Some("/var/run/secrets/azure/tokens/azure-identity-token".into()),
+///     _ => None,
+/// });
+/// assert_eq!(chain.sources()[..2], ["workload identity", "managed identity"]);
+/// ```
 pub struct DefaultCredential {
     sources: Vec<Source>,
     skipped: Vec<(&'static str, String)>,
@@ -164,12 +165,12 @@ impl DefaultCredential {
             Some(id) => identity.with_id(ManagedIdentityId::ClientId(id.trim().to_owned())),
             None => identity,
         };
-        let no_retries = RetryPolicy { max_retries: 0, ..RetryPolicy::default() };
+        let no_retries = ManagedIdentityRetryPolicy { max_retries: 0, ..ManagedIdentityRetryPolicy::default() };
         sources.push(Source::ManagedIdentity(identity.with_retry_policy(no_retries)));
         // 4. The Azure CLI.
         #[cfg(feature = "azure-cli")]
         {
-            let mut cli = crate::azure_cli::AzureCliCredential::new();
+            let mut cli = crate::client::azure_cli::AzureCliCredential::new();
             if let Some(tenant) = get("AZURE_TENANT_ID") {
                 cli = cli.with_tenant(tenant.trim());
             }
@@ -194,7 +195,7 @@ impl DefaultCredential {
     /// # Errors
     ///
     /// A [`ChainError`] listing each source and why it gave no token.
-    pub async fn get_token(&self, scope: &str) -> Result<AcquiredToken, ChainError> {
+    pub async fn acquire_token(&self, scope: &str) -> Result<AcquiredToken, ChainError> {
         let mut attempts = self.skipped.clone();
         for source in &self.sources {
             let outcome = match source {
@@ -202,10 +203,12 @@ impl DefaultCredential {
                     client.acquire_app_token(&[scope]).await.map_err(|e| (false, e.to_string()))
                 }
                 Source::ManagedIdentity(identity) => {
-                    identity.get_token(scope).await.map_err(|e| (managed_identity_unavailable(&e), e.to_string()))
+                    identity.acquire_token(scope).await.map_err(|e| (managed_identity_unavailable(&e), e.to_string()))
                 }
                 #[cfg(feature = "azure-cli")]
-                Source::AzureCli(cli) => cli.get_token(scope).await.map_err(|e| (e.is_unavailable(), e.to_string())),
+                Source::AzureCli(cli) => {
+                    cli.acquire_token(scope).await.map_err(|e| (e.is_unavailable(), e.to_string()))
+                }
                 Source::Misconfigured(_, reason) => Err((false, reason.clone())),
             };
             match outcome {

@@ -1,50 +1,5 @@
 //! The Azure CLI as a developer credential (feature `azure-cli`): the signed-in developer's
 //! token from `az account get-access-token`, for local development.
-//!
-//! [`AzureCliCredential::get_token`] runs, as a subprocess (no shell):
-//!
-//! ```text
-//! az account get-access-token --output json --scope <scope> [--tenant <tenant>]
-//! ```
-//!
-//! with a timeout (10 seconds by default; the child is killed when it passes), and reads the
-//! JSON the CLI prints:
-//!
-//! ```json
-//! {
-//!   "accessToken": "eyJ0eXAiOiJKV1Qi…",
-//!   "expiresOn": "2026-11-29 19:04:05.000000",
-//!   "expires_on": 1764443045,
-//!   "subscription": "…",
-//!   "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-//!   "tokenType": "Bearer"
-//! }
-//! ```
-//!
-//! The expiry is `expires_on` (POSIX seconds, printed by Azure CLI 2.54 and later) when
-//! present; otherwise the token's own `exp`; otherwise `expiresOn`, which the CLI prints in the
-//! machine's *local* time (`YYYY-MM-DD HH:MM:SS.ffffff`), converted with the local offset
-//! (`TZ`, else `/etc/localtime`; UTC when neither can be read).
-//!
-//! Errors never carry the token: the CLI's output is never quoted, and its error text (from
-//! standard error) has anything shaped like a JWT removed. Not being signed in (`Please run 'az
-//! login'`) and a missing `az` are [unavailable](AzureCliError::is_unavailable): a credential
-//! chain moves on to its next source.
-//!
-//! Source: Azure CLI `az account get-access-token`; Azure Identity's `AzureCliCredential`.
-//!
-//! # Example
-//!
-//! ```no_run
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::azure_cli::AzureCliCredential;
-//!
-//! let cli = AzureCliCredential::new();
-//! let token = cli.get_token("https://graph.microsoft.com/.default").await?;
-//! assert!(!token.secret().is_empty());
-//! # Ok::<(), azad_core::azure_cli::AzureCliError>(())
-//! # }).unwrap();
-//! ```
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -52,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use crate::cache::AcquiredToken;
+use crate::client::cache::AcquiredToken;
 use crate::secret::AccessToken;
 
 /// Why the Azure CLI gave no token.
@@ -106,7 +61,53 @@ impl AzureCliError {
     }
 }
 
-/// The Azure CLI credential. See the [module docs](crate::azure_cli).
+/// The Azure CLI as a developer credential (feature `azure-cli`): the signed-in developer's
+/// token from `az account get-access-token`, for local development.
+///
+/// [`AzureCliCredential::acquire_token`] runs, as a subprocess (no shell):
+///
+/// ```text
+/// az account get-access-token --output json --scope <scope> [--tenant <tenant>]
+/// ```
+///
+/// with a timeout (10 seconds by default; the child is killed when it passes), and reads the
+/// JSON the CLI prints:
+///
+/// ```json
+/// {
+///   "accessToken": "eyJ0eXAiOiJKV1Qi…",
+///   "expiresOn": "2026-11-29 19:04:05.000000",
+///   "expires_on": 1764443045,
+///   "subscription": "…",
+///   "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+///   "tokenType": "Bearer"
+/// }
+/// ```
+///
+/// The expiry is `expires_on` (POSIX seconds, printed by Azure CLI 2.54 and later) when
+/// present; otherwise the token's own `exp`; otherwise `expiresOn`, which the CLI prints in the
+/// machine's *local* time (`YYYY-MM-DD HH:MM:SS.ffffff`), converted with the local offset
+/// (`TZ`, else `/etc/localtime`; UTC when neither can be read).
+///
+/// Errors never carry the token: the CLI's output is never quoted, and its error text (from
+/// standard error) has anything shaped like a JWT removed. Not being signed in (`Please run 'az
+/// login'`) and a missing `az` are [unavailable](AzureCliError::is_unavailable): a credential
+/// chain moves on to its next source.
+///
+/// Source: Azure CLI `az account get-access-token`; Azure Identity's `AzureCliCredential`.
+///
+/// # Example
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::AzureCliCredential;
+///
+/// let cli = AzureCliCredential::new();
+/// let token = cli.acquire_token("https://graph.microsoft.com/.default").await?;
+/// assert!(!token.secret().is_empty());
+/// # Ok::<(), azad_core::AzureCliError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct AzureCliCredential {
     program: PathBuf,
@@ -161,7 +162,7 @@ impl AzureCliCredential {
     /// # Errors
     ///
     /// An [`AzureCliError`]; never one that contains the token.
-    pub async fn get_token(&self, scope: &str) -> Result<AcquiredToken, AzureCliError> {
+    pub async fn acquire_token(&self, scope: &str) -> Result<AcquiredToken, AzureCliError> {
         // Never an option of the CLI's own (`--debug`...): no leading `-`.
         let safe = |s: &str| {
             !s.is_empty()
@@ -245,9 +246,9 @@ fn parse_output(stdout: &[u8], now: SystemTime, offset: i64) -> Result<AcquiredT
     let expires_at = parsed
         .expires_on
         .as_ref()
-        .and_then(crate::expiry::seconds)
+        .and_then(crate::client::expiry::seconds)
         .and_then(|s| i64::try_from(s).ok())
-        .or_else(|| crate::expiry::lifetime(None, None, &token, now).map(|d| now_secs + d.as_secs() as i64))
+        .or_else(|| crate::client::expiry::lifetime(None, None, &token, now).map(|d| now_secs + d.as_secs() as i64))
         .or_else(|| parsed.expires_on_local.as_deref().and_then(parse_local).map(|local| local - offset))
         .ok_or(unusable("no readable expiry (expires_on, the token's exp, or expiresOn)"))?;
     let lifetime = u64::try_from(expires_at - now_secs).unwrap_or(0);
@@ -277,7 +278,7 @@ fn parse_local(value: &str) -> Option<i64> {
     if h > 23 || min > 59 || s > 60 {
         return None;
     }
-    crate::expiry::parse_date_time(&format!("{y:04}-{m:02}-{day:02}T{h:02}:{min:02}:{s:02}Z"))
+    crate::client::expiry::parse_date_time(&format!("{y:04}-{m:02}-{day:02}T{h:02}:{min:02}:{s:02}Z"))
 }
 
 /// The local time's offset from UTC now, in seconds: from the time zone named by `TZ`, else

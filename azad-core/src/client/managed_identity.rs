@@ -1,29 +1,5 @@
 //! Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
 //! App Service / Container Apps / Functions identity endpoint.
-//!
-//! - IMDS: `GET http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true`,
-//!   never through a proxy; retried as Microsoft documents (404, 408, 410, 429, 5xx and
-//!   timeouts, with exponential back-off; other 4xx are final).
-//! - App Service: `GET $IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
-//! - System-assigned, or user-assigned by client id, object id or resource id.
-//! - Tokens are cached per resource and refreshed ahead of expiry.
-//!
-//! Every endpoint can be pointed elsewhere (the dev tenant serves both shapes).
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::dev::DevTenant;
-//! use azad_core::managed_identity::ManagedIdentity;
-//!
-//! let tenant = DevTenant::start().await?;
-//! let identity = ManagedIdentity::imds(tenant.imds_endpoint());
-//! let token = identity.get_token("https://vault.azure.net/.default").await?;
-//! assert!(!token.secret().is_empty());
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,9 +9,10 @@ use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::cache::{AcquiredToken, TokenCache};
+use crate::client::cache::{AcquiredToken, TokenCache};
+use crate::client::wire::{acquired, retry_after, unusable};
 use crate::config::HttpOptions;
-use crate::error::{EntraError, HttpError, TokenError};
+use crate::error::{EntraError, TokenError};
 use crate::http::{HttpClient, HttpRequest};
 
 /// The IMDS token endpoint.
@@ -61,10 +38,13 @@ enum Source {
     AppService { endpoint: String, header: SecretString },
 }
 
-/// Retries of the managed identity endpoint.
+/// Retries of the managed identity endpoint (IMDS or App Service), as Microsoft documents
+/// them for IMDS: 404, 408, 410, 429, every 5xx and timeouts are retried with exponential
+/// back-off; other answers are final. Source: [IMDS retry
+/// guidance](https://learn.microsoft.com/entra/identity/managed-identities-azure-resources/how-to-use-vm-token#retry-guidance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RetryPolicy {
+pub struct ManagedIdentityRetryPolicy {
     /// Retries after the first attempt (default 5).
     pub max_retries: u32,
     /// First back-off, doubled each retry (default 800 ms).
@@ -74,7 +54,7 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for ManagedIdentityRetryPolicy {
     fn default() -> Self {
         Self {
             max_retries: 5,
@@ -88,15 +68,42 @@ struct Inner {
     id: ManagedIdentityId,
     source: Source,
     http: Option<Arc<dyn HttpClient>>,
-    retry: RetryPolicy,
+    retry: ManagedIdentityRetryPolicy,
     cache: TokenCache<String>,
     /// Metric handles (feature `metrics`; nothing otherwise).
     metrics: crate::metrics::TokenMetrics,
 }
 
-/// A managed identity. Cheap to clone; clones share the token cache.
+/// A managed identity. Cheap to clone; clones share the token cache. The `with_*` methods
+/// consume the identity and return a reconfigured one with a cache of its own: call them while
+/// building it.
 ///
-/// See the [module docs](crate::managed_identity) for an example.
+/// Managed identity: tokens from the Azure Instance Metadata Service (VMs, AKS nodes) or the
+/// App Service / Container Apps / Functions identity endpoint.
+///
+/// - IMDS: `GET http://169.254.169.254/metadata/identity/oauth2/token` with `Metadata: true`,
+///   never through a proxy; retried as Microsoft documents (404, 408, 410, 429, 5xx and
+///   timeouts, with exponential back-off; other 4xx are final).
+/// - App Service: `GET $IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
+/// - System-assigned, or user-assigned by client id, object id or resource id.
+/// - Tokens are cached per resource and refreshed ahead of expiry.
+///
+/// Every endpoint can be pointed elsewhere (the dev tenant serves both shapes).
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::dev::DevTenant;
+/// use azad_core::ManagedIdentity;
+///
+/// let tenant = DevTenant::start().await?;
+/// let identity = ManagedIdentity::imds(tenant.imds_endpoint());
+/// let token = identity.acquire_token("https://vault.azure.net/.default").await?;
+/// assert!(!token.secret().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct ManagedIdentity {
     inner: Arc<Inner>,
@@ -138,7 +145,7 @@ impl ManagedIdentity {
                 id: ManagedIdentityId::SystemAssigned,
                 source,
                 http: no_proxy_client(),
-                retry: RetryPolicy::default(),
+                retry: ManagedIdentityRetryPolicy::default(),
                 cache: TokenCache::new(1_000),
                 metrics: crate::metrics::TokenMetrics::new(),
             }),
@@ -146,8 +153,8 @@ impl ManagedIdentity {
     }
 
     fn rebuild(
-        &self,
-        f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut RetryPolicy),
+        self,
+        f: impl FnOnce(&mut ManagedIdentityId, &mut Option<Arc<dyn HttpClient>>, &mut ManagedIdentityRetryPolicy),
     ) -> Self {
         let (mut id, mut http, mut retry) = (self.inner.id.clone(), self.inner.http.clone(), self.inner.retry);
         f(&mut id, &mut http, &mut retry);
@@ -195,19 +202,19 @@ impl ManagedIdentity {
 
     /// Selects a user-assigned identity (system-assigned by default).
     #[must_use]
-    pub fn with_id(&self, id: ManagedIdentityId) -> Self {
+    pub fn with_id(self, id: ManagedIdentityId) -> Self {
         self.rebuild(|i, _, _| *i = id)
     }
 
     /// Uses another HTTP client (it must not use a proxy for IMDS).
     #[must_use]
-    pub fn with_http_client(&self, client: Arc<dyn HttpClient>) -> Self {
+    pub fn with_http_client(self, client: Arc<dyn HttpClient>) -> Self {
         self.rebuild(|_, h, _| *h = Some(client))
     }
 
     /// Changes the retry policy.
     #[must_use]
-    pub fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+    pub fn with_retry_policy(self, policy: ManagedIdentityRetryPolicy) -> Self {
         self.rebuild(|_, _, r| *r = policy)
     }
 
@@ -216,7 +223,7 @@ impl ManagedIdentity {
     #[cfg(feature = "simulation")]
     #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
     #[must_use]
-    pub fn with_simulation(&self, simulation: &crate::simulation::Simulation) -> Self {
+    pub fn with_simulation(self, simulation: &crate::simulation::Simulation) -> Self {
         let http = simulation.wrap(self.inner.http.clone());
         self.rebuild(|_, h, _| *h = http)
     }
@@ -227,7 +234,7 @@ impl ManagedIdentity {
     /// # Errors
     ///
     /// A [`TokenError`]: the endpoint's error answer, a transport error, or an unusable answer.
-    pub async fn get_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
+    pub async fn acquire_token(&self, resource: &str) -> Result<AcquiredToken, TokenError> {
         let resource = resource.strip_suffix("/.default").unwrap_or(resource).to_owned();
         let fetched = std::sync::atomic::AtomicBool::new(false);
         let fetch = || {
@@ -282,26 +289,18 @@ impl ManagedIdentity {
         let policy = self.inner.retry;
         let mut attempt = 0u32;
         loop {
-            let result = http.send(self.request(&resource)).await;
-            let retry_after = |r: &crate::http::HttpResponse| {
-                crate::token::retry_after(r.headers()).map(|d| d.min(policy.max_retry_after))
+            let error = match http.send(self.request(&resource)).await {
+                Ok(response) if response.status() == StatusCode::OK => return parse_token(&response),
+                Ok(response) => error_from(&response, policy.max_retry_after),
+                Err(e) => TokenError::Request(e),
             };
-            let (retryable, wait, outcome) = match result {
-                Ok(response) if response.status() == StatusCode::OK => {
-                    return parse_token(&response);
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retryable = matches!(status, 404 | 408 | 410 | 429) || status >= 500;
-                    (retryable, retry_after(&response), Err(error_from(&response, policy.max_retry_after)))
-                }
-                Err(e) => (e.is_timeout(), None, Err(TokenError::Request(e))),
-            };
+            // What is retryable anywhere, and the statuses IMDS documents besides (404 and 410
+            // while an identity is being assigned, 408).
+            let retryable = error.is_retryable() || error.entra().is_some_and(|e| matches!(e.status, 404 | 408 | 410));
+            let wait = error.entra().and_then(|e| e.retry_after);
             if !retryable || attempt >= policy.max_retries {
-                if let Err(e) = &outcome {
-                    tracing::warn!(target: "azad::managed_identity", error = %e, attempts = attempt + 1, "managed identity token request failed");
-                }
-                return outcome;
+                tracing::warn!(target: "azad::managed_identity", error = %error, attempts = attempt + 1, "managed identity token request failed");
+                return Err(error);
             }
             let backoff = policy.initial_delay * 2u32.saturating_pow(attempt);
             let delay = wait.map_or(backoff, |w| w.max(backoff));
@@ -320,12 +319,12 @@ fn error_from(response: &crate::http::HttpResponse, max_retry_after: Duration) -
     }
     e.status = status;
     e.endpoint = crate::error::IdentityEndpoint::ManagedIdentity;
-    e.retry_after = crate::token::retry_after(response.headers()).map(|w| w.min(max_retry_after));
+    e.retry_after = retry_after(response).map(|w| w.min(max_retry_after));
     TokenError::ServerResponse(Box::new(e))
 }
 
 /// A managed identity answer. Hosts differ: IMDS sends numbers as strings, App Service sends
-/// `expires_on` as a number or as a date-time string; the [expiry normaliser](crate::expiry)
+/// `expires_on` as a number or as a date-time string; the [expiry normaliser](crate::client::expiry)
 /// reads them all.
 #[derive(Deserialize)]
 struct MiTokenResponse {
@@ -341,19 +340,17 @@ struct MiTokenResponse {
 pub(crate) fn parse_token(response: &crate::http::HttpResponse) -> Result<AcquiredToken, TokenError> {
     use crate::error::IdentityEndpoint::ManagedIdentity;
     let r: MiTokenResponse = serde_json::from_slice(response.body())
-        .map_err(|_| crate::token::unusable(ManagedIdentity, response, "not a token response"))?;
+        .map_err(|_| unusable(ManagedIdentity, response, "not a token response"))?;
     if r.access_token.is_empty() {
-        return Err(crate::token::unusable(ManagedIdentity, response, "empty access_token"));
+        return Err(unusable(ManagedIdentity, response, "empty access_token"));
     }
-    let expires_in =
-        crate::expiry::lifetime(r.expires_in.as_ref(), r.expires_on.as_ref(), &r.access_token, SystemTime::now());
-    crate::token::acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
-}
-
-impl From<HttpError> for TokenError {
-    fn from(e: HttpError) -> Self {
-        Self::Request(e)
-    }
+    let expires_in = crate::client::expiry::lifetime(
+        r.expires_in.as_ref(),
+        r.expires_on.as_ref(),
+        &r.access_token,
+        SystemTime::now(),
+    );
+    acquired(ManagedIdentity, response, r.access_token, expires_in, None, r.token_type)
 }
 
 #[cfg(test)]
@@ -363,6 +360,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use super::*;
+    use crate::error::HttpError;
     use crate::http::HttpResponse;
 
     fn respond(status: u16, body: &str) -> HttpResponse {
@@ -394,7 +392,7 @@ mod tests {
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT)
             .with_id(ManagedIdentityId::ClientId("cid".into()))
             .with_http_client(client);
-        let t = mi.get_token("https://vault.azure.net/.default").await.unwrap();
+        let t = mi.acquire_token("https://vault.azure.net/.default").await.unwrap();
         assert_eq!(t.secret(), "tok");
         let req = &seen.lock().unwrap()[0];
         assert_eq!(
@@ -415,7 +413,7 @@ mod tests {
         let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "hdr-secret")
             .with_id(ManagedIdentityId::ResourceId("/subscriptions/x/id".into()))
             .with_http_client(client);
-        let t = mi.get_token("api://AzureADTokenExchange").await.unwrap();
+        let t = mi.acquire_token("api://AzureADTokenExchange").await.unwrap();
         let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
         assert!((3500..=3600).contains(&left), "{left}");
         let req = &seen.lock().unwrap()[0];
@@ -437,7 +435,7 @@ mod tests {
         ]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let start = tokio::time::Instant::now();
-        let t = mi.get_token("r").await.unwrap();
+        let t = mi.acquire_token("r").await.unwrap();
         assert_eq!(t.secret(), "tok");
         assert_eq!(count.load(Ordering::SeqCst), 6);
         // 0.8 + 1.6 + 3.2 + 6.4 + 12.8 seconds of (paused, virtual) back-off.
@@ -449,14 +447,14 @@ mod tests {
         let (client, _, count) =
             scripted(vec![Ok(respond(400, r#"{"error":"invalid_request","error_description":"Identity not found"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        let e = mi.get_token("r").await.unwrap_err();
+        let e = mi.acquire_token("r").await.unwrap_err();
         assert_eq!(e.entra().unwrap().error, "invalid_request");
         assert!(e.to_string().starts_with("the managed identity endpoint answered `invalid_request`"), "{e}");
         assert_eq!(count.load(Ordering::SeqCst), 1);
 
         let (client, _, count) = scripted(vec![]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        assert_eq!(mi.get_token("r").await.unwrap_err().entra().unwrap().status, 500);
+        assert_eq!(mi.acquire_token("r").await.unwrap_err().entra().unwrap().status, 500);
         assert_eq!(count.load(Ordering::SeqCst), 6, "first attempt and five retries");
     }
 
@@ -466,7 +464,7 @@ mod tests {
         let (client, _, _) = scripted(vec![Ok(throttled), Ok(respond(200, OK_STRINGS))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
         let start = tokio::time::Instant::now();
-        mi.get_token("r").await.unwrap();
+        mi.acquire_token("r").await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(7));
     }
 
@@ -487,10 +485,10 @@ mod tests {
             }
         };
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(Arc::new(client));
-        assert_eq!(mi.get_token("r").await.unwrap().secret(), "tok");
+        assert_eq!(mi.acquire_token("r").await.unwrap().secret(), "tok");
         tokio::time::advance(Duration::from_secs(3500)).await; // due for refresh, 100 s left
-        let e = mi.get_token("r").await.expect_err("the token expired during the refresh");
-        assert!(e.is_transient(), "{e:?}");
+        let e = mi.acquire_token("r").await.expect_err("the token expired during the refresh");
+        assert!(e.is_retryable(), "{e:?}");
         assert_eq!(calls.load(Ordering::SeqCst), 7, "the first fetch, then an attempt and five retries");
     }
 
@@ -500,13 +498,13 @@ mod tests {
         let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
         let secs = in_an_hour.duration_since(UNIX_EPOCH).unwrap().as_secs();
         let epoch = i64::try_from(secs).unwrap();
-        let rfc3339 = crate::expiry::format_date_time(epoch, false);
-        let dotnet = crate::expiry::format_date_time(epoch, true);
+        let rfc3339 = crate::client::expiry::format_date_time(epoch, false);
+        let dotnet = crate::client::expiry::format_date_time(epoch, true);
         for expires_on in [rfc3339, dotnet, secs.to_string()] {
             let body = serde_json::json!({"access_token": "tok", "expires_on": expires_on, "token_type": "Bearer"});
             let (client, _, _) = scripted(vec![Ok(respond(200, &body.to_string()))]);
             let mi = ManagedIdentity::app_service("http://127.0.0.1:1/msi/token", "h").with_http_client(client);
-            let t = mi.get_token("r").await.unwrap_or_else(|e| panic!("{expires_on}: {e}"));
+            let t = mi.acquire_token("r").await.unwrap_or_else(|e| panic!("{expires_on}: {e}"));
             let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
             assert!((3590..=3600).contains(&left), "{expires_on}: {left}");
         }
@@ -520,7 +518,7 @@ mod tests {
         ] {
             let (client, _, _) = scripted(vec![Ok(respond(200, body))]);
             let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-            let e = mi.get_token("r").await.unwrap_err();
+            let e = mi.acquire_token("r").await.unwrap_err();
             assert!(matches!(e, TokenError::Parse { endpoint: crate::IdentityEndpoint::ManagedIdentity, .. }), "{e:?}");
             assert!(e.to_string().starts_with("the managed identity endpoint answered HTTP 200"), "{e}");
             assert!(!format!("{e:?} {e}").contains("secret-value"));
@@ -531,7 +529,7 @@ mod tests {
     async fn unusable_answers() {
         let (client, _, _) = scripted(vec![Ok(respond(200, r#"{"access_token":"secret-value"}"#))]);
         let mi = ManagedIdentity::imds(IMDS_ENDPOINT).with_http_client(client);
-        let e = mi.get_token("r").await.unwrap_err();
+        let e = mi.acquire_token("r").await.unwrap_err();
         let TokenError::Parse { body, .. } = &e else { panic!("{e:?}") };
         assert!(!body.contains("secret-value"), "{body}");
         assert!(!format!("{e:?} {e}").contains("secret-value"));
