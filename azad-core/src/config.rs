@@ -53,6 +53,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::authority::{Authority, Cloud, Tenant, is_guid};
+use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::http::HttpClient;
 
@@ -291,6 +292,8 @@ pub struct AzureAdConfig {
     /// Azure AD B2C: the user flows (policies) whose tokens are accepted, checked against the
     /// token's `tfp` (or `acr`) claim, case-insensitively.
     pub(crate) b2c_user_flows: Option<Vec<String>>,
+    /// The clock tokens' `exp` and `nbf` are checked against (`None`: the system clock).
+    pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for AzureAdConfig {
@@ -319,6 +322,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("simulation", &self.simulation_mode())
             .field("authority_name", &self.authority_name)
             .field("b2c_user_flows", &self.b2c_user_flows)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -603,6 +607,21 @@ impl AzureAdConfig {
         self.http_client = Some(client);
         self
     }
+
+    /// Returns a copy that checks `exp` and `nbf` against `clock` instead of the system clock,
+    /// on every path of the validator (its validated-token cache included); see
+    /// [`AzureAdConfigBuilder::clock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The injected clock, if any (`None`: the system clock).
+    #[must_use]
+    pub fn clock(&self) -> Option<&Arc<dyn Clock>> {
+        self.clock.as_ref()
+    }
 }
 
 impl PartialEq for AzureAdConfig {
@@ -840,6 +859,7 @@ pub struct AzureAdConfigBuilder {
     authority_name: Option<String>,
     /// Azure AD B2C: tenant name and user flows.
     b2c: Option<(String, Vec<String>)>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 /// Checks an authority name: 1 to 64 ASCII letters, digits, `-`, `_` or `.` (a bounded metric
@@ -1114,6 +1134,15 @@ impl AzureAdConfigBuilder {
     /// PEM file at `path` when the configuration is built.
     pub fn extra_root_certificates_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.extra_roots.push(RootSource::File(path.into()));
+        self
+    }
+
+    /// The clock tokens' `exp` and `nbf` (RFC 7519 §4.1.4, §4.1.5) are checked against, on
+    /// every path of the validator, its validated-token cache included (default: the system
+    /// clock). For tests and replays: a [`FixedClock`](crate::FixedClock) lets a test move
+    /// past a cached token's expiry.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -1477,6 +1506,7 @@ impl AzureAdConfigBuilder {
             simulation,
             authority_name,
             b2c_user_flows,
+            clock: self.clock,
         })
     }
 

@@ -10,6 +10,7 @@ mod cache;
 pub mod chain;
 pub mod challenge;
 mod claims;
+mod clock;
 pub mod config;
 pub mod credential;
 #[cfg(feature = "dev")]
@@ -41,6 +42,7 @@ pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
 pub use crate::challenge::Challenge;
 pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
+pub use crate::clock::{Clock, FixedClock, SystemClock};
 pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{

@@ -38,7 +38,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -157,9 +157,7 @@ impl fmt::Debug for TokenClient {
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::clock::now_secs;
 
 /// Parses `Retry-After` (seconds or an HTTP date), without overflow; see
 /// [`parse_retry_after`](crate::challenge::parse_retry_after).

@@ -25,10 +25,11 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
 use crate::claims::Claims;
+use crate::clock::{now_secs, unix_secs};
 use crate::config::{AzureAdConfig, SigningAlgorithm};
 use crate::discovery::template_matches;
 use crate::error::{JwksError, TokenPart, ValidationError};
@@ -142,13 +143,6 @@ impl fmt::Debug for TokenValidator {
     }
 }
 
-fn now_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
-}
-
 impl TokenValidator {
     /// A validator for `config`. Synchronous: keys are fetched lazily on first use, or by
     /// [`warm_up`](Self::warm_up).
@@ -259,7 +253,7 @@ impl TokenValidator {
         token: &str,
         keep: impl FnOnce() -> BearerToken,
     ) -> Result<Arc<Claims>, ValidationError> {
-        let now = now_secs(SystemTime::now());
+        let now = self.now();
         if token.len() > self.inner.config.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
@@ -347,7 +341,7 @@ impl TokenValidator {
         }
         let generation = self.inner.jwks.generation();
         let hit = cache.get(cache.key(token))?;
-        let served = hit.serves(token, generation, now_secs(SystemTime::now())).then_some((hit.claims, hit.token));
+        let served = hit.serves(token, generation, self.now()).then_some((hit.claims, hit.token));
         if served.is_some() {
             self.inner.metrics.cache_hit();
         }
@@ -370,7 +364,7 @@ impl TokenValidator {
                 Err(e) => Err(self.rejected(token, e)),
             };
         }
-        self.check(token, now_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
+        self.check(token, unix_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
     }
 
     /// Names the likely cause of a rejection, where it can be detected, by reading the
@@ -437,6 +431,15 @@ impl TokenValidator {
             }
         }
         error
+    }
+
+    /// The time tokens are checked against, in seconds since the Unix epoch: the configured
+    /// clock, or the system's (read directly, without a call through the trait object).
+    fn now(&self) -> i64 {
+        match &self.inner.config.clock {
+            None => now_secs(),
+            Some(clock) => unix_secs(clock.now()),
+        }
     }
 
     /// Flushes the validated-token cache when the key set has changed; returns the current

@@ -412,6 +412,31 @@ async fn validated_tokens_are_cached_until_they_expire() {
     assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::Expired);
 }
 
+/// The cache path reads the injected clock too: a cached token is served until the clock
+/// passes its `exp`, and refused as expired once the clock passes `exp` plus the leeway.
+#[tokio::test]
+async fn a_cached_token_is_refused_once_the_injected_clock_passes_exp() {
+    let dev = tenant().await;
+    let clock = crate::clock::FixedClock::now();
+    let leeway = Duration::from_secs(60);
+    let v =
+        TokenValidator::new(dev.config_builder().leeway(leeway).build().unwrap().with_clock(Arc::new(clock.clone())));
+    let token = dev.token().expires_in(Duration::from_secs(600)).build();
+    let first = v.validate_shared(&token).await.unwrap();
+    clock.advance(Duration::from_secs(599 - 5));
+    assert!(Arc::ptr_eq(&first, &v.validate_cached(&token).unwrap()), "served from the cache before exp");
+    assert!(Arc::ptr_eq(&first, &v.validate_shared(&token).await.unwrap()));
+    // Past exp, within the leeway: the cache no longer answers, a full check still accepts.
+    clock.advance(Duration::from_secs(30));
+    assert!(v.validate_cached(&token).is_none(), "entries never outlive exp on the injected clock");
+    assert!(v.validate_shared(&token).await.is_ok());
+    // Past exp plus the leeway: refused, whatever the system clock says.
+    clock.advance(leeway);
+    assert!(v.validate_cached(&token).is_none());
+    assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::Expired);
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::Expired);
+}
+
 #[tokio::test]
 async fn a_tampered_token_never_rides_on_a_cached_signature() {
     let dev = tenant().await;
