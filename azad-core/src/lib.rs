@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+mod application;
 pub mod authority;
 #[cfg(feature = "azure-cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
@@ -21,6 +22,7 @@ mod error;
 mod expiry;
 pub mod groups;
 pub mod http;
+mod issuer;
 mod jwks;
 mod jwt;
 pub mod managed_identity;
@@ -30,6 +32,7 @@ pub mod metrics;
 #[cfg(not(feature = "metrics"))]
 #[allow(dead_code, unreachable_pub)]
 mod metrics;
+mod policy;
 pub mod secret;
 pub mod signin;
 #[cfg(feature = "simulation")]
@@ -38,18 +41,22 @@ pub mod simulation;
 pub mod token;
 pub mod validator;
 
+pub use crate::application::Application;
 pub use crate::authority::{Authority, Cloud, Tenant};
 pub use crate::cache::AcquiredToken;
 pub use crate::challenge::Challenge;
 pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
 pub use crate::clock::{Clock, FixedClock, SystemClock};
-pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
+pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder};
 pub use crate::discovery::ProviderMetadata;
 pub use crate::error::{
     ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint,
     JsonTextError, JwksError, MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
 };
-pub use crate::jwks::JwksCache;
+pub use crate::http::HttpOptions;
+pub use crate::jwks::{JwksCache, JwksPolicy, StaticJwks};
+pub use crate::jwt::SigningAlgorithm;
+pub use crate::policy::{TokenVersions, ValidationPolicy};
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};
 pub use crate::token::{TokenClient, TokenRequest};
 pub use crate::validator::{Diagnostic, TokenValidator};

@@ -34,8 +34,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::cache::{AcquiredToken, TokenCache};
-use crate::config::HttpOptions;
 use crate::error::{EntraError, HttpError, TokenError};
+use crate::http::HttpOptions;
 use crate::http::{HttpClient, HttpRequest};
 
 /// The IMDS token endpoint.

@@ -89,9 +89,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::SigningAlgorithm;
 use crate::error::{HttpError, HttpErrorKind};
 use crate::http::{HttpClient, HttpFuture, HttpRequest, HttpResponse};
+use crate::jwt::SigningAlgorithm;
 
 /// The claim every replayed token carries (`true`): the token was minted by azad's simulation
 /// layer from a cassette, not by an identity provider.

@@ -44,6 +44,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::application::Application;
 use crate::authority::{Authority, Tenant, is_guid};
 use crate::cache::{AcquiredToken, TokenCache};
 use crate::claims::Claims;
@@ -372,18 +373,20 @@ mod merge_claims_tests {
 }
 
 impl TokenClient {
-    /// A client for the application of `config` (its authority and client id; its audiences
-    /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
+    /// A client for `application` (its authority and client id; its API's audiences identify
+    /// incoming tokens for on-behalf-of), authenticating with `credential`. Takes an
+    /// [`Application`] or an [`AzureAdConfig`] (`&config`).
     #[must_use]
-    pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
+    pub fn new(application: impl Into<Application>, credential: ClientCredential) -> Self {
+        let app: Application = application.into();
         let mut client = Self::with_parts(
-            config.authority.clone(),
-            config.client_id.clone(),
-            config.audiences.clone(),
+            app.authority().clone(),
+            app.client_id().to_owned(),
+            app.api_audiences().to_vec(),
             credential,
-            config.http_client(),
+            app.http_client(),
         );
-        if !config.token_cache_enabled {
+        if !app.token_cache_enabled() {
             Arc::get_mut(&mut client.inner).expect("fresh client").cache_enabled = false;
         }
         client
@@ -614,10 +617,10 @@ impl TokenClient {
         }
         let authority = &inner.authority;
         match (authority.tenant(), user_tenant) {
-            (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => {
-                let host = authority.host().map(url::Url::as_str).unwrap_or_default().trim_end_matches('/');
-                Ok(format!("{host}/{tid}/oauth2/v2.0/token").into())
-            }
+            (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => authority
+                .token_endpoint_for_tenant(tid)
+                .map(Into::into)
+                .ok_or(TokenError::Configuration("no token endpoint for this authority")),
             (Some(Tenant::Common | Tenant::Organizations), None) => Err(TokenError::Configuration(
                 "client credentials need a tenant-specific authority, not `common` or `organizations`",
             )),

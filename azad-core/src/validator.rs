@@ -27,14 +27,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
 use crate::claims::Claims;
 use crate::clock::{now_secs, unix_secs};
-use crate::config::{AzureAdConfig, SigningAlgorithm};
-use crate::discovery::template_matches;
+use crate::config::AzureAdConfig;
 use crate::error::{JwksError, TokenPart, ValidationError};
+use crate::issuer::IssuerDiagnosis;
 use crate::jwks::{JwksCache, Snapshot};
+use crate::jwt::SigningAlgorithm;
 use crate::jwt::{self, JoseHeader};
+use crate::policy::ValidationPolicy;
 use crate::secret::BearerToken;
 
 /// Microsoft Graph's application id and resource URIs: tokens for Graph are not for this API.
@@ -104,7 +105,10 @@ mod token_cache;
 use token_cache::{CachedToken, ValidatedTokens};
 
 struct Inner {
+    /// The configuration the validator was built from (for [`TokenValidator::config`]).
     config: AzureAdConfig,
+    /// What is checked: the part of the configuration the validator reads.
+    policy: ValidationPolicy,
     jwks: JwksCache,
     /// The validated-token cache (`None` with capacity 0); its keys include a hash of everything
     /// in the configuration that affects validation.
@@ -114,9 +118,6 @@ struct Inner {
     /// swap the key set while a validation is in flight.
     #[cfg(test)]
     after_check: std::sync::Mutex<Option<Arc<tests::Pause>>>,
-    /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
-    /// application claim is then expected.
-    id_tokens: bool,
     /// Metric handles (feature `metrics`; nothing otherwise).
     metrics: crate::metrics::ValidationMetrics,
     /// Several authorities behind this validator: tokens are routed to one of them by their
@@ -147,9 +148,14 @@ impl TokenValidator {
     /// A validator for `config`. Synchronous: keys are fetched lazily on first use, or by
     /// [`warm_up`](Self::warm_up).
     pub fn new(config: AzureAdConfig) -> Self {
-        let jwks = JwksCache::new(&config);
-        let cache = (config.validated_token_cache_capacity > 0)
-            .then(|| ValidatedTokens::new(config.validated_token_cache_capacity, format!("{config:?}").as_bytes()));
+        Self::with_policy(config.validation_policy(), config)
+    }
+
+    /// A validator checking `policy`, with the keys (and [`config`](Self::config)) of `config`.
+    pub(crate) fn with_policy(policy: ValidationPolicy, config: AzureAdConfig) -> Self {
+        let jwks = JwksCache::new(config.jwks_options());
+        let cache = (policy.validated_token_cache_capacity > 0)
+            .then(|| ValidatedTokens::new(policy.validated_token_cache_capacity, format!("{config:?}").as_bytes()));
         Self {
             inner: Arc::new(Inner {
                 jwks,
@@ -157,24 +163,22 @@ impl TokenValidator {
                 flushed_generation: AtomicU64::new(0),
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),
-                id_tokens: false,
                 metrics: crate::metrics::ValidationMetrics::new(
-                    config.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
+                    policy.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
                 ),
                 router: None,
+                policy,
                 config,
             }),
         }
     }
 
-    /// A validator of ID tokens (for sign-in): every check of an access token but the one that
-    /// refuses tokens naming no client application.
+    /// A validator of ID tokens (for sign-in) of the application of `config`: every check of
+    /// an access token but the one that refuses tokens naming no client application, for the
+    /// audience of the client id (see [`ValidationPolicy::for_id_tokens`]).
     pub(crate) fn for_id_tokens(config: AzureAdConfig) -> Self {
-        let mut validator = Self::new(config);
-        if let Some(inner) = Arc::get_mut(&mut validator.inner) {
-            inner.id_tokens = true;
-        }
-        validator
+        let policy = config.validation_policy().for_id_tokens(config.client_id());
+        Self::with_policy(policy, config)
     }
 
     /// The configuration.
@@ -254,7 +258,7 @@ impl TokenValidator {
         keep: impl FnOnce() -> BearerToken,
     ) -> Result<Arc<Claims>, ValidationError> {
         let now = self.now();
-        if token.len() > self.inner.config.max_token_bytes {
+        if token.len() > self.inner.policy.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         if let Some(router) = &self.inner.router {
@@ -336,7 +340,7 @@ impl TokenValidator {
             return router.cached(token);
         }
         let cache = self.inner.cache.as_ref()?;
-        if token.len() > self.inner.config.max_token_bytes {
+        if token.len() > self.inner.policy.max_token_bytes {
             return None;
         }
         let generation = self.inner.jwks.generation();
@@ -355,7 +359,7 @@ impl TokenValidator {
     ///
     /// The first check that failed, as a [`ValidationError`].
     pub async fn validate_at(&self, token: &str, time: SystemTime) -> Result<Claims, ValidationError> {
-        if token.len() > self.inner.config.max_token_bytes {
+        if token.len() > self.inner.policy.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         if let Some(router) = &self.inner.router {
@@ -378,7 +382,7 @@ impl TokenValidator {
         let claims =
             jwt::decode_segment(segments.payload, TokenPart::Payload).ok().and_then(|p| Claims::from_json(&p).ok())?;
         let graph = claims.audiences().iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         match error {
             ValidationError::InvalidAudience | ValidationError::InvalidSignature | ValidationError::UnknownKey
                 if graph || has_nonce == Some(true) =>
@@ -392,16 +396,10 @@ impl TokenValidator {
                 _ => None,
             },
             ValidationError::InvalidIssuer | ValidationError::TenantNotAllowed => {
-                let tid = claims.tenant_id()?;
-                let ours = match cfg.authority.tenant() {
-                    Some(Tenant::Id(id)) => Some(id.eq_ignore_ascii_case(tid)),
-                    _ => cfg.allowed_tenants.as_ref().map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(tid))),
-                };
-                match ours {
-                    Some(false) => Some(Diagnostic::TokenFromAnotherTenant),
-                    _ if matches!(error, ValidationError::TenantNotAllowed) => Some(Diagnostic::TokenFromAnotherTenant),
-                    _ => Some(Diagnostic::IssuerOfAnotherAuthority),
-                }
+                Some(match cfg.issuer.diagnose(claims.tenant_id()?, error) {
+                    IssuerDiagnosis::AnotherTenant => Diagnostic::TokenFromAnotherTenant,
+                    IssuerDiagnosis::AnotherAuthority => Diagnostic::IssuerOfAnotherAuthority,
+                })
             }
             ValidationError::UnknownKey => Some(Diagnostic::KeyNotInJwks),
             ValidationError::NotAnAccessToken => Some(Diagnostic::IdTokenInsteadOfAccessToken),
@@ -436,7 +434,7 @@ impl TokenValidator {
     /// The time tokens are checked against, in seconds since the Unix epoch: the configured
     /// clock, or the system's (read directly, without a call through the trait object).
     fn now(&self) -> i64 {
-        match &self.inner.config.clock {
+        match &self.inner.policy.clock {
             None => now_secs(),
             Some(clock) => unix_secs(clock.now()),
         }
@@ -456,40 +454,6 @@ impl TokenValidator {
         generation
     }
 
-    /// The tenant rules, whatever the key source: a configuration that names a tenant accepts
-    /// only that tenant's tokens (`InvalidIssuer` otherwise), a single tenant learned from
-    /// discovery likewise, and a multi-tenant one applies `organizations` and the allow-list
-    /// (`TenantNotAllowed`).
-    fn tenant_check(&self, tid: Option<&str>, snapshot: &Snapshot) -> Result<(), ValidationError> {
-        let cfg = &self.inner.config;
-        // The tenant the configuration names: the token must say it is from that tenant.
-        if let Some(required) = &cfg.required_tenant
-            && !tid.is_some_and(|t| t.eq_ignore_ascii_case(required))
-        {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        // A single-tenant authority's tokens carry its own tenant id.
-        if let (Some(expected), Some(tid)) = (&snapshot.issuers.tenant_id, tid)
-            && !expected.eq_ignore_ascii_case(tid)
-        {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        if snapshot.issuers.is_templated() {
-            let tid = tid.unwrap_or_default();
-            if matches!(cfg.authority.tenant(), Some(Tenant::Organizations))
-                && tid.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-            if let Some(allowed) = &cfg.allowed_tenants
-                && !allowed.iter().any(|t| t.eq_ignore_ascii_case(tid))
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-        }
-        Ok(())
-    }
-
     /// The checks that need no key: audience, lifetime and the configured tenant. Used only
     /// when keys are unavailable, to tell a token that can never be valid (401) from one that
     /// must wait for the keys (503). Answers nothing about the token's authenticity.
@@ -497,9 +461,7 @@ impl TokenValidator {
         if let Err(e) = self.audience_check(claims).and_then(|()| self.expiry_check(claims, now)) {
             return Some(e);
         }
-        if let Some(required) = &self.inner.config.required_tenant
-            && !claims.tenant_id().is_some_and(|t| t.eq_ignore_ascii_case(required))
-        {
+        if !self.inner.policy.issuer.is_required_tenant(claims.tenant_id()) {
             return Some(ValidationError::InvalidIssuer);
         }
         None
@@ -510,7 +472,7 @@ impl TokenValidator {
         if claims.audiences().is_empty() {
             return Err(ValidationError::MissingClaim("aud"));
         }
-        if !claims.audiences().iter().any(|a| self.inner.config.audiences.contains(a)) {
+        if !claims.audiences().iter().any(|a| self.inner.policy.audiences.contains(a)) {
             return Err(ValidationError::InvalidAudience);
         }
         Ok(())
@@ -527,7 +489,7 @@ impl TokenValidator {
 
     /// The configured clock-skew leeway, in seconds.
     fn leeway(&self) -> i64 {
-        i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(i64::MAX)
+        i64::try_from(self.inner.policy.leeway.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
@@ -540,12 +502,12 @@ impl TokenValidator {
     /// - the issuer is one of ours and names an accepted tenant;
     /// - one of the audiences is ours.
     fn looks_right(&self, header: &JoseHeader<'_>, kid: &str, claims: &Claims, snapshot: &Snapshot) -> bool {
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         let kid_ok = !kid.is_empty()
             && kid.len() <= 64
             && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
-        let tenant_ok = self.tenant_check(claims.tenant_id(), snapshot).is_ok();
+        let tenant_ok = cfg.issuer.tenant_check(&snapshot.issuers, claims.tenant_id()).is_ok();
         let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
         kid_ok && !header.nonce && iss_ok && tenant_ok && aud_ok
     }
@@ -553,7 +515,7 @@ impl TokenValidator {
     /// Runs every check; on success also returns the generation of the key set that verified
     /// the signature.
     async fn check(&self, token: &str, now: i64) -> Result<(Claims, u64), ValidationError> {
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         // 1. Size was checked by the caller. 2. Structure, header, claims.
         let segments = jwt::split(token)?;
         let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
@@ -617,43 +579,10 @@ impl TokenValidator {
         // kid, each is tried (in an order that does not depend on the document), and the one
         // that verifies the signature is the token's key.
         let key = verify_with_candidates(candidates, alg, &segments)?;
-        // 7. Issuer (and tenant).
+        // 7. Issuer and tenant; 8. the key's own issuer, where the JWKS publishes one.
         let iss = claims.issuer();
-        if iss.is_empty() {
-            return Err(ValidationError::MissingClaim("iss"));
-        }
-        let tid = claims.tenant_id();
-        // A templated issuer names no tenant without a GUID `tid` to fill it with.
-        if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        // Entra ID writes its tenant id in every token, as a lower-case GUID.
+        cfg.issuer.check(&snapshot.issuers, iss, claims.tenant_id(), key.issuer.as_deref())?;
         let entra = cfg.authority.is_entra();
-        if entra {
-            let tid = tid.ok_or(ValidationError::MissingClaim("tid"))?;
-            if !is_canonical_tenant_id(tid) {
-                return Err(ValidationError::InvalidTenantId);
-            }
-        }
-        if !snapshot.issuers.matches(iss, tid) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        self.tenant_check(tid, &snapshot)?;
-        // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
-        // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
-        if let Some(key_issuer) = &key.issuer {
-            // Both sides may be templates; compare them with the token's tid substituted.
-            let same_as_v2 = || {
-                snapshot.issuers.v2.as_deref().is_some_and(|v2| {
-                    (key_issuer == v2 && tid.is_some())
-                        || template_matches(key_issuer, tid, v2)
-                        || template_matches(v2, tid, key_issuer)
-                })
-            };
-            if !template_matches(key_issuer, tid, iss) && !same_as_v2() {
-                return Err(ValidationError::KeyIssuerMismatch);
-            }
-        }
         // 9. Audience.
         self.audience_check(&claims)?;
         // 10. Lifetime.
@@ -675,7 +604,7 @@ impl TokenValidator {
         }
         // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
         // Entra's ID tokens carry neither. Then scopes or roles.
-        if entra && !self.inner.id_tokens {
+        if entra && !cfg.id_tokens {
             // The claim of the token's own version, and not empty.
             let client = if ver_is_v2(iss) { claims.azp() } else { claims.appid() };
             if client.is_none_or(str::is_empty) {
@@ -739,11 +668,6 @@ fn verify_with_candidates(
         }
     }
     Err(outcome)
-}
-
-/// Entra ID's canonical tenant id: a GUID in lower case (`72f988bf-86f1-41af-91ab-2d7cd011db47`).
-fn is_canonical_tenant_id(tid: &str) -> bool {
-    is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 mod authorities;

@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use super::*;
+use crate::authority::CONSUMERS_TENANT_ID;
 use crate::config::AzureAdConfig;
-use crate::config::{StaticJwks, TokenVersions};
 use crate::dev::{DevTenant, Endpoint, Fault};
 use crate::error::TokenPart;
+use crate::jwks::StaticJwks;
+use crate::policy::TokenVersions;
 
 const OTHER_TENANT: &str = "0b6a5a2c-1111-4222-8333-944455556666";
 const THIRD_TENANT: &str = "0c7b6b3d-7777-4888-9999-a0aabbbbcccc";
@@ -1211,7 +1213,7 @@ async fn other_oidc_authorities_keep_their_own_tid_and_ver() {
     let dev = tenant().await;
     // The same keys and issuer, reached as a plain OpenID Connect provider (as for Azure AD B2C).
     let cfg = AzureAdConfig::builder().metadata_url(dev.metadata_url()).client_id(dev.api_client_id()).build().unwrap();
-    assert!(!cfg.authority.is_entra());
+    assert!(!cfg.authority().is_entra());
     let v = TokenValidator::new(cfg);
     assert!(v.validate(&dev.token().build()).await.is_ok());
     assert!(
