@@ -57,15 +57,58 @@ use crate::authority::{Authority, Cloud, Tenant, is_guid};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::http::{HttpClient, HttpOptions};
-use crate::issuer::IssuerPolicy;
-use crate::jwks::{JwksOptions, JwksPolicy, StaticJwks};
+use crate::validation::issuer::IssuerPolicy;
+use crate::validation::jwks::{JwksOptions, JwksPolicy, StaticJwks};
 // The dev tenant still names `config::SigningAlgorithm` until its own move (h-dev).
-pub(crate) use crate::jwt::SigningAlgorithm;
-use crate::policy::{TokenVersions, ValidationPolicy};
+pub(crate) use crate::validation::jwt::SigningAlgorithm;
+use crate::validation::policy::{TokenVersions, ValidationPolicy};
 
 /// The validated configuration of an API protected by Microsoft Entra ID.
 ///
-/// See the [module docs](crate::config) for an example.
+/// Three ways in, all validated the same way and all failing with a [`ConfigError`] that names
+/// the offending field in the vocabulary of the source:
+///
+/// - the builder, [`AzureAdConfig::builder`];
+/// - the environment, [`AzureAdConfig::from_env`];
+/// - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
+///
+/// # Audiences
+///
+/// By default a token's `aud` must be the API's client id (what Entra writes in v2.0 access
+/// tokens) or `api://{client id}` (the default App ID URI, which v1.0 access tokens carry when
+/// the client asked for it): see Microsoft identity platform, "Access tokens", claim `aud`.
+/// [`AzureAdConfigBuilder::add_audience`] accepts more on top of these (for example
+/// `spn:{client id}`, or a custom App ID URI); [`AzureAdConfigBuilder::audiences`] replaces
+/// them.
+///
+/// # Tenants, issuers and keys
+///
+/// A configuration that names a tenant accepts only that tenant's tokens, whatever the key
+/// source, and one whose parts name different tenants fails to build
+/// ([`ConfigError::Conflict`]). Issuers follow each cloud's real forms (see
+/// [`Cloud`]), and signing keys are trusted only on the authority's own origin
+/// unless [`AzureAdConfigBuilder::trusted_jwks_origin`] names another.
+///
+/// # Example
+///
+/// ```
+/// use azad_core::AzureAdConfig;
+///
+/// let cfg = AzureAdConfig::builder()
+///     .tenant_id("72f988bf-86f1-41af-91ab-2d7cd011db47")
+///     .client_id("6e74172b-be56-4843-9ff4-e66a39bb12e3")
+///     .build()?;
+/// assert_eq!(cfg.audiences(), ["6e74172b-be56-4843-9ff4-e66a39bb12e3", "api://6e74172b-be56-4843-9ff4-e66a39bb12e3"]);
+///
+/// let section: AzureAdConfig = serde_json::from_str(r#"{
+///     "Instance": "https://login.microsoftonline.com/",
+///     "TenantId": "organizations",
+///     "ClientId": "6e74172b-be56-4843-9ff4-e66a39bb12e3",
+///     "Audience": "api://my-api"
+/// }"#)?;
+/// assert!(section.authority().is_multi_tenant());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct AzureAdConfig {
     authority: Authority,
@@ -1334,8 +1377,13 @@ impl AzureAdConfigBuilder {
             if jwks.issuers.is_empty() || jwks.issuers.iter().any(|i| i.trim().is_empty()) {
                 return Err(ConfigError::invalid("static_jwks", "a static JWKS needs its issuer"));
             }
-            crate::jwks::KeySet::parse(jwks.json.as_bytes(), &algorithms, self.jwks_policy.max_keys, "static JWKS")
-                .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
+            crate::validation::jwks::KeySet::parse(
+                jwks.json.as_bytes(),
+                &algorithms,
+                self.jwks_policy.max_keys,
+                "static JWKS",
+            )
+            .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
         }
 
         let p = self.jwks_policy;

@@ -62,12 +62,12 @@ use http::{StatusCode, header};
 use serde_json::Value;
 
 use crate::authority::Cloud;
-use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;
 use crate::secret::BearerToken;
 use crate::token::TokenClient;
+use crate::validation::claims::Claims;
 
 /// Graph's `checkMemberGroups` takes at most 20 group ids per request.
 const CHECK_MEMBER_GROUPS_MAX: usize = 20;

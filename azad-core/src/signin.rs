@@ -47,13 +47,13 @@ use serde::Deserialize;
 
 use crate::application::Application;
 use crate::cache::{AcquiredToken, TokenCache};
-use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::credential::ClientCredential;
 use crate::error::{TokenError, ValidationError};
 use crate::secret::{BearerToken, RefreshToken};
 use crate::token::TokenClient;
-use crate::validator::TokenValidator;
+use crate::validation::claims::Claims;
+use crate::validation::validator::TokenValidator;
 
 const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
@@ -435,7 +435,7 @@ impl SignInClient {
             let token = grant.token;
             let _ = self.cache.get_or_fetch(key, true, || async move { Ok(token) }).await;
         }
-        Ok(SignedIn { account, id_token_claims: Arc::new(claims) })
+        Ok(SignedIn { account, id_token_claims: claims })
     }
 
     fn account_key(&self, account: &Account, scopes: &[&str]) -> [u8; 32] {

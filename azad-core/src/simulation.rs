@@ -91,7 +91,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{HttpError, HttpErrorKind};
 use crate::http::{HttpClient, HttpFuture, HttpRequest, HttpResponse};
-use crate::jwt::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// The claim every replayed token carries (`true`): the token was minted by azad's simulation
 /// layer from a cassette, not by an identity provider.

@@ -47,12 +47,12 @@ use tokio::time::Instant;
 use crate::application::Application;
 use crate::authority::{Authority, Tenant, is_guid};
 use crate::cache::{AcquiredToken, TokenCache};
-use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::credential::ClientCredential;
 use crate::error::{EntraError, IdentityEndpoint, OboRefusal, TokenError};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, BearerToken};
+use crate::validation::claims::Claims;
 
 /// `grant_type` of on-behalf-of.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -641,7 +641,7 @@ impl TokenClient {
             None => {
                 let payload = assertion.secret().split('.').nth(1);
                 decoded = payload
-                    .and_then(|p| crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
+                    .and_then(|p| crate::validation::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
                     .and_then(|p| Claims::from_json(&p).ok());
                 let Some(c) = decoded.as_ref() else {
                     return refuse(OboRefusal::Malformed);

@@ -11,8 +11,32 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::claims::CowKey;
 use crate::error::{JsonTextError, MAX_JSON_DEPTH, TokenPart, ValidationError};
+
+/// A map key that borrows from the input when it has no escapes.
+pub(crate) struct CowKey<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
 
 /// The three segments of a compact JWS.
 #[derive(Debug, Clone, Copy)]
@@ -409,7 +433,7 @@ mod props {
     use serde_json::Value;
 
     use super::*;
-    use crate::claims::Claims;
+    use crate::validation::claims::Claims;
 
     fn config() -> Config {
         Config { cases: 256, failure_persistence: None, ..Config::default() }

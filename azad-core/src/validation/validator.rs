@@ -27,16 +27,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::claims::Claims;
 use crate::clock::{now_secs, unix_secs};
 use crate::config::AzureAdConfig;
 use crate::error::{JwksError, TokenPart, ValidationError};
-use crate::issuer::IssuerDiagnosis;
-use crate::jwks::{JwksCache, Snapshot};
-use crate::jwt::SigningAlgorithm;
-use crate::jwt::{self, JoseHeader};
-use crate::policy::ValidationPolicy;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
+use crate::validation::issuer::IssuerDiagnosis;
+use crate::validation::jwks::{JwksCache, Snapshot};
+use crate::validation::jwt::SigningAlgorithm;
+use crate::validation::jwt::{self, JoseHeader};
+use crate::validation::policy::ValidationPolicy;
 
 /// Microsoft Graph's application id and resource URIs: tokens for Graph are not for this API.
 const GRAPH_AUDIENCES: &[&str] = &[
@@ -127,7 +127,29 @@ struct Inner {
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
 ///
-/// See the [module docs](crate::validator) for an example.
+/// Validation of Entra ID access tokens: structure, header, key, signature, issuer and tenant,
+/// audience, lifetime, version, kind of token and scopes, in that order, with a cache of
+/// validated tokens.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "dev")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::{TokenValidator, ValidationError, dev::DevTenant};
+///
+/// let tenant = DevTenant::start().await?;
+/// let validator = TokenValidator::new(tenant.config());
+///
+/// let token = tenant.token().scopes(["access_as_user"]).build();
+/// let claims = validator.validate(&token).await?;
+/// assert!(claims.has_scope("access_as_user"));
+///
+/// let expired = tenant.token().expired().build();
+/// assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct TokenValidator {
@@ -222,28 +244,21 @@ impl TokenValidator {
         self.inner.jwks.warm_up().await
     }
 
-    /// Validates a token against the current time.
+    /// Validates a token against the current time (or the configured
+    /// [`clock`](crate::AzureAdConfigBuilder::clock)), returning its claims behind an `Arc`.
+    ///
+    /// A token validated before is served from the validated-token cache (one hash and one
+    /// lookup, no copy) until it expires or the key set changes; any other runs every check.
     ///
     /// # Errors
     ///
     /// The first check that failed, as a [`ValidationError`].
-    pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
-        self.validate_shared(token).await.map(Arc::unwrap_or_clone)
-    }
-
-    /// Like [`validate`](Self::validate), returning the claims behind an `Arc` (no copy on a
-    /// cache hit). A token validated before is not verified again until it expires or the key
-    /// set changes.
-    ///
-    /// # Errors
-    ///
-    /// The first check that failed, as a [`ValidationError`].
-    pub async fn validate_shared(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
         self.validate_inner(token, || BearerToken::new(token)).await
     }
 
-    /// Like [`validate_shared`](Self::validate_shared), for a token already held as a
-    /// [`BearerToken`]: the validated-token cache keeps this handle instead of a copy.
+    /// Like [`validate`](Self::validate), for a token already held as a [`BearerToken`]: the
+    /// validated-token cache keeps this handle instead of a copy.
     ///
     /// # Errors
     ///
@@ -324,18 +339,14 @@ impl TokenValidator {
         }
     }
 
-    /// The claims of a token validated before and still valid, from the validated-token cache,
-    /// without any verification work beyond one hash and one lookup. `None` on a miss: call
-    /// [`validate_shared`](Self::validate_shared).
+    /// The synchronous fast path of the tower layer: the claims and the cached
+    /// [`BearerToken`] handle of a token validated before and still valid, from the
+    /// validated-token cache, with one hash and one lookup. `None` on a miss (then call
+    /// [`validate_bearer`](Self::validate_bearer)). Not a way to validate: a hook for
+    /// azad-tower, hidden from the documentation.
+    #[doc(hidden)]
     #[must_use]
-    pub fn validate_cached(&self, token: &str) -> Option<Arc<Claims>> {
-        self.validate_cached_token(token).map(|(claims, _)| claims)
-    }
-
-    /// Like [`validate_cached`](Self::validate_cached), also returning the cached
-    /// [`BearerToken`] (a shared handle: no copy of the token).
-    #[must_use]
-    pub fn validate_cached_token(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
+    pub fn try_cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
         if let Some(router) = &self.inner.router {
             return router.cached(token);
         }
@@ -636,10 +647,10 @@ fn ver_is_v2(iss: &str) -> bool {
 /// Verifies the signature with the first candidate key that accepts it. A key whose `alg`
 /// differs from the token's is not a candidate.
 fn verify_with_candidates(
-    candidates: &[Arc<crate::jwks::SigningKey>],
+    candidates: &[Arc<crate::validation::jwks::SigningKey>],
     alg: SigningAlgorithm,
     segments: &jwt::Segments<'_>,
-) -> Result<Arc<crate::jwks::SigningKey>, ValidationError> {
+) -> Result<Arc<crate::validation::jwks::SigningKey>, ValidationError> {
     let mut outcome = ValidationError::AlgorithmNotAllowed;
     for key in candidates.iter().filter(|k| k.alg.is_none_or(|a| a == alg)) {
         // The key parsed once when the key set loaded; the same verification as

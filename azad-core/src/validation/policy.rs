@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::authority::Authority;
 use crate::clock::Clock;
-use crate::issuer::IssuerPolicy;
-use crate::jwt::SigningAlgorithm;
+use crate::validation::issuer::IssuerPolicy;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// Which access-token versions (`ver` claim) are accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

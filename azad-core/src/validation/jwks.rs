@@ -24,11 +24,11 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 use crate::authority::Authority;
-use crate::discovery::ProviderMetadata;
 use crate::error::{ConfigError, JwksError};
 use crate::http::HttpClient;
-use crate::issuer::{Issuers, template_matches};
-use crate::jwt::SigningAlgorithm;
+use crate::validation::discovery::ProviderMetadata;
+use crate::validation::issuer::{Issuers, template_matches};
+use crate::validation::jwt::SigningAlgorithm;
 
 /// How the signing-key cache refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +257,7 @@ fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip
             _ => return Err(unused("algorithm not allowed")),
         },
     };
-    let kid = raw.kid.clone().filter(|k| crate::jwt::kid_shape_ok(k)).ok_or(unused("no usable kid"))?;
+    let kid = raw.kid.clone().filter(|k| crate::validation::jwt::kid_shape_ok(k)).ok_or(unused("no usable kid"))?;
     let n = decode_number(raw.n.as_deref(), MAX_MODULUS_CHARS, "modulus is not base64url or too long")?;
     let e = decode_number(raw.e.as_deref(), 16, "exponent is not base64url or too long")?;
     // The modulus: not empty, not zero, no leading zero octets, odd, 2048 to 8192 bits.
@@ -950,7 +950,7 @@ impl JwksCache {
                 (p.issuers.clone(), p.metadata.clone(), p.pending_issuers.clone())
             }
             _ => {
-                let found = crate::discovery::discover(&inner.authority, http).await?;
+                let found = crate::validation::discovery::discover(&inner.authority, http).await?;
                 let mut issuers = found.issuers;
                 let mut pending = Vec::new();
                 if let Some((v1_issuer, e)) = found.v1_outage {

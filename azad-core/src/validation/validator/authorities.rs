@@ -8,12 +8,12 @@ use std::sync::atomic::AtomicU64;
 
 use super::{Inner, TokenValidator};
 use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
-use crate::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::error::{ConfigError, JwksError, TokenPart, ValidationError};
-use crate::issuer::template_matches;
-use crate::jwt;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
+use crate::validation::issuer::template_matches;
+use crate::validation::jwt;
 
 /// The label of rejections decided before any authority is chosen (no authority's issuer).
 const UNROUTED_LABEL: &str = "unrouted";
@@ -31,7 +31,7 @@ pub(super) struct Router {
 impl Router {
     /// The claims of a token one of the authorities validated before (their caches only).
     pub(super) fn cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
-        self.routes.iter().find_map(|r| r.validator.validate_cached_token(token))
+        self.routes.iter().find_map(|r| r.validator.try_cached(token))
     }
 
     /// Loads every authority's keys. The first failure is returned, after all were tried.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::authority::{Authority, TENANT_TEMPLATE};
 use crate::error::JwksError;
 use crate::http::{HttpClient, HttpRequest};
-use crate::issuer::Issuers;
+use crate::validation::issuer::Issuers;
 
 /// The parts of an OpenID configuration document that azad uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
