@@ -94,12 +94,6 @@ impl Application {
     }
 }
 
-impl From<&Application> for Application {
-    fn from(application: &Application) -> Self {
-        application.clone()
-    }
-}
-
 impl fmt::Debug for Application {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Application")

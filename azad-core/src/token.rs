@@ -373,12 +373,18 @@ mod merge_claims_tests {
 }
 
 impl TokenClient {
-    /// A client for `application` (its authority and client id; its API's audiences identify
-    /// incoming tokens for on-behalf-of), authenticating with `credential`. Takes an
-    /// [`Application`] or an [`AzureAdConfig`] (`&config`).
+    /// A client for the application of `config` (its authority and client id; its audiences
+    /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
     #[must_use]
-    pub fn new(application: impl Into<Application>, credential: ClientCredential) -> Self {
-        let app: Application = application.into();
+    pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
+        Self::for_application(&config.application(), credential)
+    }
+
+    /// A client for `application` (its authority and client id; its API's audiences, if any,
+    /// identify incoming tokens for on-behalf-of), authenticating with `credential`: for a
+    /// client-only application such as a daemon (see [`Application::from_env`]).
+    #[must_use]
+    pub fn for_application(app: &Application, credential: ClientCredential) -> Self {
         let mut client = Self::with_parts(
             app.authority().clone(),
             app.client_id().to_owned(),

@@ -25,7 +25,7 @@ pub fn register(dev: &DevTenant) -> TokenClient {
     // A client only: its application identity, no API validation settings.
     let application =
         dev.config_builder().client_id(&app.client_id).build_application().expect("valid dev configuration");
-    TokenClient::new(&application, ClientCredential::certificate(credential))
+    TokenClient::for_application(&application, ClientCredential::certificate(credential))
 }
 
 /// One run of the job: an app token for the API (`api://{api}/.default`), then

@@ -640,7 +640,6 @@ impl fmt::Debug for JwksCache {
 
 impl JwksCache {
     /// A cache for the configured authority (or static key set). Nothing is fetched yet.
-    #[must_use]
     pub fn new(config: JwksOptions) -> Self {
         let is_static = config.static_jwks.is_some();
         let current = config.static_jwks.as_ref().map(|s| {
