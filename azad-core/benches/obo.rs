@@ -5,7 +5,6 @@
 //! medians.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use azad_core::ClientCredential;
@@ -21,7 +20,7 @@ fn bench(c: &mut Criterion) {
     let dev = rt.block_on(DevTenant::start()).unwrap();
     let client = TokenClient::new(&dev.config(), ClientCredential::secret(dev.api_client_secret()));
     let raw = dev.token().build();
-    let claims = Arc::new(rt.block_on(TokenValidator::new(dev.config()).validate(&raw)).unwrap());
+    let claims = rt.block_on(TokenValidator::new(dev.config()).validate(&raw)).unwrap();
     let assertion = BearerToken::new(raw);
     let scopes = ["api://azad-downstream/Data.Read"];
     let request = || TokenRequest::on_behalf_of(assertion.clone(), scopes).with_validated_claims(claims.clone());

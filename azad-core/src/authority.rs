@@ -604,6 +604,63 @@ impl Authority {
         }
     }
 
+    /// Parses an authority URL (Microsoft.Identity.Web's `Authority`): `https://{host}/{tenant}`
+    /// or `https://{host}/{tenant}/v2.0` is that Entra authority (its host's cloud, or a custom
+    /// host); any other URL is taken as an OpenID Connect provider's issuer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InsecureUrl`] or [`ConfigError::Invalid`] naming `field`.
+    pub fn parse_url(value: &str, field: &'static str) -> Result<Self, ConfigError> {
+        let url = parse_secure_url(value, field)?;
+        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+        let tenant_segment = match segments.as_slice() {
+            [tenant] | [tenant, "v2.0"] => Some(*tenant),
+            _ => None,
+        };
+        if let Some(tenant) = tenant_segment.and_then(|t| Tenant::parse(t, field).ok()) {
+            let host = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
+            let host = match url.port() {
+                Some(port) => format!("{}://{}:{port}/", url.scheme(), url.host_str().unwrap_or_default()),
+                None => host,
+            };
+            return Self::entra_at_host(&host, tenant, field);
+        }
+        Self::oidc(value, None, field)
+    }
+
+    /// The Entra authority of a metadata URL on a Microsoft cloud host or an External ID host,
+    /// shaped `https://{host}/{tenant}[/v2.0]/.well-known/openid-configuration`; `None`
+    /// otherwise (the URL is then any OpenID Connect provider's).
+    pub(crate) fn from_entra_metadata_url(value: &str) -> Option<Self> {
+        let url = Url::parse(value.trim()).ok()?;
+        let host = url.host_str()?;
+        let microsoft =
+            Cloud::from_host(host).is_some() || host.to_ascii_lowercase().ends_with(&format!(".{EXTERNAL_ID_DOMAIN}"));
+        if url.scheme() != "https" || url.port().is_some() || url.query().is_some() || !microsoft {
+            return None;
+        }
+        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+        let tenant = match segments.as_slice() {
+            [tenant, ".well-known", "openid-configuration"]
+            | [tenant, "v2.0", ".well-known", "openid-configuration"] => Tenant::parse(tenant, "metadata_url").ok()?,
+            _ => return None,
+        };
+        Self::entra_at_host(&format!("https://{host}/"), tenant, "metadata_url").ok()
+    }
+
+    /// The v2.0 token endpoint of the tenant `tid` on this authority's host
+    /// (`https://login.microsoftonline.com/{tid}/oauth2/v2.0/token`): where an on-behalf-of
+    /// request of a multi-tenant API goes, in the user's tenant. `None` for non-Entra
+    /// authorities.
+    #[must_use]
+    pub fn token_endpoint_for_tenant(&self, tid: &str) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra { host, .. } => Some(join(host, &format!("{tid}/oauth2/v2.0/token"))),
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
     /// Checks the tenant part of an Entra issuer announced by discovery and returns it.
     ///
     /// The tenant part must be the configured GUID, any GUID for a domain-named tenant,
@@ -620,6 +677,40 @@ impl Authority {
             None => false,
         }
     }
+}
+
+/// The tenant ids (GUIDs, lower-cased) a URL names: as a path segment or as the first label
+/// of its host (External ID issuers are `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`).
+pub(crate) fn named_tenant_ids(value: &str) -> Vec<String> {
+    let Ok(url) = Url::parse(value.trim()) else {
+        return Vec::new();
+    };
+    let host_label = url.host_str().and_then(|h| h.split('.').next());
+    url.path().split('/').chain(host_label).filter(|s| is_guid(s)).map(str::to_ascii_lowercase).collect()
+}
+
+/// An Azure AD B2C policy's discovery URL:
+/// `{origin}/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration`, with
+/// `origin` defaulting to `https://{tenant}.b2clogin.com` (Azure AD B2C, "OpenID Connect
+/// metadata").
+pub(crate) fn b2c_metadata_url(origin: Option<&str>, tenant_name: &str, user_flow: &str) -> String {
+    let origin = match origin {
+        Some(o) => o.trim_end_matches('/').to_owned(),
+        None => format!("https://{tenant_name}.b2clogin.com"),
+    };
+    format!("{origin}/{tenant_name}.onmicrosoft.com/{user_flow}/v2.0/.well-known/openid-configuration")
+}
+
+/// An Azure AD B2C tenant's default issuer: `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`
+/// (Azure AD B2C, "Overview of tokens", `iss`).
+pub(crate) fn b2c_issuer(tenant_name: &str, tenant_id: &str) -> String {
+    format!("https://{tenant_name}.b2clogin.com/{tenant_id}/v2.0/")
+}
+
+/// The instance (authority host) of an Entra External ID tenant by its subdomain:
+/// `https://{subdomain}.ciamlogin.com/`.
+pub(crate) fn external_id_instance(subdomain: &str) -> String {
+    format!("https://{subdomain}.{EXTERNAL_ID_DOMAIN}/")
 }
 
 impl fmt::Display for Authority {

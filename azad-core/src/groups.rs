@@ -62,9 +62,9 @@ use http::{StatusCode, header};
 use serde_json::Value;
 
 use crate::authority::Cloud;
-use crate::claims::Claims;
 use crate::client::token::TokenClient;
 use crate::client::token::request::TokenRequest;
+use crate::validation::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;

@@ -83,16 +83,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::SigningAlgorithm;
 use crate::error::{HttpError, HttpErrorKind};
 use crate::http::{HttpClient, HttpFuture, HttpRequest, HttpResponse};
+use crate::validation::jwt::SigningAlgorithm;
 
 /// The claim every replayed token carries (`true`): the token was minted by azad's simulation
 /// layer from a cassette, not by an identity provider.
@@ -954,7 +953,7 @@ fn guid() -> String {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::clock::now_secs()
 }
 
 /// Recording: executes for real, then stores the interaction.

@@ -133,7 +133,7 @@ fn is_entra_issuer_of(idp: &str, tid: &str) -> bool {
         "https://login.partner.microsoftonline.cn/",
     ];
     let tenant_then = |rest: &str, suffix: &str| {
-        rest.strip_suffix(suffix).is_some_and(|t| azad_core::authority::is_guid(t) && t.eq_ignore_ascii_case(tid))
+        rest.strip_suffix(suffix).is_some_and(|t| azad_core::is_guid(t) && t.eq_ignore_ascii_case(tid))
     };
     V1_HOSTS.iter().any(|h| idp.strip_prefix(h).is_some_and(|rest| tenant_then(rest, "/")))
         || V2_HOSTS.iter().any(|h| idp.strip_prefix(h).is_some_and(|rest| tenant_then(rest, "/v2.0")))

@@ -111,7 +111,7 @@ where
         };
 
         // Fast path: a token validated before, straight from the validated-token cache.
-        if let Some((claims, token)) = self.auth.validator.validate_cached_token(token) {
+        if let Some((claims, token)) = self.auth.validator.try_cached(token) {
             authenticated(&mut request, claims, token, &self.auth.extensions, &span);
             let fut = span.in_scope(|| self.inner.call(request));
             return ResponseFuture::inner(fut, span);

@@ -4,7 +4,7 @@
 //! token's is refused.
 
 use azad_core::ClientCredential;
-use azad_core::config::SigningAlgorithm;
+use azad_core::SigningAlgorithm;
 use azad_core::{TokenClient, TokenValidator, ValidationError};
 use azad_tests::DevTenant;
 

@@ -258,7 +258,7 @@ async fn the_quickstart_survives_the_identity_provider_being_down() {
 
     let dev = DevTenant::start().await.unwrap();
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
-    let mut policy = azad_core::config::JwksPolicy::default();
+    let mut policy = azad_core::JwksPolicy::default();
     policy.retry_interval = Duration::from_secs(1);
     let config = dev.config_builder().jwks_policy(policy).build().unwrap();
 

@@ -284,7 +284,7 @@ fn parse_local(value: &str) -> Option<i64> {
 /// The local time's offset from UTC now, in seconds: from the time zone named by `TZ`, else
 /// `/etc/localtime` (TZif); 0 when neither can be read (Windows, or no zone database).
 fn local_offset_seconds() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let now = crate::clock::now_secs();
     let path = match std::env::var("TZ") {
         Ok(tz) if !tz.is_empty() => {
             let tz = tz.trim_start_matches(':');

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{self as sig, RsaKeyPair};
 use base64::Engine;
@@ -432,7 +431,7 @@ impl CertificateCredential {
     ///
     /// [`CredentialError::Certificate`] if signing fails.
     pub fn assertion(&self, client_id: &str, token_endpoint: &str) -> Result<ClientAssertion, CredentialError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = crate::clock::now_secs();
         let mut header = json!({
             "alg": match self.algorithm { AssertionAlgorithm::PS256 => "PS256", AssertionAlgorithm::RS256 => "RS256" },
             "typ": "JWT",

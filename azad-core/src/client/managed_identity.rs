@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::client::wire::{acquired, retry_after, unusable};
-use crate::config::HttpOptions;
 use crate::error::{EntraError, TokenError};
+use crate::http::HttpOptions;
 use crate::http::{HttpClient, HttpRequest};
 
 /// The IMDS token endpoint.

@@ -10,14 +10,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::claims::Claims;
+use crate::application::Application;
 use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::client::credential::ClientCredential;
 use crate::client::token::{GrantRequest, TokenClient};
 use crate::config::AzureAdConfig;
 use crate::error::{TokenError, ValidationError};
 use crate::secret::{BearerToken, RefreshToken};
-use crate::validator::TokenValidator;
+use crate::validation::claims::Claims;
+use crate::validation::validator::TokenValidator;
 
 const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
@@ -256,7 +257,7 @@ struct DeviceCodeResponse {
 #[derive(Clone)]
 pub struct SignInClient {
     tokens: TokenClient,
-    config: AzureAdConfig,
+    application: Application,
     redirect_uri: String,
     id_tokens: TokenValidator,
     refresh_tokens: moka::sync::Cache<String, RefreshToken>,
@@ -283,16 +284,12 @@ impl SignInClient {
     /// Never: the ID-token validator is derived from a configuration already validated.
     #[must_use]
     pub fn new(config: &AzureAdConfig, credential: ClientCredential, redirect_uri: impl Into<String>) -> Self {
-        // ID tokens are for this app (aud = client id) and carry no scopes.
-        let mut id_config = config.clone();
-        id_config.audiences = vec![config.client_id.clone()];
-        id_config.require_scopes_or_roles = false;
-        id_config.validated_token_cache_capacity = 0;
         Self {
             tokens: TokenClient::new(config, credential),
-            config: config.clone(),
+            application: config.application(),
             redirect_uri: redirect_uri.into(),
-            id_tokens: TokenValidator::for_id_tokens(id_config),
+            // ID tokens are for this app (aud = client id) and carry no scopes.
+            id_tokens: TokenValidator::for_id_tokens(config.clone()),
             refresh_tokens: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(90 * 24 * 3600))
@@ -332,10 +329,10 @@ impl SignInClient {
         let challenge =
             URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
         let scopes = Self::with_oidc_scopes(scopes);
-        let endpoint = self.config.authority.authorize_endpoint().unwrap_or_default();
+        let endpoint = self.application.authority().authorize_endpoint().unwrap_or_default();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query
-            .append_pair("client_id", &self.config.client_id)
+            .append_pair("client_id", self.application.client_id())
             .append_pair("response_type", "code")
             .append_pair("redirect_uri", &self.redirect_uri)
             .append_pair("response_mode", "query")
@@ -383,8 +380,8 @@ impl SignInClient {
         }
         let code = params.get("code").ok_or(SignInError::MissingCode)?;
         let endpoint = self
-            .config
-            .authority
+            .application
+            .authority()
             .token_endpoint()
             .ok_or(SignInError::Token(TokenError::Configuration("no token endpoint")))?;
         let scope = request.scopes.join(" ");
@@ -440,12 +437,12 @@ impl SignInClient {
             let token = grant.token;
             let _ = self.cache.get_or_fetch(key, true, || async move { Ok(token) }).await;
         }
-        Ok(SignedIn { account, id_token_claims: Arc::new(claims) })
+        Ok(SignedIn { account, id_token_claims: claims })
     }
 
     fn account_key(&self, account: &Account, scopes: &[&str]) -> [u8; 32] {
-        let authority = self.config.authority.url();
-        crate::client::token::cache_key(&authority, &self.config.client_id, Some(&account.home_account_id), scopes)
+        let authority = self.application.authority().url();
+        crate::client::token::cache_key(&authority, self.application.client_id(), Some(&account.home_account_id), scopes)
     }
 
     /// An access token for the signed-in `account`: from the cache when fresh, else from its
@@ -476,7 +473,8 @@ impl SignInClient {
             .refresh_tokens
             .get(&account.home_account_id)
             .ok_or(TokenError::SignInRequired("no refresh token for this account"))?;
-        let endpoint = self.config.authority.token_endpoint().ok_or(TokenError::Configuration("no token endpoint"))?;
+        let endpoint =
+            self.application.authority().token_endpoint().ok_or(TokenError::Configuration("no token endpoint"))?;
         let scope = Self::with_oidc_scopes(scopes).join(" ");
         let grant = self
             .tokens
@@ -510,7 +508,7 @@ impl SignInClient {
     #[must_use]
     pub fn sign_out(&self, account: &Account, post_logout_redirect_uri: &str) -> String {
         self.refresh_tokens.invalidate(&account.home_account_id);
-        let endpoint = self.config.authority.logout_endpoint().unwrap_or_default();
+        let endpoint = self.application.authority().logout_endpoint().unwrap_or_default();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);
         query.append_pair("logout_hint", &account.username);
@@ -524,15 +522,18 @@ impl SignInClient {
     ///
     /// The token endpoint's error.
     pub async fn start_device_code(&self, scopes: &[&str]) -> Result<DeviceCode, TokenError> {
-        let endpoint =
-            self.config.authority.device_code_endpoint().ok_or(TokenError::Configuration("no device code endpoint"))?;
+        let endpoint = self
+            .application
+            .authority()
+            .device_code_endpoint()
+            .ok_or(TokenError::Configuration("no device code endpoint"))?;
         let scopes = Self::with_oidc_scopes(scopes);
         let scope = scopes.join(" ");
         let request = crate::client::wire::form_request(
             &endpoint,
-            &[("client_id", self.config.client_id.as_str()), ("scope", scope.as_str())],
+            &[("client_id", self.application.client_id()), ("scope", scope.as_str())],
         )?;
-        let http = self.config.http_client().ok_or(TokenError::Configuration("no HTTP transport"))?;
+        let http = self.application.http_client().ok_or(TokenError::Configuration("no HTTP transport"))?;
         let response = http.send(request).await.map_err(TokenError::Request)?;
         if response.status() != http::StatusCode::OK {
             return Err(crate::client::wire::parse_token_response(&response)
@@ -567,8 +568,8 @@ impl SignInClient {
     /// error.
     pub async fn complete_device_code(&self, device: &DeviceCode) -> Result<SignedIn, SignInError> {
         let endpoint = self
-            .config
-            .authority
+            .application
+            .authority()
             .token_endpoint()
             .ok_or(SignInError::Token(TokenError::Configuration("no token endpoint")))?;
         let deadline = tokio::time::Instant::now() + device.expires_in;

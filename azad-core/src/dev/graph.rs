@@ -69,7 +69,7 @@ pub(crate) fn membership(shared: &Shared, user: Option<&str>, function: Function
     if !for_graph {
         return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Invalid audience.");
     }
-    let app_only = crate::claims::is_app_only_token(s("idtyp"), s("scp"), s("oid"), s("sub"));
+    let app_only = crate::validation::claims::is_app_only_token(s("idtyp"), s("scp"), s("oid"), s("sub"));
     let allowed = if app_only {
         claims
             .get("roles")

@@ -3,12 +3,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::application::Application;
 use crate::authority::{Authority, Tenant, is_guid};
-use crate::claims::Claims;
 use crate::client::cache::{AcquiredToken, TokenCache};
 use crate::client::credential::ClientCredential;
 use crate::client::wire::{JWT_BEARER_GRANT, TokenGrant, form_request, parse_token_response};
@@ -16,6 +16,7 @@ use crate::config::AzureAdConfig;
 use crate::error::{OboRefusal, TokenError};
 use crate::http::HttpClient;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
 
 pub(crate) mod request;
 
@@ -112,9 +113,7 @@ impl fmt::Debug for TokenClient {
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+use crate::clock::now_secs;
 
 /// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the subject
 /// (the incoming assertion for on-behalf-of, the account for silent sign-in tokens) and the
@@ -206,14 +205,22 @@ impl TokenClient {
     /// identify incoming tokens for on-behalf-of), authenticating with `credential`.
     #[must_use]
     pub fn new(config: &AzureAdConfig, credential: ClientCredential) -> Self {
+        Self::for_application(&config.application(), credential)
+    }
+
+    /// A client for `application` (its authority and client id; its API's audiences, if any,
+    /// identify incoming tokens for on-behalf-of), authenticating with `credential`: for a
+    /// client-only application such as a daemon (see [`Application::from_env`]).
+    #[must_use]
+    pub fn for_application(app: &Application, credential: ClientCredential) -> Self {
         let mut client = Self::with_parts(
-            config.authority.clone(),
-            config.client_id.clone(),
-            config.audiences.clone(),
+            app.authority().clone(),
+            app.client_id().to_owned(),
+            app.api_audiences().to_vec(),
             credential,
-            config.http_client(),
+            app.http_client(),
         );
-        if !config.token_cache_enabled {
+        if !app.token_cache_enabled() {
             Arc::get_mut(&mut client.inner).expect("fresh client").cache_enabled = false;
         }
         client
@@ -421,10 +428,10 @@ impl TokenClient {
         }
         let authority = &inner.authority;
         match (authority.tenant(), user_tenant) {
-            (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => {
-                let host = authority.host().map(url::Url::as_str).unwrap_or_default().trim_end_matches('/');
-                Ok(format!("{host}/{tid}/oauth2/v2.0/token").into())
-            }
+            (Some(t), Some(tid)) if t.is_multi_tenant() && is_guid(tid) => authority
+                .token_endpoint_for_tenant(tid)
+                .map(Into::into)
+                .ok_or(TokenError::Configuration("no token endpoint for this authority")),
             (Some(Tenant::Common | Tenant::Organizations), None) => Err(TokenError::Configuration(
                 "client credentials need a tenant-specific authority, not `common` or `organizations`",
             )),
@@ -445,7 +452,7 @@ impl TokenClient {
             None => {
                 let payload = assertion.secret().split('.').nth(1);
                 decoded = payload
-                    .and_then(|p| crate::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
+                    .and_then(|p| crate::validation::jwt::decode_segment(p, crate::error::TokenPart::Payload).ok())
                     .and_then(|p| Claims::from_json(&p).ok());
                 let Some(c) = decoded.as_ref() else {
                     return refuse(OboRefusal::Malformed);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::claims::Claims;
+use crate::validation::claims::Claims;
 use crate::secret::BearerToken;
 
 /// One token request, for [`TokenClient::acquire`](crate::TokenClient::acquire): client

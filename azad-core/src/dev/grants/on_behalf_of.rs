@@ -49,7 +49,7 @@ pub(crate) fn on_behalf_of(
         return invalid_grant(50_013, "Assertion audience does not match the client app presenting the assertion.");
     }
     let opt = |k: &str| claims.get(k).and_then(Value::as_str);
-    if crate::claims::is_app_only_token(opt("idtyp"), opt("scp"), opt("oid"), opt("sub")) {
+    if crate::validation::claims::is_app_only_token(opt("idtyp"), opt("scp"), opt("oid"), opt("sub")) {
         return invalid_grant(50_013, "The assertion is an application token; on-behalf-of requires a user's token.");
     }
     let token_tid = s("tid").to_owned();

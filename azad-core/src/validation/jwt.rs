@@ -11,8 +11,32 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::claims::CowKey;
 use crate::error::{JsonTextError, MAX_JSON_DEPTH, TokenPart, ValidationError};
+
+/// A map key that borrows from the input when it has no escapes.
+pub(crate) struct CowKey<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowKey(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
 
 /// The three segments of a compact JWS.
 #[derive(Debug, Clone, Copy)]
@@ -261,6 +285,86 @@ pub(crate) fn kid_shape_ok(kid: &str) -> bool {
         && kid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
 }
 
+/// An RSA signature algorithm a token may be signed with.
+///
+/// `none` and the HMAC algorithms cannot be expressed: they are always refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SigningAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Entra ID uses).
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name (`RS256`, ...).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+        }
+    }
+
+    /// Parses a JOSE algorithm name; `None` for anything that is not an RSA algorithm.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "RS256" => Self::RS256,
+            "RS384" => Self::RS384,
+            "RS512" => Self::RS512,
+            "PS256" => Self::PS256,
+            "PS384" => Self::PS384,
+            "PS512" => Self::PS512,
+            _ => return None,
+        })
+    }
+
+    /// The aws-lc verification algorithm: the one `jsonwebtoken`'s aws-lc backend uses for
+    /// this algorithm (RSA moduli of 2048 to 8192 bits).
+    pub(crate) fn aws_lc_params(self) -> &'static aws_lc_rs::signature::RsaParameters {
+        use aws_lc_rs::signature as sig;
+        match self {
+            Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Self::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        }
+    }
+
+    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Self::RS256 => jsonwebtoken::Algorithm::RS256,
+            Self::RS384 => jsonwebtoken::Algorithm::RS384,
+            Self::RS512 => jsonwebtoken::Algorithm::RS512,
+            Self::PS256 => jsonwebtoken::Algorithm::PS256,
+            Self::PS384 => jsonwebtoken::Algorithm::PS384,
+            Self::PS512 => jsonwebtoken::Algorithm::PS512,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +433,7 @@ mod props {
     use serde_json::Value;
 
     use super::*;
-    use crate::claims::Claims;
+    use crate::validation::claims::Claims;
 
     fn config() -> Config {
         Config { cases: 256, failure_persistence: None, ..Config::default() }

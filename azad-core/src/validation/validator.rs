@@ -25,16 +25,18 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
-use crate::claims::Claims;
-use crate::config::{AzureAdConfig, SigningAlgorithm};
-use crate::discovery::template_matches;
+use crate::clock::{now_secs, unix_secs};
+use crate::config::AzureAdConfig;
 use crate::error::{JwksError, TokenPart, ValidationError};
-use crate::jwks::{JwksCache, Snapshot};
-use crate::jwt::{self, JoseHeader};
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
+use crate::validation::issuer::IssuerDiagnosis;
+use crate::validation::jwks::{JwksCache, Snapshot};
+use crate::validation::jwt::SigningAlgorithm;
+use crate::validation::jwt::{self, JoseHeader};
+use crate::validation::policy::ValidationPolicy;
 
 /// Microsoft Graph's application id and resource URIs: tokens for Graph are not for this API.
 const GRAPH_AUDIENCES: &[&str] = &[
@@ -103,7 +105,10 @@ mod token_cache;
 use token_cache::{CachedToken, ValidatedTokens};
 
 struct Inner {
+    /// The configuration the validator was built from (for [`TokenValidator::config`]).
     config: AzureAdConfig,
+    /// What is checked: the part of the configuration the validator reads.
+    policy: ValidationPolicy,
     jwks: JwksCache,
     /// The validated-token cache (`None` with capacity 0); its keys include a hash of everything
     /// in the configuration that affects validation.
@@ -113,9 +118,6 @@ struct Inner {
     /// swap the key set while a validation is in flight.
     #[cfg(test)]
     after_check: std::sync::Mutex<Option<Arc<tests::Pause>>>,
-    /// Validates ID tokens (sign-in) instead of access tokens: a token without a client
-    /// application claim is then expected.
-    id_tokens: bool,
     /// Metric handles (feature `metrics`; nothing otherwise).
     metrics: crate::metrics::ValidationMetrics,
     /// Several authorities behind this validator: tokens are routed to one of them by their
@@ -125,7 +127,29 @@ struct Inner {
 
 /// Validates access tokens for one API. Cheap to clone (an `Arc`); share one per API.
 ///
-/// See the [module docs](crate::validator) for an example.
+/// Validation of Entra ID access tokens: structure, header, key, signature, issuer and tenant,
+/// audience, lifetime, version, kind of token and scopes, in that order, with a cache of
+/// validated tokens.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "dev")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::{TokenValidator, ValidationError, dev::DevTenant};
+///
+/// let tenant = DevTenant::start().await?;
+/// let validator = TokenValidator::new(tenant.config());
+///
+/// let token = tenant.token().scopes(["access_as_user"]).build();
+/// let claims = validator.validate(&token).await?;
+/// assert!(claims.has_scope("access_as_user"));
+///
+/// let expired = tenant.token().expired().build();
+/// assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct TokenValidator {
@@ -142,20 +166,18 @@ impl fmt::Debug for TokenValidator {
     }
 }
 
-fn now_secs(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
-}
-
 impl TokenValidator {
     /// A validator for `config`. Synchronous: keys are fetched lazily on first use, or by
     /// [`warm_up`](Self::warm_up).
     pub fn new(config: AzureAdConfig) -> Self {
-        let jwks = JwksCache::new(&config);
-        let cache = (config.validated_token_cache_capacity > 0)
-            .then(|| ValidatedTokens::new(config.validated_token_cache_capacity, format!("{config:?}").as_bytes()));
+        Self::with_policy(config.validation_policy(), config)
+    }
+
+    /// A validator checking `policy`, with the keys (and [`config`](Self::config)) of `config`.
+    pub(crate) fn with_policy(policy: ValidationPolicy, config: AzureAdConfig) -> Self {
+        let jwks = JwksCache::new(config.jwks_options());
+        let cache = (policy.validated_token_cache_capacity > 0)
+            .then(|| ValidatedTokens::new(policy.validated_token_cache_capacity, format!("{config:?}").as_bytes()));
         Self {
             inner: Arc::new(Inner {
                 jwks,
@@ -163,24 +185,22 @@ impl TokenValidator {
                 flushed_generation: AtomicU64::new(0),
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),
-                id_tokens: false,
                 metrics: crate::metrics::ValidationMetrics::new(
-                    config.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
+                    policy.authority_name.as_deref().unwrap_or(crate::metrics::DEFAULT_AUTHORITY_LABEL),
                 ),
                 router: None,
+                policy,
                 config,
             }),
         }
     }
 
-    /// A validator of ID tokens (for sign-in): every check of an access token but the one that
-    /// refuses tokens naming no client application.
+    /// A validator of ID tokens (for sign-in) of the application of `config`: every check of
+    /// an access token but the one that refuses tokens naming no client application, for the
+    /// audience of the client id (see [`ValidationPolicy::for_id_tokens`]).
     pub(crate) fn for_id_tokens(config: AzureAdConfig) -> Self {
-        let mut validator = Self::new(config);
-        if let Some(inner) = Arc::get_mut(&mut validator.inner) {
-            inner.id_tokens = true;
-        }
-        validator
+        let policy = config.validation_policy().for_id_tokens(config.client_id());
+        Self::with_policy(policy, config)
     }
 
     /// The configuration.
@@ -224,28 +244,21 @@ impl TokenValidator {
         self.inner.jwks.warm_up().await
     }
 
-    /// Validates a token against the current time.
+    /// Validates a token against the current time (or the configured
+    /// [`clock`](crate::AzureAdConfigBuilder::clock)), returning its claims behind an `Arc`.
+    ///
+    /// A token validated before is served from the validated-token cache (one hash and one
+    /// lookup, no copy) until it expires or the key set changes; any other runs every check.
     ///
     /// # Errors
     ///
     /// The first check that failed, as a [`ValidationError`].
-    pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
-        self.validate_shared(token).await.map(Arc::unwrap_or_clone)
-    }
-
-    /// Like [`validate`](Self::validate), returning the claims behind an `Arc` (no copy on a
-    /// cache hit). A token validated before is not verified again until it expires or the key
-    /// set changes.
-    ///
-    /// # Errors
-    ///
-    /// The first check that failed, as a [`ValidationError`].
-    pub async fn validate_shared(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Claims>, ValidationError> {
         self.validate_inner(token, || BearerToken::new(token)).await
     }
 
-    /// Like [`validate_shared`](Self::validate_shared), for a token already held as a
-    /// [`BearerToken`]: the validated-token cache keeps this handle instead of a copy.
+    /// Like [`validate`](Self::validate), for a token already held as a [`BearerToken`]: the
+    /// validated-token cache keeps this handle instead of a copy.
     ///
     /// # Errors
     ///
@@ -259,8 +272,8 @@ impl TokenValidator {
         token: &str,
         keep: impl FnOnce() -> BearerToken,
     ) -> Result<Arc<Claims>, ValidationError> {
-        let now = now_secs(SystemTime::now());
-        if token.len() > self.inner.config.max_token_bytes {
+        let now = self.now();
+        if token.len() > self.inner.policy.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         if let Some(router) = &self.inner.router {
@@ -326,28 +339,24 @@ impl TokenValidator {
         }
     }
 
-    /// The claims of a token validated before and still valid, from the validated-token cache,
-    /// without any verification work beyond one hash and one lookup. `None` on a miss: call
-    /// [`validate_shared`](Self::validate_shared).
+    /// The synchronous fast path of the tower layer: the claims and the cached
+    /// [`BearerToken`] handle of a token validated before and still valid, from the
+    /// validated-token cache, with one hash and one lookup. `None` on a miss (then call
+    /// [`validate_bearer`](Self::validate_bearer)). Not a way to validate: a hook for
+    /// azad-tower, hidden from the documentation.
+    #[doc(hidden)]
     #[must_use]
-    pub fn validate_cached(&self, token: &str) -> Option<Arc<Claims>> {
-        self.validate_cached_token(token).map(|(claims, _)| claims)
-    }
-
-    /// Like [`validate_cached`](Self::validate_cached), also returning the cached
-    /// [`BearerToken`] (a shared handle: no copy of the token).
-    #[must_use]
-    pub fn validate_cached_token(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
+    pub fn try_cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
         if let Some(router) = &self.inner.router {
             return router.cached(token);
         }
         let cache = self.inner.cache.as_ref()?;
-        if token.len() > self.inner.config.max_token_bytes {
+        if token.len() > self.inner.policy.max_token_bytes {
             return None;
         }
         let generation = self.inner.jwks.generation();
         let hit = cache.get(cache.key(token))?;
-        let served = hit.serves(token, generation, now_secs(SystemTime::now())).then_some((hit.claims, hit.token));
+        let served = hit.serves(token, generation, self.now()).then_some((hit.claims, hit.token));
         if served.is_some() {
             self.inner.metrics.cache_hit();
         }
@@ -361,7 +370,7 @@ impl TokenValidator {
     ///
     /// The first check that failed, as a [`ValidationError`].
     pub async fn validate_at(&self, token: &str, time: SystemTime) -> Result<Claims, ValidationError> {
-        if token.len() > self.inner.config.max_token_bytes {
+        if token.len() > self.inner.policy.max_token_bytes {
             return Err(self.rejected(token, ValidationError::TokenTooLarge));
         }
         if let Some(router) = &self.inner.router {
@@ -370,7 +379,7 @@ impl TokenValidator {
                 Err(e) => Err(self.rejected(token, e)),
             };
         }
-        self.check(token, now_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
+        self.check(token, unix_secs(time)).await.map(|(c, _)| c).map_err(|e| self.rejected(token, e))
     }
 
     /// Names the likely cause of a rejection, where it can be detected, by reading the
@@ -384,7 +393,7 @@ impl TokenValidator {
         let claims =
             jwt::decode_segment(segments.payload, TokenPart::Payload).ok().and_then(|p| Claims::from_json(&p).ok())?;
         let graph = claims.audiences().iter().any(|a| GRAPH_AUDIENCES.contains(&a.as_str()));
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         match error {
             ValidationError::InvalidAudience | ValidationError::InvalidSignature | ValidationError::UnknownKey
                 if graph || has_nonce == Some(true) =>
@@ -398,16 +407,10 @@ impl TokenValidator {
                 _ => None,
             },
             ValidationError::InvalidIssuer | ValidationError::TenantNotAllowed => {
-                let tid = claims.tenant_id()?;
-                let ours = match cfg.authority.tenant() {
-                    Some(Tenant::Id(id)) => Some(id.eq_ignore_ascii_case(tid)),
-                    _ => cfg.allowed_tenants.as_ref().map(|list| list.iter().any(|t| t.eq_ignore_ascii_case(tid))),
-                };
-                match ours {
-                    Some(false) => Some(Diagnostic::TokenFromAnotherTenant),
-                    _ if matches!(error, ValidationError::TenantNotAllowed) => Some(Diagnostic::TokenFromAnotherTenant),
-                    _ => Some(Diagnostic::IssuerOfAnotherAuthority),
-                }
+                Some(match cfg.issuer.diagnose(claims.tenant_id()?, error) {
+                    IssuerDiagnosis::AnotherTenant => Diagnostic::TokenFromAnotherTenant,
+                    IssuerDiagnosis::AnotherAuthority => Diagnostic::IssuerOfAnotherAuthority,
+                })
             }
             ValidationError::UnknownKey => Some(Diagnostic::KeyNotInJwks),
             ValidationError::NotAnAccessToken => Some(Diagnostic::IdTokenInsteadOfAccessToken),
@@ -439,6 +442,15 @@ impl TokenValidator {
         error
     }
 
+    /// The time tokens are checked against, in seconds since the Unix epoch: the configured
+    /// clock, or the system's (read directly, without a call through the trait object).
+    fn now(&self) -> i64 {
+        match &self.inner.policy.clock {
+            None => now_secs(),
+            Some(clock) => unix_secs(clock.now()),
+        }
+    }
+
     /// Flushes the validated-token cache when the key set has changed; returns the current
     /// key-set generation.
     fn flush_on_key_change(&self, cache: &ValidatedTokens) -> u64 {
@@ -453,40 +465,6 @@ impl TokenValidator {
         generation
     }
 
-    /// The tenant rules, whatever the key source: a configuration that names a tenant accepts
-    /// only that tenant's tokens (`InvalidIssuer` otherwise), a single tenant learned from
-    /// discovery likewise, and a multi-tenant one applies `organizations` and the allow-list
-    /// (`TenantNotAllowed`).
-    fn tenant_check(&self, tid: Option<&str>, snapshot: &Snapshot) -> Result<(), ValidationError> {
-        let cfg = &self.inner.config;
-        // The tenant the configuration names: the token must say it is from that tenant.
-        if let Some(required) = &cfg.required_tenant
-            && !tid.is_some_and(|t| t.eq_ignore_ascii_case(required))
-        {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        // A single-tenant authority's tokens carry its own tenant id.
-        if let (Some(expected), Some(tid)) = (&snapshot.issuers.tenant_id, tid)
-            && !expected.eq_ignore_ascii_case(tid)
-        {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        if snapshot.issuers.is_templated() {
-            let tid = tid.unwrap_or_default();
-            if matches!(cfg.authority.tenant(), Some(Tenant::Organizations))
-                && tid.eq_ignore_ascii_case(CONSUMERS_TENANT_ID)
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-            if let Some(allowed) = &cfg.allowed_tenants
-                && !allowed.iter().any(|t| t.eq_ignore_ascii_case(tid))
-            {
-                return Err(ValidationError::TenantNotAllowed);
-            }
-        }
-        Ok(())
-    }
-
     /// The checks that need no key: audience, lifetime and the configured tenant. Used only
     /// when keys are unavailable, to tell a token that can never be valid (401) from one that
     /// must wait for the keys (503). Answers nothing about the token's authenticity.
@@ -494,9 +472,7 @@ impl TokenValidator {
         if let Err(e) = self.audience_check(claims).and_then(|()| self.expiry_check(claims, now)) {
             return Some(e);
         }
-        if let Some(required) = &self.inner.config.required_tenant
-            && !claims.tenant_id().is_some_and(|t| t.eq_ignore_ascii_case(required))
-        {
+        if !self.inner.policy.issuer.is_required_tenant(claims.tenant_id()) {
             return Some(ValidationError::InvalidIssuer);
         }
         None
@@ -507,7 +483,7 @@ impl TokenValidator {
         if claims.audiences().is_empty() {
             return Err(ValidationError::MissingClaim("aud"));
         }
-        if !claims.audiences().iter().any(|a| self.inner.config.audiences.contains(a)) {
+        if !claims.audiences().iter().any(|a| self.inner.policy.audiences.contains(a)) {
             return Err(ValidationError::InvalidAudience);
         }
         Ok(())
@@ -524,7 +500,7 @@ impl TokenValidator {
 
     /// The configured clock-skew leeway, in seconds.
     fn leeway(&self) -> i64 {
-        i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(i64::MAX)
+        i64::try_from(self.inner.policy.leeway.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Cheap checks that decide whether an unknown `kid` may trigger a key refresh: only a
@@ -537,12 +513,12 @@ impl TokenValidator {
     /// - the issuer is one of ours and names an accepted tenant;
     /// - one of the audiences is ours.
     fn looks_right(&self, header: &JoseHeader<'_>, kid: &str, claims: &Claims, snapshot: &Snapshot) -> bool {
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         let kid_ok = !kid.is_empty()
             && kid.len() <= 64
             && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         let iss_ok = !claims.issuer().is_empty() && snapshot.issuers.matches(claims.issuer(), claims.tenant_id());
-        let tenant_ok = self.tenant_check(claims.tenant_id(), snapshot).is_ok();
+        let tenant_ok = cfg.issuer.tenant_check(&snapshot.issuers, claims.tenant_id()).is_ok();
         let aud_ok = claims.audiences().iter().any(|a| cfg.audiences.contains(a));
         kid_ok && !header.nonce && iss_ok && tenant_ok && aud_ok
     }
@@ -550,7 +526,7 @@ impl TokenValidator {
     /// Runs every check; on success also returns the generation of the key set that verified
     /// the signature.
     async fn check(&self, token: &str, now: i64) -> Result<(Claims, u64), ValidationError> {
-        let cfg = &self.inner.config;
+        let cfg = &self.inner.policy;
         // 1. Size was checked by the caller. 2. Structure, header, claims.
         let segments = jwt::split(token)?;
         let (mut header_buf, mut header_spill) = ([0u8; 768], Vec::new());
@@ -614,43 +590,10 @@ impl TokenValidator {
         // kid, each is tried (in an order that does not depend on the document), and the one
         // that verifies the signature is the token's key.
         let key = verify_with_candidates(candidates, alg, &segments)?;
-        // 7. Issuer (and tenant).
+        // 7. Issuer and tenant; 8. the key's own issuer, where the JWKS publishes one.
         let iss = claims.issuer();
-        if iss.is_empty() {
-            return Err(ValidationError::MissingClaim("iss"));
-        }
-        let tid = claims.tenant_id();
-        // A templated issuer names no tenant without a GUID `tid` to fill it with.
-        if snapshot.issuers.is_templated() && !tid.is_some_and(is_guid) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        // Entra ID writes its tenant id in every token, as a lower-case GUID.
+        cfg.issuer.check(&snapshot.issuers, iss, claims.tenant_id(), key.issuer.as_deref())?;
         let entra = cfg.authority.is_entra();
-        if entra {
-            let tid = tid.ok_or(ValidationError::MissingClaim("tid"))?;
-            if !is_canonical_tenant_id(tid) {
-                return Err(ValidationError::InvalidTenantId);
-            }
-        }
-        if !snapshot.issuers.matches(iss, tid) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        self.tenant_check(tid, &snapshot)?;
-        // 8. The key's own issuer, where the JWKS publishes one: it must be the token's issuer,
-        // or (v1.0 tokens, whose keys carry v2.0 issuers) the v2.0 issuer of the same tenant.
-        if let Some(key_issuer) = &key.issuer {
-            // Both sides may be templates; compare them with the token's tid substituted.
-            let same_as_v2 = || {
-                snapshot.issuers.v2.as_deref().is_some_and(|v2| {
-                    (key_issuer == v2 && tid.is_some())
-                        || template_matches(key_issuer, tid, v2)
-                        || template_matches(v2, tid, key_issuer)
-                })
-            };
-            if !template_matches(key_issuer, tid, iss) && !same_as_v2() {
-                return Err(ValidationError::KeyIssuerMismatch);
-            }
-        }
         // 9. Audience.
         self.audience_check(&claims)?;
         // 10. Lifetime.
@@ -672,7 +615,7 @@ impl TokenValidator {
         }
         // 12. An access token names its client application (`azp` in v2.0, `appid` in v1.0);
         // Entra's ID tokens carry neither. Then scopes or roles.
-        if entra && !self.inner.id_tokens {
+        if entra && !cfg.id_tokens {
             // The claim of the token's own version, and not empty.
             let client = if ver_is_v2(iss) { claims.azp() } else { claims.appid() };
             if client.is_none_or(str::is_empty) {
@@ -704,10 +647,10 @@ fn ver_is_v2(iss: &str) -> bool {
 /// Verifies the signature with the first candidate key that accepts it. A key whose `alg`
 /// differs from the token's is not a candidate.
 fn verify_with_candidates(
-    candidates: &[Arc<crate::jwks::SigningKey>],
+    candidates: &[Arc<crate::validation::jwks::SigningKey>],
     alg: SigningAlgorithm,
     segments: &jwt::Segments<'_>,
-) -> Result<Arc<crate::jwks::SigningKey>, ValidationError> {
+) -> Result<Arc<crate::validation::jwks::SigningKey>, ValidationError> {
     let mut outcome = ValidationError::AlgorithmNotAllowed;
     for key in candidates.iter().filter(|k| k.alg.is_none_or(|a| a == alg)) {
         // The key parsed once when the key set loaded; the same verification as
@@ -736,11 +679,6 @@ fn verify_with_candidates(
         }
     }
     Err(outcome)
-}
-
-/// Entra ID's canonical tenant id: a GUID in lower case (`72f988bf-86f1-41af-91ab-2d7cd011db47`).
-fn is_canonical_tenant_id(tid: &str) -> bool {
-    is_guid(tid) && !tid.bytes().any(|b| b.is_ascii_uppercase())
 }
 
 mod authorities;

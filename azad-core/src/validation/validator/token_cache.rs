@@ -24,8 +24,8 @@
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Arc;
 
-use crate::claims::Claims;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
 
 /// One validated token.
 #[derive(Clone)]

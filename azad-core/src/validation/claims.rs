@@ -33,6 +33,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{TokenPart, ValidationError};
 use crate::secret::BearerToken;
+use crate::validation::jwt::CowKey;
 
 /// The claims of a validated access token.
 ///
@@ -100,8 +101,9 @@ impl Others {
                 Some(Raw::Json(json)) => json,
                 Some(Raw::Token(token)) => {
                     // The token was validated: its structure and payload were decoded before.
-                    let Ok(segments) = crate::jwt::split(token.secret()) else { return Map::new() };
-                    let Ok(payload) = crate::jwt::decode_segment(segments.payload, TokenPart::Payload) else {
+                    let Ok(segments) = crate::validation::jwt::split(token.secret()) else { return Map::new() };
+                    let Ok(payload) = crate::validation::jwt::decode_segment(segments.payload, TokenPart::Payload)
+                    else {
                         return Map::new();
                     };
                     decoded = payload;
@@ -216,7 +218,7 @@ impl Claims {
 
     /// Like [`from_json`](Self::from_json), keeping the buffer for the untyped claims.
     pub(crate) fn from_json_owned(json: Vec<u8>) -> Result<Self, ValidationError> {
-        crate::jwt::check_json_text(&json, TokenPart::Payload)?;
+        crate::validation::jwt::check_json_text(&json, TokenPart::Payload)?;
         let mut de = serde_json::Deserializer::from_slice(&json);
         let parsed = Deserializer::deserialize_map(&mut de, ClaimsVisitor { keep_others: false })
             .and_then(|p| de.end().map(|()| p))
@@ -517,31 +519,6 @@ impl<'de> Deserialize<'de> for Claims {
             return Err(de::Error::custom(format_args!("invalid `{claim}` claim")));
         }
         Ok(parsed.claims)
-    }
-}
-
-/// A map key that borrows from the input when it has no escapes.
-pub(crate) struct CowKey<'de>(pub(crate) Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for CowKey<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowKey<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowKey(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowKey(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowKey(Cow::Owned(v)))
-            }
-        }
-        deserializer.deserialize_str(V)
     }
 }
 

@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 use serde_json::json;
 
 use super::*;
+use crate::authority::CONSUMERS_TENANT_ID;
 use crate::config::AzureAdConfig;
-use crate::config::{StaticJwks, TokenVersions};
 use crate::dev::{DevTenant, Endpoint, Fault};
 use crate::error::TokenPart;
+use crate::validation::jwks::StaticJwks;
+use crate::validation::policy::TokenVersions;
 
 const OTHER_TENANT: &str = "0b6a5a2c-1111-4222-8333-944455556666";
 const THIRD_TENANT: &str = "0c7b6b3d-7777-4888-9999-a0aabbbbcccc";
@@ -400,16 +402,41 @@ async fn validated_tokens_are_cached_until_they_expire() {
     let dev = tenant().await;
     let v = TokenValidator::new(dev.config_builder().leeway(Duration::ZERO).build().unwrap());
     let token = dev.token().expires_in(Duration::from_secs(2)).build();
-    assert!(v.validate_cached(&token).is_none(), "never seen");
-    let first = v.validate_shared(&token).await.unwrap();
-    let second = v.validate_shared(&token).await.unwrap();
+    assert!(v.try_cached(&token).is_none(), "never seen");
+    let first = v.validate(&token).await.unwrap();
+    let second = v.validate(&token).await.unwrap();
     assert!(Arc::ptr_eq(&first, &second), "a repeated token is served from the cache");
-    assert!(Arc::ptr_eq(&first, &v.validate_cached(&token).unwrap()));
+    assert!(Arc::ptr_eq(&first, &v.try_cached(&token).unwrap().0));
     // A cache keyed by token content: a different token (same claims, new signature) misses.
-    assert!(v.validate_cached(&dev.token().build()).is_none());
+    assert!(v.try_cached(&dev.token().build()).is_none());
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    assert!(v.validate_cached(&token).is_none(), "entries never outlive exp");
-    assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::Expired);
+    assert!(v.try_cached(&token).is_none(), "entries never outlive exp");
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::Expired);
+}
+
+/// The cache path reads the injected clock too: a cached token is served until the clock
+/// passes its `exp`, and refused as expired once the clock passes `exp` plus the leeway.
+#[tokio::test]
+async fn a_cached_token_is_refused_once_the_injected_clock_passes_exp() {
+    let dev = tenant().await;
+    let clock = crate::clock::FixedClock::now();
+    let leeway = Duration::from_secs(60);
+    let v =
+        TokenValidator::new(dev.config_builder().leeway(leeway).build().unwrap().with_clock(Arc::new(clock.clone())));
+    let token = dev.token().expires_in(Duration::from_secs(600)).build();
+    let first = v.validate(&token).await.unwrap();
+    clock.advance(Duration::from_secs(599 - 5));
+    assert!(Arc::ptr_eq(&first, &v.try_cached(&token).unwrap().0), "served from the cache before exp");
+    assert!(Arc::ptr_eq(&first, &v.validate(&token).await.unwrap()));
+    // Past exp, within the leeway: the cache no longer answers, a full check still accepts.
+    clock.advance(Duration::from_secs(30));
+    assert!(v.try_cached(&token).is_none(), "entries never outlive exp on the injected clock");
+    assert!(v.validate(&token).await.is_ok());
+    // Past exp plus the leeway: refused, whatever the system clock says.
+    clock.advance(leeway);
+    assert!(v.try_cached(&token).is_none());
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::Expired);
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::Expired);
 }
 
 #[tokio::test]
@@ -417,7 +444,7 @@ async fn a_tampered_token_never_rides_on_a_cached_signature() {
     let dev = tenant().await;
     let v = validator(&dev);
     let token = dev.token().scopes(["access_as_user"]).build();
-    assert!(v.validate_shared(&token).await.is_ok());
+    assert!(v.validate(&token).await.is_ok());
     // Same signature, another payload (an elevated scope): a cache lookup by signature must
     // not serve the genuine token's claims.
     let (header, rest) = token.split_once('.').unwrap();
@@ -429,11 +456,11 @@ async fn a_tampered_token_never_rides_on_a_cached_signature() {
     claims["scp"] = "access_as_user Admin.All".into();
     let forged_payload = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims.to_string());
     let forged = format!("{header}.{forged_payload}.{signature}");
-    assert!(v.validate_cached(&forged).is_none());
+    assert!(v.try_cached(&forged).is_none());
     assert_eq!(err(&v, &forged).await, ValidationError::InvalidSignature);
     // The genuine entry is still there.
-    assert!(v.validate_cached(&token).is_some());
-    let (claims, cached) = v.validate_cached_token(&token).unwrap();
+    assert!(v.try_cached(&token).is_some());
+    let (claims, cached) = v.try_cached(&token).unwrap();
     assert_eq!(cached.secret(), token);
     assert!(!claims.has_scope("Admin.All"));
 }
@@ -443,13 +470,13 @@ async fn cache_is_flushed_when_keys_change_and_never_holds_failures() {
     let dev = tenant().await;
     let v = validator(&dev);
     let token = dev.token().build();
-    let first = v.validate_shared(&token).await.unwrap();
+    let first = v.validate(&token).await.unwrap();
     // Retire the key that signed it: after a refresh the token is no longer valid.
     let old = dev.active_kid();
     dev.rotate_keys();
     assert!(dev.retire_key(&old));
     v.jwks().refresh().await.unwrap();
-    assert_eq!(v.validate_shared(&token).await.unwrap_err(), ValidationError::UnknownKey);
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::UnknownKey);
     drop(first);
     // A failure is not cached: once the key is back (rotation never removes it here), the
     // same bad token still fails, and a good token is fine.
@@ -785,7 +812,7 @@ async fn a_key_retired_during_a_validation_never_serves_from_the_cache() {
     // The validation verifies the token with the old key set, then stalls before caching it.
     let in_flight = tokio::spawn({
         let (v, t) = (v.clone(), forged_before_revocation.clone());
-        async move { v.validate_shared(&t).await }
+        async move { v.validate(&t).await }
     });
     pause.reached.notified().await;
     *v.inner.after_check.lock().unwrap() = None;
@@ -801,7 +828,7 @@ async fn a_key_retired_during_a_validation_never_serves_from_the_cache() {
     assert!(in_flight.await.unwrap().is_ok(), "it began before the revocation");
     // From now on the retired key's token is refused: the entry written by the stalled
     // validation carries the old generation and is never served.
-    assert!(v.validate_cached(&forged_before_revocation).is_none());
+    assert!(v.try_cached(&forged_before_revocation).is_none());
     assert_eq!(err(&v, &forged_before_revocation).await, ValidationError::UnknownKey);
     let fresh = dev.token().build();
     assert!(v.validate(&fresh).await.is_ok());
@@ -818,7 +845,7 @@ async fn adding_a_key_keeps_the_generation_and_the_cache() {
     v.jwks().refresh().await.unwrap();
     assert_eq!(v.jwks().key_count(), 2);
     assert_eq!(v.jwks().generation(), generation, "a new key withdraws no trust");
-    assert!(v.validate_cached(&token).is_some(), "tokens of the kept key stay cached");
+    assert!(v.try_cached(&token).is_some(), "tokens of the kept key stay cached");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -846,7 +873,7 @@ async fn no_retired_key_is_accepted_under_concurrent_rotation() {
                     let started_in = epoch.load(Ordering::Acquire);
                     let old = retired.lock().unwrap().get(i % 7).cloned();
                     if let Some((token, retired_at)) = old {
-                        let ok = v.validate_shared(&token).await.is_ok();
+                        let ok = v.validate(&token).await.is_ok();
                         // Accepted by a validation that began after the retirement was published.
                         if ok && started_in >= retired_at {
                             violations.fetch_add(1, Ordering::Relaxed);
@@ -854,7 +881,7 @@ async fn no_retired_key_is_accepted_under_concurrent_rotation() {
                     }
                     let current = live.lock().unwrap().last().cloned();
                     if let Some(token) = current {
-                        let _ = v.validate_shared(&token).await;
+                        let _ = v.validate(&token).await;
                     }
                     tokio::task::yield_now().await;
                 }
@@ -1186,7 +1213,7 @@ async fn other_oidc_authorities_keep_their_own_tid_and_ver() {
     let dev = tenant().await;
     // The same keys and issuer, reached as a plain OpenID Connect provider (as for Azure AD B2C).
     let cfg = AzureAdConfig::builder().metadata_url(dev.metadata_url()).client_id(dev.api_client_id()).build().unwrap();
-    assert!(!cfg.authority.is_entra());
+    assert!(!cfg.authority().is_entra());
     let v = TokenValidator::new(cfg);
     assert!(v.validate(&dev.token().build()).await.is_ok());
     assert!(
@@ -1384,16 +1411,16 @@ async fn the_validated_token_cache_is_bounded_by_its_capacity() {
     let v = TokenValidator::new(dev.config_builder().validated_token_cache_capacity(64).build().unwrap());
     let tokens: Vec<String> = (0..300).map(|_| dev.token().build()).collect();
     for t in &tokens {
-        v.validate_shared(t).await.unwrap();
+        v.validate(t).await.unwrap();
     }
     let cached = v.inner.cache.as_ref().unwrap().entry_count();
     assert!(cached <= 64, "{cached} entries for a capacity of 64");
     assert!(cached > 0);
-    let served = tokens.iter().filter(|t| v.validate_cached(t).is_some()).count();
+    let served = tokens.iter().filter(|t| v.try_cached(t).is_some()).count();
     assert_eq!(u64::try_from(served).unwrap(), cached, "every entry still held serves its token");
     // Evicted tokens are validated again, in full.
     for t in &tokens {
-        assert!(v.validate_shared(t).await.is_ok());
+        assert!(v.validate(t).await.is_ok());
     }
 }
 
@@ -1404,14 +1431,14 @@ async fn cached_claims_read_untyped_members_from_the_token() {
     let dev = tenant().await;
     let v = validator(&dev);
     let token = dev.token().claim("ctry", "NZ").claim("xms_tdbr", json!({"region": "EU", "n": [1, 2]})).build();
-    let cached = v.validate_shared(&token).await.unwrap();
+    let cached = v.validate(&token).await.unwrap();
     let uncached = v.validate_at(&token, SystemTime::now()).await.unwrap();
     assert_eq!(cached.get("ctry"), Some(&json!("NZ")));
     assert_eq!(cached.get("xms_tdbr"), uncached.get("xms_tdbr"));
     assert_eq!(*cached, uncached);
     assert_eq!(serde_json::to_value(&*cached).unwrap(), serde_json::to_value(&uncached).unwrap());
     // The same entry on a hit.
-    assert!(Arc::ptr_eq(&cached, &v.validate_cached(&token).unwrap()));
+    assert!(Arc::ptr_eq(&cached, &v.try_cached(&token).unwrap().0));
     assert!(!format!("{cached:?}").contains(token.as_str()), "Debug never shows the token");
 }
 
@@ -1423,19 +1450,19 @@ async fn a_slot_serves_only_the_token_it_holds() {
     let dev = tenant().await;
     let v = validator(&dev);
     let (a, b) = (dev.token().build(), dev.token().build());
-    let claims_a = v.validate_shared(&a).await.unwrap();
+    let claims_a = v.validate(&a).await.unwrap();
     let cache = v.inner.cache.as_ref().unwrap();
     let generation = v.jwks().generation();
     let entry_a = cache.get(cache.key(&a)).unwrap();
     cache.insert(cache.key(&b), entry_a);
     let in_b_slot = cache.get(cache.key(&b)).unwrap();
     assert!(!in_b_slot.serves(&b, generation, 0), "another token's entry never serves");
-    assert!(v.validate_cached(&b).is_none());
+    assert!(v.try_cached(&b).is_none());
     cache.invalidate(cache.key(&b), &b);
     assert!(cache.get(cache.key(&b)).is_some(), "b's invalidation leaves a's entry");
-    let claims_b = v.validate_shared(&b).await.unwrap();
+    let claims_b = v.validate(&b).await.unwrap();
     assert!(!Arc::ptr_eq(&claims_a, &claims_b));
-    assert!(Arc::ptr_eq(&claims_b, &v.validate_cached(&b).unwrap()));
+    assert!(Arc::ptr_eq(&claims_b, &v.try_cached(&b).unwrap().0));
 }
 
 /// The key parsed once into aws-lc (the validator's path) and `jsonwebtoken::crypto::verify`

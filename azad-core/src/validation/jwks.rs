@@ -3,7 +3,7 @@
 //! - Readers load the current key set from an [`ArcSwap`](arc_swap) and never wait on a refresh.
 //! - One fetch at a time: concurrent refreshes wait for the fetch in flight and use its result.
 //! - An unknown `kid` may refresh the keys, at most once per
-//!   [`min_refresh_interval`](crate::config::JwksPolicy::min_refresh_interval).
+//!   [`min_refresh_interval`](JwksPolicy::min_refresh_interval).
 //! - A background task refreshes on an interval; a failed or garbage fetch never replaces the
 //!   last-known-good keys. A cold start that cannot load any key fails closed.
 //! - Conditional GETs (`If-None-Match`) keep refreshes cheap.
@@ -21,10 +21,118 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-use crate::config::{AzureAdConfig, JwksPolicy, SigningAlgorithm};
-use crate::discovery::{Issuers, ProviderMetadata, template_matches};
-use crate::error::JwksError;
+use std::path::PathBuf;
+
+use crate::authority::Authority;
+use crate::error::{ConfigError, JwksError};
 use crate::http::HttpClient;
+use crate::validation::discovery::ProviderMetadata;
+use crate::validation::issuer::{Issuers, template_matches};
+use crate::validation::jwt::SigningAlgorithm;
+
+/// How the signing-key cache refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksPolicy {
+    /// Background refresh interval (default 12 hours, like Microsoft.IdentityModel).
+    pub refresh_interval: Duration,
+    /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
+    pub min_refresh_interval: Duration,
+    /// Wait after a failed fetch before the next attempt (default 10 seconds, at least 10 ms),
+    /// doubled on each further failure up to 5 minutes (or this interval, if longer).
+    pub retry_interval: Duration,
+    /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
+    pub max_keys: usize,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        Self {
+            refresh_interval: Duration::from_secs(12 * 3600),
+            min_refresh_interval: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(10),
+            max_keys: 100,
+        }
+    }
+}
+
+/// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
+///
+/// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
+/// `{tenantid}` to accept any tenant (combine with an allow-list); with a tenant id configured,
+/// only that tenant's tokens are accepted, and an issuer naming another tenant id fails the
+/// build with [`ConfigError::Conflict`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct StaticJwks {
+    pub(crate) json: String,
+    pub(crate) issuers: Vec<String>,
+}
+
+impl StaticJwks {
+    /// A static key set from JWKS JSON text.
+    #[must_use]
+    pub fn from_json(json: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self { json: json.into(), issuers: vec![issuer.into()] }
+    }
+
+    /// Reads a JWKS file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] (`static_jwks`) if the file cannot be read.
+    pub fn from_file(path: impl Into<PathBuf>, issuer: impl Into<String>) -> Result<Self, ConfigError> {
+        let path = path.into();
+        let json = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::invalid("static_jwks", format!("cannot read {}: {e}", path.display())))?;
+        Ok(Self::from_json(json, issuer))
+    }
+
+    /// The issuers its tokens carry (templates may hold `{tenantid}`).
+    #[must_use]
+    pub fn issuers(&self) -> &[String] {
+        &self.issuers
+    }
+
+    /// Accepts one more issuer (for example both the v1 and v2 issuer of a tenant).
+    #[must_use]
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+}
+
+/// Everything the signing-key cache needs: the authority and application whose keys it loads,
+/// the accepted algorithms, the key source and refresh policy, and the HTTP client. Built by
+/// [`AzureAdConfig::jwks_options`](crate::AzureAdConfig::jwks_options).
+#[derive(Clone)]
+pub struct JwksOptions {
+    pub(crate) authority: Authority,
+    pub(crate) client_id: String,
+    pub(crate) algorithms: Vec<SigningAlgorithm>,
+    pub(crate) app_specific_signing_keys: bool,
+    pub(crate) static_jwks: Option<StaticJwks>,
+    pub(crate) policy: JwksPolicy,
+    pub(crate) http_client: Option<Arc<dyn HttpClient>>,
+    pub(crate) authority_name: Option<Arc<str>>,
+}
+
+impl fmt::Debug for JwksOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksOptions")
+            .field("authority", &self.authority.url())
+            .field("algorithms", &self.algorithms)
+            .field("app_specific_signing_keys", &self.app_specific_signing_keys)
+            .field("static_jwks", &self.static_jwks)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for StaticJwks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticJwks").field("bytes", &self.json.len()).field("issuers", &self.issuers).finish()
+    }
+}
 
 /// One usable verification key, parsed once when the JWKS is loaded.
 pub(crate) struct SigningKey {
@@ -149,7 +257,7 @@ fn usable_key(raw: &RawJwk, allowed: &[SigningAlgorithm]) -> Result<Parsed, Skip
             _ => return Err(unused("algorithm not allowed")),
         },
     };
-    let kid = raw.kid.clone().filter(|k| crate::jwt::kid_shape_ok(k)).ok_or(unused("no usable kid"))?;
+    let kid = raw.kid.clone().filter(|k| crate::validation::jwt::kid_shape_ok(k)).ok_or(unused("no usable kid"))?;
     let n = decode_number(raw.n.as_deref(), MAX_MODULUS_CHARS, "modulus is not base64url or too long")?;
     let e = decode_number(raw.e.as_deref(), 16, "exponent is not base64url or too long")?;
     // The modulus: not empty, not zero, no leading zero octets, odd, 2048 to 8192 bits.
@@ -466,7 +574,7 @@ struct Health {
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 struct Inner {
-    authority: crate::Authority,
+    authority: Authority,
     client_id: String,
     algorithms: Vec<SigningAlgorithm>,
     app_specific: bool,
@@ -508,7 +616,7 @@ impl Inner {
 ///   the app-specific JWKS, cannot be loaded, only the tokens that need it are answered with
 ///   [`KeysUnavailable`](crate::ValidationError::KeysUnavailable) (503); the others validate.
 /// - While anything fails, a background task retries with exponential back-off (from
-///   [`retry_interval`](crate::config::JwksPolicy::retry_interval), doubling, at most 5
+///   [`retry_interval`](JwksPolicy::retry_interval), doubling, at most 5
 ///   minutes), so a service started while the identity provider is down recovers by itself.
 /// - Each outage is logged once at WARN when it starts (with its cause) and once at INFO when
 ///   it ends; the attempts in between log at DEBUG.
@@ -532,10 +640,10 @@ impl fmt::Debug for JwksCache {
 
 impl JwksCache {
     /// A cache for the configured authority (or static key set). Nothing is fetched yet.
-    pub fn new(config: &AzureAdConfig) -> Self {
+    pub fn new(config: JwksOptions) -> Self {
         let is_static = config.static_jwks.is_some();
         let current = config.static_jwks.as_ref().map(|s| {
-            let keys = KeySet::parse(s.json.as_bytes(), &config.algorithms, config.jwks_policy.max_keys, "static JWKS")
+            let keys = KeySet::parse(s.json.as_bytes(), &config.algorithms, config.policy.max_keys, "static JWKS")
                 .expect("static JWKS is validated when the configuration is built");
             Arc::new(Snapshot {
                 generation: 1,
@@ -549,12 +657,12 @@ impl JwksCache {
             })
         });
         let inner = Inner {
-            authority: config.authority.clone(),
-            client_id: config.client_id.clone(),
-            algorithms: config.algorithms.clone(),
+            authority: config.authority,
+            client_id: config.client_id,
+            algorithms: config.algorithms,
             app_specific: config.app_specific_signing_keys,
-            policy: config.jwks_policy,
-            http: if is_static { None } else { config.http_client() },
+            policy: config.policy,
+            http: if is_static { None } else { config.http_client },
             is_static,
             current: ArcSwapOption::new(current),
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -841,7 +949,7 @@ impl JwksCache {
                 (p.issuers.clone(), p.metadata.clone(), p.pending_issuers.clone())
             }
             _ => {
-                let found = crate::discovery::discover(&inner.authority, http).await?;
+                let found = crate::validation::discovery::discover(&inner.authority, http).await?;
                 let mut issuers = found.issuers;
                 let mut pending = Vec::new();
                 if let Some((v1_issuer, e)) = found.v1_outage {

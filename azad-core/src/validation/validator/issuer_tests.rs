@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::authority::Cloud;
-use crate::config::StaticJwks;
 use crate::dev::{DevTenant, Endpoint, Fault};
+use crate::validation::jwks::StaticJwks;
 
 /// The tenants of issue 8's example.
 const TENANT_A: &str = "0b9d2c4e-5f1a-4e8b-9c3d-7a6e5f4d3c2b";

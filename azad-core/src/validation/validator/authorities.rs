@@ -8,12 +8,12 @@ use std::sync::atomic::AtomicU64;
 
 use super::{Inner, TokenValidator};
 use crate::authority::{CONSUMERS_TENANT_ID, Tenant, is_guid};
-use crate::claims::Claims;
 use crate::config::AzureAdConfig;
-use crate::discovery::template_matches;
 use crate::error::{ConfigError, JwksError, TokenPart, ValidationError};
-use crate::jwt;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
+use crate::validation::issuer::template_matches;
+use crate::validation::jwt;
 
 /// The label of rejections decided before any authority is chosen (no authority's issuer).
 const UNROUTED_LABEL: &str = "unrouted";
@@ -31,7 +31,7 @@ pub(super) struct Router {
 impl Router {
     /// The claims of a token one of the authorities validated before (their caches only).
     pub(super) fn cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
-        self.routes.iter().find_map(|r| r.validator.validate_cached_token(token))
+        self.routes.iter().find_map(|r| r.validator.try_cached(token))
     }
 
     /// Loads every authority's keys. The first failure is returned, after all were tried.
@@ -63,7 +63,7 @@ impl Router {
         let mut candidates: Vec<&Route> =
             self.routes.iter().filter(|r| could_issue(&r.validator.inner.config, iss)).collect();
         if candidates.len() > 1 {
-            let ours = |r: &&Route| claims.audiences().iter().any(|a| r.validator.inner.config.audiences.contains(a));
+            let ours = |r: &&Route| claims.audiences().iter().any(|a| r.validator.inner.policy.audiences.contains(a));
             if candidates.iter().any(ours) {
                 candidates.retain(ours);
             }
@@ -71,7 +71,7 @@ impl Router {
         if candidates.len() > 1 {
             let flow = user_flow(&claims);
             let of_flow = |r: &&Route| {
-                r.validator.inner.config.b2c_user_flows.as_ref().is_none_or(|flows| {
+                r.validator.inner.policy.b2c_user_flows.as_ref().is_none_or(|flows| {
                     flow.as_deref().is_some_and(|f| flows.iter().any(|x| x.eq_ignore_ascii_case(f)))
                 })
             };
@@ -102,10 +102,10 @@ pub(super) fn user_flow_check(claims: &Claims, flows: &[String]) -> Result<(), V
 fn could_issue(config: &AzureAdConfig, iss: &str) -> bool {
     let same = |expected: &str| expected.trim_end_matches('/') == iss.trim_end_matches('/');
     let guids = || guid_parts(iss);
-    if let Some(jwks) = &config.static_jwks {
-        return jwks.issuers.iter().any(|i| same(i) || guids().any(|g| template_matches(i, Some(g), iss)));
+    if let Some(jwks) = config.static_jwks() {
+        return jwks.issuers().iter().any(|i| same(i) || guids().any(|g| template_matches(i, Some(g), iss)));
     }
-    let authority = &config.authority;
+    let authority = config.authority();
     if let Some(expected) = authority.expected_oidc_issuer() {
         return same(&expected);
     }
@@ -196,8 +196,8 @@ impl TokenValidator {
         let jwks = first.validator.inner.jwks.clone();
         // The largest token any authority accepts passes the size check (each authority
         // applies its own limit again).
-        let mut config = config;
-        config.max_token_bytes = routes.iter().map(|r| r.validator.inner.config.max_token_bytes).max().unwrap_or(0);
+        let mut policy = first.validator.inner.policy.clone();
+        policy.max_token_bytes = routes.iter().map(|r| r.validator.inner.policy.max_token_bytes).max().unwrap_or(0);
         Ok(Self {
             inner: Arc::new(Inner {
                 jwks,
@@ -205,9 +205,9 @@ impl TokenValidator {
                 flushed_generation: AtomicU64::new(0),
                 #[cfg(test)]
                 after_check: std::sync::Mutex::new(None),
-                id_tokens: false,
                 metrics: crate::metrics::ValidationMetrics::new(UNROUTED_LABEL),
                 router: Some(Router { routes }),
+                policy,
                 config,
             }),
         })
@@ -222,7 +222,7 @@ impl TokenValidator {
             router
                 .routes
                 .iter()
-                .map(|r| (r.validator.inner.config.authority_name.as_deref().unwrap_or_default(), &r.validator))
+                .map(|r| (r.validator.inner.policy.authority_name.as_deref().unwrap_or_default(), &r.validator))
                 .collect()
         })
     }
@@ -253,7 +253,7 @@ mod tests {
             format!("https://contoso.b2clogin.com/{TID}/v2.0/")
         );
         // B2C tokens carry no `tid`: the tenant is bound by the issuer, not required of `tid`.
-        assert_eq!(config.required_tenant, None);
+        assert_eq!(config.validation_policy().issuer.required_tenant, None);
         let missing = AzureAdConfig::builder().b2c("contoso", "B2C_1_x").client_id(CLIENT).build().unwrap_err();
         assert!(matches!(missing, ConfigError::Invalid { field: "tenant_id", .. }), "{missing:?}");
         let both = b2c().metadata_url("https://contoso.b2clogin.com/x/.well-known/openid-configuration").build();

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use crate::authority::{Authority, TENANT_TEMPLATE};
 use crate::error::JwksError;
 use crate::http::{HttpClient, HttpRequest};
+use crate::validation::issuer::Issuers;
 
 /// The parts of an OpenID configuration document that azad uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -27,46 +28,6 @@ pub struct ProviderMetadata {
     /// The sign-out endpoint.
     #[serde(default)]
     pub end_session_endpoint: Option<String>,
-}
-
-/// The issuers a token of this authority may carry, as announced by discovery.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Issuers {
-    /// Issuer templates or exact issuers (`{tenantid}` replaced by the token's `tid`).
-    pub(crate) accepted: Vec<String>,
-    /// The v2.0 issuer (template), used to check the JWKS key `issuer` of v1.0 tokens.
-    pub(crate) v2: Option<String>,
-    /// The tenant id of a single-tenant Entra authority (learned from discovery): a token's
-    /// `tid` must equal it.
-    pub(crate) tenant_id: Option<String>,
-}
-
-impl Issuers {
-    /// `true` if any accepted issuer needs the token's `tid`.
-    pub(crate) fn is_templated(&self) -> bool {
-        self.accepted.iter().any(|i| i.contains(TENANT_TEMPLATE))
-    }
-
-    /// Matches `iss` against the accepted issuers; a templated issuer matches only with
-    /// `tid` substituted.
-    pub(crate) fn matches(&self, iss: &str, tid: Option<&str>) -> bool {
-        self.accepted.iter().any(|candidate| template_matches(candidate, tid, iss))
-    }
-}
-
-/// `true` if `template` with `{tenantid}` replaced by `tid` equals `value` (no allocation).
-/// A template without the placeholder must equal `value`; with it, `tid` is required.
-pub(crate) fn template_matches(template: &str, tid: Option<&str>, value: &str) -> bool {
-    match template.find(TENANT_TEMPLATE) {
-        None => template == value,
-        Some(at) => tid.is_some_and(|tid| {
-            let (pre, post) = (&template[..at], &template[at + TENANT_TEMPLATE.len()..]);
-            value.len() == pre.len() + tid.len() + post.len()
-                && value.starts_with(pre)
-                && value.ends_with(post)
-                && &value[pre.len()..pre.len() + tid.len()] == tid
-        }),
-    }
 }
 
 /// Fetches a JSON document with the shared client, refusing non-200 answers and non-JSON bodies.
