@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::authority::Authority;
 use crate::client::credential::ClientCredential;
-use crate::http::HttpClient;
 use crate::client::managed_identity::ManagedIdentity;
+use crate::http::HttpClient;
 
 /// An application registered in Microsoft Entra ID, as a client that acquires tokens
 /// (MSAL's "client application"): its authority, its application (client) id, its

@@ -59,8 +59,7 @@ use crate::error::ConfigError;
 use crate::http::{HttpClient, HttpOptions};
 use crate::validation::issuer::IssuerPolicy;
 use crate::validation::jwks::{JwksOptions, JwksPolicy, StaticJwks};
-// The dev tenant still names `config::SigningAlgorithm` until its own move (h-dev).
-pub(crate) use crate::validation::jwt::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 use crate::validation::policy::{TokenVersions, ValidationPolicy};
 
 /// The validated configuration of an API protected by Microsoft Entra ID.

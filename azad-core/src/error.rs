@@ -706,57 +706,6 @@ impl TokenError {
             Self::Credential(_) | Self::OnBehalfOf(_) | Self::Configuration(_) | Self::SignInRequired(_) => false,
         }
     }
-
-    /// What an API should answer its own caller when a token it needed could not be acquired,
-    /// as a [`Challenge`](crate::challenge::Challenge) (status, `WWW-Authenticate`,
-    /// `Retry-After`).
-    ///
-    /// | failure | answer |
-    /// | --- | --- |
-    /// | incoming token expired (locally, or `AADSTS500133`) or not for this API | 401 `invalid_token` |
-    /// | `interaction_required` or any claims challenge | 401 `insufficient_claims` with `claims` (base64) |
-    /// | incoming token is app-only, or consent is missing | 403 `insufficient_scope` |
-    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` (capped at [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER)) |
-    /// | this API's own credential refused (`invalid_client`), misconfiguration | 500 (logged) |
-    /// | transport failure, other 5xx, unparsable answer, other grant errors | 502 |
-    pub fn challenge(&self) -> crate::challenge::Challenge {
-        use crate::challenge::Challenge;
-        use http::StatusCode;
-        let with_error = |status: StatusCode, error: &str| Challenge::new(status).with_error(error);
-        match self {
-            Self::OnBehalfOf(OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed) => {
-                with_error(StatusCode::UNAUTHORIZED, "invalid_token")
-            }
-            Self::OnBehalfOf(OboRefusal::AppOnly) => with_error(StatusCode::FORBIDDEN, "insufficient_scope"),
-            Self::Throttled { retry_after } => {
-                Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(*retry_after)
-            }
-            Self::ServerResponse(e) => {
-                if let Some(claims) = e.claims_challenge() {
-                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims").with_claims(claims);
-                }
-                if e.is_expired_assertion() {
-                    return with_error(StatusCode::UNAUTHORIZED, "invalid_token");
-                }
-                if e.error == "interaction_required" {
-                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims");
-                }
-                if e.is_client_rejected() {
-                    return Challenge::new(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                if e.suberror.as_deref() == Some("consent_required") || e.error_codes.contains(&65_001) {
-                    return with_error(StatusCode::FORBIDDEN, "insufficient_scope");
-                }
-                if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
-                    return Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(retry_after);
-                }
-                Challenge::new(StatusCode::BAD_GATEWAY)
-            }
-            Self::Credential(_) | Self::Configuration(_) => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
-            Self::SignInRequired(_) => Challenge::new(StatusCode::UNAUTHORIZED),
-            Self::Request(_) | Self::Parse { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
-        }
-    }
 }
 
 impl From<HttpError> for TokenError {

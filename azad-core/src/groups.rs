@@ -64,11 +64,11 @@ use serde_json::Value;
 use crate::authority::Cloud;
 use crate::client::token::TokenClient;
 use crate::client::token::request::TokenRequest;
-use crate::validation::claims::Claims;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
 
 /// Graph's `checkMemberGroups` takes at most 20 group ids per request.
 const CHECK_MEMBER_GROUPS_MAX: usize = 20;

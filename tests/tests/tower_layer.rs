@@ -239,7 +239,7 @@ async fn a_users_app_role_is_no_application_permission() {
     let dev = DevTenant::start().await.unwrap();
     let app = axum::Router::new()
         .route("/reports", get(|| async { "reports" }))
-        .route_layer(azad_axum::RequireLayer::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]))
+        .route_layer(azad_axum::Require::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]))
         .layer(AzureAdAuth::new(dev.config()));
     let base = format!("http://{}", serve(app).await);
     // A user token holding the app role and no `scp` (no `idtyp`, pairwise `sub`): delegated,

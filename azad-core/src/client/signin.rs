@@ -442,7 +442,12 @@ impl SignInClient {
 
     fn account_key(&self, account: &Account, scopes: &[&str]) -> [u8; 32] {
         let authority = self.application.authority().url();
-        crate::client::token::cache_key(&authority, self.application.client_id(), Some(&account.home_account_id), scopes)
+        crate::client::token::cache_key(
+            &authority,
+            self.application.client_id(),
+            Some(&account.home_account_id),
+            scopes,
+        )
     }
 
     /// An access token for the signed-in `account`: from the cache when fresh, else from its

@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{self as sig, KeyPair as _};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::config::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// An RSA key pair of the dev tenant, with its key id.
 pub struct DevKey {

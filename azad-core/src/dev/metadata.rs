@@ -84,7 +84,7 @@ pub(crate) fn jwks_document(shared: &Shared, issuer: Option<&str>, appid: Option
     if let Some(key) = appid.and_then(|a| ring.app_keys.get(a)) {
         keys.push(key.jwk(issuer));
     }
-    if shared.signing_algorithm != crate::config::SigningAlgorithm::RS256 {
+    if shared.signing_algorithm != crate::validation::jwt::SigningAlgorithm::RS256 {
         for key in &mut keys {
             key["alg"] = shared.signing_algorithm.as_str().into();
         }

@@ -9,7 +9,7 @@ use super::faults::Faults;
 use super::keys::KeyRing;
 use super::registry::{DevUser, ManagedIdentityExpiry, Registry};
 use crate::authority::{Authority, Cloud, Tenant};
-use crate::config::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// The state of a running dev tenant.
 pub(crate) struct Shared {

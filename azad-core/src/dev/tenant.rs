@@ -57,7 +57,7 @@ pub struct DevTenantBuilder {
     port: u16,
     https: bool,
     issuers: DevIssuers,
-    signing_algorithm: crate::config::SigningAlgorithm,
+    signing_algorithm: crate::validation::jwt::SigningAlgorithm,
     api_client_secret: Option<String>,
     #[cfg(feature = "simulation")]
     simulation: Option<(crate::simulation::SimulationMode, std::path::PathBuf)>,
@@ -80,7 +80,7 @@ impl Default for DevTenantBuilder {
             port: 0,
             https: false,
             issuers: DevIssuers::Own,
-            signing_algorithm: crate::config::SigningAlgorithm::RS256,
+            signing_algorithm: crate::validation::jwt::SigningAlgorithm::RS256,
             api_client_secret: None,
             #[cfg(feature = "simulation")]
             simulation: None,
@@ -236,7 +236,7 @@ impl DevTenantBuilder {
     /// announces it as the `alg` of its published keys when it is not RS256, as providers that
     /// sign with RS384, RS512 or RSASSA-PSS do. A configuration must allow it
     /// ([`algorithms`](crate::config::AzureAdConfigBuilder::algorithms)).
-    pub fn signing_algorithm(mut self, algorithm: crate::config::SigningAlgorithm) -> Self {
+    pub fn signing_algorithm(mut self, algorithm: crate::validation::jwt::SigningAlgorithm) -> Self {
         self.signing_algorithm = algorithm;
         self
     }
@@ -622,7 +622,7 @@ impl DevTenant {
     #[must_use]
     pub fn sign_raw_bytes(&self, header: &[u8], payload: &[u8]) -> String {
         let key = self.shared.keys.read().unwrap_or_else(|e| e.into_inner()).active.clone();
-        key.sign_compact(crate::config::SigningAlgorithm::RS256, header, payload)
+        key.sign_compact(crate::validation::jwt::SigningAlgorithm::RS256, header, payload)
     }
 
     /// The key id tokens are signed with now.

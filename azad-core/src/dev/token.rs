@@ -12,7 +12,7 @@ use super::clock::now;
 use super::random::{random_bytes, random_guid};
 use super::registry::DevUser;
 use super::state::Shared;
-use crate::config::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// Access-token version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::validation::claims::Claims;
 use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
 
 /// One token request, for [`TokenClient::acquire`](crate::TokenClient::acquire): client
 /// credentials ([`app`](Self::app), RFC 6749 §4.4) or on-behalf-of

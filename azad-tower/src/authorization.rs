@@ -1,12 +1,20 @@
-//! Authorisation requirements on validated claims: delegated scopes, app roles,
-//! scope-or-app-permission, groups (with overage resolved through Microsoft Graph), an
+//! Authorisation: [`Requirement`]s on validated claims (delegated scopes, app roles,
+//! scope-or-app-permission, groups with overage resolved through Microsoft Graph, an
 //! authentication context (step-up), allowed calling applications and tenants, no guests, or
-//! any authenticated caller. Shared by the tower layers and the attribute macros.
+//! any authenticated caller), and [`authorize`]/[`authorize_async`], which check one against
+//! the layer's [`Authentication`]. Shared by the route-group layer ([`Require`](crate::Require)),
+//! the attribute macros and the gRPC checks.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use azad_core::Claims;
+use azad_core::groups::{GraphFailure, GroupResolver};
+use azad_core::{BearerToken, Claims};
+
+use crate::extension::Authentication;
+use crate::rejection::{AuthRejection, Insufficient};
 
 type Names = Cow<'static, [Cow<'static, str>]>;
 
@@ -53,27 +61,6 @@ impl fmt::Debug for Requirement {
             .field("roles", &self.roles)
             .field("values", &self.values)
             .finish()
-    }
-}
-
-/// Why claims did not meet a [`Requirement`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Insufficient {
-    /// The scopes that would satisfy the requirement (for the `scope` auth-param); empty when
-    /// the requirement is about app roles.
-    pub required_scopes: Vec<String>,
-    /// A fixed description, safe for clients.
-    pub description: &'static str,
-    /// A claims challenge (JSON) the caller can satisfy by acquiring a new token with it (an
-    /// authentication context): the answer is then 401 `insufficient_claims` with
-    /// `claims="<base64>"` rather than 403.
-    pub claims: Option<String>,
-}
-
-impl Insufficient {
-    fn new(description: &'static str) -> Self {
-        Self { required_scopes: Vec::new(), description, claims: None }
     }
 }
 
@@ -239,40 +226,86 @@ impl Requirement {
         Self { kind: Kind::Authenticated, scopes: NONE, roles: NONE, values: NONE }
     }
 
+    // The constructors the attribute macros expand to, in constants: one named constructor
+    // per shape, so that azad-macros and azad-tower agree by name, never by a number.
     #[doc(hidden)]
     #[must_use]
-    pub const fn __from_static(
-        kind: u8,
-        scopes: &'static [Cow<'static, str>],
-        roles: &'static [Cow<'static, str>],
-    ) -> Self {
-        let kind = match kind {
-            0 => Kind::AnyScope,
-            1 => Kind::AllScopes,
-            2 => Kind::AnyRole,
-            3 => Kind::AllRoles,
-            4 => Kind::ScopeOrAppPermission,
-            _ => panic!("unknown requirement kind (azad-macros and azad-tower versions differ)"),
-        };
-        Self { kind, scopes: Cow::Borrowed(scopes), roles: Cow::Borrowed(roles), values: NONE }
+    pub const fn __any_scope(names: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AnyScope, scopes: Cow::Borrowed(names), roles: NONE, values: NONE }
     }
 
     #[doc(hidden)]
     #[must_use]
-    pub const fn __from_static_values(kind: u8, values: &'static [Cow<'static, str>]) -> Self {
-        let kind = match kind {
-            5 => Kind::AnyGroup,
-            6 => Kind::AllGroups,
-            7 => Kind::AuthContext,
-            8 => Kind::CallerApp,
-            9 => Kind::Tenant,
-            10 => Kind::NoGuests,
-            11 => Kind::Authenticated,
-            // A macro and runtime crate out of step must never weaken a requirement: in the
-            // constant the attribute expands to, this is a compile error.
-            _ => panic!("unknown requirement kind (azad-macros and azad-tower versions differ)"),
-        };
-        Self { kind, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    pub const fn __all_scopes(names: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AllScopes, scopes: Cow::Borrowed(names), roles: NONE, values: NONE }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __any_role(names: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AnyRole, roles: Cow::Borrowed(names), scopes: NONE, values: NONE }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __all_roles(names: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AllRoles, roles: Cow::Borrowed(names), scopes: NONE, values: NONE }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __scope_or_app_permission(
+        scopes: &'static [Cow<'static, str>],
+        app_permissions: &'static [Cow<'static, str>],
+    ) -> Self {
+        Self {
+            kind: Kind::ScopeOrAppPermission,
+            scopes: Cow::Borrowed(scopes),
+            roles: Cow::Borrowed(app_permissions),
+            values: NONE,
+        }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __any_group(values: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AnyGroup, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __all_groups(values: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AllGroups, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __auth_context(values: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::AuthContext, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __caller_app(values: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::CallerApp, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __tenant(values: &'static [Cow<'static, str>]) -> Self {
+        Self { kind: Kind::Tenant, scopes: NONE, roles: NONE, values: Cow::Borrowed(values) }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __no_guests() -> Self {
+        Self { kind: Kind::NoGuests, scopes: NONE, roles: NONE, values: NONE }
+    }
+
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn __authenticated() -> Self {
+        Self { kind: Kind::Authenticated, scopes: NONE, roles: NONE, values: NONE }
     }
 
     /// The group ids, authentication contexts, client ids or tenant ids named by this
@@ -470,6 +503,127 @@ impl Requirement {
     }
 }
 
+/// A pending group resolution: what it needs, owned, so that its future is `'static`.
+pub(crate) struct Resolution {
+    claims: Arc<Claims>,
+    token: Option<BearerToken>,
+    resolver: Option<GroupResolver>,
+}
+
+/// The synchronous start of an authorisation: decided, or a group resolution to await.
+pub(crate) enum Start {
+    Done(Result<Arc<Claims>, AuthRejection>),
+    Resolve(Resolution),
+}
+
+const NOT_RESOLVABLE: &str = "Group membership cannot be resolved for this token";
+
+fn rejection_of(insufficient: Insufficient) -> AuthRejection {
+    if insufficient.claims.is_some() {
+        AuthRejection::InsufficientClaims(insufficient)
+    } else {
+        AuthRejection::Forbidden(insufficient)
+    }
+}
+
+/// Starts checking `requirement` against the layer's result: decided at once, or a group
+/// resolution to await.
+pub(crate) fn start(authentication: &Authentication, requirement: &Requirement) -> Start {
+    let claims = match authentication.require() {
+        Ok(claims) => claims,
+        Err(rejection) => return Start::Done(Err(rejection)),
+    };
+    match requirement.decide(claims) {
+        Decision::Allow => Start::Done(Ok(claims.clone())),
+        Decision::ResolveGroups => Start::Resolve(Resolution {
+            claims: claims.clone(),
+            token: authentication.token().cloned(),
+            resolver: authentication.group_resolver().cloned(),
+        }),
+        Decision::Deny(i) => Start::Done(Err(rejection_of(i))),
+    }
+}
+
+impl Resolution {
+    pub(crate) async fn run(self, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
+        static NO_RESOLVER_LOGGED: AtomicBool = AtomicBool::new(false);
+        let Some(resolver) = self.resolver else {
+            if !NO_RESOLVER_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    target: "azad::auth",
+                    "a token with a groups overage reached a group requirement, but no GroupResolver is configured: add `AzureAdAuth::with_group_resolver(GroupResolver::new(&config, token_client))`; such requests are refused with 500"
+                );
+            }
+            return Err(AuthRejection::MissingLayer);
+        };
+        let groups: Vec<&str> = requirement.values().collect();
+        match resolver.member_groups(&self.claims, self.token.as_ref(), &groups).await {
+            Ok(member_of) => requirement.decide_groups(&member_of).map(|()| self.claims).map_err(rejection_of),
+            // No user to look up (an application's token under on-behalf-of): not a member,
+            // and nothing to retry.
+            Err(azad_core::groups::GroupError::NoUser) => Err(AuthRejection::Forbidden(Insufficient {
+                required_scopes: Vec::new(),
+                description: NOT_RESOLVABLE,
+                claims: None,
+            })),
+            Err(e) => {
+                if let Some(claims) = e.claims_challenge() {
+                    return Err(AuthRejection::InsufficientClaims(Insufficient {
+                        required_scopes: Vec::new(),
+                        description: "Microsoft Graph requires the user to sign in again",
+                        claims: Some(claims),
+                    }));
+                }
+                Err(match resolver.failure() {
+                    GraphFailure::Forbidden => AuthRejection::Forbidden(Insufficient {
+                        required_scopes: Vec::new(),
+                        description: "Group membership could not be checked",
+                        claims: None,
+                    }),
+                    _ => AuthRejection::GroupsUnavailable { retry_after: e.retry_after() },
+                })
+            }
+        }
+    }
+}
+
+/// Like [`authorize`], resolving a groups overage through the
+/// [`GroupResolver`] of the layer (inserted by
+/// [`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)). Returns at
+/// once, without awaiting anything, for every other requirement.
+///
+/// # Errors
+///
+/// As [`authorize`]; in addition [`AuthRejection::GroupsUnavailable`] (or `Forbidden`, as the
+/// resolver is configured) when Microsoft Graph cannot answer, and
+/// [`AuthRejection::MissingLayer`] when a groups overage meets no resolver.
+pub async fn authorize_async(
+    extensions: &http::Extensions,
+    requirement: &Requirement,
+) -> Result<Arc<Claims>, AuthRejection> {
+    match start(Authentication::of(extensions)?, requirement) {
+        Start::Done(result) => result,
+        Start::Resolve(resolution) => resolution.run(requirement).await,
+    }
+}
+
+/// Checks the claims the [`AzureAdAuth`](crate::AzureAdAuth) layer stored in `extensions`
+/// against `requirement`.
+///
+/// Synchronous: a group requirement on a token with a groups overage is refused here (use
+/// [`authorize_async`] to resolve it).
+///
+/// # Errors
+///
+/// [`AuthRejection::Forbidden`] when the claims fall short, [`AuthRejection::InsufficientClaims`]
+/// for a missing authentication context, [`AuthRejection::MissingToken`] for an anonymous
+/// request (optional layer), and [`AuthRejection::MissingLayer`] when no `AzureAdAuth` layer
+/// ran: the check fails closed.
+pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
+    let claims = Authentication::of(extensions)?.require()?;
+    requirement.check(claims).map(|()| claims.clone()).map_err(rejection_of)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,14 +754,14 @@ mod tests {
         assert_eq!(Requirement::all_groups(["g"]).summary(), "group(all: g)");
         assert_eq!(Requirement::auth_context(["c1"]).summary(), "auth_context(c1)");
         assert_eq!(Requirement::no_guests().summary(), "no_guests");
-        const R: Requirement = Requirement::__from_static_values(8, &[Cow::Borrowed("x")]);
+        const R: Requirement = Requirement::__caller_app(&[Cow::Borrowed("x")]);
         assert_eq!(R, Requirement::caller_app(["x"]));
-        assert_eq!(Requirement::__from_static_values(11, &[]), Requirement::authenticated());
+        assert_eq!(Requirement::__authenticated(), Requirement::authenticated());
     }
 
     #[test]
     fn static_requirements() {
-        const REQ: Requirement = Requirement::__from_static(0, &[Cow::Borrowed("a")], &[]);
+        const REQ: Requirement = Requirement::__any_scope(&[Cow::Borrowed("a")]);
         assert!(REQ.check(&claims(r#"{"scp":"a"}"#)).is_ok());
         assert_eq!(REQ, Requirement::any_scope(["a"]));
     }

@@ -1,29 +1,5 @@
 //! Calling downstream APIs: as the signed-in user ([`OnBehalfOf`]) or as the application
 //! ([`AppToken`]), with the token client configured once on the layer.
-//!
-//! # Example
-//!
-//! ```
-//! use axum::{Json, Router, routing::get};
-//! use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
-//! use azad_core::{TokenClient, ClientCredential, dev::DevTenant};
-//!
-//! #[require_scope("access_as_user")]
-//! async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {
-//!     let response = obo
-//!         .call(reqwest::Client::new().get("http://127.0.0.1:9/api/data"), &["api://azad-downstream/Data.Read"])
-//!         .await?;
-//!     Ok(response.text().await.unwrap_or_default())
-//! }
-//!
-//! # async fn app(tenant: DevTenant) -> Router {
-//! let config = tenant.config();
-//! let client = TokenClient::new(&config, ClientCredential::secret(tenant.api_client_secret()));
-//! Router::new()
-//!     .route("/api/profile", get(profile))
-//!     .layer(AzureAdAuth::new(config).with_token_client(client))
-//! # }
-//! ```
 
 use std::sync::Arc;
 
@@ -31,78 +7,52 @@ use axum_core::extract::FromRequestParts;
 use axum_core::response::{IntoResponse, Response};
 use azad_core::Challenge;
 use azad_core::{AcquiredToken, BearerToken, TokenClient, TokenError, TokenRequest};
-use azad_tower::Anonymous;
+use azad_tower::{AuthRejection, Authentication};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::rejection::{MissingAuthLayer, Unauthenticated};
+use crate::rejection::{Rejection, respond};
 
-/// Rejection of [`OnBehalfOf`] and [`AppToken`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenClientRejection {
-    /// The `AzureAdAuth` layer did not run (500).
-    MissingAuthLayer(MissingAuthLayer),
-    /// An optional layer let an anonymous request through (401).
-    Unauthenticated(Unauthenticated),
-    /// The layer has no token client: configure `AzureAdAuth::with_token_client` (500).
-    MissingTokenClient,
-}
-
-impl TokenClientRejection {
-    /// The response status.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::MissingAuthLayer(r) => r.status(),
-            Self::Unauthenticated(r) => r.status(),
-            Self::MissingTokenClient => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The response body.
-    #[must_use]
-    pub fn body_text(&self) -> String {
-        match self {
-            Self::MissingAuthLayer(r) => r.body_text(),
-            Self::Unauthenticated(r) => r.body_text(),
-            Self::MissingTokenClient => {
-                "No token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`"
-                    .into()
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for TokenClientRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.body_text())
-    }
-}
-
-impl std::error::Error for TokenClientRejection {}
-
-impl IntoResponse for TokenClientRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::MissingAuthLayer(r) => r.into_response(),
-            Self::Unauthenticated(r) => r.into_response(),
-            Self::MissingTokenClient => {
-                tracing::error!(target: "azad::rejection", "{}", self.body_text());
-                (self.status(), self.body_text()).into_response()
-            }
-        }
-    }
-}
-
-fn token_client(parts: &Parts) -> Result<TokenClient, TokenClientRejection> {
-    parts.extensions.get::<TokenClient>().cloned().ok_or(TokenClientRejection::MissingTokenClient)
+/// The layer's token client, or a 500 naming the fix.
+fn token_client(authentication: &Authentication) -> Result<TokenClient, AuthRejection> {
+    authentication.token_client().cloned().ok_or_else(|| {
+        tracing::error!(
+            target: "azad::rejection",
+            "no token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`"
+        );
+        AuthRejection::MissingTokenClient
+    })
 }
 
 /// Acquires tokens for downstream APIs on behalf of the signed-in user (OAuth 2.0
 /// on-behalf-of), from the token this API received.
 ///
-/// See the [module docs](crate::obo) for an example.
+/// Its rejection is the same [`Rejection`] as the [`Claims`](crate::Claims) extractor's (401
+/// for an anonymous caller, 500 without the layer or without a token client).
+///
+/// # Example
+///
+/// ```
+/// use axum::{Json, Router, routing::get};
+/// use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
+/// use azad_core::{TokenClient, credential::ClientCredential, dev::DevTenant};
+///
+/// #[require_scope("access_as_user")]
+/// async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {
+///     let response = obo
+///         .call(reqwest::Client::new().get("http://127.0.0.1:9/api/data"), &["api://azad-downstream/Data.Read"])
+///         .await?;
+///     Ok(response.text().await.unwrap_or_default())
+/// }
+///
+/// # async fn app(tenant: DevTenant) -> Router {
+/// let config = tenant.config();
+/// let client = TokenClient::new(&config, ClientCredential::secret(tenant.api_client_secret()));
+/// Router::new()
+///     .route("/api/profile", get(profile))
+///     .layer(AzureAdAuth::new(config).with_token_client(client))
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct OnBehalfOf {
     client: TokenClient,
@@ -111,18 +61,15 @@ pub struct OnBehalfOf {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for OnBehalfOf {
-    type Rejection = TokenClientRejection;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let claims = parts.extensions.get::<Arc<azad_core::Claims>>().cloned();
-        let token = parts.extensions.get::<BearerToken>().cloned();
-        match (claims, token) {
-            (Some(claims), Some(token)) => Ok(Self { client: token_client(parts)?, token, claims }),
-            _ if parts.extensions.get::<Anonymous>().is_some() => {
-                Err(TokenClientRejection::Unauthenticated(Unauthenticated))
-            }
-            _ => Err(TokenClientRejection::MissingAuthLayer(MissingAuthLayer)),
-        }
+        let read = |authentication: &Authentication| {
+            let claims = authentication.require()?.clone();
+            let token = authentication.token().cloned().ok_or(AuthRejection::MissingToken)?;
+            Ok(Self { client: token_client(authentication)?, token, claims })
+        };
+        Authentication::of(&parts.extensions).and_then(read).map_err(|r| Rejection::of(&parts.extensions, r))
     }
 }
 
@@ -137,23 +84,27 @@ impl OnBehalfOf {
     ///
     /// # Errors
     ///
-    /// An [`OboError`] that answers the caller as [`TokenError::challenge`] documents.
-    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
+    /// An [`AcquireTokenError`] that answers the caller as [`TokenError::challenge`] documents.
+    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, AcquireTokenError> {
         let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
             .with_validated_claims(self.claims.clone());
-        self.client.acquire(request).await.map_err(OboError)
+        self.client.acquire(request).await.map_err(AcquireTokenError)
     }
 
     /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON).
     ///
     /// # Errors
     ///
-    /// An [`OboError`].
-    pub async fn token_for_with_claims(&self, scopes: &[&str], claims: &str) -> Result<AcquiredToken, OboError> {
+    /// An [`AcquireTokenError`].
+    pub async fn token_for_with_claims(
+        &self,
+        scopes: &[&str],
+        claims: &str,
+    ) -> Result<AcquiredToken, AcquireTokenError> {
         let request = TokenRequest::on_behalf_of(self.token.clone(), scopes.iter().copied())
             .with_validated_claims(self.claims.clone())
             .with_claims(claims);
-        self.client.acquire(request).await.map_err(OboError)
+        self.client.acquire(request).await.map_err(AcquireTokenError)
     }
 
     /// Sends `request` with a bearer token for `scopes`. A downstream 401 with a claims
@@ -174,13 +125,13 @@ impl OnBehalfOf {
         let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
         let token = self.token_for(scopes).await?;
         let response = request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
-        let Some(claims) = downstream::claims_challenge(&response) else {
+        let Some(claims) = wire::claims_challenge(&response) else {
             return Ok(response);
         };
         tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
         let token = self.token_for_with_claims(scopes, &claims).await?;
         let response = retry.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
-        match downstream::claims_challenge(&response) {
+        match wire::claims_challenge(&response) {
             Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
             None => Ok(response),
         }
@@ -195,10 +146,13 @@ pub struct AppToken {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AppToken {
-    type Rejection = TokenClientRejection;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self { client: token_client(parts)? })
+        Authentication::of(&parts.extensions)
+            .and_then(token_client)
+            .map(|client| Self { client })
+            .map_err(|r| Rejection::of(&parts.extensions, r))
     }
 }
 
@@ -207,9 +161,9 @@ impl AppToken {
     ///
     /// # Errors
     ///
-    /// An [`OboError`] (the same mapping to answers).
-    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, OboError> {
-        self.client.acquire_app_token(scopes).await.map_err(OboError)
+    /// An [`AcquireTokenError`] (the same mapping to answers).
+    pub async fn token_for(&self, scopes: &[&str]) -> Result<AcquiredToken, AcquireTokenError> {
+        self.client.acquire_app_token(scopes).await.map_err(AcquireTokenError)
     }
 
     /// Sends `request` with an app token for `scopes`.
@@ -229,7 +183,8 @@ impl AppToken {
     }
 }
 
-/// A token could not be acquired for a downstream call. Answers this API's caller as
+/// A token could not be acquired for a downstream call, on behalf of the user
+/// ([`OnBehalfOf`]) or as the application ([`AppToken`]). Answers this API's caller as
 /// [`TokenError::challenge`] documents:
 ///
 /// | failure | answer |
@@ -241,27 +196,27 @@ impl AppToken {
 /// | this API's credential refused, misconfiguration | 500 (logged) |
 /// | transport failure, other errors | 502 |
 #[derive(Debug, Clone, PartialEq)]
-pub struct OboError(pub TokenError);
+pub struct AcquireTokenError(pub TokenError);
 
-impl std::fmt::Display for OboError {
+impl std::fmt::Display for AcquireTokenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl std::error::Error for OboError {
+impl std::error::Error for AcquireTokenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         std::error::Error::source(&self.0)
     }
 }
 
-impl From<TokenError> for OboError {
+impl From<TokenError> for AcquireTokenError {
     fn from(e: TokenError) -> Self {
         Self(e)
     }
 }
 
-impl IntoResponse for OboError {
+impl IntoResponse for AcquireTokenError {
     fn into_response(self) -> Response {
         let challenge = self.0.challenge();
         let status = challenge.status();
@@ -270,9 +225,7 @@ impl IntoResponse for OboError {
         } else {
             tracing::info!(target: "azad::downstream", error = %self.0, status = status.as_u16(), "acquiring a downstream token failed");
         }
-        let mut response = (status, status.canonical_reason().unwrap_or("error").to_owned()).into_response();
-        challenge.apply_to(response.headers_mut());
-        response
+        respond(&challenge, challenge.message())
     }
 }
 
@@ -281,7 +234,7 @@ impl IntoResponse for OboError {
 #[non_exhaustive]
 pub enum DownstreamError {
     /// No token could be acquired.
-    Token(OboError),
+    Token(AcquireTokenError),
     /// The downstream API requires claims the user must satisfy by signing in again: 401
     /// `insufficient_claims` with `claims` (base64-encoded again, as Entra ID sends it) to this
     /// API's caller. Only the claims are passed on, never the downstream's other auth-params.
@@ -303,8 +256,8 @@ impl DownstreamError {
     }
 }
 
-impl From<OboError> for DownstreamError {
-    fn from(e: OboError) -> Self {
+impl From<AcquireTokenError> for DownstreamError {
+    fn from(e: AcquireTokenError) -> Self {
         Self::Token(e)
     }
 }
@@ -354,7 +307,7 @@ impl DownstreamError {
 impl IntoResponse for DownstreamError {
     fn into_response(self) -> Response {
         match &self {
-            // Logged by `OboError`.
+            // Logged by `AcquireTokenError`.
             Self::Token(_) => {}
             Self::ClaimsChallenge { .. } => {
                 tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
@@ -367,15 +320,12 @@ impl IntoResponse for DownstreamError {
             return e.into_response();
         }
         let challenge = self.challenge();
-        let status = challenge.status();
-        let mut response = (status, status.canonical_reason().unwrap_or("error")).into_response();
-        challenge.apply_to(response.headers_mut());
-        response
+        respond(&challenge, challenge.message())
     }
 }
 
 #[cfg(feature = "reqwest")]
-mod downstream {
+mod wire {
     use azad_core::Challenge;
 
     /// The claims challenge of a 401 whose `WWW-Authenticate` holds a Bearer challenge
