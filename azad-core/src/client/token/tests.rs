@@ -588,7 +588,7 @@ async fn token_endpoint_expiry_shapes() {
         let answer = body.to_string().into_bytes();
         let mock = Mock::new(move |_| Ok(http::Response::new(answer.clone())));
         let t = client(&mock).acquire_app_token(&["api://a/.default"]).await.unwrap_or_else(|e| panic!("{body}: {e}"));
-        let left = t.expires_at().duration_since(SystemTime::now()).unwrap().as_secs();
+        let left = t.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
         assert!((3590..=3600).contains(&left), "{body}: {left}");
     }
     let mock = Mock::new(|_| Ok(http::Response::new(br#"{"access_token":"opaque","expires_on":"later"}"#.to_vec())));
