@@ -9,9 +9,9 @@
 //! in a browser at the printed URL).
 #![allow(clippy::print_stdout)]
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
+use azad_core::SignInClient;
 use azad_core::dev::{DevApp, DevTenant};
-use azad_core::signin::SignInClient;
 use azad_examples::on_behalf_of;
 
 #[tokio::main]

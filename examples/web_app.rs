@@ -11,8 +11,8 @@
 //! quickstart's (and it calls a downstream API on behalf of the user for `/call-downstream`).
 #![allow(clippy::print_stdout)]
 
+use azad_core::SignInClient;
 use azad_core::dev::DevTenant;
-use azad_core::signin::SignInClient;
 use azad_examples::on_behalf_of;
 use azad_examples::web_app::{self, CredentialKind, ScriptedBrowser, Settings};
 

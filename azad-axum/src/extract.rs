@@ -4,18 +4,19 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
-use azad_tower::Anonymous;
+use azad_tower::Authentication;
 use http::request::Parts;
 use serde::Serialize;
 
-use crate::rejection::{ClaimsRejection, MissingAuthLayer, Unauthenticated};
+use crate::rejection::Rejection;
 
 /// The validated claims of the request's access token.
 ///
-/// Reads what [`AzureAdAuth`](crate::AzureAdAuth) stored; it never validates anything itself.
-/// Without the layer it fails closed (500 naming the layer). `Option<Claims>` is `None` for
-/// anonymous requests let through by an [optional](crate::AzureAdAuth::optional) layer.
-/// Dereferences to [`azad_core::Claims`] and serialises as the claims object.
+/// Reads what [`AzureAdAuth`](crate::AzureAdAuth) stored (its [`Authentication`]); it never
+/// validates anything itself. Without the layer it fails closed (500, logged with the fix).
+/// For an anonymous request let through by an [optional](crate::AzureAdAuth::optional) layer
+/// it answers 401 `WWW-Authenticate: Bearer`, like an attribute guard; `Option<Claims>` is
+/// `None` instead. Dereferences to [`azad_core::Claims`] and serialises as the claims object.
 ///
 /// ```
 /// use axum::{Json, Router, routing::get};
@@ -60,25 +61,22 @@ impl From<Claims> for Arc<azad_core::Claims> {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Claims {
-    type Rejection = ClaimsRejection;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Arc<azad_core::Claims>>() {
-            Some(claims) => Ok(Self(claims.clone())),
-            None if parts.extensions.get::<Anonymous>().is_some() => Err(Unauthenticated.into()),
-            None => Err(MissingAuthLayer.into()),
-        }
+        Authentication::of(&parts.extensions)
+            .and_then(|authentication| authentication.require().cloned())
+            .map(Self)
+            .map_err(|rejection| Rejection::of(&parts.extensions, rejection))
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
-    type Rejection = MissingAuthLayer;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
-        match parts.extensions.get::<Arc<azad_core::Claims>>() {
-            Some(claims) => Ok(Some(Self(claims.clone()))),
-            None if parts.extensions.get::<Anonymous>().is_some() => Ok(None),
-            None => Err(MissingAuthLayer),
-        }
+        Authentication::of(&parts.extensions)
+            .map(|authentication| authentication.claims().cloned().map(Self))
+            .map_err(|rejection| Rejection::of(&parts.extensions, rejection))
     }
 }

@@ -1,8 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod downstream;
 mod extract;
-pub mod obo;
+mod guard;
 #[cfg(feature = "utoipa")]
 #[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
@@ -11,9 +12,9 @@ mod rejection;
 #[cfg_attr(docsrs, doc(cfg(feature = "router")))]
 pub mod routing;
 
+pub use crate::downstream::{AcquireTokenError, AppToken, DownstreamError, OnBehalfOf};
 pub use crate::extract::Claims;
-pub use crate::obo::{AppToken, DownstreamError, OboError, OnBehalfOf, TokenClientRejection};
-pub use crate::rejection::{AuthorizationRejection, ClaimsRejection, MissingAuthLayer, Unauthenticated};
+pub use crate::rejection::Rejection;
 #[cfg(feature = "dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
 #[doc(no_inline)]
@@ -28,51 +29,16 @@ pub use azad_macros::{
 };
 #[doc(no_inline)]
 pub use azad_tower::{
-    AuthRejection, AzureAdAuth, Declaration, DefaultOnAuthError, OnAuthError, Protocol, RequireAuthorityLayer,
-    RequireLayer, Requirement, VerboseOnAuthError,
+    AuthRejection, Authentication, AzureAdAuth, Declaration, DefaultOnAuthError, OnAuthError, Protocol, Require,
+    RequireAuthority, Requirement, VerboseOnAuthError,
 };
-#[doc(no_inline)]
-pub use {azad_core, azad_tower};
 
 /// Support for the attribute macros' output. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    use std::marker::PhantomData;
-
-    use axum_core::extract::FromRequestParts;
-    use http::request::Parts;
-
     pub use std::borrow::Cow;
 
     pub use azad_tower::Requirement;
 
-    use crate::rejection::AuthorizationRejection;
-
-    /// A requirement known at compile time, implemented by the type the attributes generate.
-    pub trait Policy {
-        /// The requirement.
-        const REQUIREMENT: Requirement;
-    }
-
-    /// The companion item of an attributed handler (`__azad_route_{fn}`): its declaration.
-    pub trait HasDeclaration {
-        /// What the handler's attributes declare.
-        const DECLARATION: crate::Declaration;
-    }
-
-    /// The guard extractor the attributes add as a handler's first argument.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Guard<P>(PhantomData<P>);
-
-    impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
-        type Rejection = AuthorizationRejection;
-
-        async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-            let requirement = P::REQUIREMENT;
-            // Synchronous for every requirement but a group one on a token with a groups
-            // overage, which awaits Microsoft Graph.
-            azad_tower::authorize_async(&parts.extensions, &requirement).await.map_err(AuthorizationRejection)?;
-            Ok(Self(PhantomData))
-        }
-    }
+    pub use crate::guard::{Guard, HasDeclaration, Policy};
 }

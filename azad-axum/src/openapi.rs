@@ -6,11 +6,11 @@
 //!   and could not document it (nothing can detect that order, so keep to this one). A
 //!   `security(...)` written by hand in that `#[utoipa::path]` is a compile error: the
 //!   attribute is its one source.
-//! - For a group of routes behind a [`RequireLayer`], either
+//! - For a group of routes behind a [`Require`], either
 //!   [`RequireOpenApiExt::require`] on a `utoipa_axum::router::OpenApiRouter` (it applies the
 //!   layer and documents every operation of that router), or
 //!   [`AzureAdSecurity::route_group`] with the layer's
-//!   [`requirement`](RequireLayer::requirement) and the group's path prefix.
+//!   [`requirement`](Require::requirement) and the group's path prefix.
 //! - Then [`AzureAdSecurity::apply`] adds the OAuth2 schemes of the configured authority
 //!   (authorization code with PKCE; client credentials for app roles) and the full scope names
 //!   (`api://{client id}/{scope}`).
@@ -22,7 +22,7 @@
 //! ```
 //! use axum::Json;
 //! use azad_axum::openapi::{AzureAdSecurity, RequireOpenApiExt};
-//! use azad_axum::{AzureAdConfig, RequireLayer, require_scope};
+//! use azad_axum::{AzureAdConfig, Require, require_scope};
 //! use utoipa::OpenApi;
 //! use utoipa_axum::{router::OpenApiRouter, routes};
 //!
@@ -46,7 +46,7 @@
 //!     .tenant_id("7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f")
 //!     .client_id("a1b2c3d4-0000-4000-8000-00000000a91d")
 //!     .build()?;
-//! let reports = OpenApiRouter::new().routes(routes!(report)).require(RequireLayer::any_role(["Reports.Read.All"]));
+//! let reports = OpenApiRouter::new().routes(routes!(report)).require(Require::any_role(["Reports.Read.All"]));
 //! let (router, mut doc) =
 //!     OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(me)).merge(reports).split_for_parts();
 //! AzureAdSecurity::new(&config).apply(&mut doc);
@@ -64,16 +64,16 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use azad_tower::openapi::{APP_SCHEME, AzureAdSecurity, DELEGATED_SCHEME, require_all, security_requirements};
 
-use crate::{OnAuthError, RequireLayer};
+use crate::{OnAuthError, Require};
 
-/// [`RequireLayer`] on a `utoipa_axum` [`OpenApiRouter`]: enforced and documented at once.
+/// [`Require`] on a `utoipa_axum` [`OpenApiRouter`]: enforced and documented at once.
 pub trait RequireOpenApiExt: Sized {
     /// Applies `layer` to the routes of this router (as `route_layer`: a request that matches
     /// no route is still 404, not 403) and adds its requirement to every operation of this
     /// router's document ([`require_all`]). Call it after adding the routes it protects, before
     /// nesting or merging the router into another.
     #[must_use]
-    fn require<E>(self, layer: RequireLayer<E>) -> Self
+    fn require<E>(self, layer: Require<E>) -> Self
     where
         E: OnAuthError<Body> + Clone + Send + Sync + 'static;
 }
@@ -82,7 +82,7 @@ impl<S> RequireOpenApiExt for OpenApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    fn require<E>(self, layer: RequireLayer<E>) -> Self
+    fn require<E>(self, layer: Require<E>) -> Self
     where
         E: OnAuthError<Body> + Clone + Send + Sync + 'static,
     {

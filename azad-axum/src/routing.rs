@@ -4,20 +4,20 @@
 //! axum's `Router` does not expose its routes, so [`AuthorizedRouter`] registers them itself:
 //! handlers carrying an azad attribute are passed as [`handler!(name)`](crate::handler), which
 //! reads the declaration the attribute emitted next to the handler; a group of routes is
-//! declared by [`AuthorizedRouter::require`] (a [`RequireLayer`] applied as a route layer) or
+//! declared by [`AuthorizedRouter::require`] (a [`Require`] applied as a route layer) or
 //! [`AuthorizedRouter::allow_anonymous`]. [`AuthorizedRouter::into_router`] refuses a route
 //! that has none of these, naming its method and path, and logs the table of every route with
 //! its requirements ([`AuthorizedRouter::routes`] returns it).
 //!
 //! Public routes (`#[allow_anonymous]`) only work behind an [optional](crate::AzureAdAuth::optional)
 //! `AzureAdAuth` layer; every other route then refuses anonymous requests itself (its
-//! attribute's guard or its `RequireLayer`), so nothing is left open by accident.
+//! attribute's guard or its `Require`), so nothing is left open by accident.
 //!
 //! # Example
 //!
 //! ```
 //! use azad_axum::routing::{AuthorizedRouter, get};
-//! use azad_axum::{AzureAdAuth, RequireLayer, allow_anonymous, handler, require_scope};
+//! use azad_axum::{AzureAdAuth, Require, allow_anonymous, handler, require_scope};
 //!
 //! #[require_scope("Items.Read")]
 //! async fn list_items() -> &'static str { "[]" }
@@ -47,7 +47,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::routing::MethodRouter;
-use azad_tower::{Declaration, OnAuthError, RequireLayer, Requirement};
+use azad_tower::{Declaration, OnAuthError, Require, Requirement};
 
 /// A handler with the declaration its azad attributes emitted; made by
 /// [`handler!(name)`](crate::handler).
@@ -252,7 +252,7 @@ impl fmt::Display for UndeclaredRoutes {
             write!(f, "{method} {path}")?;
         }
         f.write_str(
-            ". Give each handler an attribute (#[require_scope(..)], #[require_authenticated], #[allow_anonymous], ...) and register it as `handler!(name)`, or cover the routes with `.require(RequireLayer::..)` or `.allow_anonymous()`",
+            ". Give each handler an attribute (#[require_scope(..)], #[require_authenticated], #[allow_anonymous], ...) and register it as `handler!(name)`, or cover the routes with `.require(Require::..)` or `.allow_anonymous()`",
         )
     }
 }
@@ -310,7 +310,7 @@ impl<S: Clone + Send + Sync + 'static> AuthorizedRouter<S> {
 
     /// Requires `layer`'s requirement on every route added so far (axum's `route_layer`):
     /// declares them all.
-    pub fn require<E>(mut self, layer: RequireLayer<E>) -> Self
+    pub fn require<E>(mut self, layer: Require<E>) -> Self
     where
         E: OnAuthError<Body> + Clone + Send + Sync + 'static,
     {

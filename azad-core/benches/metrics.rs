@@ -32,25 +32,25 @@ fn bench(c: &mut Criterion) {
     let two = TokenValidator::authorities([("other", other.config()), ("dev", dev.config())]).unwrap();
     for v in [&plain, &recorded, &two] {
         rt.block_on(v.warm_up()).unwrap();
-        ready(&rt, v.validate_shared(&token)).unwrap();
+        ready(&rt, v.validate(&token)).unwrap();
     }
 
     let mut g = c.benchmark_group("metrics");
     g.measurement_time(Duration::from_secs(8));
     g.bench_function("cache_hit_no_recorder", |b| {
-        b.iter(|| ready(&rt, plain.validate_shared(black_box(&token))).unwrap());
+        b.iter(|| ready(&rt, plain.validate(black_box(&token))).unwrap());
     });
     g.bench_function("cache_hit_prometheus_recorder", |b| {
-        b.iter(|| ready(&rt, recorded.validate_shared(black_box(&token))).unwrap());
+        b.iter(|| ready(&rt, recorded.validate(black_box(&token))).unwrap());
     });
     g.bench_function("layer_fast_path_no_recorder", |b| {
-        b.iter(|| plain.validate_cached_token(black_box(&token)).unwrap());
+        b.iter(|| plain.try_cached(black_box(&token)).unwrap());
     });
     g.bench_function("layer_fast_path_prometheus_recorder", |b| {
-        b.iter(|| recorded.validate_cached_token(black_box(&token)).unwrap());
+        b.iter(|| recorded.try_cached(black_box(&token)).unwrap());
     });
     g.bench_function("cache_hit_second_of_two_authorities", |b| {
-        b.iter(|| ready(&rt, two.validate_shared(black_box(&token))).unwrap());
+        b.iter(|| ready(&rt, two.validate(black_box(&token))).unwrap());
     });
     g.finish();
 

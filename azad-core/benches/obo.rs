@@ -5,10 +5,9 @@
 //! medians.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::dev::DevTenant;
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,25 +20,19 @@ fn bench(c: &mut Criterion) {
     let dev = rt.block_on(DevTenant::start()).unwrap();
     let client = TokenClient::new(&dev.config(), ClientCredential::secret(dev.api_client_secret()));
     let raw = dev.token().build();
-    let claims = Arc::new(rt.block_on(TokenValidator::new(dev.config()).validate(&raw)).unwrap());
+    let claims = rt.block_on(TokenValidator::new(dev.config()).validate(&raw)).unwrap();
     let assertion = BearerToken::new(raw);
     let scopes = ["api://azad-downstream/Data.Read"];
-    rt.block_on(client.acquire_on_behalf_of_validated(&assertion, claims.clone(), &scopes)).unwrap();
+    let request = || TokenRequest::on_behalf_of(assertion.clone(), scopes).with_validated_claims(claims.clone());
+    rt.block_on(client.acquire(request())).unwrap();
 
     let mut g = c.benchmark_group("on_behalf_of");
     g.measurement_time(Duration::from_secs(6));
     g.bench_function("cache_hit", |b| {
-        b.iter(|| {
-            ready(&rt, client.acquire_on_behalf_of_validated(black_box(&assertion), claims.clone(), &scopes)).unwrap()
-        });
+        b.iter(|| ready(&rt, client.acquire(black_box(request()))).unwrap());
     });
     g.bench_function("cold_exchange_dev_tenant", |b| {
-        b.iter(|| {
-            let request = TokenRequest::on_behalf_of(assertion.clone(), scopes)
-                .assertion_claims(claims.clone())
-                .force_refresh(true);
-            rt.block_on(client.acquire(request)).unwrap()
-        });
+        b.iter(|| rt.block_on(client.acquire(request().with_force_refresh(true))).unwrap());
     });
     g.finish();
 }

@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
     rt.block_on(uncached.warm_up()).unwrap();
     let cached = TokenValidator::new(dev.config());
     rt.block_on(cached.warm_up()).unwrap();
-    ready(&rt, cached.validate_shared(&token)).unwrap();
+    ready(&rt, cached.validate(&token)).unwrap();
 
     let mut g = c.benchmark_group("validate");
     g.measurement_time(Duration::from_secs(8));
@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
         let mut i = 0;
         b.iter(|| {
             i = (i + 1) % POOL;
-            ready(&rt, uncached.validate_shared(black_box(&tokens[i]))).unwrap()
+            ready(&rt, uncached.validate(black_box(&tokens[i]))).unwrap()
         });
     });
     // Never-seen tokens through the validated-token cache (miss + insert): a fresh validator,
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
                 let n = (iters - done).min(POOL as u64) as usize;
                 let start = Instant::now();
                 for t in &tokens[..n] {
-                    black_box(ready(&rt, v.validate_shared(black_box(t))).unwrap());
+                    black_box(ready(&rt, v.validate(black_box(t))).unwrap());
                 }
                 total += start.elapsed();
                 done += n as u64;
@@ -93,11 +93,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| azad_core::Claims::from_json(black_box(&payload)).unwrap());
     });
     g.bench_function("validate_cache_hit", |b| {
-        b.iter(|| ready(&rt, cached.validate_shared(black_box(&token))).unwrap());
+        b.iter(|| ready(&rt, cached.validate(black_box(&token))).unwrap());
     });
-    // The layer's fast path: `validate_cached_token` (claims and the token's handle).
+    // The layer's fast path: `try_cached` (claims and the token's handle).
     g.bench_function("cached_token_lookup", |b| {
-        b.iter(|| cached.validate_cached_token(black_box(&token)).unwrap());
+        b.iter(|| cached.try_cached(black_box(&token)).unwrap());
     });
     g.finish();
 
@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
     // sets of users), then both look up one token. Time per iteration: one lookup per thread,
     // so throughput scales by 2 × (one thread's time) / (two threads' time).
     for t in &tokens[..128] {
-        ready(&rt, cached.validate_shared(t)).unwrap();
+        ready(&rt, cached.validate(t)).unwrap();
     }
     let mut g = c.benchmark_group("cache_hit_threads");
     g.measurement_time(Duration::from_secs(5));
@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
                                 barrier.wait();
                                 let start = Instant::now();
                                 for i in 0..iters as usize {
-                                    black_box(cached.validate_cached_token(black_box(&mine[i % mine.len()])).unwrap());
+                                    black_box(cached.try_cached(black_box(&mine[i % mine.len()])).unwrap());
                                 }
                                 start.elapsed()
                             })

@@ -604,6 +604,63 @@ impl Authority {
         }
     }
 
+    /// Parses an authority URL (Microsoft.Identity.Web's `Authority`): `https://{host}/{tenant}`
+    /// or `https://{host}/{tenant}/v2.0` is that Entra authority (its host's cloud, or a custom
+    /// host); any other URL is taken as an OpenID Connect provider's issuer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InsecureUrl`] or [`ConfigError::Invalid`] naming `field`.
+    pub fn parse_url(value: &str, field: &'static str) -> Result<Self, ConfigError> {
+        let url = parse_secure_url(value, field)?;
+        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+        let tenant_segment = match segments.as_slice() {
+            [tenant] | [tenant, "v2.0"] => Some(*tenant),
+            _ => None,
+        };
+        if let Some(tenant) = tenant_segment.and_then(|t| Tenant::parse(t, field).ok()) {
+            let host = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
+            let host = match url.port() {
+                Some(port) => format!("{}://{}:{port}/", url.scheme(), url.host_str().unwrap_or_default()),
+                None => host,
+            };
+            return Self::entra_at_host(&host, tenant, field);
+        }
+        Self::oidc(value, None, field)
+    }
+
+    /// The Entra authority of a metadata URL on a Microsoft cloud host or an External ID host,
+    /// shaped `https://{host}/{tenant}[/v2.0]/.well-known/openid-configuration`; `None`
+    /// otherwise (the URL is then any OpenID Connect provider's).
+    pub(crate) fn from_entra_metadata_url(value: &str) -> Option<Self> {
+        let url = Url::parse(value.trim()).ok()?;
+        let host = url.host_str()?;
+        let microsoft =
+            Cloud::from_host(host).is_some() || host.to_ascii_lowercase().ends_with(&format!(".{EXTERNAL_ID_DOMAIN}"));
+        if url.scheme() != "https" || url.port().is_some() || url.query().is_some() || !microsoft {
+            return None;
+        }
+        let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+        let tenant = match segments.as_slice() {
+            [tenant, ".well-known", "openid-configuration"]
+            | [tenant, "v2.0", ".well-known", "openid-configuration"] => Tenant::parse(tenant, "metadata_url").ok()?,
+            _ => return None,
+        };
+        Self::entra_at_host(&format!("https://{host}/"), tenant, "metadata_url").ok()
+    }
+
+    /// The v2.0 token endpoint of the tenant `tid` on this authority's host
+    /// (`https://login.microsoftonline.com/{tid}/oauth2/v2.0/token`): where an on-behalf-of
+    /// request of a multi-tenant API goes, in the user's tenant. `None` for non-Entra
+    /// authorities.
+    #[must_use]
+    pub fn token_endpoint_for_tenant(&self, tid: &str) -> Option<String> {
+        match &self.kind {
+            AuthorityKind::Entra { host, .. } => Some(join(host, &format!("{tid}/oauth2/v2.0/token"))),
+            AuthorityKind::Oidc { .. } => None,
+        }
+    }
+
     /// Checks the tenant part of an Entra issuer announced by discovery and returns it.
     ///
     /// The tenant part must be the configured GUID, any GUID for a domain-named tenant,
@@ -622,9 +679,99 @@ impl Authority {
     }
 }
 
+/// The tenant ids (GUIDs, lower-cased) a URL names: as a path segment or as the first label
+/// of its host (External ID issuers are `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`).
+pub(crate) fn named_tenant_ids(value: &str) -> Vec<String> {
+    let Ok(url) = Url::parse(value.trim()) else {
+        return Vec::new();
+    };
+    let host_label = url.host_str().and_then(|h| h.split('.').next());
+    url.path().split('/').chain(host_label).filter(|s| is_guid(s)).map(str::to_ascii_lowercase).collect()
+}
+
+/// An Azure AD B2C policy's discovery URL:
+/// `{origin}/{tenant}.onmicrosoft.com/{user flow}/v2.0/.well-known/openid-configuration`, with
+/// `origin` defaulting to `https://{tenant}.b2clogin.com` (Azure AD B2C, "OpenID Connect
+/// metadata").
+pub(crate) fn b2c_metadata_url(origin: Option<&str>, tenant_name: &str, user_flow: &str) -> String {
+    let origin = match origin {
+        Some(o) => o.trim_end_matches('/').to_owned(),
+        None => format!("https://{tenant_name}.b2clogin.com"),
+    };
+    format!("{origin}/{tenant_name}.onmicrosoft.com/{user_flow}/v2.0/.well-known/openid-configuration")
+}
+
+/// An Azure AD B2C tenant's default issuer: `https://{tenant}.b2clogin.com/{tenant id}/v2.0/`
+/// (Azure AD B2C, "Overview of tokens", `iss`).
+pub(crate) fn b2c_issuer(tenant_name: &str, tenant_id: &str) -> String {
+    format!("https://{tenant_name}.b2clogin.com/{tenant_id}/v2.0/")
+}
+
+/// The instance (authority host) of an Entra External ID tenant by its subdomain:
+/// `https://{subdomain}.ciamlogin.com/`.
+pub(crate) fn external_id_instance(subdomain: &str) -> String {
+    format!("https://{subdomain}.{EXTERNAL_ID_DOMAIN}/")
+}
+
 impl fmt::Display for Authority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.url())
+    }
+}
+
+/// Entra URL shapes for a tenant path segment as given (a tenant id or domain, `common`,
+/// `organizations`, `consumers`), not only a parsed [`Tenant`]: the dev tenant announces and
+/// serves them for whatever segment it is asked for, and formats them here so that every Entra
+/// URL and issuer is formatted in this module. Source: Microsoft identity platform, "OpenID
+/// Connect on the Microsoft identity platform" (metadata document, `jwks_uri`, endpoints).
+#[cfg_attr(not(feature = "dev"), allow(dead_code))]
+impl Authority {
+    /// The v2.0 OpenID configuration, under `{host}/{tenant}/`.
+    pub(crate) const V2_METADATA_PATH: &'static str = "v2.0/.well-known/openid-configuration";
+    /// The v2.0 key set (`jwks_uri`), under `{host}/{tenant}/`.
+    pub(crate) const V2_JWKS_PATH: &'static str = "discovery/v2.0/keys";
+    /// The v1.0 key set, under `{host}/{tenant}/`.
+    pub(crate) const V1_JWKS_PATH: &'static str = "discovery/keys";
+    /// The v2.0 token endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_TOKEN_PATH: &'static str = "oauth2/v2.0/token";
+    /// The v1.0 token endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_TOKEN_PATH: &'static str = "oauth2/token";
+    /// The v2.0 authorization endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_AUTHORIZE_PATH: &'static str = "oauth2/v2.0/authorize";
+    /// The v1.0 authorization endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_AUTHORIZE_PATH: &'static str = "oauth2/authorize";
+    /// The v2.0 device authorization endpoint (RFC 8628), under `{host}/{tenant}/`.
+    pub(crate) const V2_DEVICE_CODE_PATH: &'static str = "oauth2/v2.0/devicecode";
+    /// The v2.0 sign-out endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V2_LOGOUT_PATH: &'static str = "oauth2/v2.0/logout";
+    /// The v1.0 sign-out endpoint, under `{host}/{tenant}/`.
+    pub(crate) const V1_LOGOUT_PATH: &'static str = "oauth2/logout";
+
+    /// `{host}/{tenant}`: the authority URL without a version, as MSAL's `authority` and Azure
+    /// Identity's `authority_host` + `tenant_id` name it (`https://login.microsoftonline.com/contoso.onmicrosoft.com`).
+    /// A trailing `/` of `host` is ignored.
+    pub(crate) fn tenant_url(host: &str, tenant: &str) -> String {
+        format!("{}/{tenant}", host.trim_end_matches('/'))
+    }
+
+    /// `{host}/{tenant}/{path}`, `path` being one of the `*_PATH` constants of this block, e.g.
+    /// `http://127.0.0.1:54321/common/oauth2/v2.0/token`. A trailing `/` of `host` is ignored.
+    pub(crate) fn tenant_endpoint(host: &str, tenant: &str, path: &str) -> String {
+        format!("{}/{tenant}/{path}", host.trim_end_matches('/'))
+    }
+
+    /// Azure AD B2C's issuer, `https://{tenant name}.b2clogin.com/{tenant id}/v2.0/` (with the
+    /// trailing `/`), for the tenant named `contoso` of `contoso.b2clogin.com`.
+    ///
+    /// Source: Azure AD B2C, "Overview of tokens" (claim `iss`).
+    pub(crate) fn b2c_issuer(tenant_name: &str, tenant_part: &str) -> String {
+        format!("https://{tenant_name}.b2clogin.com/{tenant_part}/v2.0/")
+    }
+
+    /// The `error_uri` of Entra's OAuth error bodies: its error lookup page for an `AADSTS`
+    /// code, `https://login.microsoftonline.com/error?code={code}`.
+    pub(crate) fn error_uri(code: u32) -> String {
+        format!("{}error?code={code}", Cloud::Public.authority_host())
     }
 }
 

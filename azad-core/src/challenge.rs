@@ -47,12 +47,12 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::error::ChallengeParseError;
+use crate::error::{ChallengeParseError, OboRefusal, TokenError};
 
 /// The longest `Retry-After` azad sends to its callers, and the default cap on the
 /// `Retry-After` of token and managed identity endpoints (the local throttling window of
 /// [`TokenClient`](crate::TokenClient) and the back-off of
-/// [`ManagedIdentity`](crate::managed_identity::ManagedIdentity)): 60 seconds.
+/// [`ManagedIdentity`](crate::client::managed_identity::ManagedIdentity)): 60 seconds.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// An RFC 6750 bearer challenge and the answer that carries it: HTTP status,
@@ -155,6 +155,47 @@ impl Challenge {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// The gRPC status code of this answer: the one mapping from an azad answer to gRPC, used
+    /// by the layer's gRPC responses, the method attributes' `tonic::Status` and the tonic
+    /// helpers. After the gRPC project's HTTP-to-gRPC mapping
+    /// ([http-grpc-status-mapping.md](https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md)),
+    /// with one refinement: a 400 is an RFC 6750 `invalid_request` (malformed credentials),
+    /// so it is `UNAUTHENTICATED` rather than `INTERNAL`.
+    ///
+    /// | HTTP | gRPC |
+    /// | --- | --- |
+    /// | 400, 401 | 16 `UNAUTHENTICATED` |
+    /// | 403 | 7 `PERMISSION_DENIED` |
+    /// | 404 | 12 `UNIMPLEMENTED` |
+    /// | 429, 502, 503, 504 | 14 `UNAVAILABLE` |
+    /// | 500 | 13 `INTERNAL` |
+    /// | other | 2 `UNKNOWN` |
+    #[must_use]
+    pub fn grpc_code(&self) -> u8 {
+        grpc_code_of(self.status)
+    }
+
+    /// The terse text of this answer, for response bodies and `grpc-message`: the same for
+    /// every answer with this status, never a detail of the failure.
+    ///
+    /// | HTTP | text |
+    /// | --- | --- |
+    /// | 400, 401 | `Unauthenticated` |
+    /// | 403 | `Permission denied` |
+    /// | 500 | `Internal error` |
+    /// | 503 | `Service unavailable` |
+    /// | other | the status's canonical reason (`Bad Gateway`...) |
+    #[must_use]
+    pub fn message(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 | 401 => "Unauthenticated",
+            403 => "Permission denied",
+            500 => "Internal error",
+            503 => "Service unavailable",
+            _ => self.status.canonical_reason().unwrap_or("Error"),
+        }
     }
 
     /// `realm`, if set.
@@ -334,6 +375,72 @@ fn push_quoted(out: &mut String, value: &str) {
         out.push(c);
     }
     out.push('"');
+}
+
+/// The gRPC status code of an HTTP status (see [`Challenge::grpc_code`]).
+fn grpc_code_of(status: StatusCode) -> u8 {
+    match status.as_u16() {
+        400 | 401 => 16,
+        403 => 7,
+        404 => 12,
+        429 | 502..=504 => 14,
+        500 => 13,
+        _ => 2,
+    }
+}
+
+/// The answer policy of token acquisition: what an API answers its own caller when a token it
+/// needed (on-behalf-of, client credentials) could not be acquired. Kept beside the formatter,
+/// so that error.rs holds error data only.
+impl TokenError {
+    /// What an API should answer its own caller when a token it needed could not be acquired,
+    /// as a [`Challenge`](Challenge) (status, `WWW-Authenticate`,
+    /// `Retry-After`).
+    ///
+    /// | failure | answer |
+    /// | --- | --- |
+    /// | incoming token expired (locally, or `AADSTS500133`) or not for this API | 401 `invalid_token` |
+    /// | `interaction_required` or any claims challenge | 401 `insufficient_claims` with `claims` (base64) |
+    /// | incoming token is app-only, or consent is missing | 403 `insufficient_scope` |
+    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` (capped at [`MAX_RETRY_AFTER`](MAX_RETRY_AFTER)) |
+    /// | this API's own credential refused (`invalid_client`), misconfiguration | 500 (logged) |
+    /// | transport failure, other 5xx, unparsable answer, other grant errors | 502 |
+    pub fn challenge(&self) -> Challenge {
+        let with_error = |status: StatusCode, error: &str| Challenge::new(status).with_error(error);
+        match self {
+            Self::OnBehalfOf(OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed) => {
+                with_error(StatusCode::UNAUTHORIZED, "invalid_token")
+            }
+            Self::OnBehalfOf(OboRefusal::AppOnly) => with_error(StatusCode::FORBIDDEN, "insufficient_scope"),
+            Self::Throttled { retry_after } => {
+                Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(*retry_after)
+            }
+            Self::ServerResponse(e) => {
+                if let Some(claims) = e.claims_challenge() {
+                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims").with_claims(claims);
+                }
+                if e.is_expired_assertion() {
+                    return with_error(StatusCode::UNAUTHORIZED, "invalid_token");
+                }
+                if e.error == "interaction_required" {
+                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims");
+                }
+                if e.is_client_rejected() {
+                    return Challenge::new(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+                if e.suberror.as_deref() == Some("consent_required") || e.error_codes.contains(&65_001) {
+                    return with_error(StatusCode::FORBIDDEN, "insufficient_scope");
+                }
+                if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
+                    return Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(retry_after);
+                }
+                Challenge::new(StatusCode::BAD_GATEWAY)
+            }
+            Self::Credential(_) | Self::Configuration(_) => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
+            Self::SignInRequired(_) => Challenge::new(StatusCode::UNAUTHORIZED),
+            Self::Request(_) | Self::Parse { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
+        }
+    }
 }
 
 /// Rounds a `Retry-After` up to whole seconds (a client told 1 s for 1.9 s would come back

@@ -52,245 +52,101 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::application::Application;
 use crate::authority::{Authority, Cloud, Tenant, is_guid};
+use crate::clock::Clock;
 use crate::error::ConfigError;
-use crate::http::HttpClient;
-
-/// An RSA signature algorithm a token may be signed with.
-///
-/// `none` and the HMAC algorithms cannot be expressed: they are always refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SigningAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (what Entra ID uses).
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-}
-
-impl SigningAlgorithm {
-    /// The JOSE name (`RS256`, ...).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::RS384 => "RS384",
-            Self::RS512 => "RS512",
-            Self::PS256 => "PS256",
-            Self::PS384 => "PS384",
-            Self::PS512 => "PS512",
-        }
-    }
-
-    /// Parses a JOSE algorithm name; `None` for anything that is not an RSA algorithm.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "RS256" => Self::RS256,
-            "RS384" => Self::RS384,
-            "RS512" => Self::RS512,
-            "PS256" => Self::PS256,
-            "PS384" => Self::PS384,
-            "PS512" => Self::PS512,
-            _ => return None,
-        })
-    }
-
-    /// The aws-lc verification algorithm: the one `jsonwebtoken`'s aws-lc backend uses for
-    /// this algorithm (RSA moduli of 2048 to 8192 bits).
-    pub(crate) fn aws_lc_params(self) -> &'static aws_lc_rs::signature::RsaParameters {
-        use aws_lc_rs::signature as sig;
-        match self {
-            Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-            Self::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-            Self::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-            Self::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-            Self::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-            Self::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-        }
-    }
-
-    pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Self::RS256 => jsonwebtoken::Algorithm::RS256,
-            Self::RS384 => jsonwebtoken::Algorithm::RS384,
-            Self::RS512 => jsonwebtoken::Algorithm::RS512,
-            Self::PS256 => jsonwebtoken::Algorithm::PS256,
-            Self::PS384 => jsonwebtoken::Algorithm::PS384,
-            Self::PS512 => jsonwebtoken::Algorithm::PS512,
-        }
-    }
-}
-
-impl fmt::Display for SigningAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Which access-token versions (`ver` claim) are accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TokenVersions {
-    /// v1.0 and v2.0 tokens (the default, like Microsoft.Identity.Web).
-    Both,
-    /// Only v1.0 tokens.
-    V1Only,
-    /// Only v2.0 tokens.
-    V2Only,
-}
-
-impl TokenVersions {
-    pub(crate) fn accepts(self, ver: Option<&str>) -> bool {
-        match self {
-            Self::Both => true,
-            Self::V1Only => ver == Some("1.0"),
-            Self::V2Only => ver == Some("2.0"),
-        }
-    }
-}
-
-/// How the signing-key cache refreshes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct JwksPolicy {
-    /// Background refresh interval (default 12 hours, like Microsoft.IdentityModel).
-    pub refresh_interval: Duration,
-    /// Minimum time between refreshes caused by an unknown `kid` (default 5 minutes).
-    pub min_refresh_interval: Duration,
-    /// Wait after a failed fetch before the next attempt (default 10 seconds, at least 10 ms),
-    /// doubled on each further failure up to 5 minutes (or this interval, if longer).
-    pub retry_interval: Duration,
-    /// Maximum number of keys a JWKS may hold; a larger document is refused (default 100).
-    pub max_keys: usize,
-}
-
-impl Default for JwksPolicy {
-    fn default() -> Self {
-        Self {
-            refresh_interval: Duration::from_secs(12 * 3600),
-            min_refresh_interval: Duration::from_secs(300),
-            retry_interval: Duration::from_secs(10),
-            max_keys: 100,
-        }
-    }
-}
-
-/// Limits of the HTTP client used for metadata, keys and tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct HttpOptions {
-    /// Timeout to establish a connection (default 5 seconds).
-    pub connect_timeout: Duration,
-    /// Timeout of a whole request (default 10 seconds).
-    pub timeout: Duration,
-    /// Largest accepted response body (default 512 KiB).
-    pub max_response_bytes: usize,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            timeout: Duration::from_secs(10),
-            max_response_bytes: 512 * 1024,
-        }
-    }
-}
-
-/// A JWKS document given up front, with the issuer(s) its tokens carry: no network at all.
-///
-/// For air-gapped deployments and for replaying recorded tokens. An issuer may contain
-/// `{tenantid}` to accept any tenant (combine with an allow-list); with a tenant id configured,
-/// only that tenant's tokens are accepted, and an issuer naming another tenant id fails the
-/// build with [`ConfigError::Conflict`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct StaticJwks {
-    pub(crate) json: String,
-    pub(crate) issuers: Vec<String>,
-}
-
-impl StaticJwks {
-    /// A static key set from JWKS JSON text.
-    #[must_use]
-    pub fn from_json(json: impl Into<String>, issuer: impl Into<String>) -> Self {
-        Self { json: json.into(), issuers: vec![issuer.into()] }
-    }
-
-    /// Reads a JWKS file.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Invalid`] (`static_jwks`) if the file cannot be read.
-    pub fn from_file(path: impl Into<PathBuf>, issuer: impl Into<String>) -> Result<Self, ConfigError> {
-        let path = path.into();
-        let json = std::fs::read_to_string(&path)
-            .map_err(|e| ConfigError::invalid("static_jwks", format!("cannot read {}: {e}", path.display())))?;
-        Ok(Self::from_json(json, issuer))
-    }
-
-    /// Accepts one more issuer (for example both the v1 and v2 issuer of a tenant).
-    #[must_use]
-    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuers.push(issuer.into());
-        self
-    }
-}
-
-impl fmt::Debug for StaticJwks {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticJwks").field("bytes", &self.json.len()).field("issuers", &self.issuers).finish()
-    }
-}
+use crate::http::{HttpClient, HttpOptions};
+use crate::validation::issuer::IssuerPolicy;
+use crate::validation::jwks::{JwksOptions, JwksPolicy, StaticJwks};
+use crate::validation::jwt::SigningAlgorithm;
+use crate::validation::policy::{TokenVersions, ValidationPolicy};
 
 /// The validated configuration of an API protected by Microsoft Entra ID.
 ///
-/// See the [module docs](crate::config) for an example.
+/// Three ways in, all validated the same way and all failing with a [`ConfigError`] that names
+/// the offending field in the vocabulary of the source:
+///
+/// - the builder, [`AzureAdConfig::builder`];
+/// - the environment, [`AzureAdConfig::from_env`];
+/// - serde, from a section shaped like Microsoft.Identity.Web's `AzureAd`.
+///
+/// # Audiences
+///
+/// By default a token's `aud` must be the API's client id (what Entra writes in v2.0 access
+/// tokens) or `api://{client id}` (the default App ID URI, which v1.0 access tokens carry when
+/// the client asked for it): see Microsoft identity platform, "Access tokens", claim `aud`.
+/// [`AzureAdConfigBuilder::add_audience`] accepts more on top of these (for example
+/// `spn:{client id}`, or a custom App ID URI); [`AzureAdConfigBuilder::audiences`] replaces
+/// them.
+///
+/// # Tenants, issuers and keys
+///
+/// A configuration that names a tenant accepts only that tenant's tokens, whatever the key
+/// source, and one whose parts name different tenants fails to build
+/// ([`ConfigError::Conflict`]). Issuers follow each cloud's real forms (see
+/// [`Cloud`]), and signing keys are trusted only on the authority's own origin
+/// unless [`AzureAdConfigBuilder::trusted_jwks_origin`] names another.
+///
+/// # Example
+///
+/// ```
+/// use azad_core::AzureAdConfig;
+///
+/// let cfg = AzureAdConfig::builder()
+///     .tenant_id("72f988bf-86f1-41af-91ab-2d7cd011db47")
+///     .client_id("6e74172b-be56-4843-9ff4-e66a39bb12e3")
+///     .build()?;
+/// assert_eq!(cfg.audiences(), ["6e74172b-be56-4843-9ff4-e66a39bb12e3", "api://6e74172b-be56-4843-9ff4-e66a39bb12e3"]);
+///
+/// let section: AzureAdConfig = serde_json::from_str(r#"{
+///     "Instance": "https://login.microsoftonline.com/",
+///     "TenantId": "organizations",
+///     "ClientId": "6e74172b-be56-4843-9ff4-e66a39bb12e3",
+///     "Audience": "api://my-api"
+/// }"#)?;
+/// assert!(section.authority().is_multi_tenant());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct AzureAdConfig {
-    pub(crate) authority: Authority,
-    pub(crate) client_id: String,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) allowed_tenants: Option<Vec<String>>,
+    authority: Authority,
+    client_id: String,
+    audiences: Vec<String>,
+    allowed_tenants: Option<Vec<String>>,
     /// The tenant id the configuration names (a tenant id, `consumers`, or a tenant id given
     /// with a metadata URL): every accepted token's `tid` must be it, whatever the key source.
-    pub(crate) required_tenant: Option<String>,
-    pub(crate) token_versions: TokenVersions,
-    pub(crate) algorithms: Vec<SigningAlgorithm>,
-    pub(crate) leeway: Duration,
-    pub(crate) require_scopes_or_roles: bool,
-    pub(crate) app_specific_signing_keys: bool,
-    pub(crate) static_jwks: Option<StaticJwks>,
-    pub(crate) jwks_policy: JwksPolicy,
-    pub(crate) http_options: HttpOptions,
-    pub(crate) max_token_bytes: usize,
-    pub(crate) validated_token_cache_capacity: u64,
-    pub(crate) http_client: Option<Arc<dyn HttpClient>>,
+    required_tenant: Option<String>,
+    token_versions: TokenVersions,
+    algorithms: Vec<SigningAlgorithm>,
+    leeway: Duration,
+    require_scopes_or_roles: bool,
+    app_specific_signing_keys: bool,
+    static_jwks: Option<StaticJwks>,
+    jwks_policy: JwksPolicy,
+    http_options: HttpOptions,
+    max_token_bytes: usize,
+    validated_token_cache_capacity: u64,
+    http_client: Option<Arc<dyn HttpClient>>,
     /// Extra trusted root certificates (DER) of the default HTTP client.
-    pub(crate) extra_root_certificates: Vec<Vec<u8>>,
+    extra_root_certificates: Vec<Vec<u8>>,
     /// How this application authenticates when it acquires tokens, if configured.
-    pub(crate) client_credential: Option<crate::credential::ClientCredential>,
+    client_credential: Option<crate::client::credential::ClientCredential>,
     /// The managed identity this application uses, if configured.
-    pub(crate) managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    managed_identity: Option<crate::client::managed_identity::ManagedIdentity>,
     /// Whether acquired tokens are cached (default `true`).
-    pub(crate) token_cache_enabled: bool,
+    token_cache_enabled: bool,
     /// The open cassette when recording or replaying; `None` when the simulation is disabled.
     #[cfg(feature = "simulation")]
-    pub(crate) simulation: Option<crate::simulation::Simulation>,
+    simulation: Option<crate::simulation::Simulation>,
     /// The name of this authority: [`Claims::authority`](crate::Claims::authority) and the
     /// `authority` metric label.
-    pub(crate) authority_name: Option<Arc<str>>,
+    authority_name: Option<Arc<str>>,
     /// Azure AD B2C: the user flows (policies) whose tokens are accepted, checked against the
     /// token's `tfp` (or `acr`) claim, case-insensitively.
-    pub(crate) b2c_user_flows: Option<Vec<String>>,
+    b2c_user_flows: Option<Vec<String>>,
+    /// The clock tokens' `exp` and `nbf` are checked against (`None`: the system clock).
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl fmt::Debug for AzureAdConfig {
@@ -319,6 +175,7 @@ impl fmt::Debug for AzureAdConfig {
             .field("simulation", &self.simulation_mode())
             .field("authority_name", &self.authority_name)
             .field("b2c_user_flows", &self.b2c_user_flows)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -351,7 +208,7 @@ impl AzureAdConfig {
     ///
     /// The application's own credential, for acquiring tokens
     /// ([`client_credential`](Self::client_credential)), is the first of these that is set,
-    /// in the order of [`ClientCredential::from_env`](crate::credential::ClientCredential::from_env)
+    /// in the order of [`ClientCredential::from_env`](crate::client::credential::ClientCredential::from_env)
     /// and Azure Identity's `EnvironmentCredential`:
     ///
     /// | precedence | variables | credential |
@@ -510,6 +367,12 @@ impl AzureAdConfig {
         Ok(self)
     }
 
+    /// The fixed key set given with [`static_jwks`](AzureAdConfigBuilder::static_jwks), if any.
+    #[must_use]
+    pub fn static_jwks(&self) -> Option<&StaticJwks> {
+        self.static_jwks.as_ref()
+    }
+
     /// The signing-key refresh policy.
     #[must_use]
     pub fn jwks_policy(&self) -> JwksPolicy {
@@ -566,14 +429,14 @@ impl AzureAdConfig {
     /// configuration says (see [`from_env`](Self::from_env) and
     /// [`AzureAdConfigBuilder::client_credential`]).
     #[must_use]
-    pub fn client_credential(&self) -> Option<crate::credential::ClientCredential> {
+    pub fn client_credential(&self) -> Option<crate::client::credential::ClientCredential> {
         self.client_credential.clone()
     }
 
     /// The managed identity this application uses (`AZURE_USE_MANAGED_IDENTITY`), recording
     /// or replaying with the configuration when it does (feature `simulation`).
     #[must_use]
-    pub fn managed_identity(&self) -> Option<crate::managed_identity::ManagedIdentity> {
+    pub fn managed_identity(&self) -> Option<crate::client::managed_identity::ManagedIdentity> {
         let identity = self.managed_identity.clone()?;
         #[cfg(feature = "simulation")]
         if let Some(simulation) = &self.simulation {
@@ -602,6 +465,103 @@ impl AzureAdConfig {
     pub fn with_http_client(mut self, client: Arc<dyn HttpClient>) -> Self {
         self.http_client = Some(client);
         self
+    }
+
+    /// Returns a copy that checks `exp` and `nbf` against `clock` instead of the system clock,
+    /// on every path of the validator (its validated-token cache included); see
+    /// [`AzureAdConfigBuilder::clock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The application identity clients act as (authority, client id, credential, HTTP
+    /// client): what [`TokenClient`](crate::TokenClient) and
+    /// [`SignInClient`](crate::client::signin::SignInClient) read. The API's audiences ride along,
+    /// for the on-behalf-of check of incoming assertions.
+    #[must_use]
+    pub fn application(&self) -> Application {
+        Application {
+            authority: self.authority.clone(),
+            client_id: self.client_id.clone(),
+            api_audiences: self.audiences.clone(),
+            http_client: self.http_client(),
+            token_cache_enabled: self.token_cache_enabled,
+            client_credential: self.client_credential(),
+            managed_identity: self.managed_identity(),
+        }
+    }
+
+    /// The validation policy of this API's access tokens: what
+    /// [`TokenValidator`](crate::TokenValidator) checks besides the signature.
+    #[must_use]
+    pub fn validation_policy(&self) -> ValidationPolicy {
+        ValidationPolicy {
+            authority: self.authority.clone(),
+            audiences: self.audiences.clone(),
+            issuer: IssuerPolicy {
+                authority: self.authority.clone(),
+                required_tenant: self.required_tenant.clone(),
+                allowed_tenants: self.allowed_tenants.clone(),
+            },
+            token_versions: self.token_versions,
+            algorithms: self.algorithms.clone(),
+            leeway: self.leeway,
+            require_scopes_or_roles: self.require_scopes_or_roles,
+            max_token_bytes: self.max_token_bytes,
+            validated_token_cache_capacity: self.validated_token_cache_capacity,
+            b2c_user_flows: self.b2c_user_flows.clone(),
+            authority_name: self.authority_name.clone(),
+            clock: self.clock.clone(),
+            id_tokens: false,
+        }
+    }
+
+    /// The options of the signing-key cache: where keys come from and how they refresh.
+    #[must_use]
+    pub fn jwks_options(&self) -> JwksOptions {
+        JwksOptions {
+            authority: self.authority.clone(),
+            client_id: self.client_id.clone(),
+            algorithms: self.algorithms.clone(),
+            app_specific_signing_keys: self.app_specific_signing_keys,
+            static_jwks: self.static_jwks.clone(),
+            policy: self.jwks_policy,
+            http_client: if self.static_jwks.is_some() { None } else { self.http_client() },
+            authority_name: self.authority_name.clone(),
+        }
+    }
+
+    /// The injected clock, if any (`None`: the system clock).
+    #[must_use]
+    pub fn clock(&self) -> Option<&Arc<dyn Clock>> {
+        self.clock.as_ref()
+    }
+}
+
+impl From<&AzureAdConfig> for Application {
+    fn from(config: &AzureAdConfig) -> Self {
+        config.application()
+    }
+}
+
+impl From<AzureAdConfig> for Application {
+    fn from(config: AzureAdConfig) -> Self {
+        config.application()
+    }
+}
+
+impl Application {
+    /// The application identity from the process environment: the variables of
+    /// [`AzureAdConfig::from_env`] that name the authority, the client id and the credential
+    /// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_AUTHORITY_HOST`, `AZURE_CLIENT_SECRET`...).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the environment variable at fault.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        AzureAdConfig::from_env().map(|config| config.application())
     }
 }
 
@@ -703,8 +663,8 @@ fn env_credential(
     get: &impl Fn(&str) -> Option<String>,
     mut b: AzureAdConfigBuilder,
 ) -> Result<AzureAdConfigBuilder, ConfigError> {
-    use crate::credential::{CertificateCredential, ClientCredential};
-    use crate::managed_identity::{ManagedIdentity, ManagedIdentityId};
+    use crate::client::credential::{CertificateCredential, ClientCredential};
+    use crate::client::managed_identity::{ManagedIdentity, ManagedIdentityId};
     let use_mi = env_bool(get, "AZURE_USE_MANAGED_IDENTITY")?;
     let mi_client_id = get("AZURE_MANAGED_IDENTITY_CLIENT_ID");
     let secret = get("AZURE_CLIENT_SECRET");
@@ -832,14 +792,15 @@ pub struct AzureAdConfigBuilder {
     validated_token_cache_capacity: Option<u64>,
     http_client: Option<Arc<dyn HttpClient>>,
     extra_roots: Vec<RootSource>,
-    client_credential: Option<crate::credential::ClientCredential>,
-    managed_identity: Option<crate::managed_identity::ManagedIdentity>,
+    client_credential: Option<crate::client::credential::ClientCredential>,
+    managed_identity: Option<crate::client::managed_identity::ManagedIdentity>,
     token_cache_disabled: bool,
     #[cfg(feature = "simulation")]
     simulation: Option<(crate::simulation::SimulationMode, Option<PathBuf>)>,
     authority_name: Option<String>,
     /// Azure AD B2C: tenant name and user flows.
     b2c: Option<(String, Vec<String>)>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 /// Checks an authority name: 1 to 64 ASCII letters, digits, `-`, `_` or `.` (a bounded metric
@@ -1117,6 +1078,15 @@ impl AzureAdConfigBuilder {
         self
     }
 
+    /// The clock tokens' `exp` and `nbf` (RFC 7519 §4.1.4, §4.1.5) are checked against, on
+    /// every path of the validator, its validated-token cache included (default: the system
+    /// clock). For tests and replays: a [`FixedClock`](crate::FixedClock) lets a test move
+    /// past a cached token's expiry.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Largest accepted token in bytes, checked before any decoding (default 16 KiB).
     pub fn max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = Some(max);
@@ -1136,17 +1106,17 @@ impl AzureAdConfigBuilder {
     ///
     /// With [`managed_identity`](Self::managed_identity) too, [`build`](Self::build) fails with
     /// [`ConfigError::Conflict`]: a managed identity is itself the credential.
-    pub fn client_credential(mut self, credential: crate::credential::ClientCredential) -> Self {
+    pub fn client_credential(mut self, credential: crate::client::credential::ClientCredential) -> Self {
         self.client_credential = Some(credential);
         self
     }
 
     /// Uses this managed identity: as the application's credential (federated, see
-    /// [`ClientCredential::managed_identity_federation`](crate::credential::ClientCredential::managed_identity_federation))
+    /// [`ClientCredential::managed_identity_federation`](crate::client::credential::ClientCredential::managed_identity_federation))
     /// and through [`AzureAdConfig::managed_identity`].
     ///
     /// Environment: `AZURE_USE_MANAGED_IDENTITY`, `AZURE_MANAGED_IDENTITY_CLIENT_ID`.
-    pub fn managed_identity(mut self, identity: crate::managed_identity::ManagedIdentity) -> Self {
+    pub fn managed_identity(mut self, identity: crate::client::managed_identity::ManagedIdentity) -> Self {
         self.managed_identity = Some(identity);
         self
     }
@@ -1245,7 +1215,7 @@ impl AzureAdConfigBuilder {
     ///
     /// Source: Microsoft Entra External ID, "OpenID Connect configuration of external tenants".
     pub fn external_id(self, subdomain: &str) -> Self {
-        self.instance(format!("https://{subdomain}.{}/", crate::authority::EXTERNAL_ID_DOMAIN))
+        self.instance(crate::authority::external_id_instance(subdomain))
     }
 
     /// Turns a B2C tenant and user flows into the metadata URL and issuer they stand for.
@@ -1282,14 +1252,21 @@ impl AzureAdConfigBuilder {
             ),
         )?;
         let name = name.to_ascii_lowercase();
-        let origin = match self.authority_origin.take() {
-            Some(o) => o.trim_end_matches('/').to_owned(),
-            None => format!("https://{name}.b2clogin.com"),
-        };
-        self.metadata_url =
-            Some(format!("{origin}/{name}.onmicrosoft.com/{}/v2.0/.well-known/openid-configuration", flows[0]));
-        self.issuer = Some(format!("https://{name}.b2clogin.com/{tid}/v2.0/"));
+        let origin = self.authority_origin.take();
+        self.metadata_url = Some(crate::authority::b2c_metadata_url(origin.as_deref(), &name, &flows[0]));
+        self.issuer = Some(crate::authority::b2c_issuer(&name, &tid));
         Ok(Some(flows))
+    }
+
+    /// Validates the configuration and returns only its application identity: for a client
+    /// (a daemon, a command-line tool) that acquires tokens and validates none. Audiences and
+    /// validation settings may be left out.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_application(self) -> Result<Application, ConfigError> {
+        self.build().map(|config| config.application())
     }
 
     /// Validates and builds the configuration.
@@ -1399,8 +1376,13 @@ impl AzureAdConfigBuilder {
             if jwks.issuers.is_empty() || jwks.issuers.iter().any(|i| i.trim().is_empty()) {
                 return Err(ConfigError::invalid("static_jwks", "a static JWKS needs its issuer"));
             }
-            crate::jwks::KeySet::parse(jwks.json.as_bytes(), &algorithms, self.jwks_policy.max_keys, "static JWKS")
-                .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
+            crate::validation::jwks::KeySet::parse(
+                jwks.json.as_bytes(),
+                &algorithms,
+                self.jwks_policy.max_keys,
+                "static JWKS",
+            )
+            .map_err(|e| ConfigError::invalid("static_jwks", e.to_string()))?;
         }
 
         let p = self.jwks_policy;
@@ -1437,7 +1419,7 @@ impl AzureAdConfigBuilder {
         let client_credential = self.client_credential.or_else(|| {
             self.managed_identity
                 .as_ref()
-                .map(|mi| crate::credential::ClientCredential::managed_identity_federation(mi.clone()))
+                .map(|mi| crate::client::credential::ClientCredential::managed_identity_federation(mi.clone()))
         });
         #[cfg(feature = "simulation")]
         let simulation = match self.simulation {
@@ -1477,6 +1459,7 @@ impl AzureAdConfigBuilder {
             simulation,
             authority_name,
             b2c_user_flows,
+            clock: self.clock,
         })
     }
 
@@ -1515,7 +1498,7 @@ impl AzureAdConfigBuilder {
             // openid-configuration`, or External ID's) is that Entra authority, with its
             // cloud's real issuer forms (China's is on another host than its authority).
             if self.issuer.is_none()
-                && let Some(entra) = entra_metadata_url(url)
+                && let Some(entra) = Authority::from_entra_metadata_url(url)
             {
                 return Ok(entra);
             }
@@ -1536,7 +1519,7 @@ impl AzureAdConfigBuilder {
                     reason: "give either a full authority URL or an instance and tenant",
                 });
             }
-            return parse_authority_url(authority);
+            return Authority::parse_url(authority, "authority");
         }
         let tenant = match &self.tenant_id {
             Some(t) => Tenant::parse(t, "tenant_id")?,
@@ -1557,7 +1540,8 @@ impl AzureAdConfigBuilder {
     /// A configuration that names a tenant must not name another one anywhere else: in the
     /// metadata URL, the fixed issuer, or a static JWKS issuer.
     fn check_tenant_consistency(&self, authority: &Authority, required: Option<&str>) -> Result<(), ConfigError> {
-        let named_elsewhere = |value: &str| named_tenant_ids(value).into_iter().find(|t| Some(t.as_str()) != required);
+        let named_elsewhere =
+            |value: &str| crate::authority::named_tenant_ids(value).into_iter().find(|t| Some(t.as_str()) != required);
         if required.is_some() {
             if let Some(url) = &self.metadata_url
                 && named_elsewhere(url).is_some()
@@ -1597,57 +1581,6 @@ impl AzureAdConfigBuilder {
         }
         Ok(())
     }
-}
-
-/// The Entra authority of a metadata URL on a Microsoft cloud host or an External ID host,
-/// shaped `https://{host}/{tenant}[/v2.0]/.well-known/openid-configuration`; `None` otherwise
-/// (the URL is then any OpenID Connect provider's).
-fn entra_metadata_url(value: &str) -> Option<Authority> {
-    let url = url::Url::parse(value.trim()).ok()?;
-    let host = url.host_str()?;
-    let microsoft = Cloud::from_host(host).is_some()
-        || host.to_ascii_lowercase().ends_with(&format!(".{}", crate::authority::EXTERNAL_ID_DOMAIN));
-    if url.scheme() != "https" || url.port().is_some() || url.query().is_some() || !microsoft {
-        return None;
-    }
-    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
-    let tenant = match segments.as_slice() {
-        [tenant, ".well-known", "openid-configuration"] | [tenant, "v2.0", ".well-known", "openid-configuration"] => {
-            Tenant::parse(tenant, "metadata_url").ok()?
-        }
-        _ => return None,
-    };
-    Authority::entra_at_host(&format!("https://{host}/"), tenant, "metadata_url").ok()
-}
-
-/// The tenant ids (GUIDs, lower-cased) a URL names: as a path segment or as the first label
-/// of its host (External ID issuers are `https://{tenant id}.ciamlogin.com/{tenant id}/v2.0`).
-fn named_tenant_ids(value: &str) -> Vec<String> {
-    let Ok(url) = url::Url::parse(value.trim()) else {
-        return Vec::new();
-    };
-    let host_label = url.host_str().and_then(|h| h.split('.').next());
-    url.path().split('/').chain(host_label).filter(|s| is_guid(s)).map(str::to_ascii_lowercase).collect()
-}
-
-/// Splits `https://host/{tenant}[/v2.0]` into an Entra authority; anything else is taken as an
-/// OpenID Connect provider.
-fn parse_authority_url(value: &str) -> Result<Authority, ConfigError> {
-    let url = crate::authority::parse_secure_url(value, "authority")?;
-    let segments: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
-    let tenant_segment = match segments.as_slice() {
-        [tenant] | [tenant, "v2.0"] => Some(*tenant),
-        _ => None,
-    };
-    if let Some(tenant) = tenant_segment.and_then(|t| Tenant::parse(t, "authority").ok()) {
-        let host = format!("{}://{}/", url.scheme(), url.host_str().unwrap_or_default());
-        let host = match url.port() {
-            Some(port) => format!("{}://{}:{port}/", url.scheme(), url.host_str().unwrap_or_default()),
-            None => host,
-        };
-        return Authority::entra_at_host(&host, tenant, "authority");
-    }
-    Authority::oidc(value, None, "authority")
 }
 
 /// The shape of Microsoft.Identity.Web's `AzureAd` configuration section.

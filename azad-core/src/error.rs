@@ -693,66 +693,36 @@ impl TokenError {
         }
     }
 
-    /// `true` when the failure is transient (transport, 5xx, throttling) and a later retry
-    /// may succeed.
+    /// `true` when a later identical request may succeed: the one definition of "retryable"
+    /// that the token client's retry, the managed identity's retries and callers share.
+    ///
+    /// | failure | retryable |
+    /// | --- | --- |
+    /// | a timeout ([`HttpErrorKind::Timeout`]) | yes |
+    /// | any 5xx answer, OAuth error or unparsable | yes |
+    /// | 429 Too Many Requests, or [`Throttled`](Self::Throttled) locally | yes, after its `Retry-After` |
+    /// | no connection ([`HttpErrorKind::Connect`]), a redirect, a body over the cap | no: the endpoint is not there, or answers what it will answer again |
+    /// | any other 4xx (`invalid_grant`, `invalid_client`…), a credential, on-behalf-of or configuration refusal | no |
+    ///
+    /// The token client retries once, after its [`retry_delay`](crate::TokenRetryPolicy),
+    /// what is retryable except a 429 (the server asked it to slow down: an answer with
+    /// `Retry-After` opens a local throttling window instead), as MSAL retries 5xx once.
+    /// The managed identity adds the statuses IMDS documents (404, 408, 410).
     #[must_use]
-    pub fn is_transient(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Request(_) | Self::Throttled { .. } => true,
+            Self::Request(e) => e.is_timeout(),
+            Self::Throttled { .. } => true,
             Self::ServerResponse(e) => e.status >= 500 || e.status == 429,
-            _ => false,
+            Self::Parse { status, .. } => *status >= 500,
+            Self::Credential(_) | Self::OnBehalfOf(_) | Self::Configuration(_) | Self::SignInRequired(_) => false,
         }
     }
+}
 
-    /// What an API should answer its own caller when a token it needed could not be acquired,
-    /// as a [`Challenge`](crate::challenge::Challenge) (status, `WWW-Authenticate`,
-    /// `Retry-After`).
-    ///
-    /// | failure | answer |
-    /// | --- | --- |
-    /// | incoming token expired (locally, or `AADSTS500133`) or not for this API | 401 `invalid_token` |
-    /// | `interaction_required` or any claims challenge | 401 `insufficient_claims` with `claims` (base64) |
-    /// | incoming token is app-only, or consent is missing | 403 `insufficient_scope` |
-    /// | throttled (429/503 with `Retry-After`, or locally) | 503 with `Retry-After` (capped at [`MAX_RETRY_AFTER`](crate::challenge::MAX_RETRY_AFTER)) |
-    /// | this API's own credential refused (`invalid_client`), misconfiguration | 500 (logged) |
-    /// | transport failure, other 5xx, unparsable answer, other grant errors | 502 |
-    pub fn challenge(&self) -> crate::challenge::Challenge {
-        use crate::challenge::Challenge;
-        use http::StatusCode;
-        let with_error = |status: StatusCode, error: &str| Challenge::new(status).with_error(error);
-        match self {
-            Self::OnBehalfOf(OboRefusal::Expired | OboRefusal::WrongAudience | OboRefusal::Malformed) => {
-                with_error(StatusCode::UNAUTHORIZED, "invalid_token")
-            }
-            Self::OnBehalfOf(OboRefusal::AppOnly) => with_error(StatusCode::FORBIDDEN, "insufficient_scope"),
-            Self::Throttled { retry_after } => {
-                Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(*retry_after)
-            }
-            Self::ServerResponse(e) => {
-                if let Some(claims) = e.claims_challenge() {
-                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims").with_claims(claims);
-                }
-                if e.is_expired_assertion() {
-                    return with_error(StatusCode::UNAUTHORIZED, "invalid_token");
-                }
-                if e.error == "interaction_required" {
-                    return with_error(StatusCode::UNAUTHORIZED, "insufficient_claims");
-                }
-                if e.is_client_rejected() {
-                    return Challenge::new(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-                if e.suberror.as_deref() == Some("consent_required") || e.error_codes.contains(&65_001) {
-                    return with_error(StatusCode::FORBIDDEN, "insufficient_scope");
-                }
-                if let (Some(retry_after), 429 | 503) = (e.retry_after, e.status) {
-                    return Challenge::new(StatusCode::SERVICE_UNAVAILABLE).with_retry_after(retry_after);
-                }
-                Challenge::new(StatusCode::BAD_GATEWAY)
-            }
-            Self::Credential(_) | Self::Configuration(_) => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
-            Self::SignInRequired(_) => Challenge::new(StatusCode::UNAUTHORIZED),
-            Self::Request(_) | Self::Parse { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
-        }
+impl From<HttpError> for TokenError {
+    fn from(e: HttpError) -> Self {
+        Self::Request(e)
     }
 }
 

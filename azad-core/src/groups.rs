@@ -32,7 +32,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use std::sync::Arc;
-//! use azad_core::{BearerToken, TokenClient, TokenValidator, credential::ClientCredential, dev::DevTenant};
+//! use azad_core::{BearerToken, TokenClient, TokenValidator, ClientCredential, dev::DevTenant};
 //! use azad_core::groups::{GroupResolver, has_group_overage};
 //!
 //! let tenant = DevTenant::start().await?;
@@ -62,12 +62,13 @@ use http::{StatusCode, header};
 use serde_json::Value;
 
 use crate::authority::Cloud;
-use crate::claims::Claims;
+use crate::client::token::TokenClient;
+use crate::client::token::request::TokenRequest;
 use crate::config::AzureAdConfig;
 use crate::error::{HttpError, TokenError};
 use crate::http::HttpClient;
 use crate::secret::BearerToken;
-use crate::token::TokenClient;
+use crate::validation::claims::Claims;
 
 /// Graph's `checkMemberGroups` takes at most 20 group ids per request.
 const CHECK_MEMBER_GROUPS_MAX: usize = 20;
@@ -466,11 +467,8 @@ impl GroupResolver {
                 }
                 let token = token.ok_or(GroupError::NoUser)?;
                 let scope = format!("{}/GroupMember.Read.All", inner.graph_resource);
-                let t = inner
-                    .client
-                    .acquire_on_behalf_of_validated(token, claims.clone(), &[scope.as_str()])
-                    .await
-                    .map_err(GroupError::Token)?;
+                let request = TokenRequest::on_behalf_of(token.clone(), [scope]).with_validated_claims(claims.clone());
+                let t = inner.client.acquire(request).await.map_err(GroupError::Token)?;
                 (t, "/v1.0/me/checkMemberGroups".to_owned())
             }
             GraphAccess::Application => {

@@ -26,8 +26,31 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::HttpOptions;
+use std::time::Duration;
+
 use crate::error::HttpError;
+
+/// Limits of the HTTP client used for metadata, keys and tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Timeout to establish a connection (default 5 seconds).
+    pub connect_timeout: Duration,
+    /// Timeout of a whole request (default 10 seconds).
+    pub timeout: Duration,
+    /// Largest accepted response body (default 512 KiB).
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 512 * 1024,
+        }
+    }
+}
 
 /// An HTTP request with a buffered body.
 pub type HttpRequest = http::Request<Vec<u8>>;
@@ -102,8 +125,8 @@ pub use self::reqwest_client::ReqwestClient;
 
 #[cfg(feature = "reqwest")]
 mod reqwest_client {
+    use super::HttpOptions;
     use super::{HttpClient, HttpFuture, HttpRequest};
-    use crate::config::HttpOptions;
     use crate::error::{HttpError, HttpErrorKind};
 
     /// The reqwest-based [`HttpClient`]: rustls, connect and total timeouts, a response-size

@@ -2,27 +2,18 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
-pub mod authority;
-#[cfg(feature = "azure-cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
-pub mod azure_cli;
-mod cache;
-pub mod chain;
+mod application;
+mod authority;
 pub mod challenge;
-mod claims;
-pub mod config;
-pub mod credential;
+mod client;
+mod clock;
+mod config;
 #[cfg(feature = "dev")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dev")))]
 pub mod dev;
-mod discovery;
 mod error;
-mod expiry;
 pub mod groups;
 pub mod http;
-mod jwks;
-mod jwt;
-pub mod managed_identity;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -33,24 +24,40 @@ pub mod secret;
 #[cfg(feature = "secrets")]
 #[cfg_attr(docsrs, doc(cfg(feature = "secrets")))]
 pub mod secrets;
-pub mod signin;
 #[cfg(feature = "simulation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
 pub mod simulation;
-pub mod token;
-pub mod validator;
+mod validation;
 
-pub use crate::authority::{Authority, Cloud, Tenant};
-pub use crate::cache::AcquiredToken;
+pub use crate::application::Application;
+pub use crate::authority::{Authority, CONSUMERS_TENANT_ID, Cloud, EXTERNAL_ID_DOMAIN, Tenant, is_guid};
 pub use crate::challenge::Challenge;
-pub use crate::claims::{Claims, PrincipalKey, is_app_only_token};
-pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder, SigningAlgorithm, StaticJwks, TokenVersions};
-pub use crate::discovery::ProviderMetadata;
+#[cfg(feature = "azure-cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure-cli")))]
+pub use crate::client::azure_cli::{AzureCliCredential, AzureCliError};
+pub use crate::client::cache::AcquiredToken;
+pub use crate::client::chain::{ChainError, DefaultCredential};
+pub use crate::client::credential::{
+    AssertionAlgorithm, AssertionRequest, CertificateCredential, ClientCredential, TOKEN_EXCHANGE_AUDIENCE,
+};
+pub use crate::client::managed_identity::{
+    IMDS_ENDPOINT, ManagedIdentity, ManagedIdentityId, ManagedIdentityRetryPolicy,
+};
+pub use crate::client::signin::{Account, AuthorizationRequest, DeviceCode, SignInClient, SignInError, SignedIn};
+pub use crate::client::token::request::TokenRequest;
+pub use crate::client::token::{TokenClient, TokenRetryPolicy};
+pub use crate::client::wire::JWT_BEARER_GRANT;
+pub use crate::clock::{Clock, FixedClock, SystemClock};
+pub use crate::config::{AzureAdConfig, AzureAdConfigBuilder};
 pub use crate::error::{
     ChallengeParseError, ConfigError, CredentialError, EntraError, HttpError, HttpErrorKind, IdentityEndpoint,
     JsonTextError, JwksError, MAX_JSON_DEPTH, OboRefusal, TokenError, TokenPart, ValidationError,
 };
-pub use crate::jwks::JwksCache;
+pub use crate::http::HttpOptions;
 pub use crate::secret::{AccessToken, BearerToken, ClientSecret};
-pub use crate::token::{TokenClient, TokenRequest};
-pub use crate::validator::{Diagnostic, TokenValidator};
+pub use crate::validation::claims::{Claims, PrincipalKey, is_app_only_token};
+pub use crate::validation::discovery::ProviderMetadata;
+pub use crate::validation::jwks::{JwksCache, JwksPolicy, StaticJwks};
+pub use crate::validation::jwt::SigningAlgorithm;
+pub use crate::validation::policy::{TokenVersions, ValidationPolicy};
+pub use crate::validation::validator::{Diagnostic, TokenValidator};

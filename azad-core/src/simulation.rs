@@ -51,7 +51,7 @@
 //!
 //! An ID token's `nonce` is stored as `{nonce}` and replayed as the nonce the signing-in client
 //! expects (the authorization code request carries it in-process, never on the wire), so
-//! [`SignInClient::complete`](crate::signin::SignInClient::complete) runs its real checks on a
+//! [`SignInClient::complete`](crate::client::signin::SignInClient::complete) runs its real checks on a
 //! replayed sign-in; the browser part of that flow (the authorization endpoint) is not an
 //! identity call of azad's and is not recorded.
 //!
@@ -83,16 +83,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::config::SigningAlgorithm;
 use crate::error::{HttpError, HttpErrorKind};
 use crate::http::{HttpClient, HttpFuture, HttpRequest, HttpResponse};
+use crate::validation::jwt::SigningAlgorithm;
 
 /// The claim every replayed token carries (`true`): the token was minted by azad's simulation
 /// layer from a cassette, not by an identity provider.
@@ -557,7 +556,7 @@ fn identify(request: &HttpRequest) -> (Asked, RequestParts) {
     if let Some(grant) = form.get("grant_type") {
         asked.flow = match grant.as_str() {
             "client_credentials" => "client_credentials",
-            crate::token::JWT_BEARER_GRANT => "on_behalf_of",
+            crate::client::wire::JWT_BEARER_GRANT => "on_behalf_of",
             "refresh_token" => "refresh_token",
             "authorization_code" => "authorization_code",
             "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => "device_code_token",
@@ -881,7 +880,7 @@ fn instantiate(recorded: &Recorded, parts: &RequestParts, request: &HttpRequest)
         correlation_id,
         timestamp: {
             // Entra's shape: `2026-11-29 18:04:05Z`.
-            let t = crate::expiry::format_date_time(now, false);
+            let t = crate::client::expiry::format_date_time(now, false);
             format!("{} {}Z", t.get(..10).unwrap_or_default(), t.get(11..19).unwrap_or_default())
         },
     };
@@ -954,7 +953,7 @@ fn guid() -> String {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    crate::clock::now_secs()
 }
 
 /// Recording: executes for real, then stores the interaction.

@@ -30,6 +30,19 @@
 //! `security(...)` written by hand in that `#[utoipa::path]` is a compile error, and so is a
 //! second azad attribute above the same `#[utoipa::path]` (one attribute per documented handler).
 //!
+//! **Expansion targets.** The output names one hidden `__private` module per target, and
+//! nothing else of the runtime crates:
+//!
+//! - axum handlers: `::azad_axum::__private::{Guard, Policy, HasDeclaration, Requirement, Cow}`;
+//! - tonic methods: `::azad_tower::__private::{check_grpc, check_grpc_async, reject_boxed,
+//!   Requirement, Cow}` (azad-axum does not depend on tonic, so tonic methods cannot be routed
+//!   through it).
+//!
+//! Each requirement is a constant built by a named `const fn` of `Requirement`, one per shape
+//! (`__any_scope(&[..])`, `__all_roles(&[..])`, `__scope_or_app_permission(&[..], &[..])`,
+//! `__any_group(&[..])`, `__no_guests()`, ...; see `requirement.rs`): the two crates agree by
+//! name, so a mismatch is a compile error, never a different requirement.
+//!
 //! Set `AZAD_MACROS_DEBUG=1` at build time to print every expansion.
 //!
 //! ## Feature flags
@@ -46,6 +59,7 @@ mod attr_parsing;
 mod companion;
 mod openapi;
 mod require;
+mod requirement;
 
 /// Requires one of the delegated scopes (`scp`): `#[require_scope("access_as_user")]`.
 ///
@@ -61,7 +75,7 @@ mod require;
 /// ```
 #[proc_macro_attribute]
 pub fn require_scope(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::Scope)
+    require::expand_attr_with(attr, item, requirement::Kind::Scope)
 }
 
 /// Requires one of the app roles (`roles`): `#[require_role("Admin")]`.
@@ -69,7 +83,7 @@ pub fn require_scope(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Several literals mean any-of; `all("a", "b")` means all-of.
 #[proc_macro_attribute]
 pub fn require_role(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::Role)
+    require::expand_attr_with(attr, item, requirement::Kind::Role)
 }
 
 /// A delegated token needs one of `scopes`; an app-only token needs one of `app_permissions`
@@ -81,7 +95,7 @@ pub fn require_role(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn require_scope_or_app_permission(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::ScopeOrAppPermission)
+    require::expand_attr_with(attr, item, requirement::Kind::ScopeOrAppPermission)
 }
 
 /// Requires membership in one of these groups (object ids): `#[require_group("<group id>")]`;
@@ -91,7 +105,7 @@ pub fn require_scope_or_app_permission(attr: TokenStream, item: TokenStream) -> 
 /// 503 with `Retry-After` (or 403 if so configured), never an allow.
 #[proc_macro_attribute]
 pub fn require_group(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::Group)
+    require::expand_attr_with(attr, item, requirement::Kind::Group)
 }
 
 /// Requires a Conditional Access authentication context in `acrs`:
@@ -102,42 +116,42 @@ pub fn require_group(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// challenge in the `www-authenticate` metadata.
 #[proc_macro_attribute]
 pub fn require_auth_context(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::AuthContext)
+    require::expand_attr_with(attr, item, requirement::Kind::AuthContext)
 }
 
 /// Only these calling applications (client ids, from `azp` or `appid`):
 /// `#[require_caller_app("<client id>", ...)]`. Others get 403 `insufficient_scope`.
 #[proc_macro_attribute]
 pub fn require_caller_app(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::CallerApp)
+    require::expand_attr_with(attr, item, requirement::Kind::CallerApp)
 }
 
 /// Only callers of these tenants (`tid`): `#[require_tenant("<tenant id>", ...)]`. Others get
 /// 403 `insufficient_scope`.
 #[proc_macro_attribute]
 pub fn require_tenant(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::Tenant)
+    require::expand_attr_with(attr, item, requirement::Kind::Tenant)
 }
 
 /// Refuses guest users (`acct` = 1, or `idp` naming another tenant or provider): 403
 /// `insufficient_scope`. Applications pass.
 #[proc_macro_attribute]
 pub fn deny_guests(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::DenyGuests)
+    require::expand_attr_with(attr, item, requirement::Kind::DenyGuests)
 }
 
 /// Declares that any authenticated caller may call this route (and refuses anonymous requests
 /// let through by an optional layer: 401).
 #[proc_macro_attribute]
 pub fn require_authenticated(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::Authenticated)
+    require::expand_attr_with(attr, item, requirement::Kind::Authenticated)
 }
 
 /// Declares a public route: no requirement, on purpose. Only a declaration, for the
 /// deny-by-default router and route listings; it cannot be combined with requirements.
 #[proc_macro_attribute]
 pub fn allow_anonymous(attr: TokenStream, item: TokenStream) -> TokenStream {
-    require::expand_attr_with(attr, item, require::Kind::AllowAnonymous)
+    require::expand_attr_with(attr, item, requirement::Kind::AllowAnonymous)
 }
 
 /// `handler!(path::to::handler)`: an axum handler carrying an azad attribute, with its

@@ -13,7 +13,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Attribute, ItemFn, Meta};
 
-use crate::require::{Kind, Parsed};
+use crate::requirement::{Kind, Parsed, Shape};
 
 /// `azad_tower::openapi::DELEGATED_SCHEME`.
 const DELEGATED_SCHEME: &str = "entra";
@@ -34,16 +34,16 @@ fn is_utoipa_path(attr: &Attribute) -> bool {
 /// An alternative: the delegated scopes and the app roles that must all be present.
 type Alternative = (Vec<String>, Vec<String>);
 
-/// The alternatives of a scope or role requirement (kind codes as in
-/// `Requirement::__from_static`): each a set of scopes and roles that must all be present.
-fn alternatives(kind_code: u8, scopes: &[String], roles: &[String]) -> Vec<Alternative> {
+/// The alternatives of a scope or role requirement: each a set of scopes and roles that must
+/// all be present.
+fn alternatives(shape: Shape, scopes: &[String], roles: &[String]) -> Vec<Alternative> {
     let each = |names: &[String]| names.iter().map(|n| vec![n.clone()]).collect::<Vec<_>>();
-    match kind_code {
-        0 => each(scopes).into_iter().map(|s| (s, Vec::new())).collect(),
-        1 => vec![(scopes.to_vec(), Vec::new())],
-        2 => each(roles).into_iter().map(|r| (Vec::new(), r)).collect(),
-        3 => vec![(Vec::new(), roles.to_vec())],
-        4 => {
+    match shape {
+        Shape::AnyScope => each(scopes).into_iter().map(|s| (s, Vec::new())).collect(),
+        Shape::AllScopes => vec![(scopes.to_vec(), Vec::new())],
+        Shape::AnyRole => each(roles).into_iter().map(|r| (Vec::new(), r)).collect(),
+        Shape::AllRoles => vec![(Vec::new(), roles.to_vec())],
+        Shape::ScopeOrAppPermission => {
             let s = each(scopes).into_iter().map(|s| (s, Vec::new()));
             s.chain(each(roles).into_iter().map(|r| (Vec::new(), r))).collect()
         }
@@ -125,8 +125,8 @@ pub(crate) fn add_security(item_fn: &mut ItemFn, attr_name: &str, all: &[(Kind, 
     for (_, parsed) in all {
         combined = match parsed {
             Parsed::Anonymous => return Ok(()),
-            Parsed::Static { kind_code, scopes, roles, .. } => and(&combined, &alternatives(*kind_code, scopes, roles)),
-            Parsed::Values { kind_code, .. } => and(&combined, &alternatives(*kind_code, &[], &[])),
+            Parsed::Static { shape, scopes, roles, .. } => and(&combined, &alternatives(*shape, scopes, roles)),
+            Parsed::Values { shape, .. } => and(&combined, &alternatives(*shape, &[], &[])),
         };
     }
     let security = security_tokens(combined);
@@ -146,27 +146,29 @@ mod tests {
         v.iter().map(|x| (*x).to_owned()).collect()
     }
 
-    fn stat(kind_code: u8, scopes: &[&str], roles: &[&str]) -> (Kind, Parsed) {
-        let parsed =
-            Parsed::Static { kind_code, scopes: s(scopes), roles: s(roles), span: proc_macro2::Span::call_site() };
+    fn stat(shape: Shape, scopes: &[&str], roles: &[&str]) -> (Kind, Parsed) {
+        let parsed = Parsed::Static { shape, scopes: s(scopes), roles: s(roles), span: proc_macro2::Span::call_site() };
         (Kind::Scope, parsed)
     }
 
     fn group() -> (Kind, Parsed) {
         let values = s(&["0b0c0d0e-0000-4000-8000-000000000001"]);
-        (Kind::Group, Parsed::Values { kind_code: 5, values, span: proc_macro2::Span::call_site() })
+        (Kind::Group, Parsed::Values { shape: Shape::AnyGroup, values, span: proc_macro2::Span::call_site() })
     }
 
     #[test]
     fn security_lists_each_alternative() {
         let t = |k, sc: &[&str], r: &[&str]| security_tokens(alternatives(k, &s(sc), &s(r))).to_string();
-        assert_eq!(t(0, &["a", "b"], &[]), r#"security (("entra" = ["a"]) , ("entra" = ["b"]))"#);
-        assert_eq!(t(1, &["a", "b"], &[]), r#"security (("entra" = ["a" , "b"]))"#);
-        assert_eq!(t(2, &[], &["R"]), r#"security (("entra_app" = ["R"]))"#);
-        assert_eq!(t(3, &[], &["R", "S"]), r#"security (("entra_app" = ["R" , "S"]))"#);
-        assert_eq!(t(4, &["a"], &["R"]), r#"security (("entra" = ["a"]) , ("entra_app" = ["R"]))"#);
+        assert_eq!(t(Shape::AnyScope, &["a", "b"], &[]), r#"security (("entra" = ["a"]) , ("entra" = ["b"]))"#);
+        assert_eq!(t(Shape::AllScopes, &["a", "b"], &[]), r#"security (("entra" = ["a" , "b"]))"#);
+        assert_eq!(t(Shape::AnyRole, &[], &["R"]), r#"security (("entra_app" = ["R"]))"#);
+        assert_eq!(t(Shape::AllRoles, &[], &["R", "S"]), r#"security (("entra_app" = ["R" , "S"]))"#);
+        assert_eq!(
+            t(Shape::ScopeOrAppPermission, &["a"], &["R"]),
+            r#"security (("entra" = ["a"]) , ("entra_app" = ["R"]))"#
+        );
         // A group (or any requirement no scope expresses): any valid token.
-        assert_eq!(t(5, &[], &[]), r#"security (("entra" = []) , ("entra_app" = []))"#);
+        assert_eq!(t(Shape::AnyGroup, &[], &[]), r#"security (("entra" = []) , ("entra_app" = []))"#);
     }
 
     #[test]
@@ -181,9 +183,9 @@ mod tests {
             quote!(#attr).to_string()
         };
         // A scope and a group: the scope (the group adds no OAuth scope).
-        assert!(doc(&[stat(0, &["a"], &[]), group()]).ends_with(r#"security (("entra" = ["a"])))]"#));
+        assert!(doc(&[stat(Shape::AnyScope, &["a"], &[]), group()]).ends_with(r#"security (("entra" = ["a"])))]"#));
         // Any of two scopes and a role: each pair.
-        assert!(doc(&[stat(0, &["a", "b"], &[]), stat(2, &[], &["R"])]).ends_with(
+        assert!(doc(&[stat(Shape::AnyScope, &["a", "b"], &[]), stat(Shape::AnyRole, &[], &["R"])]).ends_with(
             r#"security (("entra" = ["a"] , "entra_app" = ["R"]) , ("entra" = ["b"] , "entra_app" = ["R"])))]"#
         ));
         // A public route is documented without security.
@@ -202,7 +204,7 @@ mod tests {
             #[utoipa::path(get, path = "/me",)]
             async fn me() {}
         };
-        add_security(&mut f, "require_scope", &[stat(0, &["x"], &[])]).unwrap();
+        add_security(&mut f, "require_scope", &[stat(Shape::AnyScope, &["x"], &[])]).unwrap();
         let attr = &f.attrs[0];
         assert_eq!(
             quote!(#attr).to_string(),
@@ -213,11 +215,11 @@ mod tests {
             #[utoipa::path(get, path = "/me", security(("other" = [])))]
             async fn me() {}
         };
-        let e = add_security(&mut f, "require_scope", &[stat(0, &["x"], &[])]).unwrap_err();
+        let e = add_security(&mut f, "require_scope", &[stat(Shape::AnyScope, &["x"], &[])]).unwrap_err();
         assert!(e.to_string().contains("remove it from `#[utoipa::path]`"), "{e}");
 
         let mut plain: ItemFn = syn::parse_quote! { #[doc = "x"] async fn me() {} };
-        add_security(&mut plain, "require_scope", &[stat(0, &["x"], &[])]).unwrap();
+        add_security(&mut plain, "require_scope", &[stat(Shape::AnyScope, &["x"], &[])]).unwrap();
         assert_eq!(plain.attrs.len(), 1);
     }
 }

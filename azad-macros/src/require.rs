@@ -7,197 +7,39 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, ItemFn, LitStr, Meta, Pat, parse_quote};
+use syn::{Attribute, FnArg, ItemFn, Meta, Pat, parse_quote};
 
-use crate::attr_parsing::{KeyedLists, NameList, checked_name};
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Kind {
-    Scope,
-    Role,
-    ScopeOrAppPermission,
-    Group,
-    AuthContext,
-    CallerApp,
-    Tenant,
-    DenyGuests,
-    Authenticated,
-    AllowAnonymous,
-}
-
-impl Kind {
-    const ALL: [Self; 10] = [
-        Self::Scope,
-        Self::Role,
-        Self::ScopeOrAppPermission,
-        Self::Group,
-        Self::AuthContext,
-        Self::CallerApp,
-        Self::Tenant,
-        Self::DenyGuests,
-        Self::Authenticated,
-        Self::AllowAnonymous,
-    ];
-
-    pub(crate) fn attr_name(self) -> &'static str {
-        match self {
-            Self::Scope => "require_scope",
-            Self::Role => "require_role",
-            Self::ScopeOrAppPermission => "require_scope_or_app_permission",
-            Self::Group => "require_group",
-            Self::AuthContext => "require_auth_context",
-            Self::CallerApp => "require_caller_app",
-            Self::Tenant => "require_tenant",
-            Self::DenyGuests => "deny_guests",
-            Self::Authenticated => "require_authenticated",
-            Self::AllowAnonymous => "allow_anonymous",
-        }
-    }
-
-    /// The azad attribute an attribute path names, by its last segment.
-    fn of(attr: &Attribute) -> Option<Self> {
-        let last = attr.path().segments.last()?.ident.to_string();
-        Self::ALL.into_iter().find(|k| k.attr_name() == last)
-    }
-}
-
-/// One requirement as the runtime crates build it.
-#[derive(Clone)]
-pub(crate) enum Parsed {
-    /// `Requirement::__from_static(kind, scopes, roles)`.
-    Static { kind_code: u8, scopes: Vec<String>, roles: Vec<String>, span: Span },
-    /// `Requirement::__from_static_values(kind, values)`.
-    Values { kind_code: u8, values: Vec<String>, span: Span },
-    /// `#[allow_anonymous]`: no requirement, a declaration that the route is public.
-    Anonymous,
-}
-
-fn names(list: &[LitStr], what: &str) -> syn::Result<Vec<String>> {
-    let names = list.iter().map(|l| checked_name(l, what)).collect::<syn::Result<Vec<_>>>()?;
-    check_duplicates(list)?;
-    Ok(names)
-}
-
-fn is_guid(s: &str) -> bool {
-    s.len() == 36
-        && s.char_indices().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() })
-}
-
-fn any_of_only(list: &NameList, kind: Kind) -> syn::Result<()> {
-    if list.all {
-        return Err(syn::Error::new(
-            Span::call_site(),
-            format!("`#[{}]` takes a list of alternatives (any-of); `all(..)` does not apply", kind.attr_name()),
-        ));
-    }
-    Ok(())
-}
-
-fn no_arguments(attr: &TokenStream, kind: Kind) -> syn::Result<()> {
-    if attr.is_empty() {
-        Ok(())
-    } else {
-        Err(syn::Error::new_spanned(attr, format!("`#[{}]` takes no arguments", kind.attr_name())))
-    }
-}
-
-pub(crate) fn parse_args(attr: TokenStream, kind: Kind) -> syn::Result<Parsed> {
-    let span = attr.span();
-    match kind {
-        Kind::Scope | Kind::Role => {
-            let list: NameList = syn::parse2(attr)?;
-            let what = if kind == Kind::Scope { "scope" } else { "role" };
-            let names = names(&list.names, what)?;
-            let (kind_code, scopes, roles) = match (kind, list.all) {
-                (Kind::Scope, false) => (0, names, Vec::new()),
-                (Kind::Scope, true) => (1, names, Vec::new()),
-                (_, false) => (2, Vec::new(), names),
-                (_, true) => (3, Vec::new(), names),
-            };
-            Ok(Parsed::Static { kind_code, scopes, roles, span })
-        }
-        Kind::ScopeOrAppPermission => {
-            let lists: KeyedLists = syn::parse2(attr)?;
-            let scopes = names(&lists.scopes, "scope")?;
-            let roles = names(&lists.app_permissions, "app permission")?;
-            Ok(Parsed::Static { kind_code: 4, scopes, roles, span })
-        }
-        Kind::Group => {
-            let list: NameList = syn::parse2(attr)?;
-            let values = names(&list.names, "group id")?;
-            Ok(Parsed::Values { kind_code: if list.all { 6 } else { 5 }, values, span })
-        }
-        Kind::AuthContext => {
-            let list: NameList = syn::parse2(attr)?;
-            any_of_only(&list, kind)?;
-            let values = names(&list.names, "authentication context")?;
-            for (lit, v) in list.names.iter().zip(&values) {
-                let n = v.strip_prefix('c').and_then(|d| d.parse::<u8>().ok().filter(|_| !d.starts_with('0')));
-                if !n.is_some_and(|n| (1..=99).contains(&n)) {
-                    return Err(syn::Error::new_spanned(
-                        lit,
-                        "authentication context ids are `c1` to `c99` (Entra's Conditional Access authentication contexts)",
-                    ));
-                }
-            }
-            Ok(Parsed::Values { kind_code: 7, values, span })
-        }
-        Kind::CallerApp | Kind::Tenant => {
-            let list: NameList = syn::parse2(attr)?;
-            any_of_only(&list, kind)?;
-            let what = if kind == Kind::CallerApp { "client id" } else { "tenant id" };
-            let values = names(&list.names, what)?;
-            for (lit, v) in list.names.iter().zip(&values) {
-                if !is_guid(v) {
-                    return Err(syn::Error::new_spanned(
-                        lit,
-                        format!("{what}s are GUIDs, e.g. \"6e74172b-be56-4843-9ff4-e66a39bb12e3\""),
-                    ));
-                }
-            }
-            Ok(Parsed::Values { kind_code: if kind == Kind::CallerApp { 8 } else { 9 }, values, span })
-        }
-        Kind::DenyGuests => {
-            no_arguments(&attr, kind)?;
-            Ok(Parsed::Values { kind_code: 10, values: Vec::new(), span })
-        }
-        Kind::Authenticated => {
-            no_arguments(&attr, kind)?;
-            Ok(Parsed::Values { kind_code: 11, values: Vec::new(), span })
-        }
-        Kind::AllowAnonymous => {
-            no_arguments(&attr, kind)?;
-            Ok(Parsed::Anonymous)
-        }
-    }
-}
-
-fn check_duplicates(names: &[LitStr]) -> syn::Result<()> {
-    for (i, lit) in names.iter().enumerate() {
-        if names[..i].iter().any(|earlier| earlier.value() == lit.value()) {
-            return Err(syn::Error::new_spanned(lit, "this name is listed twice"));
-        }
-    }
-    Ok(())
-}
+use crate::requirement::{Kind, Parsed, Shape, parse_args};
 
 /// The `Requirement` expression of one parsed requirement (`None` for `#[allow_anonymous]`).
 pub(crate) fn requirement_expr(krate: &TokenStream, parsed: &Parsed) -> Option<TokenStream> {
     match parsed {
-        Parsed::Static { kind_code, scopes, roles, span } => Some(quote_spanned! {*span=>
-            #krate::__private::Requirement::__from_static(
-                #kind_code,
-                &[#(#krate::__private::Cow::Borrowed(#scopes)),*],
-                &[#(#krate::__private::Cow::Borrowed(#roles)),*],
-            )
-        }),
-        Parsed::Values { kind_code, values, span } => Some(quote_spanned! {*span=>
-            #krate::__private::Requirement::__from_static_values(
-                #kind_code,
-                &[#(#krate::__private::Cow::Borrowed(#values)),*],
-            )
-        }),
+        Parsed::Static { shape: shape @ Shape::ScopeOrAppPermission, scopes, roles, span } => {
+            let constructor = format_ident!("{}", shape.constructor(), span = *span);
+            Some(quote_spanned! {*span=>
+                #krate::__private::Requirement::#constructor(
+                    &[#(#krate::__private::Cow::Borrowed(#scopes)),*],
+                    &[#(#krate::__private::Cow::Borrowed(#roles)),*],
+                )
+            })
+        }
+        Parsed::Static { shape, scopes, roles, span } => {
+            let constructor = format_ident!("{}", shape.constructor(), span = *span);
+            let names = if scopes.is_empty() { roles } else { scopes };
+            Some(quote_spanned! {*span=>
+                #krate::__private::Requirement::#constructor(&[#(#krate::__private::Cow::Borrowed(#names)),*])
+            })
+        }
+        Parsed::Values { shape: shape @ (Shape::NoGuests | Shape::Authenticated), span, .. } => {
+            let constructor = format_ident!("{}", shape.constructor(), span = *span);
+            Some(quote_spanned! {*span=> #krate::__private::Requirement::#constructor() })
+        }
+        Parsed::Values { shape, values, span } => {
+            let constructor = format_ident!("{}", shape.constructor(), span = *span);
+            Some(quote_spanned! {*span=>
+                #krate::__private::Requirement::#constructor(&[#(#krate::__private::Cow::Borrowed(#values)),*])
+            })
+        }
         Parsed::Anonymous => None,
     }
 }

@@ -4,31 +4,6 @@
 //! A token accepted by the layer is refused on a route restricted to other authorities (or
 //! other audiences) with `401 invalid_token` (gRPC: `UNAUTHENTICATED`): for that route it is a
 //! token from the wrong issuer (or for the wrong audience), not a token lacking a permission.
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::dev::DevTenant;
-//! use azad_tower::{AzureAdAuth, RequireAuthorityLayer};
-//! use http::{Request, Response, StatusCode, header};
-//! use tower::{ServiceBuilder, ServiceExt};
-//!
-//! let workforce = DevTenant::start().await?;
-//! let customers = DevTenant::start().await?;
-//! let auth = AzureAdAuth::authorities([("workforce", workforce.config()), ("customers", customers.config())])?;
-//! // A route for customers only.
-//! let orders = ServiceBuilder::new()
-//!     .layer(auth)
-//!     .layer(RequireAuthorityLayer::authorities(["customers"]))
-//!     .service_fn(|_req: Request<String>| async { Ok::<_, std::convert::Infallible>(Response::new(String::from("orders"))) });
-//!
-//! let get = |token: String| Request::get("/orders").header(header::AUTHORIZATION, format!("Bearer {token}")).body(String::new());
-//! assert_eq!(orders.clone().oneshot(get(customers.token().build())?).await?.status(), StatusCode::OK);
-//! assert_eq!(orders.oneshot(get(workforce.token().build())?).await?.status(), StatusCode::UNAUTHORIZED);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,10 +14,10 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::extension::Authentication;
 use crate::future::ResponseFuture;
 use crate::on_error::{DefaultOnAuthError, OnAuthError, VerboseOnAuthError};
 use crate::rejection::{AuthRejection, Protocol};
-use crate::service::Anonymous;
 
 /// Which authorities and audiences a route accepts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,17 +59,8 @@ pub fn require_authority<S: AsRef<str>>(
 }
 
 fn select(extensions: &http::Extensions, selection: &Selection) -> Result<Arc<Claims>, AuthRejection> {
-    match extensions.get::<Arc<Claims>>() {
-        Some(claims) => selection.check(claims).map(|()| claims.clone()).map_err(AuthRejection::InvalidToken),
-        None if extensions.get::<Anonymous>().is_some() => Err(AuthRejection::MissingToken),
-        None => {
-            tracing::error!(
-                target: "azad::auth",
-                "a route selects authorities or audiences but no AzureAdAuth layer validated the request: add `.layer(AzureAdAuth::authorities(...))` in front of it"
-            );
-            Err(AuthRejection::MissingLayer)
-        }
-    }
+    let claims = Authentication::of(extensions)?.require()?;
+    selection.check(claims).map(|()| claims.clone()).map_err(AuthRejection::InvalidToken)
 }
 
 /// A layer that accepts only tokens of some of the authorities of an
@@ -103,17 +69,40 @@ fn select(extensions: &http::Extensions, selection: &Selection) -> Result<Arc<Cl
 /// customer app) on different routes. Anything else is 401 `invalid_token` (gRPC:
 /// `UNAUTHENTICATED`).
 ///
-/// See the [module docs](crate::authority) for an example.
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::dev::DevTenant;
+/// use azad_tower::{AzureAdAuth, RequireAuthority};
+/// use http::{Request, Response, StatusCode, header};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// let workforce = DevTenant::start().await?;
+/// let customers = DevTenant::start().await?;
+/// let auth = AzureAdAuth::authorities([("workforce", workforce.config()), ("customers", customers.config())])?;
+/// // A route for customers only.
+/// let orders = ServiceBuilder::new()
+///     .layer(auth)
+///     .layer(RequireAuthority::authorities(["customers"]))
+///     .service_fn(|_req: Request<String>| async { Ok::<_, std::convert::Infallible>(Response::new(String::from("orders"))) });
+///
+/// let get = |token: String| Request::get("/orders").header(header::AUTHORIZATION, format!("Bearer {token}")).body(String::new());
+/// assert_eq!(orders.clone().oneshot(get(customers.token().build())?).await?.status(), StatusCode::OK);
+/// assert_eq!(orders.oneshot(get(workforce.token().build())?).await?.status(), StatusCode::UNAUTHORIZED);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 #[must_use]
-pub struct RequireAuthorityLayer<E = DefaultOnAuthError> {
+pub struct RequireAuthority<E = DefaultOnAuthError> {
     selection: Arc<Selection>,
     on_error: E,
 }
 
-impl<E: fmt::Debug> fmt::Debug for RequireAuthorityLayer<E> {
+impl<E: fmt::Debug> fmt::Debug for RequireAuthority<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireAuthorityLayer")
+        f.debug_struct("RequireAuthority")
             .field("authorities", &self.selection.authorities)
             .field("audiences", &self.selection.audiences)
             .field("on_error", &self.on_error)
@@ -121,7 +110,7 @@ impl<E: fmt::Debug> fmt::Debug for RequireAuthorityLayer<E> {
     }
 }
 
-impl RequireAuthorityLayer {
+impl RequireAuthority {
     /// Accepts only tokens accepted by one of these authorities (their names in
     /// [`AzureAdAuth::authorities`](crate::AzureAdAuth::authorities), or
     /// [`authority_name`](azad_core::AzureAdConfigBuilder::authority_name)).
@@ -139,43 +128,43 @@ impl RequireAuthorityLayer {
     }
 }
 
-impl<E> RequireAuthorityLayer<E> {
-    /// Also requires one of these audiences (see [`audiences`](RequireAuthorityLayer::audiences)).
+impl<E> RequireAuthority<E> {
+    /// Also requires one of these audiences (see [`audiences`](RequireAuthority::audiences)).
     pub fn and_audiences<I: IntoIterator<Item = S>, S: Into<String>>(mut self, audiences: I) -> Self {
         Arc::make_mut(&mut self.selection).audiences.extend(audiences.into_iter().map(Into::into));
         self
     }
 
     /// Shapes rejections with a custom hook.
-    pub fn on_error<E2>(self, on_error: E2) -> RequireAuthorityLayer<E2> {
-        RequireAuthorityLayer { selection: self.selection, on_error }
+    pub fn on_error<E2>(self, on_error: E2) -> RequireAuthority<E2> {
+        RequireAuthority { selection: self.selection, on_error }
     }
 
     /// Adds `error_description` to rejections.
-    pub fn verbose(self) -> RequireAuthorityLayer<VerboseOnAuthError> {
+    pub fn verbose(self) -> RequireAuthority<VerboseOnAuthError> {
         self.on_error(VerboseOnAuthError)
     }
 }
 
-impl<S, E: Clone> Layer<S> for RequireAuthorityLayer<E> {
-    type Service = RequireAuthority<S, E>;
+impl<S, E: Clone> Layer<S> for RequireAuthority<E> {
+    type Service = RequireAuthorityService<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireAuthority { inner, selection: self.selection.clone(), on_error: self.on_error.clone() }
+        RequireAuthorityService { inner, selection: self.selection.clone(), on_error: self.on_error.clone() }
     }
 }
 
-/// The service of [`RequireAuthorityLayer`].
+/// The service of [`RequireAuthority`].
 #[derive(Clone)]
-pub struct RequireAuthority<S, E> {
+pub struct RequireAuthorityService<S, E> {
     inner: S,
     selection: Arc<Selection>,
     on_error: E,
 }
 
-impl<S: fmt::Debug, E> fmt::Debug for RequireAuthority<S, E> {
+impl<S: fmt::Debug, E> fmt::Debug for RequireAuthorityService<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireAuthority")
+        f.debug_struct("RequireAuthorityService")
             .field("inner", &self.inner)
             .field("authorities", &self.selection.authorities)
             .field("audiences", &self.selection.audiences)
@@ -183,11 +172,11 @@ impl<S: fmt::Debug, E> fmt::Debug for RequireAuthority<S, E> {
     }
 }
 
-impl<S, E> RequireAuthority<S, E> {
+impl<S, E> RequireAuthorityService<S, E> {
     define_inner_service_accessors!();
 }
 
-impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for RequireAuthority<S, E>
+impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for RequireAuthorityService<S, E>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     E: OnAuthError<ResBody>,
@@ -210,10 +199,4 @@ where
             }
         }
     }
-}
-
-#[cfg(feature = "tonic")]
-impl<S: tonic::server::NamedService, E> tonic::server::NamedService for RequireAuthority<S, E> {
-    // Required to use the service with tonic's router (`Server::add_service`).
-    const NAME: &'static str = S::NAME;
 }

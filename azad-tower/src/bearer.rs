@@ -93,15 +93,13 @@ pub(crate) fn bearer_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<
     if values.next().is_some() {
         return Err(BearerError::MultipleHeaders);
     }
-    let Some(value) = first else {
-        if query_has_token(uri) {
-            return Err(BearerError::TokenInQuery);
-        }
-        return Err(BearerError::Missing);
-    };
+    // Checked once, with or without a header: a token in the query string is always refused.
     if query_has_token(uri) {
         return Err(BearerError::TokenInQuery);
     }
+    let Some(value) = first else {
+        return Err(BearerError::Missing);
+    };
     // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Only
     // visible ASCII and SP may appear: no TAB, no other whitespace, nothing non-ASCII.
     let value = value.as_bytes();

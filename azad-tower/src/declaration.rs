@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::requirement::Requirement;
+use crate::authorization::Requirement;
 
 /// A handler's authorisation declaration, as its attributes state it (the attributes emit it
 /// in a companion item; see azad-macros). Built at compile time.

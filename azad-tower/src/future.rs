@@ -13,10 +13,9 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::layer::Inserter;
+use crate::extension::{LayerContext, insert_authenticated};
 use crate::on_error::OnAuthError;
 use crate::rejection::{AuthRejection, Protocol};
-use crate::service::authenticated;
 
 pub(crate) type Validation = Pin<Box<dyn Future<Output = (Result<Arc<Claims>, ValidationError>, BearerToken)> + Send>>;
 
@@ -27,7 +26,7 @@ pub(crate) struct Pending<S, ReqBody, E> {
     pub(crate) on_error: E,
     pub(crate) protocol: Protocol,
     pub(crate) retry_after: Duration,
-    pub(crate) extensions: Vec<Inserter>,
+    pub(crate) context: Arc<LayerContext>,
 }
 
 pin_project! {
@@ -106,11 +105,11 @@ where
             match this.state.as_mut().project() {
                 StateProj::Validating { validation, pending } => {
                     let (result, token) = ready!(validation.as_mut().poll(cx));
-                    let Pending { mut inner, mut request, on_error, protocol, retry_after, extensions } =
+                    let Pending { mut inner, mut request, on_error, protocol, retry_after, context } =
                         pending.take().expect("future polled after completion");
                     match result {
                         Ok(claims) => {
-                            authenticated(&mut request, claims, token, &extensions, this.span);
+                            insert_authenticated(request.extensions_mut(), claims, token, &context, this.span);
                             let fut = this.span.in_scope(|| inner.call(request));
                             this.state.set(State::Inner { fut });
                         }

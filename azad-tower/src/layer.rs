@@ -6,10 +6,9 @@ use std::sync::Arc;
 use azad_core::{AzureAdConfig, TokenValidator};
 use tower_layer::Layer;
 
+use crate::extension::LayerContext;
 use crate::on_error::{DefaultOnAuthError, VerboseOnAuthError};
-use crate::service::AzureAdAuthService;
-
-pub(crate) type Inserter = Arc<dyn Fn(&mut http::Extensions) + Send + Sync>;
+use crate::service::{AzureAdAuthService, Shared};
 
 /// A layer that requires a valid Entra ID access token on every request.
 ///
@@ -19,36 +18,30 @@ pub(crate) type Inserter = Arc<dyn Fn(&mut http::Extensions) + Send + Sync>;
 /// - No signing keys could be loaded: 503 with `Retry-After`.
 /// - gRPC requests get `grpc-status` 16 (or 14) instead, `WWW-Authenticate` kept.
 ///
-/// On success the claims (`Arc<azad_core::Claims>`) and the raw token
-/// ([`BearerToken`](azad_core::BearerToken), redacted) are inserted into the request extensions.
+/// On success one [`Authentication`](crate::Authentication) (the claims and the raw token,
+/// redacted) is inserted into the request extensions; an [optional](Self::optional) layer
+/// inserts an anonymous one for a request without a token. Read it with
+/// [`Authentication::of`](crate::Authentication::of).
 ///
 /// See the [crate docs](crate) for an example.
 #[must_use]
 pub struct AzureAdAuth<E = DefaultOnAuthError> {
-    pub(crate) validator: TokenValidator,
-    pub(crate) on_error: E,
-    pub(crate) optional: bool,
-    pub(crate) extensions: Vec<Inserter>,
+    shared: Shared<E>,
 }
 
 impl<E: Clone> Clone for AzureAdAuth<E> {
     fn clone(&self) -> Self {
-        Self {
-            validator: self.validator.clone(),
-            on_error: self.on_error.clone(),
-            optional: self.optional,
-            extensions: self.extensions.clone(),
-        }
+        Self { shared: self.shared.clone() }
     }
 }
 
 impl<E: fmt::Debug> fmt::Debug for AzureAdAuth<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureAdAuth")
-            .field("validator", &self.validator)
-            .field("on_error", &self.on_error)
-            .field("optional", &self.optional)
-            .field("extensions", &self.extensions.len())
+            .field("validator", &self.shared.validator)
+            .field("on_error", &self.shared.on_error)
+            .field("optional", &self.shared.optional)
+            .field("context", &self.shared.context)
             .finish()
     }
 }
@@ -64,7 +57,7 @@ impl AzureAdAuth {
     /// ID or Azure AD B2C tenant, a second app registration... Each is `(name, configuration)`.
     /// Tokens are routed by their unverified issuer before any signature work; the name of the
     /// authority that accepted a token is [`Claims::authority`](azad_core::Claims::authority),
-    /// and [`RequireAuthorityLayer`](crate::RequireAuthorityLayer) restricts routes to some of
+    /// and [`RequireAuthority`](crate::RequireAuthority) restricts routes to some of
     /// them. A token of no configured authority is 401 `invalid_token`, with no network call.
     /// See [`TokenValidator::authorities`].
     ///
@@ -81,53 +74,79 @@ impl AzureAdAuth {
 
     /// A layer sharing an existing validator (and its key and token caches).
     pub fn from_validator(validator: TokenValidator) -> Self {
-        Self { validator, on_error: DefaultOnAuthError, optional: false, extensions: Vec::new() }
+        Self {
+            shared: Shared {
+                validator,
+                on_error: DefaultOnAuthError,
+                optional: false,
+                context: Arc::new(LayerContext::default()),
+            },
+        }
     }
 }
 
 impl<E> AzureAdAuth<E> {
-    /// Shapes rejections with a custom hook (see [`OnAuthError`](crate::OnAuthError)).
+    /// Shapes the layer's own rejections with a custom hook (see
+    /// [`OnAuthError`](crate::OnAuthError)). Keeps the terse or verbose choice of
+    /// [`verbose`](Self::verbose) for the answers given after the layer.
     pub fn on_error<E2>(self, on_error: E2) -> AzureAdAuth<E2> {
-        AzureAdAuth { validator: self.validator, on_error, optional: self.optional, extensions: self.extensions }
+        let Shared { validator, optional, context, .. } = self.shared;
+        AzureAdAuth { shared: Shared { validator, on_error, optional, context } }
     }
 
-    /// Adds `error_description` to rejections ([`VerboseOnAuthError`]).
-    pub fn verbose(self) -> AzureAdAuth<VerboseOnAuthError> {
+    /// Verbose answers, decided once for every answer about this layer's requests: the layer's
+    /// own rejections ([`VerboseOnAuthError`]: `error_description` and a descriptive
+    /// `grpc-message`), and those given after it by the azad-axum extractors and attribute
+    /// guards, the gRPC method checks and the tonic helpers (read from
+    /// [`Authentication::is_verbose`](crate::Authentication::is_verbose)). Descriptions never
+    /// contain token content, but they tell a caller which check failed: enable for
+    /// development or trusted clients.
+    pub fn verbose(mut self) -> AzureAdAuth<VerboseOnAuthError> {
+        self.context_mut().verbose = true;
         self.on_error(VerboseOnAuthError)
+    }
+
+    fn context_mut(&mut self) -> &mut LayerContext {
+        Arc::make_mut(&mut self.shared.context)
     }
 
     /// Optional authentication: requests without any token pass through as anonymous (no
     /// claims in the extensions); requests with a token that fails validation are still refused.
     pub fn optional(mut self, optional: bool) -> Self {
-        self.optional = optional;
+        self.shared.optional = optional;
         self
     }
 
-    /// Inserts a clone of `value` into the extensions of every authenticated request (for
-    /// example the on-behalf-of client used by the `OnBehalfOf` extractor).
+    /// Inserts a clone of `value` into the extensions of every authenticated request, for the
+    /// application's own values. (The token client and the group resolver have their own
+    /// setters and travel in the [`Authentication`](crate::Authentication).)
     pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.extensions.push(Arc::new(move |ext: &mut http::Extensions| {
+        self.context_mut().inserters.push(Arc::new(move |ext: &mut http::Extensions| {
             ext.insert(value.clone());
         }));
         self
     }
 
     /// Makes `client` available to the request handlers (the `OnBehalfOf` and `AppToken`
-    /// extractors of azad-axum): this API's token client for downstream calls.
-    pub fn with_token_client(self, client: azad_core::TokenClient) -> Self {
-        self.with_extension(client)
+    /// extractors of azad-axum, [`RequestExt`](crate::RequestExt) on tonic requests): this
+    /// API's token client for downstream calls, read with
+    /// [`Authentication::token_client`](crate::Authentication::token_client).
+    pub fn with_token_client(mut self, client: azad_core::TokenClient) -> Self {
+        self.context_mut().token_client = Some(client);
+        self
     }
 
-    /// Makes `resolver` available to group requirements (attributes, [`RequireLayer`](crate::RequireLayer)
+    /// Makes `resolver` available to group requirements (attributes, [`Require`](crate::Require)
     /// and the gRPC checks): it resolves the membership of tokens with a groups overage
     /// through Microsoft Graph. Without it such tokens are refused (500, logged once).
-    pub fn with_group_resolver(self, resolver: azad_core::groups::GroupResolver) -> Self {
-        self.with_extension(resolver)
+    pub fn with_group_resolver(mut self, resolver: azad_core::groups::GroupResolver) -> Self {
+        self.context_mut().group_resolver = Some(resolver);
+        self
     }
 
     /// The validator.
     pub fn validator(&self) -> &TokenValidator {
-        &self.validator
+        &self.shared.validator
     }
 
     /// Loads signing keys now, so a server can fail fast at start-up.
@@ -136,7 +155,7 @@ impl<E> AzureAdAuth<E> {
     ///
     /// The [`JwksError`](azad_core::JwksError) that prevented loading.
     pub async fn warm_up(&self) -> Result<(), azad_core::JwksError> {
-        self.validator.warm_up().await
+        self.shared.validator.warm_up().await
     }
 }
 
@@ -144,6 +163,6 @@ impl<S, E: Clone> Layer<S> for AzureAdAuth<E> {
     type Service = AzureAdAuthService<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AzureAdAuthService::new(inner, self.clone())
+        AzureAdAuthService::new(inner, self.shared.clone())
     }
 }

@@ -1,7 +1,7 @@
 //! OpenAPI security from the requirements that protect the routes (feature `utoipa`).
 //!
 //! One source of truth: the [`Requirement`] of a route (from `#[require_scope]`,
-//! `#[require_role]`, `#[require_scope_or_app_permission]` or a [`RequireLayer`](crate::RequireLayer))
+//! `#[require_role]`, `#[require_scope_or_app_permission]` or a [`Require`](crate::Require))
 //! both enforces and documents. This module turns it into
 //!
 //! - two OAuth2 security schemes (OpenAPI 3.1 §4.8.27) for the API's Entra ID authority:
@@ -18,13 +18,13 @@
 //! The attributes write an operation's `security(...)` into the `#[utoipa::path]` below them with
 //! the scopes' short names; [`AzureAdSecurity::apply`] then adds the schemes and writes the
 //! full scope names (`api://{client id}/access_as_user`) from the configuration, and documents
-//! route groups protected by a [`RequireLayer`](crate::RequireLayer).
+//! route groups protected by a [`Require`](crate::Require).
 //!
 //! # Example
 //!
 //! ```
 //! use azad_tower::openapi::AzureAdSecurity;
-//! use azad_tower::{AzureAdConfig, RequireLayer};
+//! use azad_tower::{AzureAdConfig, Require};
 //! use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
 //! use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
 //!
@@ -33,7 +33,7 @@
 //!     .client_id("a1b2c3d4-0000-4000-8000-00000000a91d")
 //!     .build()?;
 //! // Routes under /reports are behind this layer; the document says so from the same value.
-//! let reports = RequireLayer::any_role(["Reports.Read.All"]);
+//! let reports = Require::any_role(["Reports.Read.All"]);
 //! let mut doc = OpenApiBuilder::new()
 //!     .info(InfoBuilder::new().title("Tasks").version("1").build())
 //!     .paths(PathsBuilder::new().path("/reports/daily", PathItem::new(HttpMethod::Get, OperationBuilder::new().build())))
@@ -57,7 +57,7 @@ use utoipa::openapi::security::{
     AuthorizationCode, ClientCredentials, Flow, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
 };
 
-use crate::requirement::Requirement;
+use crate::authorization::Requirement;
 
 /// The name of the delegated security scheme: OAuth2 authorization code flow (with PKCE) against
 /// the API's Entra ID authority. Its scopes are the API's delegated permissions.
@@ -186,7 +186,7 @@ fn under(path: &str, prefix: &str) -> bool {
 }
 
 /// Adds `requirement` to every operation of `openapi` (all of them: for a router whose routes
-/// are all behind a [`RequireLayer`](crate::RequireLayer)). An operation that already has a
+/// are all behind a [`Require`](crate::Require)). An operation that already has a
 /// requirement (its attribute) gets both: every pair of alternatives, merged.
 pub fn require_all(openapi: &mut OpenApi, requirement: &Requirement) {
     require_under(openapi, "", requirement);
@@ -206,7 +206,7 @@ fn require_under(openapi: &mut OpenApi, prefix: &str, requirement: &Requirement)
 
 /// The Entra ID security of an API's OpenAPI document, from its [`AzureAdConfig`]: the
 /// [`DELEGATED_SCHEME`] and [`APP_SCHEME`] OAuth2 schemes, full scope names, and the
-/// requirements of route groups protected by a [`RequireLayer`](crate::RequireLayer).
+/// requirements of route groups protected by a [`Require`](crate::Require).
 ///
 /// The authorization and token URLs are the configured authority's v2.0 endpoints, e.g.
 /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize` and `…/token` (Microsoft
@@ -268,7 +268,7 @@ impl AzureAdSecurity {
 
     /// Documents the routes under `prefix` (a path of the document, e.g. `/admin`, which covers
     /// `/admin/users/{id}`) as requiring `requirement`: pass the
-    /// [`RequireLayer::requirement`](crate::RequireLayer::requirement) of the layer that
+    /// [`Require::requirement`](crate::Require::requirement) of the layer that
     /// protects them. Operations that have their own requirement get both.
     pub fn route_group(mut self, prefix: impl Into<String>, requirement: &Requirement) -> Self {
         self.groups.push((prefix.into(), requirement.clone()));
@@ -490,7 +490,7 @@ mod tests {
             ("/administrators", None),
             ("/public", Some(vec![SecurityRequirement::default()])),
         ]);
-        let admin = crate::RequireLayer::any_role(["Admin", "Owner"]);
+        let admin = crate::Require::any_role(["Admin", "Owner"]);
         AzureAdSecurity::new(&config()).route_group("/admin/", admin.requirement()).apply(&mut d);
         let j = json(&d);
         assert_eq!(

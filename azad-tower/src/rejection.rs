@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use azad_core::ValidationError;
-use azad_core::challenge::Challenge;
+use azad_core::{Challenge, ValidationError};
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::bearer::BearerError;
-use crate::requirement::Insufficient;
 
 /// The wire protocol of a request, which decides the shape of a rejection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +25,27 @@ impl Protocol {
             Some(ct) if ct.as_bytes().starts_with(b"application/grpc") => Self::Grpc,
             _ => Self::Http,
         }
+    }
+}
+
+/// Why claims did not meet a [`Requirement`](crate::Requirement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Insufficient {
+    /// The scopes that would satisfy the requirement (for the `scope` auth-param); empty when
+    /// the requirement is about app roles.
+    pub required_scopes: Vec<String>,
+    /// A fixed description, safe for clients.
+    pub description: &'static str,
+    /// A claims challenge (JSON) the caller can satisfy by acquiring a new token with it (an
+    /// authentication context): the answer is then 401 `insufficient_claims` with
+    /// `claims="<base64>"` rather than 403.
+    pub claims: Option<String>,
+}
+
+impl Insufficient {
+    pub(crate) fn new(description: &'static str) -> Self {
+        Self { required_scopes: Vec::new(), description, claims: None }
     }
 }
 
@@ -65,6 +84,10 @@ pub enum AuthRejection {
     /// Claims were expected but the `AzureAdAuth` layer is not installed in front of this
     /// route: 500, so that a misconfigured route fails closed.
     MissingLayer,
+    /// A handler needs the layer's token client (on-behalf-of, app tokens) but the layer has
+    /// none: 500, so that a misconfigured route fails closed; the text names
+    /// [`AzureAdAuth::with_token_client`](crate::AzureAdAuth::with_token_client).
+    MissingTokenClient,
 }
 
 impl AuthRejection {
@@ -88,27 +111,26 @@ impl AuthRejection {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MissingLayer | Self::MissingTokenClient => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// The gRPC status code: 16 `UNAUTHENTICATED`, 7 `PERMISSION_DENIED`, 14 `UNAVAILABLE`,
-    /// 13 `INTERNAL`.
+    /// 13 `INTERNAL`, by the one mapping of [`Challenge::grpc_code`].
     #[must_use]
     pub fn grpc_code(&self) -> u8 {
-        match self {
-            Self::MissingToken | Self::InvalidToken(_) | Self::InvalidRequest(_) | Self::InsufficientClaims(_) => 16,
-            Self::Forbidden(_) => 7,
-            Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => 14,
-            Self::MissingLayer => 13,
-        }
+        Challenge::new(self.status()).grpc_code()
     }
 
     /// The RFC 6750 error code, if any.
     #[must_use]
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            Self::MissingToken | Self::Unavailable { .. } | Self::GroupsUnavailable { .. } | Self::MissingLayer => None,
+            Self::MissingToken
+            | Self::Unavailable { .. }
+            | Self::GroupsUnavailable { .. }
+            | Self::MissingLayer
+            | Self::MissingTokenClient => None,
             Self::InsufficientClaims(_) => Some("insufficient_claims"),
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(e) => e.error_code(),
@@ -126,7 +148,12 @@ impl AuthRejection {
             Self::Unavailable { .. } => "Authentication is temporarily unavailable",
             Self::Forbidden(i) | Self::InsufficientClaims(i) => i.description,
             Self::GroupsUnavailable { .. } => "Group membership cannot be checked at the moment",
-            Self::MissingLayer => "Authentication is not configured for this route",
+            Self::MissingLayer => {
+                "Authentication is not configured for this route: add the `AzureAdAuth` layer (`.layer(AzureAdAuth::new(config))`) in front of it"
+            }
+            Self::MissingTokenClient => {
+                "No token client for downstream calls: configure `AzureAdAuth::new(config).with_token_client(client)`"
+            }
         }
     }
 
@@ -161,19 +188,17 @@ impl AuthRejection {
         self.challenge(verbose).header_value()
     }
 
-    /// The message for `grpc-message` and for response bodies.
+    /// The message for `grpc-message` and for response bodies: the fixed
+    /// [`description`](Self::description) when `verbose`, else the terse text of the status
+    /// ([`Challenge::message`]). [`MissingLayer`](Self::MissingLayer) and
+    /// [`MissingTokenClient`](Self::MissingTokenClient) are deployment errors, not facts about
+    /// the caller: their text names the fix in both modes.
     #[must_use]
     pub fn message(&self, verbose: bool) -> &'static str {
-        if verbose {
-            return self.description();
-        }
-        match self {
-            Self::MissingToken | Self::InvalidRequest(_) | Self::InvalidToken(_) | Self::InsufficientClaims(_) => {
-                "Unauthenticated"
-            }
-            Self::Forbidden(_) => "Permission denied",
-            Self::Unavailable { .. } | Self::GroupsUnavailable { .. } => "Service unavailable",
-            Self::MissingLayer => "Internal error",
+        if verbose || matches!(self, Self::MissingLayer | Self::MissingTokenClient) {
+            self.description()
+        } else {
+            Challenge::new(self.status()).message()
         }
     }
 
@@ -187,6 +212,7 @@ impl AuthRejection {
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
             headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc_code())));
+            // The same text a `tonic::Status` would carry (`status_of`).
             headers.insert("grpc-message", grpc_message(self.message(verbose)));
         }
         response
@@ -200,14 +226,31 @@ impl AuthRejection {
     #[cfg_attr(docsrs, doc(cfg(feature = "tonic")))]
     #[must_use]
     pub fn to_status(&self, verbose: bool) -> tonic::Status {
-        let mut headers = http::HeaderMap::new();
-        self.challenge(verbose).apply_to(&mut headers);
-        tonic::Status::with_metadata(
-            tonic::Code::from(i32::from(self.grpc_code())),
-            self.message(verbose),
-            tonic::metadata::MetadataMap::from_headers(headers),
-        )
+        status_of(&self.challenge(verbose), self.message(verbose))
     }
+}
+
+impl std::fmt::Display for AuthRejection {
+    /// The fixed [`description`](AuthRejection::description) (never token content).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for AuthRejection {}
+
+/// The `tonic::Status` of an answer: the code of [`Challenge::grpc_code`], `message`, and the
+/// challenge's `WWW-Authenticate` and `Retry-After` in the metadata. The one way a gRPC status
+/// is written.
+#[cfg(feature = "tonic")]
+pub(crate) fn status_of(challenge: &Challenge, message: &str) -> tonic::Status {
+    let mut headers = http::HeaderMap::new();
+    challenge.apply_to(&mut headers);
+    tonic::Status::with_metadata(
+        tonic::Code::from(i32::from(challenge.grpc_code())),
+        message,
+        tonic::metadata::MetadataMap::from_headers(headers),
+    )
 }
 
 /// Percent-encodes a `grpc-message` as the gRPC HTTP/2 spec requires.

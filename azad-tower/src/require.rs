@@ -1,189 +1,22 @@
-//! Layers that require scopes, app roles, groups, an authentication context, allowed callers or
-//! tenants for a group of routes, behind [`AzureAdAuth`](crate::AzureAdAuth).
-//!
-//! Every requirement but groups is decided synchronously on the claims, with no allocation
-//! beyond the rejection. A group requirement on a token with a groups overage awaits the
-//! [`GroupResolver`] given to the layer
-//! ([`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)).
-//!
-//! # Example
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use azad_core::dev::DevTenant;
-//! use azad_tower::{AzureAdAuth, RequireLayer};
-//! use http::{Request, Response, StatusCode, header};
-//! use tower::{ServiceBuilder, ServiceExt};
-//!
-//! let tenant = DevTenant::start().await?;
-//! let service = ServiceBuilder::new()
-//!     .layer(AzureAdAuth::new(tenant.config()))
-//!     .layer(RequireLayer::any_role(["Reports.Read.All"]))
-//!     .service_fn(|_req: Request<String>| async { Ok::<_, std::convert::Infallible>(Response::new(String::from("report"))) });
-//!
-//! let user = tenant.token().build(); // delegated, no app role
-//! let request = Request::get("/reports").header(header::AUTHORIZATION, format!("Bearer {user}")).body(String::new())?;
-//! let response = service.clone().oneshot(request).await?;
-//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
-//!
-//! let app = tenant.token().app_only().roles(["Reports.Read.All"]).build();
-//! let request = Request::get("/reports").header(header::AUTHORIZATION, format!("Bearer {app}")).body(String::new())?;
-//! assert_eq!(service.oneshot(request).await?.status(), StatusCode::OK);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
+//! [`Require`]: the route-group layer that requires a [`Requirement`] on the claims validated
+//! by [`AzureAdAuth`](crate::AzureAdAuth), with its service and response future.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
-use azad_core::groups::{GraphFailure, GroupResolver};
-use azad_core::{BearerToken, Claims};
+use azad_core::Claims;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::authorization::{Requirement, Start, start};
+use crate::extension::Authentication;
 use crate::on_error::{DefaultOnAuthError, OnAuthError, VerboseOnAuthError};
 use crate::rejection::{AuthRejection, Protocol};
-use crate::requirement::{Decision, Insufficient, Requirement};
-use crate::service::Anonymous;
-
-/// A pending group resolution: what it needs, owned, so that its future is `'static`.
-pub(crate) struct Resolution {
-    claims: Arc<Claims>,
-    token: Option<BearerToken>,
-    resolver: Option<GroupResolver>,
-}
-
-/// The synchronous start of an authorisation: decided, or a group resolution to await.
-pub(crate) enum Start {
-    Done(Result<Arc<Claims>, AuthRejection>),
-    Resolve(Resolution),
-}
-
-const NOT_RESOLVABLE: &str = "Group membership cannot be resolved for this token";
-
-fn rejection_of(insufficient: Insufficient) -> AuthRejection {
-    if insufficient.claims.is_some() {
-        AuthRejection::InsufficientClaims(insufficient)
-    } else {
-        AuthRejection::Forbidden(insufficient)
-    }
-}
-
-fn missing_layer() -> AuthRejection {
-    tracing::error!(
-        target: "azad::auth",
-        "a route requires scopes or roles but no AzureAdAuth layer validated the request: add `.layer(AzureAdAuth::new(config))` in front of it"
-    );
-    AuthRejection::MissingLayer
-}
-
-pub(crate) fn start(extensions: &http::Extensions, requirement: &Requirement) -> Start {
-    let Some(claims) = extensions.get::<Arc<Claims>>() else {
-        return Start::Done(Err(if extensions.get::<Anonymous>().is_some() {
-            AuthRejection::MissingToken
-        } else {
-            missing_layer()
-        }));
-    };
-    match requirement.decide(claims) {
-        Decision::Allow => Start::Done(Ok(claims.clone())),
-        Decision::ResolveGroups => Start::Resolve(Resolution {
-            claims: claims.clone(),
-            token: extensions.get::<BearerToken>().cloned(),
-            resolver: extensions.get::<GroupResolver>().cloned(),
-        }),
-        Decision::Deny(i) => Start::Done(Err(rejection_of(i))),
-    }
-}
-
-impl Resolution {
-    pub(crate) async fn run(self, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
-        static NO_RESOLVER_LOGGED: AtomicBool = AtomicBool::new(false);
-        let Some(resolver) = self.resolver else {
-            if !NO_RESOLVER_LOGGED.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    target: "azad::auth",
-                    "a token with a groups overage reached a group requirement, but no GroupResolver is configured: add `AzureAdAuth::with_group_resolver(GroupResolver::new(&config, token_client))`; such requests are refused with 500"
-                );
-            }
-            return Err(AuthRejection::MissingLayer);
-        };
-        let groups: Vec<&str> = requirement.values().collect();
-        match resolver.member_groups(&self.claims, self.token.as_ref(), &groups).await {
-            Ok(member_of) => requirement.decide_groups(&member_of).map(|()| self.claims).map_err(rejection_of),
-            // No user to look up (an application's token under on-behalf-of): not a member,
-            // and nothing to retry.
-            Err(azad_core::groups::GroupError::NoUser) => Err(AuthRejection::Forbidden(Insufficient {
-                required_scopes: Vec::new(),
-                description: NOT_RESOLVABLE,
-                claims: None,
-            })),
-            Err(e) => {
-                if let Some(claims) = e.claims_challenge() {
-                    return Err(AuthRejection::InsufficientClaims(Insufficient {
-                        required_scopes: Vec::new(),
-                        description: "Microsoft Graph requires the user to sign in again",
-                        claims: Some(claims),
-                    }));
-                }
-                Err(match resolver.failure() {
-                    GraphFailure::Forbidden => AuthRejection::Forbidden(Insufficient {
-                        required_scopes: Vec::new(),
-                        description: "Group membership could not be checked",
-                        claims: None,
-                    }),
-                    _ => AuthRejection::GroupsUnavailable { retry_after: e.retry_after() },
-                })
-            }
-        }
-    }
-}
-
-/// Like [`authorize`], resolving a groups overage through the
-/// [`GroupResolver`] in `extensions` (inserted by
-/// [`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)). Returns at
-/// once, without awaiting anything, for every other requirement.
-///
-/// # Errors
-///
-/// As [`authorize`]; in addition [`AuthRejection::GroupsUnavailable`] (or `Forbidden`, as the
-/// resolver is configured) when Microsoft Graph cannot answer, and
-/// [`AuthRejection::MissingLayer`] when a groups overage meets no resolver.
-pub async fn authorize_async(
-    extensions: &http::Extensions,
-    requirement: &Requirement,
-) -> Result<Arc<Claims>, AuthRejection> {
-    match start(extensions, requirement) {
-        Start::Done(result) => result,
-        Start::Resolve(resolution) => resolution.run(requirement).await,
-    }
-}
-
-/// Checks the claims the [`AzureAdAuth`](crate::AzureAdAuth) layer stored in `extensions`
-/// against `requirement`.
-///
-/// Synchronous: a group requirement on a token with a groups overage is refused here (use
-/// [`authorize_async`] to resolve it).
-///
-/// # Errors
-///
-/// [`AuthRejection::Forbidden`] when the claims fall short, [`AuthRejection::InsufficientClaims`]
-/// for a missing authentication context, [`AuthRejection::MissingToken`] for an anonymous
-/// request (optional layer), and [`AuthRejection::MissingLayer`] when no `AzureAdAuth` layer
-/// ran: the check fails closed.
-pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Result<Arc<Claims>, AuthRejection> {
-    match extensions.get::<Arc<Claims>>() {
-        Some(claims) => requirement.check(claims).map(|()| claims.clone()).map_err(rejection_of),
-        None if extensions.get::<Anonymous>().is_some() => Err(AuthRejection::MissingToken),
-        None => Err(missing_layer()),
-    }
-}
 
 /// A layer that requires a [`Requirement`] (scopes, roles, scope-or-app-permission, groups,
 /// authentication context, caller applications, tenants, no guests, any authenticated caller)
@@ -192,24 +25,51 @@ pub fn authorize(extensions: &http::Extensions, requirement: &Requirement) -> Re
 /// claims challenge for an authentication context (gRPC: `UNAUTHENTICATED`), or 503 when a
 /// groups overage cannot be resolved (gRPC: `UNAVAILABLE`).
 ///
-/// See the [module docs](crate::require) for an example.
+/// Every requirement but groups is decided synchronously on the claims, with no allocation
+/// beyond the rejection. A group requirement on a token with a groups overage awaits the
+/// [`GroupResolver`](azad_core::groups::GroupResolver) given to the layer
+/// ([`AzureAdAuth::with_group_resolver`](crate::AzureAdAuth::with_group_resolver)).
+///
+/// # Example
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use azad_core::dev::DevTenant;
+/// use azad_tower::{AzureAdAuth, Require};
+/// use http::{Request, Response, StatusCode, header};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// let tenant = DevTenant::start().await?;
+/// let service = ServiceBuilder::new()
+///     .layer(AzureAdAuth::new(tenant.config()))
+///     .layer(Require::any_role(["Reports.Read.All"]))
+///     .service_fn(|_req: Request<String>| async { Ok::<_, std::convert::Infallible>(Response::new(String::from("report"))) });
+///
+/// let user = tenant.token().build(); // delegated, no app role
+/// let request = Request::get("/reports").header(header::AUTHORIZATION, format!("Bearer {user}")).body(String::new())?;
+/// let response = service.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+///
+/// let app = tenant.token().app_only().roles(["Reports.Read.All"]).build();
+/// let request = Request::get("/reports").header(header::AUTHORIZATION, format!("Bearer {app}")).body(String::new())?;
+/// assert_eq!(service.oneshot(request).await?.status(), StatusCode::OK);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Clone)]
 #[must_use]
-pub struct RequireLayer<E = DefaultOnAuthError> {
+pub struct Require<E = DefaultOnAuthError> {
     requirement: Arc<Requirement>,
     on_error: E,
 }
 
-impl<E: fmt::Debug> fmt::Debug for RequireLayer<E> {
+impl<E: fmt::Debug> fmt::Debug for Require<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireLayer")
-            .field("requirement", &self.requirement)
-            .field("on_error", &self.on_error)
-            .finish()
+        f.debug_struct("Require").field("requirement", &self.requirement).field("on_error", &self.on_error).finish()
     }
 }
 
-impl RequireLayer {
+impl Require {
     /// Requires `requirement`.
     pub fn new(requirement: Requirement) -> Self {
         Self { requirement: Arc::new(requirement), on_error: DefaultOnAuthError }
@@ -277,7 +137,7 @@ impl RequireLayer {
     }
 }
 
-impl<E> RequireLayer<E> {
+impl<E> Require<E> {
     /// The requirement this layer enforces (for documentation, e.g.
     /// [`AzureAdSecurity::route_group`](crate::openapi::AzureAdSecurity::route_group) with the
     /// `utoipa` feature).
@@ -287,46 +147,46 @@ impl<E> RequireLayer<E> {
     }
 
     /// Shapes rejections with a custom hook.
-    pub fn on_error<E2>(self, on_error: E2) -> RequireLayer<E2> {
-        RequireLayer { requirement: self.requirement, on_error }
+    pub fn on_error<E2>(self, on_error: E2) -> Require<E2> {
+        Require { requirement: self.requirement, on_error }
     }
 
     /// Adds `error_description` to rejections.
-    pub fn verbose(self) -> RequireLayer<VerboseOnAuthError> {
+    pub fn verbose(self) -> Require<VerboseOnAuthError> {
         self.on_error(VerboseOnAuthError)
     }
 }
 
-impl<S, E: Clone> Layer<S> for RequireLayer<E> {
-    type Service = Require<S, E>;
+impl<S, E: Clone> Layer<S> for Require<E> {
+    type Service = RequireService<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Require { inner, requirement: self.requirement.clone(), on_error: self.on_error.clone() }
+        RequireService { inner, requirement: self.requirement.clone(), on_error: self.on_error.clone() }
     }
 }
 
-/// The service of [`RequireLayer`].
+/// The service of the [`Require`] layer.
 #[derive(Clone)]
-pub struct Require<S, E> {
+pub struct RequireService<S, E> {
     inner: S,
     requirement: Arc<Requirement>,
     on_error: E,
 }
 
-impl<S: fmt::Debug, E> fmt::Debug for Require<S, E> {
+impl<S: fmt::Debug, E> fmt::Debug for RequireService<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Require").field("inner", &self.inner).field("requirement", &self.requirement).finish()
+        f.debug_struct("RequireService").field("inner", &self.inner).field("requirement", &self.requirement).finish()
     }
 }
 
-impl<S, E> Require<S, E> {
+impl<S, E> RequireService<S, E> {
     define_inner_service_accessors!();
 }
 
 type Check = Pin<Box<dyn Future<Output = Result<Arc<Claims>, AuthRejection>> + Send>>;
 
 pin_project! {
-    /// Response future of [`Require`]: the inner service's, a rejection, or a group
+    /// Response future of [`RequireService`]: the inner service's, a rejection, or a group
     /// resolution then the inner service's.
     pub struct RequireFuture<S, ReqBody, E>
     where
@@ -403,7 +263,7 @@ where
     }
 }
 
-impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for Require<S, E>
+impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for RequireService<S, E>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     E: OnAuthError<ResBody> + Clone,
@@ -419,7 +279,11 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Decided synchronously (every requirement but a groups overage): the service readied
         // by poll_ready is called directly.
-        let state = match start(request.extensions(), &self.requirement) {
+        let started = match Authentication::of(request.extensions()) {
+            Ok(authentication) => start(authentication, &self.requirement),
+            Err(rejection) => Start::Done(Err(rejection)),
+        };
+        let state = match started {
             Start::Done(Ok(_)) => RequireState::Inner { fut: self.inner.call(request) },
             Start::Done(Err(rejection)) => {
                 let response = self.on_error.on_error(&rejection, Protocol::of(request.headers()));
@@ -439,10 +303,4 @@ where
         };
         RequireFuture { state }
     }
-}
-
-#[cfg(feature = "tonic")]
-impl<S: tonic::server::NamedService, E> tonic::server::NamedService for Require<S, E> {
-    // Required to use the service with tonic's router (`Server::add_service`).
-    const NAME: &'static str = S::NAME;
 }

@@ -1,31 +1,36 @@
-//! [`AzureAdAuthService`]: the service produced by [`AzureAdAuth`].
+//! [`AzureAdAuthService`]: the service produced by [`AzureAdAuth`](crate::AzureAdAuth).
 
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use azad_core::{BearerToken, Claims};
+use azad_core::{BearerToken, TokenValidator};
 use http::{Request, Response};
 use tower_service::Service;
 use tracing::field::Empty;
 
 use crate::bearer::{BearerError, bearer_candidate, is_b64token};
+use crate::extension::{Authentication, LayerContext, insert_authenticated};
 use crate::future::{Pending, ResponseFuture};
-use crate::layer::{AzureAdAuth, Inserter};
 use crate::on_error::OnAuthError;
 use crate::rejection::{AuthRejection, Protocol};
 
-/// Marker inserted into the extensions of requests that passed an
-/// [optional](AzureAdAuth::optional) layer without any token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct Anonymous;
+/// What the layer hands its services: built by [`AzureAdAuth`](crate::AzureAdAuth), shared by
+/// every clone of the service.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared<E> {
+    pub(crate) validator: TokenValidator,
+    pub(crate) on_error: E,
+    pub(crate) optional: bool,
+    pub(crate) context: Arc<LayerContext>,
+}
 
-/// Validates bearer tokens, then calls the inner service. Created by [`AzureAdAuth`].
+/// Validates bearer tokens, then calls the inner service. Created by
+/// [`AzureAdAuth`](crate::AzureAdAuth).
 pub struct AzureAdAuthService<S, E> {
     inner: S,
     // Behind an `Arc`: axum clones the service for every request.
-    auth: Arc<AzureAdAuth<E>>,
+    auth: Arc<Shared<E>>,
 }
 
 impl<S: Clone, E> Clone for AzureAdAuthService<S, E> {
@@ -41,39 +46,11 @@ impl<S: fmt::Debug, E: fmt::Debug> fmt::Debug for AzureAdAuthService<S, E> {
 }
 
 impl<S, E> AzureAdAuthService<S, E> {
-    pub(crate) fn new(inner: S, auth: AzureAdAuth<E>) -> Self {
+    pub(crate) fn new(inner: S, auth: Shared<E>) -> Self {
         Self { inner, auth: Arc::new(auth) }
     }
 
     define_inner_service_accessors!();
-}
-
-impl<S> AzureAdAuthService<S, crate::DefaultOnAuthError> {
-    /// Wraps `inner` with an [`AzureAdAuth`] for `config`.
-    pub fn layer(config: azad_core::AzureAdConfig) -> AzureAdAuth {
-        AzureAdAuth::new(config)
-    }
-}
-
-/// Records the principal on the span and stores claims, token and configured extensions.
-pub(crate) fn authenticated<B>(
-    request: &mut Request<B>,
-    claims: Arc<Claims>,
-    token: BearerToken,
-    extensions: &[Inserter],
-    span: &tracing::Span,
-) {
-    if !span.is_disabled() {
-        span.record("tid", claims.tenant_id());
-        span.record("oid", claims.object_id());
-        span.record("azp", claims.client_app_id());
-    }
-    let ext = request.extensions_mut();
-    ext.insert(claims);
-    ext.insert(token);
-    for insert in extensions {
-        insert(ext);
-    }
 }
 
 impl<S, ReqBody, ResBody, E> Service<Request<ReqBody>> for AzureAdAuthService<S, E>
@@ -99,7 +76,7 @@ where
         let token = match bearer_candidate(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) if self.auth.optional => {
-                request.extensions_mut().insert(Anonymous);
+                request.extensions_mut().insert(Authentication::anonymous_with(self.auth.context.clone()));
                 let fut = span.in_scope(|| self.inner.call(request));
                 return ResponseFuture::inner(fut, span);
             }
@@ -111,8 +88,8 @@ where
         };
 
         // Fast path: a token validated before, straight from the validated-token cache.
-        if let Some((claims, token)) = self.auth.validator.validate_cached_token(token) {
-            authenticated(&mut request, claims, token, &self.auth.extensions, &span);
+        if let Some((claims, token)) = self.auth.validator.try_cached(token) {
+            insert_authenticated(request.extensions_mut(), claims, token, &self.auth.context, &span);
             let fut = span.in_scope(|| self.inner.call(request));
             return ResponseFuture::inner(fut, span);
         }
@@ -143,15 +120,9 @@ where
                 on_error: self.auth.on_error.clone(),
                 protocol,
                 retry_after,
-                extensions: self.auth.extensions.clone(),
+                context: self.auth.context.clone(),
             },
             span,
         )
     }
-}
-
-#[cfg(feature = "tonic")]
-impl<S: tonic::server::NamedService, E> tonic::server::NamedService for AzureAdAuthService<S, E> {
-    // Required to use the service with tonic's router (`Server::add_service`).
-    const NAME: &'static str = S::NAME;
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use azad_core::TokenClient;
-use azad_core::credential::{CertificateCredential, ClientCredential};
 use azad_core::dev::{DevApp, DevTenant};
+use azad_core::{CertificateCredential, ClientCredential};
 use serde_json::Value;
 
 /// Registers the daemon in the dev tenant with a fresh certificate and the API's `Admin` app
@@ -22,8 +22,10 @@ pub fn register(dev: &DevTenant) -> TokenClient {
     let cert = dev.add_certificate(&app.client_id);
     let credential =
         CertificateCredential::from_pem(cert.cert_pem(), &cert.key_pem()).expect("the dev certificate loads");
-    let config = dev.config_builder().client_id(&app.client_id).build().expect("valid dev configuration");
-    TokenClient::new(&config, ClientCredential::certificate(credential))
+    // A client only: its application identity, no API validation settings.
+    let application =
+        dev.config_builder().client_id(&app.client_id).build_application().expect("valid dev configuration");
+    TokenClient::for_application(&application, ClientCredential::certificate(credential))
 }
 
 /// One run of the job: an app token for the API (`api://{api}/.default`), then

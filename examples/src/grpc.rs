@@ -5,7 +5,7 @@
 //! The service is described in Rust (`build.rs`, `tonic_build::manual`): no protoc needed.
 
 use azad_tower::{
-    AzureAdAuth, Claims, deny_guests, require_auth_context, require_group, require_scope,
+    AzureAdAuth, RequestExt, deny_guests, require_auth_context, require_group, require_scope,
     require_scope_or_app_permission,
 };
 
@@ -103,8 +103,7 @@ impl Tasks for TaskService {
 
     #[require_scope("access_as_user")]
     async fn whoami(&self, request: Request<WhoAmIRequest>) -> Result<Response<WhoAmIReply>, Status> {
-        let claims =
-            request.extensions().get::<std::sync::Arc<Claims>>().ok_or_else(|| Status::unauthenticated("no claims"))?;
+        let claims = request.claims()?;
         Ok(Response::new(WhoAmIReply {
             name: claims.name().unwrap_or_default().to_owned(),
             oid: claims.object_id().unwrap_or_default().to_owned(),
@@ -114,12 +113,16 @@ impl Tasks for TaskService {
     }
 }
 
-/// Serves the demo service on `listener` behind `auth`.
+/// Serves the demo service on `listener` behind `auth` (terse, verbose or any
+/// [`OnAuthError`](azad_tower::OnAuthError) hook).
 ///
 /// # Errors
 ///
 /// The transport error if serving fails.
-pub async fn serve(listener: tokio::net::TcpListener, auth: AzureAdAuth) -> Result<(), tonic::transport::Error> {
+pub async fn serve<E>(listener: tokio::net::TcpListener, auth: AzureAdAuth<E>) -> Result<(), tonic::transport::Error>
+where
+    E: azad_tower::OnAuthError<tonic::body::Body> + Clone + Send + Sync + 'static,
+{
     tonic::transport::Server::builder()
         .layer(auth)
         .add_service(TasksServer::new(TaskService))

@@ -7,8 +7,8 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use azad_axum::dev::DevTenant;
 use azad_axum::{AppToken, AzureAdAuth, Claims, DownstreamError, OnBehalfOf, require_role, require_scope};
+use azad_core::ClientCredential;
 use azad_core::TokenClient;
-use azad_core::credential::ClientCredential;
 use serde_json::{Value, json};
 
 /// The delegated scope the quickstart API requests from the downstream API.

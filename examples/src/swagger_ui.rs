@@ -5,7 +5,7 @@
 //! - `GET /api/me` (`#[require_scope("access_as_user")]`): the signed-in user's name.
 //! - `GET /api/tasks` (`#[require_scope_or_app_permission]`): a user with `access_as_user` or
 //!   an application granted `Tasks.Read.All`.
-//! - `GET /api/reports/daily`, behind a `RequireLayer` for the `Reports.Read.All` app role.
+//! - `GET /api/reports/daily`, behind a `Require` for the `Reports.Read.All` app role.
 //! - `/swagger-ui`: Swagger UI, its OAuth2 dialog preset with the SPA's client id and PKCE.
 //! - `/api-docs/openapi.json`: the OpenAPI document.
 
@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use axum::{Json, Router};
 use azad_axum::dev::{DevApp, DevTenant, DevUser};
 use azad_axum::openapi::{AzureAdSecurity, RequireOpenApiExt};
-use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, RequireLayer, require_scope, require_scope_or_app_permission};
+use azad_axum::{AzureAdAuth, AzureAdConfig, Claims, Require, require_scope, require_scope_or_app_permission};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -58,8 +58,7 @@ struct ApiDoc;
 
 /// The API routes (not yet behind `AzureAdAuth`) and their OpenAPI document, security included.
 pub fn api(config: &AzureAdConfig) -> (Router, utoipa::openapi::OpenApi) {
-    let reports =
-        OpenApiRouter::new().routes(routes!(daily_report)).require(RequireLayer::any_role(["Reports.Read.All"]));
+    let reports = OpenApiRouter::new().routes(routes!(daily_report)).require(Require::any_role(["Reports.Read.All"]));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(me))
         .routes(routes!(tasks))

@@ -131,7 +131,9 @@ async fn pod(
     let started_with_version = credential.current_version();
     let call = || async {
         let user = BearerToken::new(dev.token().build());
-        client.acquire(TokenRequest::on_behalf_of(user, [settings.downstream_scope.as_str()]).force_refresh(true)).await
+        client
+            .acquire(TokenRequest::on_behalf_of(user, [settings.downstream_scope.as_str()]).with_force_refresh(true))
+            .await
     };
     call().await?;
     let mut successful_calls = 1;

@@ -15,10 +15,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
+use azad_core::ManagedIdentity;
 use azad_core::dev::{DevApp, DevTenant};
-use azad_core::managed_identity::ManagedIdentity;
-use azad_core::signin::{Account, AuthorizationRequest, SignInClient};
+use azad_core::{Account, AuthorizationRequest, SignInClient};
 use azad_core::{AzureAdConfig, TokenError};
 use serde_json::Value;
 

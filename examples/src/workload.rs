@@ -3,7 +3,7 @@
 //! token file and reads a secret through azad's Key Vault source (the dev tenant's Key
 //! Vault–shaped endpoint).
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::secrets::{KeyVaultSource, SecretError, SecretSource};
 use azad_core::{AzureAdConfig, TokenClient, TokenRequest};
 
@@ -37,7 +37,7 @@ pub fn vault(client: &TokenClient, vault_url: &str, fresh: bool) -> Result<KeyVa
     KeyVaultSource::with_token_callback(vault_url, move |scope| {
         let client = client.clone();
         async move {
-            let token = client.acquire(TokenRequest::app([scope]).force_refresh(true)).await;
+            let token = client.acquire(TokenRequest::app([scope]).with_force_refresh(true)).await;
             token.map(|t| t.secret().to_owned()).map_err(|e| e.to_string())
         }
     })

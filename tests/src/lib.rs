@@ -76,7 +76,7 @@ pub async fn web_app(dev: &DevTenant, kind: azad_examples::web_app::CredentialKi
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind 127.0.0.1:0");
     let base_url = format!("http://localhost:{}", listener.local_addr().expect("address").port());
     let (config, credential) = azad_examples::web_app::register(dev, &base_url, kind);
-    let signin = azad_core::signin::SignInClient::new(&config, credential, format!("{base_url}/getAToken"));
+    let signin = azad_core::SignInClient::new(&config, credential, format!("{base_url}/getAToken"));
     let settings = azad_examples::web_app::Settings {
         base_url: base_url.clone(),
         api_url,

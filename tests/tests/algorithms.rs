@@ -3,8 +3,8 @@
 //! accepts them, the default (RS256 only) refuses them, and a key whose `alg` contradicts the
 //! token's is refused.
 
-use azad_core::config::SigningAlgorithm;
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
+use azad_core::SigningAlgorithm;
 use azad_core::{TokenClient, TokenValidator, ValidationError};
 use azad_tests::DevTenant;
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
-use azad_axum::{AzureAdAuth, Claims, RequireAuthorityLayer};
+use azad_axum::{AzureAdAuth, Claims, RequireAuthority};
 use azad_core::AzureAdConfig;
 use azad_examples::grpc::{self, ListTasksRequest, TasksClient};
 use azad_tests::{DevTenant, Endpoint, http, serve};
@@ -56,12 +56,12 @@ async fn whoami(claims: Claims) -> String {
 
 async fn api(auth: AzureAdAuth) -> String {
     let customers =
-        Router::new().route("/api/orders", get(whoami)).route_layer(RequireAuthorityLayer::authorities(["customers"]));
+        Router::new().route("/api/orders", get(whoami)).route_layer(RequireAuthority::authorities(["customers"]));
     let staff = Router::new()
         .route("/api/staff", get(whoami))
-        .route_layer(RequireAuthorityLayer::authorities(["workforce", "reports"]));
+        .route_layer(RequireAuthority::authorities(["workforce", "reports"]));
     let reports =
-        Router::new().route("/api/reports", get(whoami)).route_layer(RequireAuthorityLayer::audiences([REPORTS_API]));
+        Router::new().route("/api/reports", get(whoami)).route_layer(RequireAuthority::audiences([REPORTS_API]));
     let router =
         Router::new().route("/api/whoami", get(whoami)).merge(customers).merge(staff).merge(reports).route_layer(auth);
     format!("http://{}", serve(router).await)
@@ -179,7 +179,7 @@ async fn grpc_routes_restricted_to_one_authority() {
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(auth)
-            .layer(RequireAuthorityLayer::authorities(["customers"]))
+            .layer(RequireAuthority::authorities(["customers"]))
             .add_service(grpc::TasksServer::new(grpc::TaskService))
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await

@@ -12,11 +12,11 @@ use axum::http::{StatusCode, header};
 use axum::routing::get;
 use azad_axum::routing::{AuthorizedRouter, get as declared_get, post as declared_post};
 use azad_axum::{
-    AzureAdAuth, RequireLayer, allow_anonymous, deny_guests, handler, require_auth_context, require_authenticated,
+    AzureAdAuth, Require, allow_anonymous, deny_guests, handler, require_auth_context, require_authenticated,
     require_caller_app, require_group, require_role, require_scope, require_tenant,
 };
+use azad_core::ClientCredential;
 use azad_core::challenge::Challenge;
-use azad_core::credential::ClientCredential;
 use azad_core::dev::{DEFAULT_TENANT_ID, DevApp};
 use azad_core::groups::{GraphAccess, GraphFailure, GroupResolver, ManualClock};
 use azad_core::{BearerToken, TokenClient, TokenRequest, TokenValidator};
@@ -70,15 +70,11 @@ fn app(dev: &DevTenant, resolver: GroupResolver) -> Router {
         .route("/client", get(only_our_client))
         .route("/tenant", get(only_our_tenant))
         .route("/members", get(members_only))
-        .merge(
-            Router::new()
-                .route("/readers", get(|| async { "readers" }))
-                .route_layer(RequireLayer::any_group([READERS])),
-        )
+        .merge(Router::new().route("/readers", get(|| async { "readers" })).route_layer(Require::any_group([READERS])))
         .merge(
             Router::new()
                 .route("/other-tenant", get(|| async { "x" }))
-                .route_layer(RequireLayer::tenant(["11111111-2222-4333-8444-555555555555"])),
+                .route_layer(Require::tenant(["11111111-2222-4333-8444-555555555555"])),
         )
         .layer(AzureAdAuth::new(dev.config()).with_group_resolver(resolver))
 }
@@ -364,7 +360,7 @@ async fn client_capabilities_are_sent_and_merged_with_claims_challenges() {
     assert_eq!(decode(app.secret())["xms_cc"], serde_json::json!(["cp1"]));
     // A downstream claims challenge: merged with the capabilities.
     let request = TokenRequest::on_behalf_of(incoming, ["api://azad-downstream/Data.Read"])
-        .claims(r#"{"access_token":{"acrs":{"essential":true,"value":"c2"}}}"#);
+        .with_claims(r#"{"access_token":{"acrs":{"essential":true,"value":"c2"}}}"#);
     let stepped = client.acquire(request).await.unwrap();
     let c = decode(stepped.secret());
     assert_eq!(c["xms_cc"], serde_json::json!(["cp1"]));
@@ -413,9 +409,7 @@ fn declared_routes() -> AuthorizedRouter {
         .route("/health", declared_get(handler!(health)))
         .nest(
             "/admin",
-            AuthorizedRouter::new()
-                .route("/stats", declared_get(admin_plain))
-                .require(RequireLayer::any_role(["Admin"])),
+            AuthorizedRouter::new().route("/stats", declared_get(admin_plain)).require(Require::any_role(["Admin"])),
         )
 }
 

@@ -9,7 +9,8 @@ use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::routing::{get, post};
 use azad_axum::{
-    AzureAdAuth, BearerToken, Claims, RequireLayer, require_role, require_scope, require_scope_or_app_permission,
+    Authentication, AzureAdAuth, Claims, Require, require_authenticated, require_role, require_scope,
+    require_scope_or_app_permission,
 };
 use azad_tests::{CapturedLogs, DevTenant, http, serve};
 use reqwest::StatusCode;
@@ -180,11 +181,11 @@ async fn route_group_layers() {
     let dev = DevTenant::start().await.unwrap();
     let reports = Router::new()
         .route("/reports", get(|| async { "reports" }))
-        .route_layer(RequireLayer::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]));
-    let admin = Router::new().route("/admin", get(|| async { "admin" })).route_layer(RequireLayer::any_role(["Admin"]));
+        .route_layer(Require::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]));
+    let admin = Router::new().route("/admin", get(|| async { "admin" })).route_layer(Require::any_role(["Admin"]));
     let write = Router::new()
         .route("/write", get(|| async { "write" }))
-        .route_layer(RequireLayer::all_scopes(["Files.Read", "Files.Write"]).verbose());
+        .route_layer(Require::all_scopes(["Files.Read", "Files.Write"]).verbose());
     let app = Router::new().merge(reports).merge(admin).merge(write).layer(AzureAdAuth::new(dev.config()));
     let base = format!("http://{}", serve(app).await);
     let status = |path: &'static str, token: String| {
@@ -213,7 +214,7 @@ async fn the_raw_token_is_kept_redacted_for_on_behalf_of() {
         .route(
             "/token",
             get(|req: Request| async move {
-                let token = req.extensions().get::<BearerToken>().expect("the layer stores the token");
+                let token = Authentication::of(req.extensions()).unwrap().token().expect("the layer stores the token");
                 format!("{}|{token:?}", token.secret().len())
             }),
         )
@@ -252,4 +253,62 @@ fn logs_name_the_principal_and_never_the_token() {
         let payload = secret.split('.').nth(1).unwrap();
         assert!(!text.contains(payload), "a token reached the logs");
     }
+}
+
+#[require_authenticated]
+async fn authenticated_only() -> &'static str {
+    "ok"
+}
+
+/// One answer for one situation: an anonymous request behind an optional layer gets the same
+/// status, challenge and body from the `Claims` extractor and from an attribute guard, terse or
+/// verbose alike.
+#[tokio::test]
+async fn the_extractor_and_a_guard_answer_an_anonymous_request_alike() {
+    let dev = DevTenant::start().await.unwrap();
+    for verbose in [false, true] {
+        let auth = AzureAdAuth::new(dev.config()).optional(true);
+        let router = Router::new()
+            .route("/claims", get(|c: Claims| async move { c.issuer().to_owned() }))
+            .route("/guarded", get(authenticated_only));
+        let app = if verbose { router.layer(auth.verbose()) } else { router.layer(auth) };
+        let base = format!("http://{}", serve(app).await);
+        let mut answers = Vec::new();
+        for path in ["/claims", "/guarded"] {
+            let res = http().get(format!("{base}{path}")).send().await.unwrap();
+            let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+            answers.push((res.status(), challenge, res.text().await.unwrap()));
+        }
+        assert_eq!(answers[0], answers[1], "verbose: {verbose}");
+        assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+        assert_eq!(answers[0].1, "Bearer");
+    }
+}
+
+/// Terse or verbose is decided once, on the layer, and an attribute guard follows it: the
+/// terse layer's guard sends no `error_description` and the terse body, the verbose layer's
+/// guard sends both the description and the same text as its body.
+#[tokio::test]
+async fn attribute_guards_answer_as_verbosely_as_the_layer() {
+    let dev = DevTenant::start().await.unwrap();
+    let token = dev.token().scopes(["Tasks.Read"]).build();
+    let terse = Router::new().route("/both", get(both)).layer(AzureAdAuth::new(dev.config()));
+    let verbose = Router::new().route("/both", get(both)).layer(AzureAdAuth::new(dev.config()).verbose());
+    let terse = format!("http://{}", serve(terse).await);
+    let verbose = format!("http://{}", serve(verbose).await);
+
+    let res = http().get(format!("{terse}/both")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        r#"Bearer error="insufficient_scope", scope="Tasks.Read Tasks.Write""#
+    );
+    assert_eq!(res.text().await.unwrap(), "Permission denied");
+
+    let res = http().get(format!("{verbose}/both")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let header = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    let challenge = azad_core::Challenge::parse(StatusCode::FORBIDDEN, &header).unwrap().unwrap();
+    let description = challenge.error_description().expect("a verbose layer's guard describes the failure").to_owned();
+    assert_eq!(res.text().await.unwrap(), description);
 }

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use azad_core::azure_cli::{AzureCliCredential, AzureCliError};
-use azad_core::chain::DefaultCredential;
+use azad_core::DefaultCredential;
+use azad_core::{AzureCliCredential, AzureCliError};
 use azad_tests::DevTenant;
 
 /// A directory holding an executable `az` with this shell body; its arguments are written to
@@ -48,7 +48,7 @@ async fn the_cli_token_is_read_with_its_expiry_and_the_right_arguments() {
     let dir = stand_in("ok", &format!("cat <<'JSON'\n{}\nJSON", cli_output("cli-access-token", now() + 3000)));
     let cli =
         AzureCliCredential::new().with_search_path(path_with(&dir)).with_tenant("7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f");
-    let token = cli.get_token("https://graph.microsoft.com/.default").await.unwrap();
+    let token = cli.acquire_token("https://graph.microsoft.com/.default").await.unwrap();
     assert_eq!(token.secret(), "cli-access-token");
     assert_eq!(token.token_type(), "Bearer");
     let left = token.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
@@ -80,7 +80,7 @@ async fn the_cli_token_is_read_with_its_expiry_and_the_right_arguments() {
         ),
     );
     let token =
-        AzureCliCredential::new().with_search_path(path_with(&old)).get_token("api://x/.default").await.unwrap();
+        AzureCliCredential::new().with_search_path(path_with(&old)).acquire_token("api://x/.default").await.unwrap();
     let left = token.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
     assert!((1100..=1200).contains(&left), "{left}");
     assert!(!std::fs::read_to_string(old.join("args")).unwrap().contains("--tenant"));
@@ -91,7 +91,7 @@ async fn not_logged_in_timeouts_and_garbage_are_typed_errors_without_the_token()
     let not_logged_in = stand_in("login", "echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1");
     let e = AzureCliCredential::new()
         .with_search_path(path_with(&not_logged_in))
-        .get_token("https://graph.microsoft.com/.default")
+        .acquire_token("https://graph.microsoft.com/.default")
         .await
         .unwrap_err();
     assert!(matches!(&e, AzureCliError::NotLoggedIn { message } if message.contains("Please run 'az login'")), "{e:?}");
@@ -101,8 +101,11 @@ async fn not_logged_in_timeouts_and_garbage_are_typed_errors_without_the_token()
         "failed",
         "echo 'ERROR: AADSTS500011: The resource principal was not found. token eyJa.eyJb.c2ln' >&2\nexit 2",
     );
-    let e =
-        AzureCliCredential::new().with_search_path(path_with(&failed)).get_token("api://x/.default").await.unwrap_err();
+    let e = AzureCliCredential::new()
+        .with_search_path(path_with(&failed))
+        .acquire_token("api://x/.default")
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, AzureCliError::Failed { status: Some(2), message } if message.contains("AADSTS500011")),
         "{e:?}"
@@ -114,7 +117,7 @@ async fn not_logged_in_timeouts_and_garbage_are_typed_errors_without_the_token()
     let e = AzureCliCredential::new()
         .with_search_path(path_with(&slow))
         .with_timeout(Duration::from_millis(300))
-        .get_token("api://x/.default")
+        .acquire_token("api://x/.default")
         .await
         .unwrap_err();
     assert_eq!(e, AzureCliError::Timeout { after: Duration::from_millis(300) });
@@ -127,18 +130,19 @@ async fn not_logged_in_timeouts_and_garbage_are_typed_errors_without_the_token()
         let dir = stand_in(name, body);
         let e = AzureCliCredential::new()
             .with_search_path(path_with(&dir))
-            .get_token("api://x/.default")
+            .acquire_token("api://x/.default")
             .await
             .unwrap_err();
         assert!(matches!(e, AzureCliError::UnusableOutput { .. }), "{name}: {e:?}");
         assert!(!e.to_string().contains("SECRET") && !format!("{e:?}").contains("SECRET"), "{e}");
     }
 
-    let e = AzureCliCredential::new().get_token("api://x/.default; rm -rf /").await.unwrap_err();
+    let e = AzureCliCredential::new().acquire_token("api://x/.default; rm -rf /").await.unwrap_err();
     assert_eq!(e, AzureCliError::InvalidArgument { what: "scope" });
     let none = std::env::temp_dir().join(format!("azad-az-{}-none", std::process::id()));
     std::fs::create_dir_all(&none).unwrap();
-    let e = AzureCliCredential::new().with_search_path(none.display().to_string()).get_token("api://x/.default").await;
+    let e =
+        AzureCliCredential::new().with_search_path(none.display().to_string()).acquire_token("api://x/.default").await;
     assert_eq!(e.unwrap_err(), AzureCliError::NotInstalled);
 }
 
@@ -162,7 +166,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
     // Nothing configured, no managed identity: the developer's CLI sign-in.
     let chain = DefaultCredential::from_env_with(base(vec![]));
     assert_eq!(chain.sources(), ["managed identity", "Azure CLI"]);
-    assert_eq!(chain.get_token(&scope).await.unwrap().secret(), "developer-token");
+    assert_eq!(chain.acquire_token(&scope).await.unwrap().secret(), "developer-token");
 
     // The environment comes first: the app's own token, and the CLI is never run.
     std::fs::remove_file(cli_dir.join("args")).unwrap();
@@ -172,7 +176,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
         ("AZURE_CLIENT_SECRET", dev.api_client_secret()),
     ]));
     assert_eq!(chain.sources(), ["environment", "managed identity", "Azure CLI"]);
-    let token = chain.get_token(&scope).await.unwrap();
+    let token = chain.acquire_token(&scope).await.unwrap();
     assert_ne!(token.secret(), "developer-token");
     assert!(!cli_dir.join("args").exists(), "the CLI was not run");
 
@@ -182,7 +186,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
         ("AZURE_CLIENT_ID", dev.api_client_id().to_owned()),
         ("AZURE_CLIENT_SECRET", "wrong-secret".to_owned()),
     ]));
-    let e = chain.get_token(&scope).await.unwrap_err();
+    let e = chain.acquire_token(&scope).await.unwrap_err();
     assert!(e.failed && e.attempts.last().unwrap().0 == "environment", "{e}");
     assert!(!e.to_string().contains("wrong-secret"));
     assert!(!cli_dir.join("args").exists(), "the CLI was not run");
@@ -198,7 +202,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
         vec![("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/azad-token".to_owned())],
     ] {
         let chain = DefaultCredential::from_env_with(base(vars));
-        let e = chain.get_token(&scope).await.unwrap_err();
+        let e = chain.acquire_token(&scope).await.unwrap_err();
         assert!(e.failed, "{e}");
         assert!(["environment", "workload identity"].contains(&e.attempts.last().unwrap().0), "{e}");
         assert!(!cli_dir.join("args").exists(), "the CLI was not run");
@@ -206,7 +210,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
 
     // A managed identity, when there is one, comes before the CLI.
     let chain = DefaultCredential::from_env_with(base(vec![("AZAD_IMDS_ENDPOINT", dev.imds_endpoint())]));
-    let chain_with_imds = chain.get_token("https://vault.azure.net/.default").await.unwrap();
+    let chain_with_imds = chain.acquire_token("https://vault.azure.net/.default").await.unwrap();
     assert_ne!(chain_with_imds.secret(), "developer-token");
 
     // Nothing available at all: each source says why.
@@ -216,7 +220,7 @@ async fn the_chain_goes_environment_workload_identity_managed_identity_then_azur
         ("AZAD_IMDS_ENDPOINT", "http://127.0.0.1:9/metadata/identity/oauth2/token".to_owned()),
     ];
     let chain = DefaultCredential::from_env_with(move |n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()));
-    let e = chain.get_token(&scope).await.unwrap_err();
+    let e = chain.acquire_token(&scope).await.unwrap_err();
     assert!(!e.failed);
     let sources: Vec<&str> = e.attempts.iter().map(|(s, _)| *s).collect();
     assert_eq!(sources, ["environment", "workload identity", "managed identity", "Azure CLI"]);

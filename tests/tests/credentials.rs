@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use azad_core::credential::{AssertionAlgorithm, CertificateCredential, ClientCredential};
 use azad_core::dev::{DEFAULT_DOWNSTREAM_APP_ID_URI, DevManagedIdentity};
-use azad_core::managed_identity::{ManagedIdentity, ManagedIdentityId};
 use azad_core::secret::KeyPassword;
+use azad_core::{AssertionAlgorithm, CertificateCredential, ClientCredential};
 use azad_core::{AzureAdConfig, BearerToken, CredentialError, TokenClient, TokenError, TokenRequest, TokenValidator};
+use azad_core::{ManagedIdentity, ManagedIdentityId};
 use azad_tests::{DevTenant, Endpoint, Fault};
 
 const DOWNSTREAM: &str = "api://azad-downstream/.default";
@@ -48,11 +48,9 @@ async fn certificate_pem_and_file() {
     let cert = dev.add_certificate(dev.api_client_id());
     let credential = CertificateCredential::from_pem(cert.cert_pem(), &cert.key_pem()).unwrap();
     assert_eq!(credential.thumbprint(), cert.thumbprint());
-    for c in
-        [credential.clone(), credential.clone().with_algorithm(AssertionAlgorithm::RS256).send_certificate_chain(true)]
-    {
+    for c in [credential.clone(), credential.clone().with_algorithm(AssertionAlgorithm::RS256).with_x5c(true)] {
         let client = TokenClient::new(&dev.config(), ClientCredential::certificate(c));
-        let token = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap();
+        let token = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap();
         assert!(downstream_validator(&dev).validate(token.secret()).await.is_ok());
     }
     // One file, as AZURE_CLIENT_CERTIFICATE_PATH points to.
@@ -119,18 +117,18 @@ async fn workload_identity_rereads_the_rotated_token_file() {
     assert!(client.acquire_app_token(&[DOWNSTREAM]).await.is_ok());
     // The kubelet rotates the file: the next request reads the new token.
     std::fs::write(&file, dev.federated_token(subject)).unwrap();
-    assert!(client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.is_ok());
+    assert!(client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.is_ok());
     // A token for another subject is refused by the token endpoint.
     std::fs::write(&file, dev.federated_token("system:serviceaccount:default:intruder")).unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert_eq!(e.entra().unwrap().error, "invalid_client");
     // Missing or empty files are typed errors, raised before any request.
     let before = dev.requests(Endpoint::Token);
     std::fs::write(&file, "").unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert!(matches!(e, TokenError::Credential(CredentialError::TokenFile { .. })), "{e:?}");
     std::fs::remove_file(&file).unwrap();
-    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).force_refresh(true)).await.unwrap_err();
+    let e = client.acquire(TokenRequest::app([DOWNSTREAM]).with_force_refresh(true)).await.unwrap_err();
     assert!(matches!(e, TokenError::Credential(CredentialError::TokenFile { .. })), "{e:?}");
     assert_eq!(dev.requests(Endpoint::Token), before);
     std::fs::remove_dir_all(dir).unwrap();
@@ -158,7 +156,7 @@ async fn managed_identity_as_federated_credential_imds_and_app_service() {
 
     // The App Service endpoint refuses a wrong header; IMDS refuses a missing Metadata header.
     let wrong = ManagedIdentity::app_service(dev.identity_endpoint(), "guess");
-    let e = wrong.get_token("api://AzureADTokenExchange").await.unwrap_err();
+    let e = wrong.acquire_token("api://AzureADTokenExchange").await.unwrap_err();
     assert_eq!(e.entra().unwrap().status, 401);
     let raw = reqwest::Client::new()
         .get(format!("{}?api-version=2018-02-01&resource=x", dev.imds_endpoint()))
@@ -190,7 +188,8 @@ async fn managed_identity_expiry_shapes_of_real_hosts() {
             ManagedIdentity::imds(dev.imds_endpoint()),
             ManagedIdentity::app_service(dev.identity_endpoint(), dev.identity_header()),
         ] {
-            let token = mi.get_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap_or_else(|e| panic!("{shape:?}: {e}"));
+            let token =
+                mi.acquire_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap_or_else(|e| panic!("{shape:?}: {e}"));
             let left = token.expires_at().duration_since(std::time::SystemTime::now()).unwrap().as_secs();
             assert!((3000..=3600).contains(&left), "{shape:?}: {left}");
         }
@@ -202,7 +201,7 @@ async fn managed_identity_reads_a_key_vault_secret() {
     let dev = DevTenant::start().await.unwrap();
     dev.set_secret("db-password", "hunter2");
     let mi = ManagedIdentity::from_env_with(|n| (n == "AZAD_IMDS_ENDPOINT").then(|| dev.imds_endpoint()));
-    let token = mi.get_token("https://vault.azure.net/.default").await.unwrap();
+    let token = mi.acquire_token("https://vault.azure.net/.default").await.unwrap();
     let http = reqwest::Client::new();
     let res = http
         .get(format!("{}/secrets/db-password?api-version=7.4", dev.vault_url()))
@@ -213,10 +212,10 @@ async fn managed_identity_reads_a_key_vault_secret() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["value"], "hunter2");
     // Cached: a second call does not reach the endpoint.
-    mi.get_token("https://vault.azure.net").await.unwrap();
+    mi.acquire_token("https://vault.azure.net").await.unwrap();
     assert_eq!(dev.requests(Endpoint::ManagedIdentity), 1);
     // A token for another audience is refused by the vault.
-    let other = mi.get_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap();
+    let other = mi.acquire_token(DEFAULT_DOWNSTREAM_APP_ID_URI).await.unwrap();
     let res = http
         .get(format!("{}/secrets/db-password?api-version=7.4", dev.vault_url()))
         .bearer_auth(other.secret())

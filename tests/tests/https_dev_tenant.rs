@@ -1,7 +1,7 @@
 //! The dev tenant over HTTPS: azad's validator and token client work against it unchanged,
 //! trusting its CA through the configuration (never by turning verification off).
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::{AzureAdConfig, TokenClient, TokenValidator};
 use azad_tests::DevTenant;
 

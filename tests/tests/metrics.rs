@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use azad_axum::AzureAdAuth;
+use azad_core::ClientCredential;
 use azad_core::TokenClient;
-use azad_core::credential::ClientCredential;
 use azad_examples::quickstart;
 use azad_tests::{DevTenant, http, serve};
 use reqwest::StatusCode;

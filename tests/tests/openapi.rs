@@ -1,8 +1,8 @@
-//! The attribute (at compile time) and the runtime `Requirement` (for `RequireLayer`) write the
+//! The attribute (at compile time) and the runtime `Requirement` (for `Require`) write the
 //! same OpenAPI security for the same requirement, for every kind of requirement.
 
 use azad_axum::openapi::{AzureAdSecurity, RequireOpenApiExt, security_requirements};
-use azad_axum::{RequireLayer, Requirement, require_role, require_scope, require_scope_or_app_permission};
+use azad_axum::{Require, Requirement, require_role, require_scope, require_scope_or_app_permission};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -58,7 +58,7 @@ fn attributes_and_layers_document_a_requirement_identically() {
         let expected = serde_json::to_value(security_requirements(&requirement)).unwrap();
         assert_eq!(by_attributes["paths"][path]["get"]["security"], expected, "{path}");
         let layered: OpenApiRouter =
-            OpenApiRouter::new().routes(routes!(layered)).require(RequireLayer::new(requirement.clone()));
+            OpenApiRouter::new().routes(routes!(layered)).require(Require::new(requirement.clone()));
         let doc = serde_json::to_value(layered.into_openapi()).unwrap();
         assert_eq!(doc["paths"]["/layered"]["get"]["security"], expected, "{path} by layer");
     }
@@ -66,10 +66,8 @@ fn attributes_and_layers_document_a_requirement_identically() {
 
 #[test]
 fn a_layer_over_attributed_routes_requires_both() {
-    let router: OpenApiRouter = OpenApiRouter::new()
-        .routes(routes!(either))
-        .require(RequireLayer::any_role(["Admin"]))
-        .routes(routes!(layered)); // added after `require`: not behind the layer, not documented so
+    let router: OpenApiRouter =
+        OpenApiRouter::new().routes(routes!(either)).require(Require::any_role(["Admin"])).routes(routes!(layered)); // added after `require`: not behind the layer, not documented so
     let config = azad_axum::AzureAdConfig::builder()
         .tenant_id("7d0b4b8f-3a42-4c7e-9a8b-5f6a2c1d0e9f")
         .client_id("c1")

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use azad_core::credential::ClientCredential;
+use azad_core::ClientCredential;
 use azad_core::dev::{DevApp, DevUser};
-use azad_core::signin::{SignInClient, SignInError};
+use azad_core::{SignInClient, SignInError};
 use azad_core::{TokenError, TokenValidator};
 use azad_examples::web_app::{CredentialKind, ScriptedBrowser};
 use azad_examples::{daemon, on_behalf_of, workload};
@@ -258,7 +258,7 @@ async fn the_quickstart_survives_the_identity_provider_being_down() {
 
     let dev = DevTenant::start().await.unwrap();
     dev.inject(Endpoint::OpenIdConfiguration, Fault::Status(503));
-    let mut policy = azad_core::config::JwksPolicy::default();
+    let mut policy = azad_core::JwksPolicy::default();
     policy.retry_interval = Duration::from_secs(1);
     let config = dev.config_builder().jwks_policy(policy).build().unwrap();
 

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azad_core::credential::ClientCredential;
-use azad_core::managed_identity::ManagedIdentity;
+use azad_core::ClientCredential;
+use azad_core::ManagedIdentity;
 use azad_core::secrets::{
     DirectorySource, DotenvSource, EnvSource, KeyVaultSource, RotatingCredential, SecondLevelStore, SecretCache,
     SecretChain, SecretError, SecretFuture, SecretRetryPolicy, SecretSource, SecretValue,
@@ -97,7 +97,7 @@ async fn key_vault_emulator_speaks_key_vaults_shapes() {
     assert_eq!(versions.len(), 2);
     assert!(versions.iter().all(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())));
     let mi = ManagedIdentity::imds(dev.imds_endpoint());
-    let token = mi.get_token("https://vault.azure.net").await.unwrap();
+    let token = mi.acquire_token("https://vault.azure.net").await.unwrap();
     let http = reqwest::Client::new();
     let get = |path: String, token: Option<String>| {
         let mut request = http.get(format!("{}{path}", dev.vault_url()));
@@ -564,7 +564,7 @@ fn rotating_client(dev: &DevTenant, interval: Duration) -> (RotatingCredential, 
 
 async fn obo(dev: &DevTenant, client: &TokenClient) -> Result<(), azad_core::TokenError> {
     let incoming = BearerToken::new(dev.token().build());
-    client.acquire(TokenRequest::on_behalf_of(incoming, [DOWNSTREAM_SCOPE]).force_refresh(true)).await.map(|_| ())
+    client.acquire(TokenRequest::on_behalf_of(incoming, [DOWNSTREAM_SCOPE]).with_force_refresh(true)).await.map(|_| ())
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ async fn a_managed_identity_from_the_environment_is_the_apps_federated_credentia
     let mut vars = base(&dev, dev.api_client_id());
     vars.extend([("AZURE_USE_MANAGED_IDENTITY", "true".to_owned()), ("AZAD_IMDS_ENDPOINT", dev.imds_endpoint())]);
     let config = AzureAdConfig::from_env_with(env(vars)).unwrap();
-    let vault = config.managed_identity().unwrap().get_token("https://vault.azure.net/.default").await.unwrap();
+    let vault = config.managed_identity().unwrap().acquire_token("https://vault.azure.net/.default").await.unwrap();
     assert!(!vault.secret().is_empty());
     let client = TokenClient::from_config(&config).unwrap();
     client.acquire_app_token(&["api://azad-downstream/.default"]).await.unwrap();

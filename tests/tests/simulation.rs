@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use azad_core::credential::{CertificateCredential, ClientCredential};
+use azad_core::ManagedIdentity;
+use azad_core::SignInClient;
 use azad_core::dev::{DevApp, Fault};
-use azad_core::managed_identity::ManagedIdentity;
-use azad_core::signin::SignInClient;
 use azad_core::simulation::{REPLAY_CLAIM, Simulation, SimulationError, SimulationMode};
+use azad_core::{CertificateCredential, ClientCredential};
 use azad_core::{ConfigError, HttpErrorKind, TokenClient, TokenError, TokenValidator, ValidationError};
 use azad_examples::{daemon, on_behalf_of};
 use azad_tests::{DevTenant, Endpoint, http};
@@ -138,7 +138,7 @@ async fn scenario(dev: &DevTenant, live: bool, seen: &mut Seen, cassette: (Simul
 
     // Managed identity (IMDS), through the configuration.
     let mi_config = dev.config_builder().managed_identity(ManagedIdentity::imds(dev.imds_endpoint())).build().unwrap();
-    let vault = mi_config.managed_identity().unwrap().get_token("https://vault.azure.net").await.unwrap();
+    let vault = mi_config.managed_identity().unwrap().acquire_token("https://vault.azure.net").await.unwrap();
     seen.0.push(vault.secret().to_owned());
     out.push(format!("managed identity token for aud={}", unverified_claims(vault.secret())["aud"]));
 
@@ -330,7 +330,7 @@ async fn replayed_tokens_are_fresh_marked_and_refused_by_a_live_authority() {
     let iat = claims["iat"].as_u64().unwrap();
     assert!(iat + 60 >= now && iat <= now + 1, "iat is now");
     assert!(claims["exp"].as_u64().unwrap() > now + 600, "exp after the recorded lifetime");
-    let again = client.acquire(azad_core::TokenRequest::app([scope.as_str()]).force_refresh(true)).await.unwrap();
+    let again = client.acquire(azad_core::TokenRequest::app([scope.as_str()]).with_force_refresh(true)).await.unwrap();
     assert_ne!(unverified_claims(again.secret())["uti"], claims["uti"], "a unique uti per token");
     assert_eq!(live.requests(Endpoint::Token), 0);
 

@@ -174,17 +174,17 @@ async fn repeated_tokens_come_from_the_cache() {
     let validator = auth.validator().clone();
     let base = format!("http://{}", serve(quickstart::router(auth)).await);
     let token = dev.token().build();
-    assert!(validator.validate_cached(&token).is_none());
+    assert!(validator.try_cached(&token).is_none());
     for _ in 0..3 {
         assert_eq!(http().get(format!("{base}/api/claims")).bearer_auth(&token).send().await.unwrap().status(), 200);
     }
-    assert!(validator.validate_cached(&token).is_some(), "validated once, then cached");
+    assert!(validator.try_cached(&token).is_some(), "validated once, then cached");
     // Rotating and retiring the signing key flushes the cache.
     let old = dev.active_kid();
     let _ = dev.rotate_keys();
     assert!(dev.retire_key(&old));
     validator.jwks().refresh().await.unwrap();
-    assert!(validator.validate_cached(&token).is_none());
+    assert!(validator.try_cached(&token).is_none());
     assert_eq!(http().get(format!("{base}/api/claims")).bearer_auth(&token).send().await.unwrap().status(), 401);
 }
 
@@ -239,7 +239,7 @@ async fn a_users_app_role_is_no_application_permission() {
     let dev = DevTenant::start().await.unwrap();
     let app = axum::Router::new()
         .route("/reports", get(|| async { "reports" }))
-        .route_layer(azad_axum::RequireLayer::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]))
+        .route_layer(azad_axum::Require::scope_or_app_permission(["Reports.Read"], ["Reports.Read.All"]))
         .layer(AzureAdAuth::new(dev.config()));
     let base = format!("http://{}", serve(app).await);
     // A user token holding the app role and no `scp` (no `idtyp`, pairwise `sub`): delegated,

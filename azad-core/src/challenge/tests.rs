@@ -210,3 +210,14 @@ proptest! {
         let _ = Challenge::parse(StatusCode::UNAUTHORIZED, &value);
     }
 }
+
+/// The one HTTP-to-gRPC mapping of azad's answers.
+#[test]
+fn grpc_codes_follow_the_http_status() {
+    for (status, code) in
+        [(400, 16), (401, 16), (403, 7), (404, 12), (429, 14), (500, 13), (502, 14), (503, 14), (504, 14), (418, 2)]
+    {
+        let challenge = Challenge::new(StatusCode::from_u16(status).unwrap());
+        assert_eq!(challenge.grpc_code(), code, "{status}");
+    }
+}

@@ -8,10 +8,11 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::apps::GRAPH_CLIENT_ID;
-use super::endpoints::verify_dev_token;
-use super::server::{DevRequest, DevResponse, json_response};
+use super::http::{DevRequest, DevResponse, json_response};
+use super::random::random_guid;
+use super::registry::GRAPH_CLIENT_ID;
+use super::state::Shared;
+use super::token::verify_dev_token;
 
 /// Permissions that allow reading group memberships (delegated scopes or app roles).
 const MEMBERSHIP_PERMISSIONS: [&str; 4] =
@@ -37,7 +38,7 @@ impl Function {
 fn graph_error(status: StatusCode, code: &str, message: &str) -> DevResponse {
     json_response(
         status,
-        &json!({"error": {"code": code, "message": message, "innerError": {"request-id": super::random_guid()}}}),
+        &json!({"error": {"code": code, "message": message, "innerError": {"request-id": random_guid()}}}),
     )
 }
 
@@ -68,7 +69,7 @@ pub(crate) fn membership(shared: &Shared, user: Option<&str>, function: Function
     if !for_graph {
         return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Invalid audience.");
     }
-    let app_only = crate::claims::is_app_only_token(s("idtyp"), s("scp"), s("oid"), s("sub"));
+    let app_only = crate::validation::claims::is_app_only_token(s("idtyp"), s("scp"), s("oid"), s("sub"));
     let allowed = if app_only {
         claims
             .get("roles")

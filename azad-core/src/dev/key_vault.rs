@@ -12,9 +12,12 @@ use std::collections::{HashMap, HashSet};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
-use super::endpoints::{now, verify_dev_token};
-use super::server::{DevRequest, DevResponse, json_response};
-use super::{DevTenant, Shared, random_bytes};
+use super::clock::now;
+use super::http::{DevRequest, DevResponse, json_response};
+use super::random::random_bytes;
+use super::registry::KEY_VAULT_CLIENT_ID;
+use super::state::Shared;
+use super::token::verify_dev_token;
 
 /// One version of a secret.
 #[derive(Debug, Clone)]
@@ -31,12 +34,12 @@ pub(crate) struct SecretVersion {
 /// `appid` or `azp`) refused access.
 #[derive(Debug, Default)]
 pub(crate) struct Vault {
-    secrets: HashMap<String, Vec<SecretVersion>>,
-    denied: HashSet<String>,
+    pub(crate) secrets: HashMap<String, Vec<SecretVersion>>,
+    pub(crate) denied: HashSet<String>,
 }
 
 impl Vault {
-    fn set(&mut self, name: &str, value: &str, content_type: Option<&str>) -> String {
+    pub(crate) fn set(&mut self, name: &str, value: &str, content_type: Option<&str>) -> String {
         let version: String = random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
         let at = now();
         // Key Vault secret names are case-insensitive.
@@ -85,7 +88,7 @@ pub(crate) fn get_secret(shared: &Shared, name: &str, version: Option<&str>, req
         Err(why) => return unauthorized(shared, &format!("AKV10032: Invalid token ({why}).")),
     };
     let audience = claims.get("aud").and_then(Value::as_str);
-    if !matches!(audience, Some("https://vault.azure.net" | super::apps::KEY_VAULT_CLIENT_ID)) {
+    if !matches!(audience, Some("https://vault.azure.net" | KEY_VAULT_CLIENT_ID)) {
         return unauthorized(
             shared,
             &format!(
@@ -153,68 +156,4 @@ pub(crate) fn get_secret(shared: &Shared, name: &str, version: Option<&str>, req
         body["contentType"] = json!(content_type);
     }
     json_response(StatusCode::OK, &body)
-}
-
-/// The dev tenant's Key Vault.
-impl DevTenant {
-    /// Stores a new version of secret `name` in the Key Vault–shaped secrets endpoint
-    /// (`GET {vault_url}/secrets/{name}` then answers with it; older versions stay readable at
-    /// `GET {vault_url}/secrets/{name}/{version}`). This is how a test rotates a secret.
-    pub fn set_secret(&self, name: &str, value: &str) {
-        let _ = self.add_secret_version(name, value, None);
-    }
-
-    /// Stores a new version of secret `name` with an optional `contentType` (e.g.
-    /// `application/x-pem-file`) and returns its version id (32 hex digits, as Key Vault's).
-    #[must_use]
-    pub fn add_secret_version(&self, name: &str, value: &str, content_type: Option<&str>) -> String {
-        self.shared.registry().vault.set(name, value, content_type)
-    }
-
-    /// The version ids of secret `name`, oldest first (empty when there is no such secret).
-    #[must_use]
-    pub fn secret_versions(&self, name: &str) -> Vec<String> {
-        let registry = self.shared.registry();
-        registry
-            .vault
-            .secrets
-            .get(&name.to_ascii_lowercase())
-            .map_or_else(Vec::new, |v| v.iter().map(|s| s.version.clone()).collect())
-    }
-
-    /// Enables or disables one version of a secret (a disabled version answers 403
-    /// `Forbidden`, as Key Vault's). Returns `false` if there is no such version.
-    #[must_use]
-    pub fn set_secret_version_enabled(&self, name: &str, version: &str, enabled: bool) -> bool {
-        let mut registry = self.shared.registry();
-        let Some(found) = registry
-            .vault
-            .secrets
-            .get_mut(&name.to_ascii_lowercase())
-            .and_then(|v| v.iter_mut().find(|s| s.version == version))
-        else {
-            return false;
-        };
-        found.enabled = enabled;
-        found.updated = now();
-        true
-    }
-
-    /// Refuses (or allows again) secret reads to a principal: a token whose `oid`, `appid` or
-    /// `azp` is `principal_id` gets 403 `Forbidden` (`ForbiddenByRbac`), as a caller without a
-    /// role assignment on a real vault does.
-    pub fn deny_secret_access(&self, principal_id: &str, denied: bool) {
-        let mut registry = self.shared.registry();
-        if denied {
-            registry.vault.denied.insert(principal_id.to_owned());
-        } else {
-            registry.vault.denied.remove(principal_id);
-        }
-    }
-
-    /// The base URL of the Key Vault–shaped secrets endpoint (the vault URL).
-    #[must_use]
-    pub fn vault_url(&self) -> &str {
-        &self.shared.base_url
-    }
 }

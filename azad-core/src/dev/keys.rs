@@ -1,6 +1,8 @@
 //! RSA signing keys of the dev tenant, and compact JWS signing.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
@@ -8,7 +10,7 @@ use aws_lc_rs::signature::{self as sig, KeyPair as _};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::config::SigningAlgorithm;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// An RSA key pair of the dev tenant, with its key id.
 pub struct DevKey {
@@ -101,5 +103,34 @@ impl DevKey {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         token
+    }
+}
+
+impl DevKey {
+    pub(crate) fn decoding_key(&self) -> jsonwebtoken::DecodingKey {
+        jsonwebtoken::DecodingKey::from_rsa_components(&self.n, &self.e)
+            .expect("dev key components are valid base64url")
+    }
+}
+
+/// The keys of a dev tenant: the active signing key, the published ones (JWKS), one never
+/// published (for forged signatures), and application-specific keys by client id.
+pub(crate) struct KeyRing {
+    pub(crate) active: Arc<DevKey>,
+    pub(crate) published: Vec<Arc<DevKey>>,
+    pub(crate) unpublished: Arc<DevKey>,
+    pub(crate) app_keys: HashMap<String, Arc<DevKey>>,
+}
+
+impl KeyRing {
+    /// A fresh active key, published, and a fresh unpublished one.
+    pub(crate) fn generate() -> Self {
+        let active = Arc::new(DevKey::generate());
+        Self {
+            published: vec![active.clone()],
+            active,
+            unpublished: Arc::new(DevKey::generate()),
+            app_keys: HashMap::new(),
+        }
     }
 }

@@ -17,8 +17,9 @@ use http::{Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
-use super::Shared;
-use super::server::{DevRequest, DevResponse};
+use super::http::{DevRequest, DevResponse};
+use super::random::random_guid;
+use super::state::Shared;
 
 /// The issuer (and default audience) of the emulated cluster's service-account tokens: what a
 /// cluster's API server announces with `--service-account-issuer` by default.
@@ -119,15 +120,11 @@ impl Cluster {
 
     /// The uid of a service account, created on first use (as `kubectl create serviceaccount`).
     fn service_account(&self, namespace: &str, name: &str) -> String {
-        self.state()
-            .service_accounts
-            .entry((namespace.to_owned(), name.to_owned()))
-            .or_insert_with(super::random_guid)
-            .clone()
+        self.state().service_accounts.entry((namespace.to_owned(), name.to_owned())).or_insert_with(random_guid).clone()
     }
 
     fn pod(&self, namespace: &str, name: &str) -> String {
-        self.state().pods.entry((namespace.to_owned(), name.to_owned())).or_insert_with(super::random_guid).clone()
+        self.state().pods.entry((namespace.to_owned(), name.to_owned())).or_insert_with(random_guid).clone()
     }
 
     /// Authenticates a service-account token for `audiences` (empty: the API server's own
@@ -138,7 +135,7 @@ impl Cluster {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(invalid("token issuer is not this cluster's"));
         }
-        let now = super::endpoints::now();
+        let now = super::clock::now();
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| invalid("token has no exp"))?;
         if exp <= now {
             return Err(invalid("service account token has expired"));
@@ -433,7 +430,7 @@ impl ServiceAccountTokenBuilder {
     pub fn build(self) -> String {
         let cluster = &self.shared.kubernetes;
         let sa_uid = cluster.service_account(&self.namespace, &self.name);
-        let now = super::endpoints::now();
+        let now = super::clock::now();
         let exp = now.saturating_add(i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX));
         let audiences = if self.audiences.is_empty() { vec![cluster.issuer.clone()] } else { self.audiences };
         let mut k8s = json!({
@@ -449,7 +446,7 @@ impl ServiceAccountTokenBuilder {
             "iat": now.min(exp),
             "nbf": now.min(exp),
             "iss": cluster.issuer,
-            "jti": super::random_guid(),
+            "jti": random_guid(),
             "kubernetes.io": k8s,
             "sub": format!("system:serviceaccount:{}:{}", self.namespace, self.name),
         });

@@ -25,13 +25,13 @@ impl DevTls {
         let err = |e: rcgen::Error| std::io::Error::other(format!("dev tenant TLS: {e}"));
         // From the start of last year to the end of next year: valid for any run of a dev
         // tenant, and not "forever" like a certificate nobody meant to keep.
-        let year = i32::try_from(1970 + super::endpoints::now() / 31_556_952).unwrap_or(2026);
+        let year = i32::try_from(1970 + super::clock::now() / 31_556_952).unwrap_or(2026);
         let (now, until) = (rcgen::date_time_ymd(year - 1, 1, 1), rcgen::date_time_ymd(year + 2, 1, 1));
 
         let ca_key = rcgen::KeyPair::generate().map_err(err)?;
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca.distinguished_name
-            .push(rcgen::DnType::CommonName, format!("azad dev tenant CA {}", &super::random_guid()[..8]));
+            .push(rcgen::DnType::CommonName, format!("azad dev tenant CA {}", &super::random::random_guid()[..8]));
         ca.distinguished_name.push(rcgen::DnType::OrganizationName, "azad dev tenant");
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
         ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];

@@ -1,14 +1,18 @@
-//! A fluent builder for tokens shaped like Entra ID's, claim for claim.
+//! The dev tenant's tokens: a fluent builder for tokens shaped like Entra ID's, claim for
+//! claim, and the check of tokens it issued (for its own endpoints that take one).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use super::{DevUser, Shared, random_bytes, random_guid};
-use crate::config::SigningAlgorithm;
+use super::clock::now;
+use super::random::{random_bytes, random_guid};
+use super::registry::DevUser;
+use super::state::Shared;
+use crate::validation::jwt::SigningAlgorithm;
 
 /// Access-token version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +53,7 @@ enum Signer {
     AppSpecific(String),
 }
 
-/// Builds a signed token. Created by [`DevTenant::token`](super::DevTenant::token).
+/// Builds a signed token. Created by [`DevTenant::token`](super::tenant::DevTenant::token).
 ///
 /// Every token is genuinely signed, so it can also mint the odd tokens a test needs:
 ///
@@ -99,10 +103,6 @@ impl std::fmt::Debug for TokenBuilder {
             .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
-}
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl TokenBuilder {
@@ -191,7 +191,7 @@ impl TokenBuilder {
     }
 
     /// The user's groups from the dev tenant's directory
-    /// ([`DevTenant::add_group_member`](super::DevTenant::add_group_member)), as Entra emits
+    /// ([`DevTenant::add_group_member`](super::tenant::DevTenant::add_group_member)), as Entra emits
     /// them for an app configured with `groupMembershipClaims`: a `groups` claim for up to
     /// [`MAX_GROUPS_IN_TOKEN`] groups, the overage claims of [`group_overage`](Self::group_overage)
     /// beyond. Nothing for a user in no group.
@@ -350,7 +350,7 @@ impl TokenBuilder {
     }
 
     /// Signed by the application-specific key of `client_id` (see
-    /// [`DevTenant::add_app_signing_key`](super::DevTenant::add_app_signing_key)).
+    /// [`DevTenant::add_app_signing_key`](super::tenant::DevTenant::add_app_signing_key)).
     pub fn signed_with_app_key(mut self, client_id: impl Into<String>) -> Self {
         self.signer = Signer::AppSpecific(client_id.into());
         self
@@ -555,4 +555,60 @@ pub(crate) fn stable_guid(seed: &str) -> String {
     let mut b = [0u8; 16];
     b.copy_from_slice(&d.as_ref()[..16]);
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+/// A decoded compact JWS: header, claims, signing input and signature segment.
+pub(crate) type Decoded<'a> = (Map<String, Value>, Map<String, Value>, &'a str, &'a str);
+
+/// Decodes a compact JWS without verifying it.
+pub(crate) fn decode(token: &str) -> Option<Decoded<'_>> {
+    let mut parts = token.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    Some((header, claims, &token[..h.len() + 1 + p.len()], s))
+}
+
+/// A JWT NumericDate: seconds, possibly with a fraction (RFC 7519 allows it, MSAL Python sends
+/// `time.time()` floats in its client assertions, and Entra accepts them).
+pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
+    #[allow(clippy::cast_possible_truncation)]
+    v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+}
+
+/// Verifies a token signed by one of the dev tenant's published keys; returns its claims.
+pub(crate) fn verify_dev_token(shared: &Shared, token: &str) -> Result<Map<String, Value>, &'static str> {
+    let (header, claims, message, signature) = decode(token).ok_or("malformed token")?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err("unsupported algorithm");
+    }
+    let kid = header.get("kid").and_then(Value::as_str).ok_or("no kid")?;
+    // Every published key under this kid is a candidate (a kid may be listed twice).
+    let keys: Vec<_> = {
+        let ring = shared.keys.read().unwrap_or_else(|e| e.into_inner());
+        ring.published.iter().filter(|k| k.kid == kid).cloned().collect()
+    };
+    if keys.is_empty() {
+        return Err("signing key not found");
+    }
+    let mut verified = false;
+    for key in keys {
+        verified |= jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.decoding_key(),
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .map_err(|_| "malformed signature")?;
+    }
+    if !verified {
+        return Err("signature validation failed");
+    }
+    if claims.get("exp").and_then(numeric_date).is_none_or(|exp| exp <= now()) {
+        return Err("expired");
+    }
+    Ok(claims)
 }

@@ -18,11 +18,12 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::source::{SecretError, SecretFuture, SecretSource, SecretValue};
-use crate::chain::DefaultCredential;
-use crate::config::HttpOptions;
+use crate::client::chain::DefaultCredential;
+use crate::client::managed_identity::ManagedIdentity;
+use crate::client::token::TokenClient;
+use crate::client::token::request::TokenRequest;
+use crate::http::HttpOptions;
 use crate::http::{HttpClient, HttpRequest};
-use crate::managed_identity::ManagedIdentity;
-use crate::token::{TokenClient, TokenRequest};
 
 /// Key Vault's REST API version this source speaks.
 pub const KEY_VAULT_API_VERSION: &str = "7.4";
@@ -56,20 +57,20 @@ impl Credential {
     async fn token(&self, audience: &str, fresh: bool) -> Result<String, (String, bool)> {
         let scope = format!("{audience}/.default");
         let from_token_error = |e: crate::error::TokenError| {
-            let transient = e.is_transient();
+            let transient = e.is_retryable();
             (e.to_string(), transient)
         };
         match self {
             Self::Client(client) => client
-                .acquire(TokenRequest::app([scope]).force_refresh(fresh))
+                .acquire(TokenRequest::app([scope]).with_force_refresh(fresh))
                 .await
                 .map(|t| t.secret().to_owned())
                 .map_err(from_token_error),
             Self::ManagedIdentity(identity) => {
-                identity.get_token(audience).await.map(|t| t.secret().to_owned()).map_err(from_token_error)
+                identity.acquire_token(audience).await.map(|t| t.secret().to_owned()).map_err(from_token_error)
             }
             Self::Chain(chain) => {
-                chain.get_token(&scope).await.map(|t| t.secret().to_owned()).map_err(|e| (e.to_string(), true))
+                chain.acquire_token(&scope).await.map(|t| t.secret().to_owned()).map_err(|e| (e.to_string(), true))
             }
             Self::Callback(callback) => callback(scope).await.map_err(|e| (e, true)),
         }

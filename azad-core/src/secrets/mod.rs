@@ -6,7 +6,7 @@
 //! classifies failures with [`SecretError`]. A [`SecretChain`] tries sources in order with
 //! bounded retries, marks a fallback's answer degraded and never falls back silently; a
 //! [`SecretCache`] keeps answers for a TTL; a [`RotatingCredential`] keeps a
-//! [`ClientCredential`](crate::credential::ClientCredential) current when the secret rotates.
+//! [`ClientCredential`](crate::client::credential::ClientCredential) current when the secret rotates.
 //! Every read emits one audit event (target `azad::secrets`) that never contains the value.
 //!
 //! # Example

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::source::{SecretError, SecretFuture, SecretSource, SecretValue};
-use crate::config::HttpOptions;
 use crate::error::{HttpError, HttpErrorKind};
+use crate::http::HttpOptions;
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
 
 /// Where the kubelet projects a pod's service-account token.

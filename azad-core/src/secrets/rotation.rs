@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::cache::SecretCache;
 use super::chain::ResolvedSecret;
 use super::source::SecretError;
-use crate::credential::{AssertionRequest, CertificateCredential, ClientAuth, ClientCredential, DynamicProof};
+use crate::client::credential::{AssertionRequest, CertificateCredential, ClientAuth, ClientCredential, DynamicProof};
 use crate::error::CredentialError;
 use crate::secret::ClientSecret;
 

@@ -1,0 +1,41 @@
+//! The guard the attribute macros add to an axum handler: a [`Policy`] known at compile time,
+//! checked by the [`Guard`] extractor before every other extractor.
+
+use std::marker::PhantomData;
+
+use axum_core::extract::FromRequestParts;
+use azad_tower::{Requirement, authorize_async};
+use http::request::Parts;
+
+use crate::rejection::Rejection;
+
+/// A requirement known at compile time, implemented by the type the attributes generate.
+pub trait Policy {
+    /// The requirement.
+    const REQUIREMENT: Requirement;
+}
+
+/// The companion item of an attributed handler (`__azad_route_{fn}`): its declaration.
+pub trait HasDeclaration {
+    /// What the handler's attributes declare.
+    const DECLARATION: azad_tower::Declaration;
+}
+
+/// The guard extractor the attributes add as a handler's first argument. Its rejection is the
+/// same [`Rejection`] as the [`Claims`](crate::Claims) extractor's.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard<P>(PhantomData<P>);
+
+impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let requirement = P::REQUIREMENT;
+        // Synchronous for every requirement but a group one on a token with a groups
+        // overage, which awaits Microsoft Graph.
+        authorize_async(&parts.extensions, &requirement)
+            .await
+            .map_err(|rejection| Rejection::of(&parts.extensions, rejection))?;
+        Ok(Self(PhantomData))
+    }
+}

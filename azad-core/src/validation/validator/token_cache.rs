@@ -1,0 +1,148 @@
+//! The validated-token cache: tokens that passed every check, served again without verifying
+//! them, until they expire or the key set that verified them is replaced.
+//!
+//! - **Bounded**: at most the configured capacity (`validated_token_cache_capacity`); when full,
+//!   quick_cache's S3-FIFO-like policy (CLOCK) evicts, so a flood of distinct tokens keeps the
+//!   memory flat.
+//! - **Read-optimised**: a hit takes a per-thread read lock of one shard (crossbeam's
+//!   `ShardedLock`, through quick_cache's `sharded-lock` feature) and sets a reference bit; no
+//!   shared write, no read log, no clock read on the cache's side. Two threads hitting it do not
+//!   contend.
+//! - **Keyed by a keyed hash, proven by the token**: the key is a 64-bit SipHash-1-3
+//!   (`std::hash::RandomState`, keys drawn at random for each process) of the end of the
+//!   token's signature segment. The key only picks the slot: an entry serves a token only if the token is the very
+//!   one it holds, byte for byte ([`CachedToken::serves`]). So a collision (chance, or a crafted
+//!   token: the attacker does not know the per-process keys) can at worst cost a miss and a full
+//!   validation, never serve one token's claims for another. Only tokens that passed every
+//!   check are inserted, so nobody without valid tokens can fill a slot.
+//! - **Expiry is checked on every hit**, against the token's own `exp`; entries whose `exp`
+//!   passed are dropped when next looked up, and otherwise aged out by capacity.
+//! - **Key-set changes invalidate**: each entry carries the generation of the key set that
+//!   verified it, and serves only while that generation is current (the validator also clears
+//!   the cache when the generation moves).
+
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::Arc;
+
+use crate::secret::BearerToken;
+use crate::validation::claims::Claims;
+
+/// One validated token.
+#[derive(Clone)]
+pub(super) struct CachedToken {
+    pub(super) claims: Arc<Claims>,
+    /// The token itself: a hit must be the very same token, byte for byte. The claims read
+    /// their untyped members from it too (no second copy of the payload).
+    pub(super) token: BearerToken,
+    pub(super) exp: i64,
+    pub(super) generation: u64,
+}
+
+impl CachedToken {
+    /// Whether this entry may answer for `token` now: the key set that verified it is still
+    /// the current one, it has not expired, and it is the same token (compared in full: the
+    /// cache key is not a proof of anything).
+    pub(super) fn serves(&self, token: &str, generation: u64, now: i64) -> bool {
+        self.generation == generation && now < self.exp && self.token.secret() == token
+    }
+
+    /// Same token (whatever its expiry or generation).
+    pub(super) fn is(&self, token: &str) -> bool {
+        self.token.secret() == token
+    }
+}
+
+/// How many of a token's last characters its slot key hashes.
+const KEYED_SUFFIX: usize = 64;
+
+/// The 64-bit slot key of a token: already a keyed hash, used as is by the map.
+pub(super) type TokenKey = u64;
+
+/// Passes the (already keyed, uniformly distributed) [`TokenKey`] through.
+#[derive(Default)]
+pub(super) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed with this hasher; fold anything else in all the same.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The validated-token cache of one validator.
+pub(super) struct ValidatedTokens {
+    map: quick_cache::sync::Cache<TokenKey, CachedToken, quick_cache::UnitWeighter, BuildHasherDefault<KeyHasher>>,
+    /// SipHash-1-3 keys drawn for this cache (per process, per validator).
+    hasher: RandomState,
+    /// Hash of the validator's configuration: part of every key.
+    salt: u64,
+}
+
+impl ValidatedTokens {
+    /// A cache of at most `capacity` tokens; `salt` identifies the validator's configuration.
+    pub(super) fn new(capacity: u64, salt: &[u8]) -> Self {
+        let items = usize::try_from(capacity).unwrap_or(usize::MAX);
+        let hasher = RandomState::new();
+        let salt = hasher.hash_one(salt);
+        Self {
+            map: quick_cache::sync::Cache::with(
+                items,
+                capacity,
+                quick_cache::UnitWeighter,
+                BuildHasherDefault::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
+            hasher,
+            salt,
+        }
+    }
+
+    /// The slot key of `token`: a keyed hash of the last 64 characters of the token, which
+    /// are signature (an RS256 signature is 342 characters; 64 of them are 384 bits of it).
+    /// Only a slot: a hit still compares the whole token, so any two tokens may share a key.
+    /// Hashing 64 bytes instead of the whole signature keeps the hash near 30 ns.
+    pub(super) fn key(&self, token: &str) -> TokenKey {
+        let tail = &token.as_bytes()[token.len().saturating_sub(KEYED_SUFFIX)..];
+        let mut h = self.hasher.build_hasher();
+        h.write_u64(self.salt);
+        h.write(tail);
+        h.finish()
+    }
+
+    /// The entry in `key`'s slot, if any (the caller checks it [`serves`](CachedToken::serves)
+    /// the token).
+    pub(super) fn get(&self, key: TokenKey) -> Option<CachedToken> {
+        self.map.get(&key)
+    }
+
+    /// Stores a validated token, replacing whatever held its slot.
+    pub(super) fn insert(&self, key: TokenKey, entry: CachedToken) {
+        self.map.insert(key, entry);
+    }
+
+    /// Drops the entry of `token` (expired, or verified by a withdrawn key set); an entry of
+    /// another token in the same slot stays.
+    pub(super) fn invalidate(&self, key: TokenKey, token: &str) {
+        self.map.remove_if(&key, |entry| entry.is(token));
+    }
+
+    /// Drops every entry (the key set changed).
+    pub(super) fn invalidate_all(&self) {
+        self.map.clear();
+    }
+
+    /// The number of cached tokens.
+    pub(super) fn entry_count(&self) -> u64 {
+        self.map.len() as u64
+    }
+}
