@@ -109,6 +109,8 @@ pub(crate) struct TokenCache<K> {
     tokens: moka::sync::Cache<K, Arc<AcquiredToken>>,
     /// Fetches in flight, so that concurrent callers of one key share one request.
     inflight: moka::future::Cache<K, Arc<AcquiredToken>>,
+    /// The shared level behind memory (a [`SharedStore`](crate::store::SharedStore)), if any.
+    pub(crate) shared: Option<crate::store::tokens::SharedTokens>,
 }
 
 struct UntilExpiry;
@@ -129,7 +131,7 @@ impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
+impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
     pub(crate) fn new(capacity: u64) -> Self {
         Self {
             tokens: moka::sync::Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build(),
@@ -137,6 +139,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            shared: None,
         }
     }
 
@@ -154,6 +157,9 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
     {
         if bypass {
             let token = Arc::new(fetch().await?);
+            if let Some(shared) = &self.shared {
+                Box::pin(shared.save(key.as_ref(), &token)).await;
+            }
             self.tokens.insert(key, token.clone());
             return Ok(token);
         }
@@ -197,12 +203,18 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
-        let tokens = &self.tokens;
+        let (tokens, shared) = (&self.tokens, &self.shared);
         let k = key.clone();
         let result = self
             .inflight
             .try_get_with(key.clone(), async move {
-                let token = Arc::new(fetch().await?);
+                // Memory missed: the shared level (another replica's token, or one fetch
+                // across replicas), else the identity endpoint.
+                let token = Arc::new(match shared {
+                    // Boxed: the shared level's state stays out of every cache lookup's future.
+                    Some(shared) => Box::pin(shared.get_or_fetch(k.as_ref(), fetch)).await?,
+                    None => fetch().await?,
+                });
                 tokens.insert(k, token.clone());
                 Ok::<_, TokenError>(token)
             })

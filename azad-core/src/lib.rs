@@ -34,6 +34,7 @@ pub mod signin;
 #[cfg(feature = "simulation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
 pub mod simulation;
+pub mod store;
 pub mod token;
 pub mod validator;
 
