@@ -314,7 +314,7 @@ impl SignInClient {
     pub fn with_token_store(mut self, store: crate::store::SharedStore) -> Self {
         use crate::store::tokens::{SharedRefreshTokens, SharedTokens, purpose};
         let mut cache = TokenCache::new(100_000);
-        cache.shared = Some(SharedTokens::new(store.clone(), purpose::USER_TOKEN));
+        cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::USER_TOKEN)));
         self.cache = Arc::new(cache);
         self.shared_refresh_tokens = Some(SharedRefreshTokens::new(store));
         self

@@ -145,8 +145,8 @@ struct Inner {
 impl Inner {
     fn attach_store(&mut self, store: crate::store::SharedStore) {
         use crate::store::tokens::{SharedTokens, purpose};
-        self.app_cache.shared = Some(SharedTokens::new(store.clone(), purpose::APP_TOKEN));
-        self.obo_cache.shared = Some(SharedTokens::new(store.clone(), purpose::ON_BEHALF_OF));
+        self.app_cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::APP_TOKEN)));
+        self.obo_cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::ON_BEHALF_OF)));
         self.token_store = Some(store);
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::shared::{Lock, SharedStore};
-use crate::cache::AcquiredToken;
+use crate::cache::{AcquiredToken, Fetch, SharedFuture, SharedLevel};
 use crate::error::TokenError;
 use crate::secret::{AccessToken, RefreshToken};
 
@@ -106,7 +106,7 @@ impl SharedTokens {
     /// The shared level of a miss in memory: the stored token, or one fetch across replicas
     /// (a short `SET NX PX` lock; a replica finding it waits for the holder's token, up to
     /// [`LOCK_WAIT`], then fetches itself), stored for the others.
-    pub(crate) async fn get_or_fetch<F, Fut>(&self, key: &[u8], fetch: F) -> Result<AcquiredToken, TokenError>
+    async fn get_or_fetch_inner<F, Fut>(&self, key: &[u8], fetch: F) -> Result<AcquiredToken, TokenError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<AcquiredToken, TokenError>>,
@@ -132,6 +132,20 @@ impl SharedTokens {
         }
         self.store.unlock(lock).await;
         fetched
+    }
+}
+
+impl SharedLevel for SharedTokens {
+    fn get_or_fetch<'a>(
+        &'a self,
+        key: &'a [u8],
+        fetch: Fetch<'a>,
+    ) -> SharedFuture<'a, Result<AcquiredToken, TokenError>> {
+        Box::pin(self.get_or_fetch_inner(key, fetch))
+    }
+
+    fn save<'a>(&'a self, key: &'a [u8], token: &'a AcquiredToken) -> SharedFuture<'a, ()> {
+        Box::pin(Self::save(self, key, token))
     }
 }
 
@@ -224,7 +238,7 @@ mod tests {
             Ok(token("shared", 3600))
         };
         let (a, b) = (shared(&memory, &[1; 32]), shared(&memory, &[1; 32]));
-        let (x, y) = tokio::join!(a.get_or_fetch(b"k", fetch), b.get_or_fetch(b"k", fetch));
+        let (x, y) = tokio::join!(a.get_or_fetch_inner(b"k", fetch), b.get_or_fetch_inner(b"k", fetch));
         assert_eq!((x.unwrap().secret(), y.unwrap().secret()), ("shared", "shared"));
         assert_eq!(fetches.load(Ordering::SeqCst), 1, "the lock made the second replica wait");
     }
