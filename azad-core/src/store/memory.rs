@@ -32,7 +32,7 @@ impl moka::Expiry<String, Entry> for PerEntryTtl {
 
 /// A [`Store`] in this process's memory (moka; bounded, each entry expiring with its TTL).
 ///
-/// Shares sealed entries between clients of one process (several [`TokenClient`]s, a sign-in
+/// Shares sealed entries between clients of one process (several [`TokenClient`](crate::TokenClient)s, a sign-in
 /// client and its restarts inside one process, tests); across processes or replicas use the
 /// [`RedisStore`](super::RedisStore) (feature `redis`). Cheap to clone: clones share entries.
 #[derive(Clone)]
