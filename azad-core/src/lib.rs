@@ -27,6 +27,7 @@ pub mod secrets;
 #[cfg(feature = "simulation")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulation")))]
 pub mod simulation;
+pub mod store;
 mod validation;
 
 pub use crate::application::Application;

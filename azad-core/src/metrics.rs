@@ -54,9 +54,7 @@
 //! | `azad_token_request_duration_seconds` | histogram | `grant`, `outcome` (as above) | wall time of each token request, retries and back-off included (local throttle refusals, which send nothing, are not recorded) |
 //! | `azad_token_requests_throttled_total` | counter | `grant`, `source` = `server` (HTTP 429 or 503 with `Retry-After`) \| `local` (refused inside the window, nothing sent) | throttled token requests |
 //! | `azad_acquired_token_cache_requests_total` | counter | `cache` = `app` \| `on_behalf_of` \| `managed_identity` \| `signed_in_user`, `result` = `hit` \| `miss` | lookups in the acquired-token caches; a miss (or a refresh ahead of expiry) goes to the token endpoint |
-//!
-//! A shared (Redis) token cache does not exist in azad yet; when it does, its errors will be
-//! `azad_shared_cache_errors_total{operation}` in this table.
+//! | `azad_shared_cache_errors_total` | counter | `operation` = `get` \| `set` \| `delete` \| `lock` \| `unlock` | failed or timed-out calls of the [shared store](crate::store) (Redis); each one is served from memory or the identity endpoint instead |
 //!
 //! # Cost
 //!
@@ -70,7 +68,7 @@
 #[cfg(feature = "metrics")]
 pub use imp::describe;
 
-pub(crate) use imp::{AcquiredCache, JwksMetrics, TokenMetrics, ValidationMetrics};
+pub(crate) use imp::{AcquiredCache, JwksMetrics, TokenMetrics, ValidationMetrics, shared_cache_error};
 
 /// The name of the validations counter.
 pub const VALIDATIONS_TOTAL: &str = "azad_validations_total";
@@ -92,6 +90,9 @@ pub const TOKEN_REQUEST_DURATION_SECONDS: &str = "azad_token_request_duration_se
 pub const TOKEN_REQUESTS_THROTTLED_TOTAL: &str = "azad_token_requests_throttled_total";
 /// The name of the acquired-token cache lookups counter.
 pub const ACQUIRED_TOKEN_CACHE_REQUESTS_TOTAL: &str = "azad_acquired_token_cache_requests_total";
+
+/// The name of the shared store (Redis) failures counter.
+pub const SHARED_CACHE_ERRORS_TOTAL: &str = "azad_shared_cache_errors_total";
 
 /// The `authority` label of a configuration that names none.
 pub const DEFAULT_AUTHORITY_LABEL: &str = "default";
@@ -287,6 +288,16 @@ mod imp {
             Unit::Count,
             "Lookups in the acquired-token caches, by result"
         );
+        describe_counter!(
+            super::SHARED_CACHE_ERRORS_TOTAL,
+            Unit::Count,
+            "Failed or timed-out calls of the shared token store, by operation"
+        );
+    }
+
+    /// A shared store call failed (`operation`: one of a fixed set of names).
+    pub(crate) fn shared_cache_error(operation: &'static str) {
+        counter!(super::SHARED_CACHE_ERRORS_TOTAL, "operation" => operation).increment(1);
     }
 
     /// Validation handles of one authority.
@@ -560,4 +571,7 @@ mod imp {
         #[inline]
         pub(crate) fn cache(&self, _cache: AcquiredCache, _hit: bool) {}
     }
+
+    #[inline]
+    pub(crate) fn shared_cache_error(_operation: &'static str) {}
 }

@@ -7,6 +7,8 @@ pub mod daemon;
 pub mod grpc;
 pub mod on_behalf_of;
 pub mod quickstart;
+pub mod redis_server;
+pub mod replicas;
 #[cfg(feature = "swagger-ui")]
 pub mod swagger_ui;
 pub mod vault_kubernetes;

@@ -6,6 +6,9 @@
 //! claims for the signed-in user), `/call-downstream` (three hops: the API calls a downstream
 //! API on behalf of the user), `/logout`. Sessions are server-side; the browser holds only a
 //! random session id in an `HttpOnly`, `SameSite=Lax` cookie (`Secure` on https and localhost).
+//! With a shared store ([`router_with_store`]), a signed-in session is also kept there, sealed
+//! under a hash of its id, next to the user's tokens: a restarted web app (or another replica)
+//! recognises the cookie and keeps the user signed in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,11 +21,25 @@ use axum::routing::get;
 use azad_core::ClientCredential;
 use azad_core::ManagedIdentity;
 use azad_core::dev::{DevApp, DevTenant};
+use azad_core::store::SharedStore;
 use azad_core::{Account, AuthorizationRequest, SignInClient};
 use azad_core::{AzureAdConfig, TokenError};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 
 const COOKIE: &str = "azad_session";
+/// The purpose of signed-in sessions in the shared store.
+const SESSION_PURPOSE: &str = "web_session";
+/// A session lives as long as its cookie.
+const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(8 * 3600);
+
+/// What the shared store keeps of a signed-in session (never a token: those are the sign-in
+/// client's entries).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedSession {
+    account: Account,
+    id_token_claims: Value,
+}
 
 /// What the web app needs to know.
 #[derive(Debug, Clone)]
@@ -47,6 +64,7 @@ struct AppState {
     signin: SignInClient,
     settings: Arc<Settings>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    store: Option<SharedStore>,
     http: reqwest::Client,
 }
 
@@ -87,20 +105,34 @@ impl AppState {
             .expect("ASCII cookie")
     }
 
-    fn account(&self, headers: &HeaderMap) -> Option<Account> {
-        self.signed_in(headers).map(|(a, _)| a)
+    async fn account(&self, headers: &HeaderMap) -> Option<Account> {
+        self.signed_in(headers).await.map(|(a, _)| a)
     }
 
-    fn signed_in(&self, headers: &HeaderMap) -> Option<(Account, Value)> {
+    async fn signed_in(&self, headers: &HeaderMap) -> Option<(Account, Value)> {
         let id = session_id(headers)?;
-        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let s = sessions.get(&id)?;
-        Some((s.account.clone()?, s.id_token_claims.clone().unwrap_or(Value::Null)))
+        let known = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .and_then(|s| Some((s.account.clone()?, s.id_token_claims.clone().unwrap_or(Value::Null))));
+        if known.is_some() {
+            return known;
+        }
+        // Not in this process's memory: a session from before a restart, or another replica's.
+        let plain = self.store.as_ref()?.get(SESSION_PURPOSE, id.as_bytes()).await?;
+        let saved: SavedSession = serde_json::from_slice(plain.expose_secret()).ok()?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let session = sessions.entry(id).or_default();
+        session.account = Some(saved.account.clone());
+        session.id_token_claims = Some(saved.id_token_claims.clone());
+        Some((saved.account, saved.id_token_claims))
     }
 }
 
 async fn home(State(app): State<AppState>, headers: HeaderMap) -> Html<String> {
-    match app.signed_in(&headers) {
+    match app.signed_in(&headers).await {
         Some((a, claims)) => page(
             "azad web app",
             &format!(
@@ -144,9 +176,16 @@ async fn get_a_token(State(app): State<AppState>, headers: HeaderMap, RawQuery(q
     match app.signin.complete(&pending, query.as_deref().unwrap_or_default()).await {
         Ok(signed_in) => {
             tracing::info!(user = signed_in.account().home_account_id(), "user signed in");
+            let claims = serde_json::to_value(signed_in.id_token_claims()).unwrap_or(Value::Null);
             if let Some(s) = app.sessions.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
                 s.account = Some(signed_in.account().clone());
-                s.id_token_claims = serde_json::to_value(signed_in.id_token_claims()).ok();
+                s.id_token_claims = Some(claims.clone());
+            }
+            if let Some(store) = &app.store {
+                let saved = SavedSession { account: signed_in.account().clone(), id_token_claims: claims };
+                if let Ok(json) = serde_json::to_vec(&saved) {
+                    store.put(SESSION_PURPOSE, id.as_bytes(), &json, SESSION_LIFETIME).await;
+                }
             }
             Redirect::to("/").into_response()
         }
@@ -163,7 +202,7 @@ async fn get_a_token(State(app): State<AppState>, headers: HeaderMap, RawQuery(q
 
 /// Calls the API with a token acquired silently for the signed-in user.
 async fn call(app: &AppState, headers: &HeaderMap, path: &str) -> Result<(u16, Value), Response> {
-    let Some(account) = app.account(headers) else {
+    let Some(account) = app.account(headers).await else {
         return Err(Redirect::to("/login").into_response());
     };
     let token = match app.signin.acquire_token_silent(&account, &[&app.settings.api_scope]).await {
@@ -226,9 +265,14 @@ async fn call_downstream(State(app): State<AppState>, headers: HeaderMap) -> Res
 }
 
 async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let session =
-        session_id(&headers).and_then(|id| app.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id));
-    let target = match session.and_then(|s| s.account) {
+    let account = app.account(&headers).await;
+    if let Some(id) = session_id(&headers) {
+        app.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        if let Some(store) = &app.store {
+            store.delete(SESSION_PURPOSE, id.as_bytes()).await;
+        }
+    }
+    let target = match account {
         Some(account) => app.signin.sign_out(&account, &format!("{}/", app.settings.base_url)),
         None => "/".to_owned(),
     };
@@ -239,8 +283,19 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
 
 /// The web app's routes.
 pub fn router(signin: SignInClient, settings: Settings) -> Router {
-    let state =
-        AppState { signin, settings: Arc::new(settings), sessions: Arc::default(), http: reqwest::Client::new() };
+    router_with_store(signin, settings, None)
+}
+
+/// The web app's routes, keeping signed-in sessions in `store` too (give the sign-in client
+/// the same store: [`SignInClient::with_token_store`]), so that they survive a restart.
+pub fn router_with_store(signin: SignInClient, settings: Settings, store: Option<SharedStore>) -> Router {
+    let state = AppState {
+        signin,
+        settings: Arc::new(settings),
+        sessions: Arc::default(),
+        store,
+        http: reqwest::Client::new(),
+    };
     Router::new()
         .route("/", get(home))
         .route("/login", get(login))

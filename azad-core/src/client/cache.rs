@@ -104,11 +104,32 @@ impl AcquiredToken {
     }
 }
 
+/// A boxed future of the shared level.
+pub(crate) type SharedFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The fetch a [`SharedLevel`] runs when it holds no token (at most once).
+pub(crate) type Fetch<'a> = Box<dyn FnOnce() -> SharedFuture<'a, Result<AcquiredToken, TokenError>> + Send + 'a>;
+
+/// The second level of a [`TokenCache`], shared by replicas (implemented in `store::tokens`;
+/// defined here so that this cache does not depend on the store).
+pub(crate) trait SharedLevel: Send + Sync {
+    /// The token stored under `key`, else the result of `fetch` (stored for the others).
+    fn get_or_fetch<'a>(
+        &'a self,
+        key: &'a [u8],
+        fetch: Fetch<'a>,
+    ) -> SharedFuture<'a, Result<AcquiredToken, TokenError>>;
+    /// Stores `token` under `key`.
+    fn save<'a>(&'a self, key: &'a [u8], token: &'a AcquiredToken) -> SharedFuture<'a, ()>;
+}
+
 pub(crate) struct TokenCache<K> {
     /// Acquired tokens: synchronous reads on the hot path.
     tokens: moka::sync::Cache<K, Arc<AcquiredToken>>,
     /// Fetches in flight, so that concurrent callers of one key share one request.
     inflight: moka::future::Cache<K, Arc<AcquiredToken>>,
+    /// The shared level behind memory (over a [`SharedStore`](crate::store::SharedStore)), if any.
+    pub(crate) shared: Option<Arc<dyn SharedLevel>>,
 }
 
 struct UntilExpiry;
@@ -129,7 +150,7 @@ impl<K> moka::Expiry<K, Arc<AcquiredToken>> for UntilExpiry {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
+impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
     pub(crate) fn new(capacity: u64) -> Self {
         Self {
             tokens: moka::sync::Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build(),
@@ -137,6 +158,7 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            shared: None,
         }
     }
 
@@ -149,11 +171,14 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
         fetch: F,
     ) -> Result<Arc<AcquiredToken>, TokenError>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
         if bypass {
             let token = Arc::new(fetch().await?);
+            if let Some(shared) = &self.shared {
+                shared.save(key.as_ref(), &token).await;
+            }
             self.tokens.insert(key, token.clone());
             return Ok(token);
         }
@@ -194,15 +219,20 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> TokenCache<K> {
     /// One fetch per key at a time: concurrent callers wait for it and share its outcome.
     async fn coalesced<F, Fut>(&self, key: K, fetch: F) -> Result<Arc<AcquiredToken>, TokenError>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
-        let tokens = &self.tokens;
+        let (tokens, shared) = (&self.tokens, &self.shared);
         let k = key.clone();
         let result = self
             .inflight
             .try_get_with(key.clone(), async move {
-                let token = Arc::new(fetch().await?);
+                // Memory missed: the shared level (another replica's token, or one fetch
+                // across replicas), else the identity endpoint.
+                let token = Arc::new(match shared {
+                    Some(shared) => shared.get_or_fetch(k.as_ref(), Box::new(move || Box::pin(fetch()))).await?,
+                    None => fetch().await?,
+                });
                 tokens.insert(k, token.clone());
                 Ok::<_, TokenError>(token)
             })

@@ -262,6 +262,8 @@ pub struct SignInClient {
     id_tokens: TokenValidator,
     refresh_tokens: moka::sync::Cache<String, RefreshToken>,
     cache: Arc<TokenCache<[u8; 32]>>,
+    /// Refresh tokens in the shared store ([`SignInClient::with_token_store`]).
+    shared_refresh_tokens: Option<crate::store::tokens::SharedRefreshTokens>,
 }
 
 impl fmt::Debug for SignInClient {
@@ -295,7 +297,44 @@ impl SignInClient {
                 .time_to_idle(Duration::from_secs(90 * 24 * 3600))
                 .build(),
             cache: Arc::new(TokenCache::new(100_000)),
+            shared_refresh_tokens: None,
         }
+    }
+
+    /// Puts a shared level behind this client's in-memory caches of signed-in users' refresh
+    /// tokens and access tokens: a web app restarted (or another replica) with the same
+    /// [`SharedStore`] backend, namespace and sealing key finds the user's tokens again, so the
+    /// user stays signed in as long as the web app still knows the [`Account`] (in its session
+    /// store). The store failing or slow never fails a call (memory only). See
+    /// [`store`](crate::store).
+    ///
+    /// [`SharedStore`]: crate::store::SharedStore
+    #[must_use]
+    pub fn with_token_store(mut self, store: crate::store::SharedStore) -> Self {
+        use crate::store::tokens::{SharedRefreshTokens, SharedTokens, purpose};
+        let mut cache = TokenCache::new(100_000);
+        cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::USER_TOKEN)));
+        self.cache = Arc::new(cache);
+        self.shared_refresh_tokens = Some(SharedRefreshTokens::new(store));
+        self
+    }
+
+    /// The account's refresh token: from memory, else from the shared store.
+    async fn refresh_token(&self, account: &Account) -> Option<RefreshToken> {
+        if let Some(rt) = self.refresh_tokens.get(&account.home_account_id) {
+            return Some(rt);
+        }
+        let rt = Box::pin(self.shared_refresh_tokens.as_ref()?.load(&self.account_key(account, &[]))).await?;
+        self.refresh_tokens.insert(account.home_account_id.clone(), rt.clone());
+        Some(rt)
+    }
+
+    /// Keeps the account's refresh token in memory and in the shared store.
+    async fn keep_refresh_token(&self, account: &Account, rt: RefreshToken) {
+        if let Some(shared) = &self.shared_refresh_tokens {
+            Box::pin(shared.save(&self.account_key(account, &[]), &rt)).await;
+        }
+        self.refresh_tokens.insert(account.home_account_id.clone(), rt);
     }
 
     /// Uses another HTTP client for the token endpoint.
@@ -429,7 +468,7 @@ impl SignInClient {
             object_id: oid.to_owned(),
         };
         if let Some(rt) = grant.refresh_token {
-            self.refresh_tokens.insert(account.home_account_id.clone(), rt);
+            self.keep_refresh_token(&account, rt).await;
         }
         let api_scopes: Vec<&str> = scopes.iter().map(String::as_str).filter(|s| !OIDC_SCOPES.contains(s)).collect();
         if !api_scopes.is_empty() {
@@ -474,10 +513,8 @@ impl SignInClient {
     }
 
     async fn redeem_refresh_token(&self, account: &Account, scopes: &[&str]) -> Result<AcquiredToken, TokenError> {
-        let rt = self
-            .refresh_tokens
-            .get(&account.home_account_id)
-            .ok_or(TokenError::SignInRequired("no refresh token for this account"))?;
+        let rt =
+            self.refresh_token(account).await.ok_or(TokenError::SignInRequired("no refresh token for this account"))?;
         let endpoint =
             self.application.authority().token_endpoint().ok_or(TokenError::Configuration("no token endpoint"))?;
         let scope = Self::with_oidc_scopes(scopes).join(" ");
@@ -494,7 +531,7 @@ impl SignInClient {
         match grant {
             Ok(grant) => {
                 if let Some(new) = grant.refresh_token {
-                    self.refresh_tokens.insert(account.home_account_id.clone(), new);
+                    self.keep_refresh_token(account, new).await;
                 }
                 Ok(grant.token)
             }
@@ -502,6 +539,9 @@ impl SignInClient {
                 if e.entra().is_some_and(crate::EntraError::is_invalid_grant) {
                     // A revoked or expired refresh token: the user must sign in again.
                     self.refresh_tokens.invalidate(&account.home_account_id);
+                    if let Some(shared) = &self.shared_refresh_tokens {
+                        Box::pin(shared.delete(&self.account_key(account, &[]))).await;
+                    }
                 }
                 Err(e)
             }
@@ -513,6 +553,11 @@ impl SignInClient {
     #[must_use]
     pub fn sign_out(&self, account: &Account, post_logout_redirect_uri: &str) -> String {
         self.refresh_tokens.invalidate(&account.home_account_id);
+        // The shared copy too (in the background: this method is synchronous).
+        if let (Some(shared), Ok(runtime)) = (&self.shared_refresh_tokens, tokio::runtime::Handle::try_current()) {
+            let (shared, key) = (shared.clone(), self.account_key(account, &[]));
+            runtime.spawn(async move { shared.delete(&key).await });
+        }
         let endpoint = self.application.authority().logout_endpoint().unwrap_or_default();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("post_logout_redirect_uri", post_logout_redirect_uri);

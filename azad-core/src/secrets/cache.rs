@@ -42,6 +42,31 @@ pub trait SecondLevelStore: Send + Sync + fmt::Debug + 'static {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
+/// The shared store of [`crate::store`] as the second level: entries are sealed there with
+/// AES-256-GCM under the purpose `secret` and a hash of the cache key (so Redis holds no secret
+/// name and no value in the clear), and it degrades to a miss when Redis is down.
+impl SecondLevelStore for crate::store::SharedStore {
+    fn load<'a>(&'a self, key: &'a [u8; 32]) -> Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send + 'a>> {
+        Box::pin(async move {
+            use secrecy::ExposeSecret as _;
+            self.get(SECOND_LEVEL_PURPOSE, key).await.map(|blob| blob.expose_secret().to_vec())
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        blob: Vec<u8>,
+        ttl: Duration,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move { self.put(SECOND_LEVEL_PURPOSE, key, &blob, ttl).await })
+    }
+}
+
+/// The purpose the secrets cache's entries are sealed under in a shared store (bound as
+/// associated data: a token entry cannot be replayed as a secret entry).
+const SECOND_LEVEL_PURPOSE: &str = "secret";
+
 type Key = (String, Option<String>);
 
 #[derive(Debug)]

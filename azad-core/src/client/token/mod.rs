@@ -56,6 +56,17 @@ struct Inner {
     client_capabilities: Vec<String>,
     /// Metric handles (feature `metrics`; nothing otherwise).
     metrics: crate::metrics::TokenMetrics,
+    /// The shared level of both caches ([`TokenClient::with_token_store`]).
+    token_store: Option<crate::store::SharedStore>,
+}
+
+impl Inner {
+    fn attach_store(&mut self, store: crate::store::SharedStore) {
+        use crate::store::tokens::{SharedTokens, purpose};
+        self.app_cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::APP_TOKEN)));
+        self.obo_cache.shared = Some(Arc::new(SharedTokens::new(store.clone(), purpose::ON_BEHALF_OF)));
+        self.token_store = Some(store);
+    }
 }
 
 /// A confidential client: this API (or daemon, or web app) acquiring tokens by client
@@ -272,6 +283,7 @@ impl TokenClient {
                     .build(),
                 client_capabilities: Vec::new(),
                 metrics: crate::metrics::TokenMetrics::new(),
+                token_store: None,
             }),
         }
     }
@@ -291,6 +303,28 @@ impl TokenClient {
         inner.retry = retry;
         inner.cache_enabled = cache_enabled;
         inner.client_capabilities.clone_from(&i.client_capabilities);
+        if let Some(store) = &i.token_store {
+            inner.attach_store(store.clone());
+        }
+        c
+    }
+
+    /// Puts a shared level behind this client's in-memory caches of app tokens and
+    /// on-behalf-of tokens: every replica configured with the same [`SharedStore`] backend,
+    /// namespace and sealing key reuses the tokens another fetched (one request across
+    /// replicas), and a restarted process finds them again. A hit in memory never touches the
+    /// store; a store that fails or is slow is skipped (memory only; the request succeeds).
+    /// See [`store`](crate::store) for the design. Ignored when the configuration disables
+    /// the token cache.
+    ///
+    /// [`SharedStore`]: crate::store::SharedStore
+    #[must_use]
+    pub fn with_token_store(self, store: crate::store::SharedStore) -> Self {
+        let mut c = self.rebuild(|_, _, _| {});
+        let inner = Arc::get_mut(&mut c.inner).expect("fresh client");
+        if inner.cache_enabled {
+            inner.attach_store(store);
+        }
         c
     }
 
