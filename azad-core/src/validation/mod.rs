@@ -15,5 +15,7 @@ pub(crate) mod discovery;
 pub(crate) mod issuer;
 pub(crate) mod jwks;
 pub(crate) mod jwt;
+#[cfg(test)]
+mod parser_props;
 pub(crate) mod policy;
 pub(crate) mod validator;
