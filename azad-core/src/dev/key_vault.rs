@@ -7,53 +7,13 @@
 //! Source: <https://learn.microsoft.com/rest/api/keyvault/secrets/get-secret/get-secret> and
 //! <https://learn.microsoft.com/azure/key-vault/general/authentication-requests-and-responses>.
 
-use std::collections::{HashMap, HashSet};
-
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
-use super::clock::now;
 use super::http::{DevRequest, DevResponse, json_response};
-use super::random::random_bytes;
 use super::registry::KEY_VAULT_CLIENT_ID;
 use super::state::Shared;
 use super::token::verify_dev_token;
-
-/// One version of a secret.
-#[derive(Debug, Clone)]
-pub(crate) struct SecretVersion {
-    pub(crate) version: String,
-    pub(crate) value: String,
-    pub(crate) created: i64,
-    pub(crate) updated: i64,
-    pub(crate) enabled: bool,
-    pub(crate) content_type: Option<String>,
-}
-
-/// The vault's contents: each secret's versions, oldest first, and the principals (`oid`,
-/// `appid` or `azp`) refused access.
-#[derive(Debug, Default)]
-pub(crate) struct Vault {
-    pub(crate) secrets: HashMap<String, Vec<SecretVersion>>,
-    pub(crate) denied: HashSet<String>,
-}
-
-impl Vault {
-    pub(crate) fn set(&mut self, name: &str, value: &str, content_type: Option<&str>) -> String {
-        let version: String = random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
-        let at = now();
-        // Key Vault secret names are case-insensitive.
-        self.secrets.entry(name.to_ascii_lowercase()).or_default().push(SecretVersion {
-            version: version.clone(),
-            value: value.to_owned(),
-            created: at,
-            updated: at,
-            enabled: true,
-            content_type: content_type.map(str::to_owned),
-        });
-        version
-    }
-}
 
 /// Key Vault's answer for a request without a usable bearer token: 401 with the challenge
 /// naming the authority and the vault resource.

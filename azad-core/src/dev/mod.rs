@@ -56,6 +56,7 @@
 
 mod certificate;
 mod clock;
+mod cluster;
 mod faults;
 mod grants;
 mod graph;
@@ -74,11 +75,10 @@ mod tls;
 mod token;
 
 pub use self::certificate::DevCertificate;
+pub use self::cluster::{DEFAULT_KUBERNETES_ISSUER, SERVICE_ACCOUNT_TOKEN_PATH, TOKEN_REVIEW_PATH};
 pub use self::faults::{Endpoint, Fault};
 pub use self::keys::DevKey;
-pub use self::kubernetes::{
-    DEFAULT_KUBERNETES_ISSUER, DevKubernetes, SERVICE_ACCOUNT_TOKEN_PATH, ServiceAccountTokenBuilder, TOKEN_REVIEW_PATH,
-};
+pub use self::kubernetes::{DevKubernetes, ServiceAccountTokenBuilder};
 pub use self::random::random_guid;
 pub use self::registry::{
     DevApp, DevManagedIdentity, DevUser, GRAPH_CLIENT_ID, KEY_VAULT_CLIENT_ID, ManagedIdentityExpiry,

@@ -209,7 +209,7 @@ pub(crate) struct Registry {
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
     pub(crate) device_codes: HashMap<String, DeviceGrant>,
-    pub(crate) vault: super::key_vault::Vault,
+    pub(crate) vault: Vault,
 }
 
 impl Registry {
@@ -287,4 +287,40 @@ pub enum ManagedIdentityExpiry {
     DotNetInvariant,
     /// No expiry member at all: only the token's own `exp` says.
     TokenExpOnly,
+}
+
+/// One version of a secret.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretVersion {
+    pub(crate) version: String,
+    pub(crate) value: String,
+    pub(crate) created: i64,
+    pub(crate) updated: i64,
+    pub(crate) enabled: bool,
+    pub(crate) content_type: Option<String>,
+}
+
+/// The vault's contents: each secret's versions, oldest first, and the principals (`oid`,
+/// `appid` or `azp`) refused access.
+#[derive(Debug, Default)]
+pub(crate) struct Vault {
+    pub(crate) secrets: HashMap<String, Vec<SecretVersion>>,
+    pub(crate) denied: HashSet<String>,
+}
+
+impl Vault {
+    pub(crate) fn set(&mut self, name: &str, value: &str, content_type: Option<&str>) -> String {
+        let version: String = super::random::random_bytes::<16>().iter().map(|b| format!("{b:02x}")).collect();
+        let at = super::clock::now();
+        // Key Vault secret names are case-insensitive.
+        self.secrets.entry(name.to_ascii_lowercase()).or_default().push(SecretVersion {
+            version: version.clone(),
+            value: value.to_owned(),
+            created: at,
+            updated: at,
+            enabled: true,
+            content_type: content_type.map(str::to_owned),
+        });
+        version
+    }
 }

@@ -39,7 +39,7 @@ pub(crate) struct Shared {
     /// Group memberships: user object id (lower case) → group object ids.
     pub(crate) groups: Mutex<HashMap<String, Vec<String>>>,
     /// The emulated Kubernetes cluster (service accounts and TokenReview).
-    pub(crate) kubernetes: super::kubernetes::Cluster,
+    pub(crate) kubernetes: super::cluster::Cluster,
 }
 
 /// Which real authority's issuer forms the dev tenant announces and mints.

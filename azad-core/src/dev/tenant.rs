@@ -362,7 +362,7 @@ impl DevTenantBuilder {
             signing_algorithm: self.signing_algorithm,
             stopped: AtomicBool::new(false),
             groups: Mutex::new(HashMap::new()),
-            kubernetes: super::kubernetes::Cluster::default(),
+            kubernetes: super::cluster::Cluster::default(),
         });
         let (acceptor, ca) = match tls {
             Some((tls, path)) => (Some(tls.acceptor), Some(DevCa { pem: tls.ca_pem, path })),
