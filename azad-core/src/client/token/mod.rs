@@ -355,7 +355,7 @@ impl TokenClient {
     /// claims challenge instead of a plain 401. `cp1` is the only capability Entra defines.
     ///
     /// A claims challenge from a downstream API is handled as before: the
-    /// [`TokenRequest::claims`] request retries with it (merged with the capabilities); if
+    /// [`TokenRequest::with_claims`] request retries with it (merged with the capabilities); if
     /// Entra needs the user, the challenge is answered to this API's caller (see azad-axum's
     /// `OnBehalfOf::call`). Source: [Claims challenges, claims requests and client
     /// capabilities](https://learn.microsoft.com/entra/identity-platform/claims-challenge).
