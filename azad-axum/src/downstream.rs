@@ -35,7 +35,7 @@ fn token_client(authentication: &Authentication) -> Result<TokenClient, AuthReje
 /// ```
 /// use axum::{Json, Router, routing::get};
 /// use azad_axum::{AzureAdAuth, DownstreamError, OnBehalfOf, require_scope};
-/// use azad_core::{TokenClient, credential::ClientCredential, dev::DevTenant};
+/// use azad_core::{ClientCredential, TokenClient, dev::DevTenant};
 ///
 /// #[require_scope("access_as_user")]
 /// async fn profile(obo: OnBehalfOf) -> Result<String, DownstreamError> {

@@ -449,4 +449,20 @@ async fn the_secrets_cache_shares_sealed_entries_through_redis() {
         .with_second_level(Arc::new(store(&url, &ns, key(8))));
     assert_eq!(other.get("db-password", None).await.unwrap().expose(), "canary-secret-value-4711");
     assert_eq!(dev.requests(Endpoint::Secrets), 2);
+
+    // Rotated at the source and invalidated on replica a (say, a mounted secret changed): a's
+    // next read goes to the vault, not to the stale shared entry, and overwrites that entry,
+    // so a replica starting afterwards reads the new value from Redis.
+    dev.set_secret("db-password", "rotated-value-0815");
+    a.invalidate("db-password");
+    assert_eq!(a.get("db-password", None).await.unwrap().expose(), "rotated-value-0815");
+    assert_eq!(dev.requests(Endpoint::Secrets), 3);
+    let c = replica();
+    assert_eq!(c.get("db-password", None).await.unwrap().expose(), "rotated-value-0815");
+    assert_eq!(dev.requests(Endpoint::Secrets), 3, "replica c read the overwritten shared entry");
+    // invalidate_all does the same for every name.
+    dev.set_secret("db-password", "rotated-again-2024");
+    b.invalidate_all();
+    assert_eq!(b.get("db-password", None).await.unwrap().expose(), "rotated-again-2024");
+    assert_eq!(dev.requests(Endpoint::Secrets), 4);
 }

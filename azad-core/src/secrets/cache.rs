@@ -82,6 +82,40 @@ struct Inner {
     entries: Mutex<HashMap<Key, Entry>>,
     flights: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
     second: Option<Arc<dyn SecondLevelStore>>,
+    /// Names whose second-level entry must not be trusted until fetched again from the sources
+    /// (an invalidation here cannot reach other replicas' memory, but the fresh fetch
+    /// overwrites the shared entry for all of them).
+    bypass: Mutex<Bypass>,
+}
+
+/// What an invalidation left to read from the sources rather than the second level.
+#[derive(Debug, Default)]
+struct Bypass {
+    /// `invalidate_all`: every name, until each is fetched again.
+    all: bool,
+    /// Names fetched again since the last `invalidate_all`.
+    refetched: std::collections::HashSet<String>,
+    /// Names invalidated one by one.
+    names: std::collections::HashSet<String>,
+}
+
+impl Bypass {
+    fn applies(&self, name: &str) -> bool {
+        self.names.contains(name) || (self.all && !self.refetched.contains(name))
+    }
+
+    fn fetched(&mut self, name: &str) {
+        self.names.remove(name);
+        if self.all {
+            self.refetched.insert(name.to_owned());
+        }
+    }
+
+    fn everything(&mut self) {
+        self.all = true;
+        self.refetched.clear();
+        self.names.clear();
+    }
 }
 
 /// A TTL cache in front of a [`SecretChain`]. Cheap to clone (clones share entries).
@@ -156,6 +190,7 @@ impl SecretCache {
                 entries: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
                 second: None,
+                bypass: Mutex::default(),
             }),
         }
     }
@@ -168,6 +203,7 @@ impl SecretCache {
             entries: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             second: shared.second.clone(),
+            bypass: Mutex::default(),
         });
         let mut inner = inner;
         f(&mut inner);
@@ -238,7 +274,9 @@ impl SecretCache {
             audit::served(hit.source(), name, hit.version(), hit.degraded(), "hit", started.elapsed());
             return Ok(hit);
         }
+        let bypass = self.inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).applies(name);
         if let Some(second) = &self.inner.second
+            && !bypass
             && let Some(blob) = second.load(&store_key(name, version)).await
             && let Ok(blob) = serde_json::from_slice::<Blob>(&blob)
         {
@@ -259,6 +297,7 @@ impl SecretCache {
 
     async fn fetch(&self, key: Key) -> Result<ResolvedSecret, SecretError> {
         let secret = self.inner.chain.get_with_cache_label(&key.0, key.1.as_deref(), "miss").await?;
+        self.inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).fetched(&key.0);
         if !secret.degraded()
             && let Some(second) = &self.inner.second
         {
@@ -289,14 +328,18 @@ impl SecretCache {
         self.fetch(key).await
     }
 
-    /// Drops the cached entries of `name` (every version).
+    /// Drops the cached entries of `name` (every version). The next read goes to the sources,
+    /// not the second level, and overwrites the shared entry for the other replicas.
     pub fn invalidate(&self, name: &str) {
         self.inner.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|(n, _), _| n != name);
+        self.inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).names.insert(name.to_owned());
     }
 
-    /// Drops every cached entry.
+    /// Drops every cached entry; each name's next read goes to the sources (as
+    /// [`invalidate`](Self::invalidate)).
     pub fn invalidate_all(&self) {
         self.inner.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).everything();
     }
 
     /// Drops every entry each time `changes` fires (e.g. a mounted secret directory's
@@ -308,6 +351,7 @@ impl SecretCache {
             while changes.changed().await.is_ok() {
                 let Some(inner) = cache.upgrade() else { break };
                 inner.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).everything();
             }
         });
     }

@@ -57,7 +57,9 @@ impl Credential {
     async fn token(&self, audience: &str, fresh: bool) -> Result<String, (String, bool)> {
         let scope = format!("{audience}/.default");
         let from_token_error = |e: crate::error::TokenError| {
-            let transient = e.is_retryable();
+            // A transport failure on the way to Entra (connection refused or reset) is an outage
+            // to retry, not a refusal: the token client does not retry it itself, the chain does.
+            let transient = e.is_retryable() || matches!(e, crate::error::TokenError::Request(_));
             (e.to_string(), transient)
         };
         match self {
@@ -411,11 +413,17 @@ fn parse(
     if let Some(content_type) = bundle.content_type {
         secret = secret.with_content_type(content_type);
     }
-    if let Some(exp) = attributes.exp {
-        secret = secret.with_expires_at(SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
+    // Out-of-range instants from the vault are ignored rather than overflowing `SystemTime`.
+    if let Some(exp) = attributes.exp.and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))) {
+        if exp <= SystemTime::now() {
+            // Key Vault still serves an expired secret's value; the attribute is the owner's
+            // statement that it should no longer be used, so say so (never the value).
+            tracing::warn!(target: "azad::secrets", version = %secret.version().unwrap_or_default(), "the vault's secret is past its `exp` attribute");
+        }
+        secret = secret.with_expires_at(exp);
     }
-    if let Some(nbf) = attributes.nbf {
-        secret = secret.with_not_before(SystemTime::UNIX_EPOCH + Duration::from_secs(nbf));
+    if let Some(nbf) = attributes.nbf.and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))) {
+        secret = secret.with_not_before(nbf);
     }
     Ok(secret)
 }

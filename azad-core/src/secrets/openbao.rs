@@ -961,6 +961,10 @@ impl OpenBaoSource {
     }
 }
 
+/// The longest client-token lease taken from a server's answer: 32 days (OpenBao's default
+/// `max_lease_ttl`); a longer one is treated as this long, so it is renewed in time anyway.
+const MAX_LEASE_SECS: u64 = 32 * 24 * 3600;
+
 /// The `auth` block of a login or renewal.
 fn parse_auth(body: &[u8]) -> Result<Session, OpenBaoError> {
     #[derive(Deserialize)]
@@ -986,7 +990,9 @@ fn parse_auth(body: &[u8]) -> Result<Session, OpenBaoError> {
     Ok(Session {
         token: SecretString::from(auth.client_token),
         obtained: Instant::now(),
-        lease: Duration::from_secs(auth.lease_duration),
+        // A server's lease is bounded before any arithmetic on it (a hostile or broken answer
+        // of u64::MAX seconds would overflow `Instant` and `Duration` math later).
+        lease: Duration::from_secs(auth.lease_duration.min(MAX_LEASE_SECS)),
         renewable: auth.renewable,
     })
 }
@@ -1156,6 +1162,14 @@ pub fn read_env_blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_lease_from_the_server_is_bounded_and_never_overflows() {
+        let body = br#"{"auth":{"client_token":"s.abc","lease_duration":18446744073709551615,"renewable":true}}"#;
+        let session = parse_auth(body).unwrap();
+        assert_eq!(session.lease, Duration::from_secs(MAX_LEASE_SECS));
+        assert!(session.renew_at().unwrap() < session.expires_at().unwrap());
+    }
 
     #[test]
     fn configuration_from_the_usual_variables() {

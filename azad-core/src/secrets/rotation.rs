@@ -225,7 +225,11 @@ impl Inner {
         match snapshot {
             Some((current, checked)) if checked.elapsed() < self.refresh_interval => Ok(current),
             Some((current, _)) => {
-                let _guard = self.refetch.lock().await;
+                // A scheduled check must never hold token requests up: while one request checks
+                // (the source may be slow or retrying), the others keep the current proof.
+                let Ok(_guard) = self.refetch.try_lock() else {
+                    return Ok(current);
+                };
                 // Another request may have checked meanwhile.
                 if let Some((c, checked)) = self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
                     && checked.elapsed() < self.refresh_interval

@@ -12,7 +12,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretBox};
 
 /// The format version of sealed entries (the first byte, also bound as associated data).
-pub(crate) const FORMAT_VERSION: u8 = 1;
+pub(crate) const FORMAT_VERSION: u8 = 2;
 /// AES-GCM's tag length.
 const TAG_LEN: usize = 16;
 /// What sealing adds to a plaintext: version, nonce and tag.

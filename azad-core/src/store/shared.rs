@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use secrecy::SecretSlice;
 use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretSlice};
 use tokio::time::Instant;
 
 use super::backend::{Store, StoreError, StoreFuture};
@@ -205,7 +205,7 @@ impl SharedStore {
     pub async fn get(&self, purpose: &str, key_material: &[u8]) -> Option<SecretSlice<u8>> {
         let key = self.storage_key(purpose, key_material);
         let sealed = self.run("get", self.inner.store.get(&key)).await??;
-        let opened = (sealed.len() <= MAX_ENTRY_BYTES + OVERHEAD)
+        let opened = (sealed.len() <= MAX_ENTRY_BYTES + OVERHEAD + EXPIRY_BYTES)
             .then(|| open(&self.inner.keys, purpose, &key, &sealed))
             .flatten();
         if opened.is_none() {
@@ -216,7 +216,17 @@ impl SharedStore {
                 "a shared store entry does not open (garbage, tampered, another key or another entry's); treated as a miss"
             );
         }
-        opened.map(SecretSlice::from)
+        // The entry's own expiry, sealed with it: an entry written back after its TTL (a replay
+        // by someone who can write to the store, or a store that lost the TTL) stays expired.
+        let opened = SecretSlice::from(opened?);
+        let plain = opened.expose_secret();
+        let expires_at_ms = plain.first_chunk::<EXPIRY_BYTES>().map(|b| u64::from_be_bytes(*b))?;
+        if unix_millis() >= expires_at_ms {
+            tracing::debug!(target: "azad::store", purpose, "a shared store entry past its sealed expiry; treated as a miss");
+            return None;
+        }
+        // `opened` (zeroized on drop) keeps the plaintext with its expiry; the answer is a copy.
+        Some(SecretSlice::from(plain[EXPIRY_BYTES..].to_vec()))
     }
 
     /// Seals `value` and stores it for `purpose` under `key_material` for `ttl`. Best effort:
@@ -228,7 +238,13 @@ impl SharedStore {
         }
         let key = self.storage_key(purpose, key_material);
         let Some(first) = self.inner.keys.first() else { return };
-        let sealed = seal(first, purpose, &key, value);
+        let expires_at_ms = unix_millis().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let mut plain = Vec::with_capacity(EXPIRY_BYTES + value.len());
+        plain.extend_from_slice(&expires_at_ms.to_be_bytes());
+        plain.extend_from_slice(value);
+        let sealed = seal(first, purpose, &key, &plain);
+        // The plaintext copy holds a token or secret: wipe it before freeing.
+        plain.zeroize();
         self.run("set", self.inner.store.set(&key, &sealed, ttl)).await;
     }
 
@@ -294,6 +310,24 @@ mod tests {
         assert!(shared.get("q", b"user@contoso").await.is_none(), "another purpose, another key");
         shared.delete("p", b"user@contoso").await;
         assert!(shared.get("p", b"user@contoso").await.is_none());
+    }
+
+    /// An entry written back after its TTL (by someone who can write to Redis, keeping the
+    /// sealed bytes but dropping the TTL) stays expired: the expiry is sealed with the value.
+    #[tokio::test]
+    async fn a_replayed_entry_stays_expired() {
+        let memory = MemoryStore::new(100);
+        let shared = SharedStore::builder(memory.clone(), SealingKey::generate()).build();
+        shared.put("p", b"a", b"old refresh token", Duration::from_millis(30)).await;
+        let key = shared.storage_key("p", b"a");
+        let raw = memory.get(&key).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        memory.set(&key, &raw, Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(memory.get(&key).await.unwrap().as_deref(), Some(raw.as_slice()), "the replay is in place");
+        assert!(shared.get("p", b"a").await.is_none(), "a replayed, expired entry does not open");
+        // A fresh entry with a live expiry still opens.
+        shared.put("p", b"a", b"new", Duration::from_secs(60)).await;
+        assert_eq!(shared.get("p", b"a").await.unwrap().expose_secret(), b"new");
     }
 
     #[tokio::test]
@@ -374,4 +408,14 @@ mod tests {
         assert_eq!(shared.get("p", b"k").await.unwrap().expose_secret(), b"v");
         assert_eq!(shared.failures(), 1);
     }
+}
+
+/// Bytes of the expiry (Unix milliseconds, big-endian) sealed in front of every value.
+const EXPIRY_BYTES: usize = 8;
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
