@@ -177,17 +177,25 @@ async fn get_a_token(State(app): State<AppState>, headers: HeaderMap, RawQuery(q
         Ok(signed_in) => {
             tracing::info!(user = signed_in.account().home_account_id(), "user signed in");
             let claims = serde_json::to_value(signed_in.id_token_claims()).unwrap_or(Value::Null);
-            if let Some(s) = app.sessions.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
-                s.account = Some(signed_in.account().clone());
-                s.id_token_claims = Some(claims.clone());
+            // A new session id once signed in (OWASP: renew the session id after any privilege
+            // change): an id planted in the browser before sign-in never becomes signed in.
+            let signed_in_id = random_id();
+            {
+                let mut sessions = app.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                let mut session = sessions.remove(&id).unwrap_or_default();
+                session.account = Some(signed_in.account().clone());
+                session.id_token_claims = Some(claims.clone());
+                sessions.insert(signed_in_id.clone(), session);
             }
             if let Some(store) = &app.store {
                 let saved = SavedSession { account: signed_in.account().clone(), id_token_claims: claims };
                 if let Ok(json) = serde_json::to_vec(&saved) {
-                    store.put(SESSION_PURPOSE, id.as_bytes(), &json, SESSION_LIFETIME).await;
+                    store.put(SESSION_PURPOSE, signed_in_id.as_bytes(), &json, SESSION_LIFETIME).await;
                 }
             }
-            Redirect::to("/").into_response()
+            let mut r = Redirect::to("/").into_response();
+            r.headers_mut().insert(header::SET_COOKIE, app.cookie(&signed_in_id, 8 * 3600));
+            r
         }
         Err(e) => {
             tracing::warn!(error = %e, "sign-in failed");

@@ -81,6 +81,30 @@ async fn forged_or_replayed_callbacks_are_refused() {
     assert_eq!(res.status(), 400);
 }
 
+/// Session fixation: the session id a browser had before signing in (one an attacker could
+/// have planted) is not the signed-in one; the web app issues a new id with the sign-in.
+#[tokio::test]
+async fn signing_in_issues_a_new_session_id() {
+    let dev = DevTenant::start().await.unwrap();
+    let base = web_app(&dev, CredentialKind::ClientSecret).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = http.get(format!("{base}/login")).send().await.unwrap();
+    let planted = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let authorize = login.headers()["location"].to_str().unwrap().to_owned();
+    let callback = http.get(authorize).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let done = http.get(&callback).header("cookie", &planted).send().await.unwrap();
+    assert_eq!(done.status(), 303, "{:?}", done.headers());
+    let renewed = done.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(renewed, planted, "a new session id with the sign-in");
+    let home = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{base}/");
+        async move { http.get(url).header("cookie", cookie).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(home(renewed).await.contains("id=\"welcome\""), "the new id is signed in");
+    assert!(home(planted).await.contains("id=\"anonymous\""), "the planted id is not");
+}
+
 #[tokio::test]
 async fn sign_in_client_checks_and_silent_tokens() {
     let web = DevApp::new("web").redirect_uri("http://localhost:5999/getAToken");

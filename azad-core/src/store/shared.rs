@@ -288,6 +288,16 @@ impl SharedStore {
     }
 }
 
+/// Bytes of the expiry (Unix milliseconds, big-endian) sealed in front of every value.
+const EXPIRY_BYTES: usize = 8;
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
@@ -408,14 +418,4 @@ mod tests {
         assert_eq!(shared.get("p", b"k").await.unwrap().expose_secret(), b"v");
         assert_eq!(shared.failures(), 1);
     }
-}
-
-/// Bytes of the expiry (Unix milliseconds, big-endian) sealed in front of every value.
-const EXPIRY_BYTES: usize = 8;
-
-/// Milliseconds since the Unix epoch (0 before it).
-fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
