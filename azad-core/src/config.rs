@@ -1265,8 +1265,20 @@ impl AzureAdConfigBuilder {
     /// # Errors
     ///
     /// As [`build`](Self::build).
+    ///
+    /// Without audiences given ([`audiences`](Self::audiences),
+    /// [`extra_audiences`](Self::extra_audiences)), the application exposes no API: its
+    /// [`Application::api_audiences`] is empty (not [`build`](Self::build)'s defaults), so a
+    /// token client made from it refuses every on-behalf-of assertion.
     pub fn build_application(self) -> Result<Application, ConfigError> {
-        self.build().map(|config| config.application())
+        let exposes_an_api = !self.audiences.is_empty() || !self.extra_audiences.is_empty();
+        self.build().map(|config| {
+            let mut application = config.application();
+            if !exposes_an_api {
+                application.api_audiences.clear();
+            }
+            application
+        })
     }
 
     /// Validates and builds the configuration.
