@@ -96,8 +96,10 @@ impl DirectorySource {
     pub fn watch(&self, interval: Duration) -> watch::Receiver<u64> {
         let (tx, rx) = watch::channel(0u64);
         let dir = self.dir.clone();
+        // The baseline is taken now, not in the task: a change made right after `watch`
+        // returns (before the task first runs) must be reported, not become the baseline.
+        let mut last = fingerprint(&dir);
         tokio::spawn(async move {
-            let mut last = fingerprint(&dir).await;
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -105,7 +107,8 @@ impl DirectorySource {
                     () = tx.closed() => break,
                     _ = ticker.tick() => {}
                 }
-                let now = fingerprint(&dir).await;
+                let polled = dir.clone();
+                let Ok(now) = tokio::task::spawn_blocking(move || fingerprint(&polled)).await else { continue };
                 if now != last {
                     tracing::info!(target: super::audit::AUDIT_TARGET, dir = %dir.display(), "mounted secrets changed");
                     last = now;
@@ -156,18 +159,17 @@ impl DirectorySource {
 
 /// What identifies the mounted content: the `..data` target if there is one, else every
 /// visible file's name, size and modification time.
-async fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, Option<SystemTime>)>> {
-    if let Ok(target) = tokio::fs::read_link(dir.join("..data")).await {
+fn fingerprint(dir: &Path) -> Option<Vec<(String, u64, Option<SystemTime>)>> {
+    if let Ok(target) = std::fs::read_link(dir.join("..data")) {
         return Some(vec![(target.display().to_string(), 0, None)]);
     }
-    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
     let mut out = Vec::new();
-    while let Ok(Some(entry)) = entries.next_entry().await {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
         }
-        if let Ok(meta) = tokio::fs::metadata(entry.path()).await {
+        if let Ok(meta) = std::fs::metadata(entry.path()) {
             out.push((name, meta.len(), meta.modified().ok()));
         }
     }
