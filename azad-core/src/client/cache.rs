@@ -31,7 +31,8 @@ pub struct AcquiredToken {
     expires_at: SystemTime,
     pub(crate) valid_until: Instant,
     pub(crate) refresh_at: Instant,
-    token_type: String,
+    /// Shared by clones: a cache hit hands out a clone without allocating.
+    token_type: Arc<str>,
 }
 
 impl fmt::Debug for AcquiredToken {
@@ -67,7 +68,7 @@ impl AcquiredToken {
             expires_at: SystemTime::now() + expires_in,
             valid_until: now + expires_in,
             refresh_at: now + refresh_in.min(expires_in),
-            token_type,
+            token_type: token_type.into(),
         }
     }
 

@@ -484,7 +484,7 @@ impl SignInClient {
         crate::client::token::cache_key(
             &authority,
             self.application.client_id(),
-            Some(&account.home_account_id),
+            Some(account.home_account_id.as_bytes()),
             scopes,
         )
     }

@@ -127,22 +127,48 @@ impl fmt::Debug for TokenClient {
 use crate::clock::now_secs;
 
 /// The cache (and throttling) key: a SHA-256 of the token endpoint, the client, the subject
-/// (the incoming assertion for on-behalf-of, the account for silent sign-in tokens) and the
-/// sorted scopes. On-behalf-of tokens are never keyed by the user alone: two incoming tokens
-/// of one user may carry different scopes or claims.
+/// (the SHA-256 of the incoming assertion for on-behalf-of, see [`BearerToken`]'s digest; the
+/// account for silent sign-in tokens) and the sorted, deduplicated scopes. On-behalf-of tokens
+/// are never keyed by the user alone: two incoming tokens of one user may carry different
+/// scopes or claims. Every part is delimited (text parts end with a 0 byte, which no URL,
+/// client id or scope contains; the subject is length-prefixed), so no two requests share a
+/// key.
+///
+/// No allocation for up to 8 scopes: a cache hit of the on-behalf-of path runs this on every
+/// call.
 pub(crate) fn cache_key<S: AsRef<str>>(
     endpoint: &str,
     client_id: &str,
-    subject: Option<&str>,
+    subject: Option<&[u8]>,
     scopes: &[S],
 ) -> [u8; 32] {
-    let mut sorted: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [endpoint, client_id, subject.unwrap_or_default()].into_iter().chain(sorted) {
+    for part in [endpoint, client_id] {
         ctx.update(part.as_bytes());
         ctx.update(&[0]);
+    }
+    let subject = subject.unwrap_or_default();
+    ctx.update(&(subject.len() as u64).to_be_bytes());
+    ctx.update(subject);
+    let mut on_stack = [""; 8];
+    let mut on_heap = Vec::new();
+    let sorted: &mut [&str] = if scopes.len() <= on_stack.len() {
+        for (slot, scope) in on_stack.iter_mut().zip(scopes) {
+            *slot = scope.as_ref();
+        }
+        &mut on_stack[..scopes.len()]
+    } else {
+        on_heap.extend(scopes.iter().map(AsRef::as_ref));
+        &mut on_heap
+    };
+    sorted.sort_unstable();
+    let mut previous = None;
+    for scope in sorted.iter() {
+        if previous != Some(*scope) {
+            ctx.update(scope.as_bytes());
+            ctx.update(&[0]);
+            previous = Some(*scope);
+        }
     }
     let mut key = [0u8; 32];
     key.copy_from_slice(ctx.finish().as_ref());
@@ -413,7 +439,7 @@ impl TokenClient {
             Some(assertion) => {
                 let tid = self.check_obo(assertion, request.validated_claims.as_deref())?;
                 let endpoint = self.endpoint(tid.as_deref())?;
-                let key = cache_key(&endpoint, &inner.client_id, Some(assertion.secret()), scopes);
+                let key = cache_key(&endpoint, &inner.client_id, Some(assertion.digest()), scopes);
                 let fetch = || {
                     fetching();
                     self.fetch(&endpoint, key, scopes, Some(assertion), claims)
@@ -477,8 +503,13 @@ impl TokenClient {
         }
     }
 
-    /// On-behalf-of pre-checks, with no network call. Returns the user's tenant id.
-    fn check_obo(&self, assertion: &BearerToken, validated: Option<&Claims>) -> Result<Option<String>, TokenError> {
+    /// On-behalf-of pre-checks, with no network call. Returns the user's tenant id (borrowed
+    /// from the validated claims when given: no allocation on a cache hit).
+    fn check_obo<'a>(
+        &self,
+        assertion: &BearerToken,
+        validated: Option<&'a Claims>,
+    ) -> Result<Option<std::borrow::Cow<'a, str>>, TokenError> {
         let refuse = |r| Err(TokenError::OnBehalfOf(r));
         let decoded;
         let claims = match validated {
@@ -503,7 +534,10 @@ impl TokenClient {
         if !claims.audiences().iter().any(|a| self.inner.audiences.contains(a)) {
             return refuse(OboRefusal::WrongAudience);
         }
-        Ok(claims.tenant_id().map(str::to_owned))
+        Ok(match validated {
+            Some(c) => c.tenant_id().map(std::borrow::Cow::Borrowed),
+            None => claims.tenant_id().map(|t| std::borrow::Cow::Owned(t.to_owned())),
+        })
     }
 
     async fn fetch<S: AsRef<str>>(
