@@ -68,7 +68,8 @@ pub fn check_grpc_async<T>(
     async move {
         let result = match started {
             Start::Done(result) => result,
-            Start::Resolve(resolution) => resolution.run(&requirement).await,
+            // Boxed, as in `authorize_async`: a rare path, several kilobytes of future.
+            Start::Resolve(resolution) => Box::pin(resolution.run(&requirement)).await,
         };
         result.map(|_| ()).map_err(|r: AuthRejection| r.to_status(verbose))
     }
