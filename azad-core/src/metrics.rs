@@ -46,7 +46,7 @@
 //! | `azad_validations_total` | counter | `authority`, `outcome` = `accepted` | tokens accepted (from the validated-token cache or after full validation) |
 //! | `azad_validations_total` | counter | `authority`, `outcome` = `rejected` (401) or `unavailable` (503), `reason`, `diagnostic` | tokens refused; `reason` is the [`ValidationError`](crate::ValidationError) variant in snake case (`expired`, `invalid_audience`, `keys_unavailable`...), `diagnostic` its server-side [`Diagnostic`](crate::Diagnostic) in snake case (`token_for_microsoft_graph`...) or `none` |
 //! | `azad_validated_token_cache_requests_total` | counter | `authority`, `result` = `hit` \| `miss` | lookups in the validated-token cache (a hit skips every cryptographic check) |
-//! | `azad_validated_token_cache_entries` | gauge | `authority` | entries in the validated-token cache (approximate: moka's count), updated on each insert and by [`TokenValidator::update_metrics`](crate::TokenValidator::update_metrics) |
+//! | `azad_validated_token_cache_entries` | gauge | `authority` | entries in the validated-token cache, updated on each insert and by [`TokenValidator::update_metrics`](crate::TokenValidator::update_metrics) |
 //! | `azad_key_refreshes_total` | counter | `authority`, `trigger` = `startup` \| `interval` \| `retry` \| `unknown_kid` \| `explicit`, `outcome` = `success` \| `partial` \| `failure` | fetches of discovery and signing keys: `startup` is the first load (first request or `warm_up`), `interval` the background refresh, `retry` a background attempt after a failure, `unknown_kid` a token naming a key not yet loaded, `explicit` a call of `JwksCache::refresh`; `partial` when the keys loaded but a part (v1.0 metadata, app-specific keys) did not |
 //! | `azad_key_set_age_seconds` | gauge | `authority` | seconds since the key set was last loaded successfully; set at each refresh and by [`TokenValidator::update_metrics`](crate::TokenValidator::update_metrics) (call it before each scrape) |
 //! | `azad_key_set_last_load_timestamp_seconds` | gauge | `authority` | Unix time of the last successful load (age = `time() - this`, exact between scrapes) |
@@ -341,9 +341,11 @@ mod imp {
             self.accepted.increment(1);
         }
 
-        pub(crate) fn cache_entries(&self, entries: u64) {
+        /// Sets the entries gauge to `entries()` (counting takes every shard's read lock:
+        /// called only when metrics are compiled in).
+        pub(crate) fn cache_entries(&self, entries: impl FnOnce() -> u64) {
             #[allow(clippy::cast_precision_loss)]
-            self.entries.set(entries as f64);
+            self.entries.set(entries() as f64);
         }
 
         /// `true`: the caller should compute the diagnostic for [`rejected`](Self::rejected).
@@ -531,7 +533,7 @@ mod imp {
         #[inline]
         pub(crate) fn accepted(&self) {}
         #[inline]
-        pub(crate) fn cache_entries(&self, _entries: u64) {}
+        pub(crate) fn cache_entries(&self, _entries: impl FnOnce() -> u64) {}
         #[inline]
         pub(crate) const fn wants_diagnostic(&self) -> bool {
             false

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use tower_service::Service;
 use tracing::field::Empty;
 
-use crate::bearer::{BearerError, bearer_candidate, is_b64token};
+use crate::bearer::{BearerError, bearer_candidate, cached_candidate, is_b64token};
 use crate::extension::{Authentication, LayerContext, insert_authenticated};
 use crate::future::{Pending, ResponseFuture};
 use crate::on_error::OnAuthError;
@@ -73,6 +73,18 @@ where
         // Paths that call the inner service right away call `self.inner`, which `poll_ready`
         // just readied: no clone of the inner service (axum's routes are boxed: a clone is an
         // allocation). Only validation, which calls it later, takes the readied service along.
+
+        // Fast path: a token validated before, straight from the validated-token cache, looked
+        // up by the header's bytes (a hit is byte for byte a token that passed every check, so
+        // the header needs no other; every other request gets the full checks below).
+        if let Some(candidate) = cached_candidate(request.headers(), request.uri())
+            && let Some((claims, token)) = self.auth.validator.try_cached_bytes(candidate)
+        {
+            insert_authenticated(request.extensions_mut(), claims, token, &self.auth.context, &span);
+            let fut = span.in_scope(|| self.inner.call(request));
+            return ResponseFuture::inner(fut, span);
+        }
+
         let token = match bearer_candidate(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) if self.auth.optional => {
@@ -86,13 +98,6 @@ where
                 return ResponseFuture::rejected(response, span);
             }
         };
-
-        // Fast path: a token validated before, straight from the validated-token cache.
-        if let Some((claims, token)) = self.auth.validator.try_cached(token) {
-            insert_authenticated(request.extensions_mut(), claims, token, &self.auth.context, &span);
-            let fut = span.in_scope(|| self.inner.call(request));
-            return ResponseFuture::inner(fut, span);
-        }
 
         if !is_b64token(token) {
             let error = BearerError::Malformed;

@@ -40,22 +40,17 @@ use crate::validation::jwt::CowKey;
 /// Typed accessors cover the claims Entra ID puts in access tokens; every other claim is
 /// available through [`get`](Self::get). Serialises back to a JSON object, so a handler can
 /// return it as JSON.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Claims {
-    iss: Option<String>,
+    /// The typed string claims (`iss`, `sub`, `oid`, ... see [`Text`]) one after another in
+    /// one buffer: one allocation per token instead of one per claim, and a compact entry in
+    /// the validated-token cache.
+    text: Box<str>,
+    /// Where each typed string claim lies in `text`, indexed by [`Text`]; `None` if absent.
+    spans: [Option<Span>; Text::COUNT],
     aud: Vec<String>,
     aud_array: bool,
-    sub: Option<String>,
-    oid: Option<String>,
-    tid: Option<String>,
-    azp: Option<String>,
-    appid: Option<String>,
-    scp: Option<String>,
     roles: Vec<String>,
-    name: Option<String>,
-    preferred_username: Option<String>,
-    ver: Option<String>,
-    idtyp: Option<String>,
     xms_cc: Vec<String>,
     acrs: Vec<String>,
     groups: Vec<String>,
@@ -67,6 +62,115 @@ pub struct Claims {
     /// The name of the configured authority that accepted the token (not a claim: set by the
     /// validator, never serialised).
     authority: Option<std::sync::Arc<str>>,
+}
+
+/// The typed string claims, as indexes into [`Claims`]'s spans.
+#[derive(Clone, Copy)]
+enum Text {
+    Iss,
+    Sub,
+    Oid,
+    Tid,
+    Azp,
+    Appid,
+    Scp,
+    Name,
+    PreferredUsername,
+    Ver,
+    Idtyp,
+}
+
+impl Text {
+    const COUNT: usize = 11;
+    const ALL: [(Self, &'static str); Self::COUNT] = [
+        (Self::Iss, "iss"),
+        (Self::Sub, "sub"),
+        (Self::Oid, "oid"),
+        (Self::Tid, "tid"),
+        (Self::Azp, "azp"),
+        (Self::Appid, "appid"),
+        (Self::Scp, "scp"),
+        (Self::Name, "name"),
+        (Self::PreferredUsername, "preferred_username"),
+        (Self::Ver, "ver"),
+        (Self::Idtyp, "idtyp"),
+    ];
+}
+
+/// A typed string claim's bytes in [`Claims`]'s text: start and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+/// Collects the typed string claims into one buffer while parsing.
+struct TextBuilder {
+    text: String,
+    spans: [Option<Span>; Text::COUNT],
+}
+
+impl TextBuilder {
+    fn new() -> Self {
+        // Room for the usual Entra access token's typed strings (about 350 bytes).
+        Self { text: String::with_capacity(512), spans: [None; Text::COUNT] }
+    }
+
+    fn set(&mut self, field: Text, value: &str) -> Result<(), ()> {
+        let start = u32::try_from(self.text.len()).map_err(|_| ())?;
+        let len = u32::try_from(value.len()).map_err(|_| ())?;
+        start.checked_add(len).ok_or(())?;
+        self.text.push_str(value);
+        self.spans[field as usize] = Some(Span { start, len });
+        Ok(())
+    }
+
+    fn finish(self, claims: &mut Claims) {
+        claims.text = self.text.into_boxed_str();
+        claims.spans = self.spans;
+    }
+}
+
+impl PartialEq for Claims {
+    /// Claim by claim (two claims sets parsed from differently ordered JSON are equal).
+    fn eq(&self, other: &Self) -> bool {
+        Text::ALL.iter().all(|(t, _)| self.text(*t) == other.text(*t))
+            && self.aud == other.aud
+            && self.aud_array == other.aud_array
+            && self.roles == other.roles
+            && self.xms_cc == other.xms_cc
+            && self.acrs == other.acrs
+            && self.groups == other.groups
+            && self.wids == other.wids
+            && self.iat == other.iat
+            && self.nbf == other.nbf
+            && self.exp == other.exp
+            && self.other == other.other
+            && self.authority == other.authority
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Claims");
+        for (t, name) in Text::ALL {
+            if let Some(v) = self.text(t) {
+                d.field(name, &v);
+            }
+        }
+        d.field("aud", &self.aud)
+            .field("roles", &self.roles)
+            .field("xms_cc", &self.xms_cc)
+            .field("acrs", &self.acrs)
+            .field("groups", &self.groups)
+            .field("wids", &self.wids)
+            .field("iat", &self.iat)
+            .field("nbf", &self.nbf)
+            .field("exp", &self.exp)
+            .field("other", &self.other)
+            .field("authority", &self.authority)
+            .finish()
+    }
 }
 
 /// The claims without a typed accessor: read from the received claims set when first asked
@@ -152,6 +256,36 @@ const KNOWN: [&str; 20] = [
     "nbf",
     "exp",
 ];
+
+/// The position of `name` in [`KNOWN`]: one `match` on the name (the compiler dispatches on
+/// its length and bytes) instead of comparing it with every known name in turn.
+fn known_index(name: &str) -> Option<usize> {
+    let i = match name {
+        "iss" => 0,
+        "aud" => 1,
+        "sub" => 2,
+        "oid" => 3,
+        "tid" => 4,
+        "azp" => 5,
+        "appid" => 6,
+        "scp" => 7,
+        "roles" => 8,
+        "name" => 9,
+        "preferred_username" => 10,
+        "ver" => 11,
+        "idtyp" => 12,
+        "xms_cc" => 13,
+        "acrs" => 14,
+        "groups" => 15,
+        "wids" => 16,
+        "iat" => 17,
+        "nbf" => 18,
+        "exp" => 19,
+        _ => return None,
+    };
+    debug_assert_eq!(KNOWN[i], name);
+    Some(i)
+}
 
 /// Whether a token is app-only (client credentials) or delegated, from its claims, following
 /// Microsoft's guidance ("Verify that a token is app-only or delegated", access tokens
@@ -260,7 +394,7 @@ impl Claims {
     /// The issuer (`iss`); empty if absent (validated tokens always have one).
     #[must_use]
     pub fn issuer(&self) -> &str {
-        self.iss.as_deref().unwrap_or_default()
+        self.text(Text::Iss).unwrap_or_default()
     }
 
     /// The audiences (`aud`, a string or an array of strings).
@@ -272,31 +406,31 @@ impl Claims {
     /// The subject (`sub`): pairwise, stable for this user and this application only.
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.text(Text::Sub)
     }
 
     /// The object id (`oid`) of the user or service principal.
     #[must_use]
     pub fn object_id(&self) -> Option<&str> {
-        self.oid.as_deref()
+        self.text(Text::Oid)
     }
 
     /// The tenant id (`tid`).
     #[must_use]
     pub fn tenant_id(&self) -> Option<&str> {
-        self.tid.as_deref()
+        self.text(Text::Tid)
     }
 
     /// The client application's id: `azp` (v2.0 tokens).
     #[must_use]
     pub fn azp(&self) -> Option<&str> {
-        self.azp.as_deref()
+        self.text(Text::Azp)
     }
 
     /// The client application's id: `appid` (v1.0 tokens).
     #[must_use]
     pub fn appid(&self) -> Option<&str> {
-        self.appid.as_deref()
+        self.text(Text::Appid)
     }
 
     /// The client application's id, whichever token version: `azp`, else `appid`.
@@ -308,12 +442,12 @@ impl Claims {
     /// The raw `scp` claim (space-separated delegated scopes).
     #[must_use]
     pub fn scp(&self) -> Option<&str> {
-        self.scp.as_deref()
+        self.text(Text::Scp)
     }
 
     /// The delegated scopes: `scp` split on spaces.
     pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
-        self.scp.as_deref().unwrap_or_default().split(' ').filter(|s| !s.is_empty())
+        self.text(Text::Scp).unwrap_or_default().split(' ').filter(|s| !s.is_empty())
     }
 
     /// `true` if `scp` contains `scope` (exact, case-sensitive).
@@ -356,25 +490,25 @@ impl Claims {
     /// The display name (`name`).
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.text(Text::Name)
     }
 
     /// The sign-in name (`preferred_username`, v2.0 tokens).
     #[must_use]
     pub fn preferred_username(&self) -> Option<&str> {
-        self.preferred_username.as_deref()
+        self.text(Text::PreferredUsername)
     }
 
     /// The token version (`ver`): `"1.0"` or `"2.0"`.
     #[must_use]
     pub fn version(&self) -> Option<&str> {
-        self.ver.as_deref()
+        self.text(Text::Ver)
     }
 
     /// The token type (`idtyp`, optional claim): `"app"` or `"user"`.
     #[must_use]
     pub fn idtyp(&self) -> Option<&str> {
-        self.idtyp.as_deref()
+        self.text(Text::Idtyp)
     }
 
     /// Client capabilities (`xms_cc`), e.g. `cp1` for continuous access evaluation.
@@ -428,23 +562,23 @@ impl Claims {
     /// Any claim, typed or not, as an owned JSON value.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<Value> {
-        let s = |v: &Option<String>| v.clone().map(Value::String);
+        let s = |t: Text| self.text(t).map(|v| Value::String(v.to_owned()));
         let a = |v: &Vec<String>| (!v.is_empty()).then(|| Value::from(v.clone()));
         let n = |v: Option<i64>| v.map(Value::from);
         match name {
-            "iss" => s(&self.iss),
+            "iss" => s(Text::Iss),
             "aud" => self.aud_value(),
-            "sub" => s(&self.sub),
-            "oid" => s(&self.oid),
-            "tid" => s(&self.tid),
-            "azp" => s(&self.azp),
-            "appid" => s(&self.appid),
-            "scp" => s(&self.scp),
+            "sub" => s(Text::Sub),
+            "oid" => s(Text::Oid),
+            "tid" => s(Text::Tid),
+            "azp" => s(Text::Azp),
+            "appid" => s(Text::Appid),
+            "scp" => s(Text::Scp),
             "roles" => a(&self.roles),
-            "name" => s(&self.name),
-            "preferred_username" => s(&self.preferred_username),
-            "ver" => s(&self.ver),
-            "idtyp" => s(&self.idtyp),
+            "name" => s(Text::Name),
+            "preferred_username" => s(Text::PreferredUsername),
+            "ver" => s(Text::Ver),
+            "idtyp" => s(Text::Idtyp),
             "xms_cc" => a(&self.xms_cc),
             "acrs" => a(&self.acrs),
             "groups" => a(&self.groups),
@@ -463,13 +597,19 @@ impl Claims {
     /// user's, never application permissions.
     #[must_use]
     pub fn is_app_only(&self) -> bool {
-        is_app_only_token(self.idtyp.as_deref(), self.scp.as_deref(), self.oid.as_deref(), self.sub.as_deref())
+        is_app_only_token(self.text(Text::Idtyp), self.text(Text::Scp), self.text(Text::Oid), self.text(Text::Sub))
     }
 
     /// The stable principal key `(tid, oid)`, when both claims are present.
     #[must_use]
     pub fn principal_key(&self) -> Option<PrincipalKey> {
-        Some(PrincipalKey { tenant_id: self.tid.clone()?, object_id: self.oid.clone()? })
+        Some(PrincipalKey { tenant_id: self.tenant_id()?.to_owned(), object_id: self.object_id()?.to_owned() })
+    }
+
+    /// A typed string claim.
+    fn text(&self, field: Text) -> Option<&str> {
+        let span = self.spans[field as usize]?;
+        self.text.get(span.start as usize..(span.start + span.len) as usize)
     }
 
     fn aud_value(&self) -> Option<Value> {
@@ -494,13 +634,19 @@ impl Serialize for Claims {
                 if !self.$f.is_empty() { map.serialize_entry(stringify!($f), &self.$f)?; }
             )*};
         }
-        opt!(iss);
+        macro_rules! text {
+            ($($t:ident => $name:literal),*) => {$(
+                if let Some(v) = self.text(Text::$t) { map.serialize_entry($name, v)?; }
+            )*};
+        }
+        text!(Iss => "iss");
         if let Some(aud) = self.aud_value() {
             map.serialize_entry("aud", &aud)?;
         }
-        opt!(iat, nbf, exp, sub, oid, tid, azp, appid, scp);
+        opt!(iat, nbf, exp);
+        text!(Sub => "sub", Oid => "oid", Tid => "tid", Azp => "azp", Appid => "appid", Scp => "scp");
         list!(roles);
-        opt!(name, preferred_username, ver, idtyp);
+        text!(Name => "name", PreferredUsername => "preferred_username", Ver => "ver", Idtyp => "idtyp");
         list!(xms_cc, acrs, groups, wids);
         for (k, v) in self.other.get() {
             map.serialize_entry(k, v)?;
@@ -590,6 +736,77 @@ struct ClaimsVisitor {
     keep_others: bool,
 }
 
+/// The typed string claim at `bit` of [`KNOWN`], if it is one.
+fn text_field(bit: usize) -> Option<Text> {
+    Some(match bit {
+        0 => Text::Iss,
+        2 => Text::Sub,
+        3 => Text::Oid,
+        4 => Text::Tid,
+        5 => Text::Azp,
+        6 => Text::Appid,
+        7 => Text::Scp,
+        9 => Text::Name,
+        10 => Text::PreferredUsername,
+        11 => Text::Ver,
+        12 => Text::Idtyp,
+        _ => return None,
+    })
+}
+
+/// A member's value where a string is expected: the string (borrowed from the JSON text
+/// unless it has escapes), or any other JSON value, read in full (as [`JsonAny`]) and dropped.
+enum MaybeStr<'de> {
+    Str(Cow<'de, str>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MaybeStrVisitor)
+    }
+}
+
+struct MaybeStrVisitor;
+
+impl<'de> Visitor<'de> for MaybeStrVisitor {
+    type Value = MaybeStr<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Other)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Other)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Other)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(MaybeStr::Other)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        JsonAnyVisitor.visit_seq(seq).map(|_| MaybeStr::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        JsonAnyVisitor.visit_map(map).map(|_| MaybeStr::Other)
+    }
+}
+
 fn take_string(v: Value) -> Result<String, ()> {
     match v {
         Value::String(s) => Ok(s),
@@ -623,8 +840,10 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedClaims, A::Error> {
         let mut c = Claims::default();
+        let mut text = TextBuilder::new();
         let mut others = Map::new();
-        let mut other_names: Vec<Cow<'de, str>> = Vec::new();
+        // One allocation for the usual count (Entra access tokens carry about ten untyped claims).
+        let mut other_names: Vec<Cow<'de, str>> = Vec::with_capacity(16);
         let mut seen: u32 = 0;
         let mut duplicate = false;
         let mut invalid: Option<&'static str> = None;
@@ -634,7 +853,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             if key.eq_ignore_ascii_case("tid") {
                 tid_like += 1;
             }
-            let Some(bit) = KNOWN.iter().position(|k| *k == key.as_ref()) else {
+            let Some(bit) = known_index(&key) else {
                 if self.keep_others {
                     if others.insert(key.into_owned(), map.next_value()?).is_some() {
                         duplicate = true;
@@ -646,6 +865,24 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 continue;
             };
             let name = KNOWN[bit];
+            // String claims are read borrowed from the JSON text (copied once, into the
+            // claims' one buffer); the others as values.
+            if let Some(field) = text_field(bit) {
+                let value: MaybeStr<'de> = map.next_value()?;
+                if seen & (1 << bit) != 0 {
+                    duplicate = true;
+                    continue;
+                }
+                seen |= 1 << bit;
+                let ok = match value {
+                    MaybeStr::Str(v) => text.set(field, &v),
+                    MaybeStr::Other => Err(()),
+                };
+                if ok.is_err() && invalid.is_none() {
+                    invalid = Some(name);
+                }
+                continue;
+            }
             let value: Value = map.next_value()?;
             if seen & (1 << bit) != 0 {
                 duplicate = true;
@@ -653,7 +890,6 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             }
             seen |= 1 << bit;
             let ok = match bit {
-                0 => take_string(value).map(|s| c.iss = Some(s)),
                 1 => match value {
                     Value::String(s) => {
                         c.aud = vec![s];
@@ -665,17 +901,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                     }),
                     _ => Err(()),
                 },
-                2 => take_string(value).map(|s| c.sub = Some(s)),
-                3 => take_string(value).map(|s| c.oid = Some(s)),
-                4 => take_string(value).map(|s| c.tid = Some(s)),
-                5 => take_string(value).map(|s| c.azp = Some(s)),
-                6 => take_string(value).map(|s| c.appid = Some(s)),
-                7 => take_string(value).map(|s| c.scp = Some(s)),
                 8 => take_strings(value).map(|a| c.roles = a),
-                9 => take_string(value).map(|s| c.name = Some(s)),
-                10 => take_string(value).map(|s| c.preferred_username = Some(s)),
-                11 => take_string(value).map(|s| c.ver = Some(s)),
-                12 => take_string(value).map(|s| c.idtyp = Some(s)),
                 13 => take_strings(value).map(|a| c.xms_cc = a),
                 14 => take_strings(value).map(|a| c.acrs = a),
                 15 => take_strings(value).map(|a| c.groups = a),
@@ -698,6 +924,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
         if self.keep_others {
             c.other = Others::eager(others);
         }
+        text.finish(&mut c);
         Ok(ParsedClaims { claims: c, duplicate, invalid })
     }
 }
@@ -705,6 +932,45 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The typed strings live in one buffer: every accessor reads its own claim, escapes
+    /// included, and claims sets compare by value whatever their members' order.
+    #[test]
+    fn typed_strings_in_one_buffer_read_and_compare_by_value() {
+        let a = Claims::from_json(
+            br#"{"iss":"i","sub":"s","oid":"o","tid":"t","azp":"z","appid":"a","scp":"x y","name":"caf\u00e9 \"q\"","preferred_username":"p","ver":"2.0","idtyp":"user"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            [a.issuer(), a.subject().unwrap(), a.object_id().unwrap(), a.tenant_id().unwrap(), a.azp().unwrap()],
+            ["i", "s", "o", "t", "z"]
+        );
+        assert_eq!(
+            [a.appid(), a.scp(), a.preferred_username(), a.version(), a.idtyp()].map(Option::unwrap),
+            ["a", "x y", "p", "2.0", "user"]
+        );
+        assert_eq!(a.name(), Some("café \"q\""));
+        let reordered = Claims::from_json(
+            br#"{"idtyp":"user","ver":"2.0","preferred_username":"p","name":"caf\u00e9 \"q\"","scp":"x y","appid":"a","azp":"z","tid":"t","oid":"o","sub":"s","iss":"i"}"#,
+        )
+        .unwrap();
+        assert_eq!(a, reordered);
+        let fewer = Claims::from_json(br#"{"iss":"i","sub":"s"}"#).unwrap();
+        assert_ne!(a, fewer);
+        assert_eq!(fewer.object_id(), None);
+        assert_eq!(Claims::from_json(br#"{"sub":7}"#), Err(ValidationError::InvalidClaim("sub")));
+        assert_eq!(Claims::from_json(br#"{"name":{"a":[1]}}"#), Err(ValidationError::InvalidClaim("name")));
+    }
+
+    #[test]
+    fn known_index_agrees_with_the_list_of_typed_claims() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known_index(name), Some(i), "{name}");
+        }
+        for other in ["", "Iss", "aio", "exp ", "roles2", "uti"] {
+            assert_eq!(known_index(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn duplicate_members_are_refused() {

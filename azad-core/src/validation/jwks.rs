@@ -582,6 +582,12 @@ struct Inner {
     http: Option<Arc<dyn HttpClient>>,
     is_static: bool,
     current: ArcSwapOption<Snapshot>,
+    /// The generation of `current`, readable with one atomic load (the validated-token
+    /// cache's hit path reads it on every request). Raised (never lowered) *before* a snapshot
+    /// is published: a reader may see a new generation with the old snapshot still current,
+    /// which only makes entries of that snapshot miss; it never sees an old generation after a
+    /// newer snapshot withdrew trust.
+    generation: AtomicU64,
     refresh_lock: tokio::sync::Mutex<()>,
     /// Completed fetch attempts, successful or not.
     attempts: AtomicU64,
@@ -664,6 +670,7 @@ impl JwksCache {
             policy: config.policy,
             http: if is_static { None } else { config.http_client },
             is_static,
+            generation: AtomicU64::new(current.as_ref().map_or(0, |s| s.generation)),
             current: ArcSwapOption::new(current),
             refresh_lock: tokio::sync::Mutex::new(()),
             attempts: AtomicU64::new(0),
@@ -723,7 +730,7 @@ impl JwksCache {
     /// keeps the generation.
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.inner.current.load().as_ref().map_or(0, |s| s.generation)
+        self.inner.generation.load(Ordering::Acquire)
     }
 
     /// `true` while keys are loaded and every configured part (v1.0 metadata, app-specific keys)
@@ -1012,6 +1019,7 @@ impl JwksCache {
             tracing::info!(target: "azad::jwks", keys = snapshot.keys.len(), generation = snapshot.generation, "signing keys loaded");
         }
         let snapshot = Arc::new(snapshot);
+        inner.generation.fetch_max(snapshot.generation, Ordering::AcqRel);
         inner.current.store(Some(snapshot.clone()));
         Ok((snapshot, errors))
     }

@@ -228,6 +228,13 @@ pub(crate) fn check_json_text(json: &[u8], part: TokenPart) -> Result<(), Valida
     };
     let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
     while i < json.len() {
+        if in_string {
+            // Most of a claims set is string contents: jump to the next quote or backslash.
+            match memchr::memchr2(b'"', b'\\', &json[i..]) {
+                Some(skip) => i += skip,
+                None => break,
+            }
+        }
         let b = json[i];
         if in_string {
             match b {

@@ -227,7 +227,7 @@ impl TokenValidator {
         if self.inner.router.is_none() {
             self.inner.jwks.update_age_metric();
             if let Some(cache) = &self.inner.cache {
-                self.inner.metrics.cache_entries(cache.entry_count());
+                self.inner.metrics.cache_entries(|| cache.entry_count());
             }
         }
     }
@@ -278,7 +278,7 @@ impl TokenValidator {
         }
         if let Some(router) = &self.inner.router {
             // A token one of the authorities validated before: its cache, before any decoding.
-            if let Some((claims, _)) = router.cached(token) {
+            if let Some((claims, _)) = router.cached(token.as_bytes()) {
                 return Ok(claims);
             }
             return match router.route(token) {
@@ -294,9 +294,9 @@ impl TokenValidator {
             return outcome;
         };
         let generation = self.flush_on_key_change(cache);
-        let key = cache.key(token);
+        let key = cache.key(token.as_bytes());
         if let Some(hit) = cache.get(key) {
-            if hit.serves(token, generation, now) {
+            if hit.serves(token.as_bytes(), generation, now) {
                 self.inner.metrics.cache_hit();
                 return Ok(hit.claims);
             }
@@ -327,7 +327,7 @@ impl TokenValidator {
                     claims.read_others_from(token.clone());
                     let claims = Arc::new(claims);
                     cache.insert(key, CachedToken { claims: claims.clone(), token, exp, generation: verified_by });
-                    self.inner.metrics.cache_entries(cache.entry_count());
+                    self.inner.metrics.cache_entries(|| cache.entry_count());
                     self.inner.metrics.accepted();
                     Ok(claims)
                 } else {
@@ -347,6 +347,16 @@ impl TokenValidator {
     #[doc(hidden)]
     #[must_use]
     pub fn try_cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
+        self.try_cached_bytes(token.as_bytes())
+    }
+
+    /// [`try_cached`](Self::try_cached) of the token's bytes as received (the tower layer
+    /// looks the `Authorization` header's token up before checking its alphabet: a hit is
+    /// byte for byte a token that passed every check, so it needs no other). Hidden, as
+    /// `try_cached`.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn try_cached_bytes(&self, token: &[u8]) -> Option<(Arc<Claims>, BearerToken)> {
         if let Some(router) = &self.inner.router {
             return router.cached(token);
         }
@@ -658,9 +668,21 @@ fn verify_with_candidates(
         // algorithm), without building the key again for every token.
         let verified = match key.parsed.iter().find(|(a, _)| *a == alg) {
             Some((_, parsed)) => {
-                match base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, segments.signature) {
-                    Ok(signature) => Ok(parsed.verify_sig(segments.signing_input.as_bytes(), &signature).is_ok()),
-                    Err(_) => Err(()),
+                // On the stack: an RSA signature is at most 1024 bytes (8192-bit keys); a
+                // longer one is decoded on the heap, to be refused by the verification as before.
+                let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+                let mut buf = [0u8; 1024];
+                match base64::Engine::decode_slice(engine, segments.signature, &mut buf) {
+                    Ok(n) => Ok(parsed.verify_sig(segments.signing_input.as_bytes(), &buf[..n]).is_ok()),
+                    Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+                        match base64::Engine::decode(engine, segments.signature) {
+                            Ok(signature) => {
+                                Ok(parsed.verify_sig(segments.signing_input.as_bytes(), &signature).is_ok())
+                            }
+                            Err(_) => Err(()),
+                        }
+                    }
+                    Err(base64::DecodeSliceError::DecodeError(_)) => Err(()),
                 }
             }
             None => jsonwebtoken::crypto::verify(

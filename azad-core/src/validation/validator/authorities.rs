@@ -30,8 +30,8 @@ pub(super) struct Router {
 
 impl Router {
     /// The claims of a token one of the authorities validated before (their caches only).
-    pub(super) fn cached(&self, token: &str) -> Option<(Arc<Claims>, BearerToken)> {
-        self.routes.iter().find_map(|r| r.validator.try_cached(token))
+    pub(super) fn cached(&self, token: &[u8]) -> Option<(Arc<Claims>, BearerToken)> {
+        self.routes.iter().find_map(|r| r.validator.try_cached_bytes(token))
     }
 
     /// Loads every authority's keys. The first failure is returned, after all were tried.

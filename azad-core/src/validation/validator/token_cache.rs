@@ -8,20 +8,22 @@
 //!   `ShardedLock`, through quick_cache's `sharded-lock` feature) and sets a reference bit; no
 //!   shared write, no read log, no clock read on the cache's side. Two threads hitting it do not
 //!   contend.
-//! - **Keyed by a keyed hash, proven by the token**: the key is a 64-bit SipHash-1-3
-//!   (`std::hash::RandomState`, keys drawn at random for each process) of the end of the
-//!   token's signature segment. The key only picks the slot: an entry serves a token only if the token is the very
-//!   one it holds, byte for byte ([`CachedToken::serves`]). So a collision (chance, or a crafted
-//!   token: the attacker does not know the per-process keys) can at worst cost a miss and a full
-//!   validation, never serve one token's claims for another. Only tokens that passed every
-//!   check are inserted, so nobody without valid tokens can fill a slot.
+//! - **Keyed by a keyed hash, proven by the token**: the key is a 64-bit foldhash (its
+//!   `quality` variant, seeds drawn at random for each process) of the end of the token's
+//!   signature segment. The key only picks the slot: an entry serves a token only if the token
+//!   is the very one it holds, byte for byte ([`CachedToken::serves`]). So a collision
+//!   (chance, or a crafted token: the attacker does not know the per-process seeds) can at
+//!   worst cost a miss and a full validation, never serve one token's claims for another. Only
+//!   tokens that passed every check are inserted, so nobody without valid tokens can fill a
+//!   slot; the hash needs no cryptographic strength, only speed (it runs on every request) and
+//!   an even spread.
 //! - **Expiry is checked on every hit**, against the token's own `exp`; entries whose `exp`
 //!   passed are dropped when next looked up, and otherwise aged out by capacity.
 //! - **Key-set changes invalidate**: each entry carries the generation of the key set that
 //!   verified it, and serves only while that generation is current (the validator also clears
 //!   the cache when the generation moves).
 
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::secret::BearerToken;
@@ -42,8 +44,8 @@ impl CachedToken {
     /// Whether this entry may answer for `token` now: the key set that verified it is still
     /// the current one, it has not expired, and it is the same token (compared in full: the
     /// cache key is not a proof of anything).
-    pub(super) fn serves(&self, token: &str, generation: u64, now: i64) -> bool {
-        self.generation == generation && now < self.exp && self.token.secret() == token
+    pub(super) fn serves(&self, token: &[u8], generation: u64, now: i64) -> bool {
+        self.generation == generation && now < self.exp && self.token.secret().as_bytes() == token
     }
 
     /// Same token (whatever its expiry or generation).
@@ -82,8 +84,8 @@ impl Hasher for KeyHasher {
 /// The validated-token cache of one validator.
 pub(super) struct ValidatedTokens {
     map: quick_cache::sync::Cache<TokenKey, CachedToken, quick_cache::UnitWeighter, BuildHasherDefault<KeyHasher>>,
-    /// SipHash-1-3 keys drawn for this cache (per process, per validator).
-    hasher: RandomState,
+    /// Seeds drawn for this cache (per process, per validator).
+    hasher: foldhash::quality::RandomState,
     /// Hash of the validator's configuration: part of every key.
     salt: u64,
 }
@@ -92,7 +94,7 @@ impl ValidatedTokens {
     /// A cache of at most `capacity` tokens; `salt` identifies the validator's configuration.
     pub(super) fn new(capacity: u64, salt: &[u8]) -> Self {
         let items = usize::try_from(capacity).unwrap_or(usize::MAX);
-        let hasher = RandomState::new();
+        let hasher = foldhash::quality::RandomState::default();
         let salt = hasher.hash_one(salt);
         Self {
             map: quick_cache::sync::Cache::with(
@@ -110,9 +112,9 @@ impl ValidatedTokens {
     /// The slot key of `token`: a keyed hash of the last 64 characters of the token, which
     /// are signature (an RS256 signature is 342 characters; 64 of them are 384 bits of it).
     /// Only a slot: a hit still compares the whole token, so any two tokens may share a key.
-    /// Hashing 64 bytes instead of the whole signature keeps the hash near 30 ns.
-    pub(super) fn key(&self, token: &str) -> TokenKey {
-        let tail = &token.as_bytes()[token.len().saturating_sub(KEYED_SUFFIX)..];
+    /// Hashing 64 bytes instead of the whole signature keeps the hash to a few nanoseconds.
+    pub(super) fn key(&self, token: &[u8]) -> TokenKey {
+        let tail = &token[token.len().saturating_sub(KEYED_SUFFIX)..];
         let mut h = self.hasher.build_hasher();
         h.write_u64(self.salt);
         h.write(tail);
