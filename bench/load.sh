@@ -4,6 +4,7 @@
 # `taskset` (util-linux).
 #
 #   bash bench/load.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=32 POOL=1000 NEVER=20000
+#   BASELINE=/path/to/peer-server bash bench/load.sh   # also azad built from another commit
 #
 # - Every server is the same binary (bench/peers, a workspace of its own: the main build never
 #   depends on the peers) serving `GET /health` (public) and `GET /api/me` (a token with scope
@@ -59,9 +60,9 @@ head -n "$POOL" "$work/all" > "$work/pool"
 tail -n "$NEVER" "$work/all" > "$work/never"
 
 declare -A PID URL
-start() { # name, middleware, [cache capacity]
+start() { # name, middleware, [cache capacity], [server binary]
     local port; port=$(free_port)
-    PORT=$port CACHE_CAPACITY=${3:-10000} RUST_LOG=warn taskset -c "$SERVER_CPU" "$peer_server" "$2" > "$work/$1.log" 2>&1 &
+    PORT=$port CACHE_CAPACITY=${3:-10000} RUST_LOG=warn taskset -c "$SERVER_CPU" "${4:-$peer_server}" "$2" > "$work/$1.log" 2>&1 &
     PID[$1]=$!
     URL[$1]="http://127.0.0.1:$port"
     for _ in $(seq 200); do curl -sf "${URL[$1]}/health" >/dev/null && return; sleep 0.05; done
@@ -71,6 +72,12 @@ start azad azad
 start azad_small_cache azad 1000
 start jwt_authorizer jwt-authorizer
 start aliri aliri
+SERVERS="azad jwt_authorizer aliri"
+if [ -n "${BASELINE:-}" ]; then # another build of peer-server (an earlier commit): before/after in one run
+    start azad_baseline azad 10000 "$BASELINE"
+    start azad_baseline_small_cache azad 1000 "$BASELINE"
+    SERVERS="azad azad_baseline jwt_authorizer aliri"
+fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
@@ -93,19 +100,21 @@ run() { # variant, server, path, [tokens file]
         END { printf "%s %s %s %s %s %s\n", s, v, rps, p50, p99, t / hz * 1e6 / n }' >> "$work/results"
 }
 
-for server in azad azad_small_cache jwt_authorizer aliri; do # warm-up: every pool token seen once
+for server in $SERVERS; do # warm-up: every pool token seen once
     run warmup "$server" /api/me "$work/pool"
 done
+run warmup azad_small_cache /api/me "$work/pool"
+[ -z "${BASELINE:-}" ] || run warmup azad_baseline_small_cache /api/me "$work/pool" 
 : > "$work/results"
 for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
-    for server in azad jwt_authorizer aliri; do
+    for server in $SERVERS; do
         run health "$server" /health
         run health_with_header "$server" /health "$work/one"
         run repeated_token "$server" /api/me "$work/one"
         run pool_of_${POOL} "$server" /api/me "$work/pool"
-        if [ "$server" = azad ]; then
-            run never_seen azad_small_cache /api/me "$work/never"
+        if [ "${server#azad}" != "$server" ]; then
+            run never_seen "${server}_small_cache" /api/me "$work/never"
         else
             run never_seen "$server" /api/me "$work/never"
         fi
@@ -117,8 +126,7 @@ import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     server, variant, rps, p50, p99, cpu = line.split()
-    if server == "azad_small_cache":
-        server = "azad"
+    server = server.removesuffix("_small_cache")
     rows.setdefault((server, variant), []).append((float(rps), float(p50), float(p99), float(cpu)))
 med = lambda xs: statistics.median(xs)
 print("| server | variant | req/s (min–max) | p50 µs | p99 µs | server CPU µs/req (min–max) | req/s ÷ /health with header | added CPU µs over /health with header |")

@@ -153,7 +153,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n: usize = n.parse()?;
         let tokens: Vec<String> =
             (0..n).map(|_| dev.token().expires_in(std::time::Duration::from_secs(4 * 3600)).build()).collect();
-        std::fs::write(&out, tokens.join("\n") + "\n")?;
+        // Written whole, then renamed (as the JSON above): a load harness that starts once the
+        // file exists never reads a cut-off last token.
+        let partial = format!("{out}.partial");
+        std::fs::write(&partial, tokens.join("\n") + "\n")?;
+        std::fs::rename(&partial, &out)?;
         println!("\nwrote {n} distinct user tokens to {out}");
     }
     println!("\nServing; press Ctrl-C to stop.");

@@ -66,8 +66,8 @@ fn bench(c: &mut Criterion) {
             ready(&rt, uncached.validate(black_box(&tokens[i]))).unwrap()
         });
     });
-    // Never-seen tokens through the validated-token cache (miss + insert): a fresh validator,
-    // warmed outside the timed section, every POOL tokens.
+    // Never-seen tokens through the validated-token cache (miss + insert) while it fills: a
+    // fresh validator, warmed outside the timed section, every POOL tokens.
     g.bench_function("validate_never_seen", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -86,6 +86,100 @@ fn bench(c: &mut Criterion) {
             total
         });
     });
+    // The steady state of a server under a flood of never-seen tokens: the cache is full, so
+    // each insert evicts an entry (whose memory the next one reuses). A validator holding
+    // POOL / 2 tokens, filled with one half of the pool outside the timed section, then timed
+    // on the other half.
+    g.bench_function("validate_never_seen_cache_full", |b| {
+        let half = POOL / 2;
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let v = TokenValidator::new(
+                    dev.config_builder().validated_token_cache_capacity(half as u64).build().unwrap(),
+                );
+                rt.block_on(v.warm_up()).unwrap();
+                for t in &tokens[half..] {
+                    ready(&rt, v.validate(t)).unwrap();
+                }
+                let n = (iters - done).min(half as u64) as usize;
+                let start = Instant::now();
+                for t in &tokens[..n] {
+                    black_box(ready(&rt, v.validate(black_box(t))).unwrap());
+                }
+                total += start.elapsed();
+                done += n as u64;
+            }
+            total
+        });
+    });
+    // Paired: each never-seen token is verified bare, then validated (a miss, every check, an
+    // insert into a full cache that evicts one entry), one after the other, so that the
+    // machine's drift over seconds (a shared, noisy host) hits both alike. The bench's time is
+    // the validation's; the bare verification's total over the same iterations is kept to
+    // print the ratio of the two sums at the end.
+    let paired_bare = std::cell::Cell::new(Duration::ZERO);
+    let paired_validate = std::cell::Cell::new(Duration::ZERO);
+    g.bench_function("validate_never_seen_paired_with_bare", |b| {
+        let half = POOL / 2;
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let v = TokenValidator::new(
+                    dev.config_builder().validated_token_cache_capacity(half as u64).build().unwrap(),
+                );
+                rt.block_on(v.warm_up()).unwrap();
+                for t in &tokens[half..] {
+                    ready(&rt, v.validate(t)).unwrap();
+                }
+                let n = (iters - done).min(half as u64) as usize;
+                for (i, t) in tokens[..n].iter().enumerate() {
+                    let (m, s) = t.rsplit_once('.').unwrap();
+                    let bare = || {
+                        let t0 = Instant::now();
+                        let ok = jsonwebtoken::crypto::verify(
+                            black_box(s),
+                            black_box(m.as_bytes()),
+                            &key,
+                            jsonwebtoken::Algorithm::RS256,
+                        );
+                        let elapsed = t0.elapsed();
+                        assert!(ok.unwrap());
+                        elapsed
+                    };
+                    let validate = || {
+                        let t0 = Instant::now();
+                        black_box(ready(&rt, v.validate(black_box(t))).unwrap());
+                        t0.elapsed()
+                    };
+                    // In turn, which goes first (whichever runs second finds the token's
+                    // bytes in the CPU cache).
+                    let (b, v) = if i % 2 == 0 {
+                        let b = bare();
+                        (b, validate())
+                    } else {
+                        let v = validate();
+                        (bare(), v)
+                    };
+                    paired_bare.set(paired_bare.get() + b);
+                    paired_validate.set(paired_validate.get() + v);
+                    total += v;
+                }
+                done += n as u64;
+            }
+            total
+        });
+    });
+    // The ratio criterion cannot print: BENCHMARKS.md quotes this line.
+    #[allow(clippy::print_stdout)]
+    if !paired_bare.get().is_zero() {
+        println!(
+            "validate_never_seen_paired_with_bare: validate / bare RS256 verify of the same tokens, alternated = {:.3}",
+            paired_validate.get().as_secs_f64() / paired_bare.get().as_secs_f64()
+        );
+    }
     let payload =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').nth(1).unwrap())
             .unwrap();

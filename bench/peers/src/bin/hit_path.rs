@@ -148,5 +148,32 @@ fn main() {
         println!("/api/me (layer, guard, Claims) {ma:>18.2}  {mb:>13.0}  {mn:>10.0}");
         println!("azad's share over /health     {:>19.2}  {:>13.0}  {:>10.0}", ma - ha, mb - hb, mn - hn);
         println!("azad's share over /noop       {:>19.2}  {:>13.0}  {:>10.0}", ma - na, mb - nb, mn - nn);
+
+        // Never-seen tokens: `validate` of distinct tokens, with the validated-token cache off
+        // and on (a miss and an insert each; a cache of half as many entries, full, so every
+        // insert also evicts one).
+        const DISTINCT: usize = 1_000;
+        let tokens: Vec<String> = (0..2 * DISTINCT).map(|_| dev.token().scopes(["access_as_user"]).build()).collect();
+        let uncached = azad_axum::TokenValidator::new(dev.config_builder().validated_token_cache_capacity(0).build().unwrap());
+        let cached = azad_axum::TokenValidator::new(
+            dev.config_builder().validated_token_cache_capacity(DISTINCT as u64).build().unwrap(),
+        );
+        uncached.warm_up().await.unwrap();
+        cached.warm_up().await.unwrap();
+        for t in &tokens[DISTINCT..] {
+            cached.validate(t).await.unwrap();
+        }
+        for (name, validator) in [("never-seen, cache off", &uncached), ("never-seen, full cache (insert, evict)", &cached)] {
+            let (a0, b0) = (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+            for t in &tokens[..DISTINCT] {
+                black_box(validator.validate(t).await.unwrap());
+            }
+            let (a1, b1) = (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+            println!(
+                "{name:<40} {:>8.2} allocations/token {:>8.0} bytes/token",
+                (a1 - a0) as f64 / DISTINCT as f64,
+                (b1 - b0) as f64 / DISTINCT as f64
+            );
+        }
     });
 }
