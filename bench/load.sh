@@ -18,7 +18,9 @@
 #   a full validation and a cache insert). The peers verify every request anyway.
 # - Reported per variant: requests/s, p50 and p99 latency (wrk), and the server's CPU time per
 #   request from its own accounting (/proc/PID/stat utime+stime before and after the run,
-#   divided by the requests wrk completed); medians over the rounds with their min–max spread.
+#   divided by the requests wrk completed); medians over the rounds with their min–max
+#   spread. Ratios and added CPU are taken against `/health` with the header in the same
+#   round (paired, seconds apart), then their median over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -128,8 +130,11 @@ for line in open(sys.argv[1]):
     server, variant, rps, p50, p99, cpu = line.split()
     server = server.removesuffix("_small_cache")
     rows.setdefault((server, variant), []).append((float(rps), float(p50), float(p99), float(cpu)))
-med = lambda xs: statistics.median(xs)
-print("| server | variant | req/s (min–max) | p50 µs | p99 µs | server CPU µs/req (min–max) | req/s ÷ /health with header | added CPU µs over /health with header |")
+med = statistics.median
+# Ratios and added CPU are paired by round: each variant against `/health` with the header of
+# the same server in the same round (measured seconds apart), then the median over the
+# rounds, so that the host's drift between rounds cancels.
+print("| server | variant | req/s (min–max) | p50 µs | p99 µs | server CPU µs/req (min–max) | req/s ÷ /health with header (min–max) | added CPU µs over /health with header (min–max) |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 servers = []
 for (s, _) in rows:
@@ -137,13 +142,16 @@ for (s, _) in rows:
         servers.append(s)
 for s in servers:
     base = rows.get((s, "health_with_header"))
-    base_rps = med([r[0] for r in base]) if base else None
-    base_cpu = med([r[3] for r in base]) if base else None
     for (srv, v), rs in rows.items():
         if srv != s:
             continue
         rps = [r[0] for r in rs]; cpu = [r[3] for r in rs]
-        ratio = f"{med(rps) / base_rps:.2f}" if base_rps else ""
-        added = f"{med(cpu) - base_cpu:+.2f}" if base_cpu is not None and v not in ("health", "health_with_header") else ""
+        ratio = added = ""
+        if base and len(base) == len(rs):
+            ratios = [r[0] / b[0] for r, b in zip(rs, base)]
+            ratio = f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+            if v not in ("health", "health_with_header"):
+                adds = [r[3] - b[3] for r, b in zip(rs, base)]
+                added = f"{med(adds):+.2f} ({min(adds):+.2f} to {max(adds):+.2f})"
         print(f"| {s} | {v} | {med(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {med([r[1] for r in rs]):.0f} | {med([r[2] for r in rs]):.0f} | {med(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) | {ratio} | {added} |")
 PY

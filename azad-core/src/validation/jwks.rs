@@ -725,7 +725,10 @@ impl JwksCache {
         self.inner.current.load().as_ref().map(|s| s.keys.kids().map(str::to_owned).collect()).unwrap_or_default()
     }
 
-    /// The generation of the current key set: 0 before the first load, then incremented each
+    /// The generation of the current key set (one atomic load; during a refresh that
+    /// withdraws trust it moves just before the new set is published, so it may be ahead of
+    /// the set still in use for an instant, never behind): 0 before the first load, then
+    /// incremented each
     /// time a refresh withdraws trust (removes or changes a key, drops an issuer). Adding keys
     /// keeps the generation.
     #[must_use]
@@ -1019,6 +1022,8 @@ impl JwksCache {
             tracing::info!(target: "azad::jwks", keys = snapshot.keys.len(), generation = snapshot.generation, "signing keys loaded");
         }
         let snapshot = Arc::new(snapshot);
+        // Under `refresh_lock` (the only writer of `current` besides the static set made in
+        // `new`), with no await between these two lines: the generation first, then the set.
         inner.generation.fetch_max(snapshot.generation, Ordering::AcqRel);
         inner.current.store(Some(snapshot.clone()));
         Ok((snapshot, errors))

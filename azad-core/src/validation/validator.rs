@@ -323,6 +323,9 @@ impl TokenValidator {
                     let token = keep();
                     // The entry holds the token; the claims read their untyped members from it
                     // instead of keeping a second copy of the payload.
+                    // The tower layer serves a cached token before checking the header's
+                    // alphabet: that is sound because every entry is base64url segments.
+                    debug_assert!(token.secret().bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
                     let mut claims = claims;
                     claims.read_others_from(token.clone());
                     let claims = Arc::new(claims);

@@ -130,9 +130,8 @@ use crate::clock::now_secs;
 /// (the SHA-256 of the incoming assertion for on-behalf-of, see [`BearerToken`]'s digest; the
 /// account for silent sign-in tokens) and the sorted, deduplicated scopes. On-behalf-of tokens
 /// are never keyed by the user alone: two incoming tokens of one user may carry different
-/// scopes or claims. Every part is delimited (text parts end with a 0 byte, which no URL,
-/// client id or scope contains; the subject is length-prefixed), so no two requests share a
-/// key.
+/// scopes or claims. Every part is length-prefixed, so no two different requests share a key
+/// (whatever bytes a scope holds).
 ///
 /// No allocation for up to 8 scopes: a cache hit of the on-behalf-of path runs this on every
 /// call.
@@ -143,13 +142,13 @@ pub(crate) fn cache_key<S: AsRef<str>>(
     scopes: &[S],
 ) -> [u8; 32] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    for part in [endpoint, client_id] {
-        ctx.update(part.as_bytes());
-        ctx.update(&[0]);
-    }
-    let subject = subject.unwrap_or_default();
-    ctx.update(&(subject.len() as u64).to_be_bytes());
-    ctx.update(subject);
+    let mut part = |bytes: &[u8]| {
+        ctx.update(&(bytes.len() as u64).to_be_bytes());
+        ctx.update(bytes);
+    };
+    part(endpoint.as_bytes());
+    part(client_id.as_bytes());
+    part(subject.unwrap_or_default());
     let mut on_stack = [""; 8];
     let mut on_heap = Vec::new();
     let sorted: &mut [&str] = if scopes.len() <= on_stack.len() {
@@ -165,8 +164,7 @@ pub(crate) fn cache_key<S: AsRef<str>>(
     let mut previous = None;
     for scope in sorted.iter() {
         if previous != Some(*scope) {
-            ctx.update(scope.as_bytes());
-            ctx.update(&[0]);
+            part(scope.as_bytes());
             previous = Some(*scope);
         }
     }

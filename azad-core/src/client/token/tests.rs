@@ -596,3 +596,26 @@ async fn token_endpoint_expiry_shapes() {
     assert!(matches!(e, TokenError::Parse { endpoint: IdentityEndpoint::TokenEndpoint, .. }), "{e:?}");
     assert!(e.to_string().starts_with("the token endpoint answered HTTP 200"), "{e}");
 }
+
+/// The cache key is unambiguous: no two different requests share one, whatever bytes their
+/// parts hold (a scope with a 0 byte shared the key of two scopes when parts ended with 0).
+#[test]
+fn cache_keys_of_different_requests_differ() {
+    let key = |endpoint: &str, client: &str, subject: Option<&[u8]>, scopes: &[&str]| {
+        cache_key(endpoint, client, subject, scopes)
+    };
+    let base = key("https://e/token", "c", Some(b"s"), &["a", "b"]);
+    assert_eq!(base, key("https://e/token", "c", Some(b"s"), &["b", "a", "a"]), "order and repeats do not matter");
+    for other in [
+        key("https://e/token", "c", Some(b"s"), &["a\0b"]),
+        key("https://e/token", "c", Some(b"s"), &["ab"]),
+        key("https://e/token", "c", Some(b"s"), &["a"]),
+        key("https://e/token", "c", Some(b"sa"), &["b"]),
+        key("https://e/token", "cs", None, &["a", "b"]),
+        key("https://e/token\0c", "", Some(b"s"), &["a", "b"]),
+        key("https://e/token", "c", None, &["a", "b"]),
+    ] {
+        assert_ne!(base, other);
+    }
+    assert_ne!(key("e", "c", None, &["a\0b"]), key("e", "c", None, &["a", "b"]));
+}

@@ -8,15 +8,15 @@
 //!   `ShardedLock`, through quick_cache's `sharded-lock` feature) and sets a reference bit; no
 //!   shared write, no read log, no clock read on the cache's side. Two threads hitting it do not
 //!   contend.
-//! - **Keyed by a keyed hash, proven by the token**: the key is a 64-bit foldhash (its
-//!   `quality` variant, seeds drawn at random for each process) of the end of the token's
-//!   signature segment. The key only picks the slot: an entry serves a token only if the token
-//!   is the very one it holds, byte for byte ([`CachedToken::serves`]). So a collision
-//!   (chance, or a crafted token: the attacker does not know the per-process seeds) can at
-//!   worst cost a miss and a full validation, never serve one token's claims for another. Only
-//!   tokens that passed every check are inserted, so nobody without valid tokens can fill a
-//!   slot; the hash needs no cryptographic strength, only speed (it runs on every request) and
-//!   an even spread.
+//! - **Keyed by a fast hash, proven by the token**: the key is a 64-bit foldhash (its
+//!   `quality` variant, with per-process seeds) of the end of the token's signature segment.
+//!   The key only picks the slot: an entry serves a token only if the token is the very one it
+//!   holds, byte for byte ([`CachedToken::serves`]). So a collision (by chance, or crafted:
+//!   foldhash makes no claim of resisting that) can at worst cost a miss and a full
+//!   validation, never serve one token's claims for another. Only tokens that passed every
+//!   check are inserted, so nobody without valid tokens can fill a slot; the hash needs no
+//!   cryptographic strength, only speed (it runs on every request) and an even spread over
+//!   signatures, which are uniformly random anyway.
 //! - **Expiry is checked on every hit**, against the token's own `exp`; entries whose `exp`
 //!   passed are dropped when next looked up, and otherwise aged out by capacity.
 //! - **Key-set changes invalidate**: each entry carries the generation of the key set that
@@ -84,7 +84,7 @@ impl Hasher for KeyHasher {
 /// The validated-token cache of one validator.
 pub(super) struct ValidatedTokens {
     map: quick_cache::sync::Cache<TokenKey, CachedToken, quick_cache::UnitWeighter, BuildHasherDefault<KeyHasher>>,
-    /// Seeds drawn for this cache (per process, per validator).
+    /// Seeds of this cache (per process, per validator).
     hasher: foldhash::quality::RandomState,
     /// Hash of the validator's configuration: part of every key.
     salt: u64,
