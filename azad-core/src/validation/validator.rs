@@ -295,11 +295,11 @@ impl TokenValidator {
         };
         let generation = self.flush_on_key_change(cache);
         let key = cache.key(token.as_bytes());
-        if let Some(hit) = cache.get(key) {
-            if hit.serves(token.as_bytes(), generation, now) {
-                self.inner.metrics.cache_hit();
-                return Ok(hit.claims);
-            }
+        if let Some(hit) = cache.serve(key, token.as_bytes(), generation, now) {
+            self.inner.metrics.cache_hit();
+            return Ok(hit.claims);
+        }
+        if cache.get(key).is_some() {
             // Stale (expired, or keys changed): drop it. A different token in the same slot
             // (a tampered payload with a genuine signature) leaves the genuine entry in place.
             cache.invalidate(key, token);
@@ -368,12 +368,9 @@ impl TokenValidator {
             return None;
         }
         let generation = self.inner.jwks.generation();
-        let hit = cache.get(cache.key(token))?;
-        let served = hit.serves(token, generation, self.now()).then_some((hit.claims, hit.token));
-        if served.is_some() {
-            self.inner.metrics.cache_hit();
-        }
-        served
+        let hit = cache.serve(cache.key(token), token, generation, self.now())?;
+        self.inner.metrics.cache_hit();
+        Some((hit.claims, hit.token))
     }
 
     /// Validates a token as of `time` (to replay recorded tokens against a fixed clock).

@@ -406,7 +406,7 @@ async fn validated_tokens_are_cached_until_they_expire() {
     let first = v.validate(&token).await.unwrap();
     let second = v.validate(&token).await.unwrap();
     assert!(Arc::ptr_eq(&first, &second), "a repeated token is served from the cache");
-    assert!(Arc::ptr_eq(&first, &v.try_cached(&token).unwrap().0));
+    assert!(from_cache(&v, &token, &v.try_cached(&token).unwrap().0));
     // A cache keyed by token content: a different token (same claims, new signature) misses.
     assert!(v.try_cached(&dev.token().build()).is_none());
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -427,7 +427,7 @@ async fn a_cached_token_is_refused_once_the_injected_clock_passes_exp() {
     let first = v.validate(&token).await.unwrap();
     clock.advance(Duration::from_secs(599 - 5));
     assert!(Arc::ptr_eq(&first, &v.try_cached(&token).unwrap().0), "served from the cache before exp");
-    assert!(Arc::ptr_eq(&first, &v.validate(&token).await.unwrap()));
+    assert!(from_cache(&v, &token, &v.validate(&token).await.unwrap()));
     // Past exp, within the leeway: the cache no longer answers, a full check still accepts.
     clock.advance(Duration::from_secs(30));
     assert!(v.try_cached(&token).is_none(), "entries never outlive exp on the injected clock");
@@ -1439,6 +1439,9 @@ async fn cached_claims_read_untyped_members_from_the_token() {
     assert_eq!(serde_json::to_value(&*cached).unwrap(), serde_json::to_value(&uncached).unwrap());
     // The same entry on a hit.
     assert!(Arc::ptr_eq(&cached, &v.try_cached(&token).unwrap().0));
+    let hot = v.try_cached(&token).unwrap().0;
+    assert!(from_cache(&v, &token, &hot));
+    assert_eq!(hot.get("xms_tdbr"), uncached.get("xms_tdbr"), "a thread's copy reads them too");
     assert!(!format!("{cached:?}").contains(token.as_str()), "Debug never shows the token");
 }
 
@@ -1462,7 +1465,7 @@ async fn a_slot_serves_only_the_token_it_holds() {
     assert!(cache.get(cache.key(b.as_bytes())).is_some(), "b's invalidation leaves a's entry");
     let claims_b = v.validate(&b).await.unwrap();
     assert!(!Arc::ptr_eq(&claims_a, &claims_b));
-    assert!(Arc::ptr_eq(&claims_b, &v.try_cached(&b).unwrap().0));
+    assert!(from_cache(&v, &b, &v.try_cached(&b).unwrap().0));
 }
 
 /// The key parsed once into aws-lc (the validator's path) and `jsonwebtoken::crypto::verify`
@@ -1510,4 +1513,62 @@ async fn the_parsed_key_verifies_exactly_as_jsonwebtoken_does() {
         assert_eq!(ours, theirs, "signature {signature:?}");
     }
     assert!(verify_with_candidates(candidates, SigningAlgorithm::RS256, &segments).is_ok());
+}
+
+/// Whether `claims` came from `v`'s validated-token cache for `token` (the shared entry or this
+/// thread's copy of it), not from a new validation.
+fn from_cache(v: &TokenValidator, token: &str, claims: &Arc<Claims>) -> bool {
+    let cache = v.inner.cache.as_ref().unwrap();
+    cache.holds(cache.key(token.as_bytes()), claims)
+}
+
+/// A token served twice on one thread gets that thread's own copy (so cores do not share its
+/// reference counts), and the copy keeps every check of the shared entry: another validator
+/// never sees it, and it stops serving at `exp` and when the key set withdraws trust.
+#[tokio::test]
+async fn a_thread_copy_of_a_hot_token_keeps_every_check() {
+    let dev = tenant().await;
+    let clock = crate::clock::FixedClock::now();
+    let v = TokenValidator::new(
+        dev.config_builder().leeway(Duration::ZERO).build().unwrap().with_clock(Arc::new(clock.clone())),
+    );
+    let token = dev.token().expires_in(Duration::from_secs(600)).build();
+    let shared = v.validate(&token).await.unwrap();
+    let key = v.inner.cache.as_ref().unwrap().key(token.as_bytes());
+    assert!(Arc::ptr_eq(&shared, &v.try_cached(&token).unwrap().0), "first hit: the shared entry");
+    let copy = v.try_cached(&token).unwrap().0;
+    assert!(!Arc::ptr_eq(&shared, &copy), "second hit: this thread's copy");
+    assert_eq!(*shared, *copy);
+    assert!(v.inner.cache.as_ref().unwrap().is_hot_here(key));
+    assert!(Arc::ptr_eq(&copy, &v.try_cached(&token).unwrap().0), "then the copy, every time");
+    assert!(Arc::ptr_eq(&copy, &v.validate(&token).await.unwrap()));
+
+    // Another validator (another audience) never sees this thread's copy.
+    let other = TokenValidator::new(dev.config_builder().audience("api://someone-else").build().unwrap());
+    assert!(other.try_cached(&token).is_none());
+    assert_eq!(other.validate(&token).await.unwrap_err(), ValidationError::InvalidAudience);
+
+    // Another thread starts from the shared entry.
+    let (v2, t2) = (v.clone(), token.clone());
+    let elsewhere = std::thread::spawn(move || v2.try_cached(&t2).unwrap().0).join().unwrap();
+    assert!(Arc::ptr_eq(&shared, &elsewhere));
+
+    // Expiry: the copy refuses once the clock passes exp.
+    clock.advance(Duration::from_secs(601));
+    assert!(v.try_cached(&token).is_none());
+    assert_eq!(v.validate(&token).await.unwrap_err(), ValidationError::Expired);
+
+    // Key set withdrawn: a hot copy of a token verified by the retired key stops serving.
+    let fresh = dev.token().expires_in(Duration::from_secs(3600)).build();
+    for _ in 0..3 {
+        v.validate(&fresh).await.unwrap();
+    }
+    let fresh_key = v.inner.cache.as_ref().unwrap().key(fresh.as_bytes());
+    assert!(v.inner.cache.as_ref().unwrap().is_hot_here(fresh_key));
+    let retired = dev.active_kid();
+    dev.rotate_keys();
+    assert!(dev.retire_key(&retired));
+    v.jwks().refresh().await.unwrap();
+    assert!(v.try_cached(&fresh).is_none(), "the retired key's token is no longer served");
+    assert_eq!(v.validate(&fresh).await.unwrap_err(), ValidationError::UnknownKey);
 }

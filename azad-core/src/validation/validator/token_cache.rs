@@ -22,9 +22,18 @@
 //! - **Key-set changes invalidate**: each entry carries the generation of the key set that
 //!   verified it, and serves only while that generation is current (the validator also clears
 //!   the cache when the generation moves).
+//! - **Hot tokens, per thread**: a token this thread served from the shared map twice within
+//!   its last [`HOT_ENTRIES`] hits gets a copy of its own in a small thread-local table. Every
+//!   hit hands out reference-counted handles that the request clones and drops several times;
+//!   with one token on every core (a daemon calling with its app token), those counts were one
+//!   cache line that all cores wrote, and two threads looked up more slowly than one. A copy
+//!   serves only after the same three checks as the shared entry (generation, `exp`, the whole
+//!   token), so it never outlives the trust of the entry it was copied from.
 
+use std::cell::RefCell;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::secret::BearerToken;
 use crate::validation::claims::Claims;
@@ -81,8 +90,49 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// How many hot tokens each thread keeps a copy of, and how many of its recent shared hits
+/// it remembers to decide which are hot.
+pub(super) const HOT_ENTRIES: usize = 8;
+
+/// One thread's copies of hot entries, across every validator (told apart by cache id).
+struct Hot {
+    /// `(cache id, slot key, this thread's copy)`.
+    entries: [Option<(u64, TokenKey, CachedToken)>; HOT_ENTRIES],
+    next: usize,
+    /// `(cache id, slot key)` of this thread's last hits served from the shared map.
+    recent: [(u64, TokenKey); HOT_ENTRIES],
+    recent_next: usize,
+}
+
+impl Hot {
+    const fn new() -> Self {
+        Self { entries: [const { None }; HOT_ENTRIES], next: 0, recent: [(0, 0); HOT_ENTRIES], recent_next: 0 }
+    }
+}
+
+thread_local! {
+    static HOT: RefCell<Hot> = const { RefCell::new(Hot::new()) };
+}
+
+/// Ids of caches, so that one thread's hot copies never serve another validator (0: none).
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl CachedToken {
+    /// A copy that shares no reference count with `self` (the claims and the token copied).
+    fn own_copy(&self) -> Self {
+        Self {
+            claims: Arc::new((*self.claims).clone()),
+            token: BearerToken::new(self.token.secret()),
+            exp: self.exp,
+            generation: self.generation,
+        }
+    }
+}
+
 /// The validated-token cache of one validator.
 pub(super) struct ValidatedTokens {
+    /// Tells this cache's hot copies from other validators' in the thread-local table.
+    id: u64,
     map: quick_cache::sync::Cache<TokenKey, CachedToken, quick_cache::UnitWeighter, BuildHasherDefault<KeyHasher>>,
     /// Seeds of this cache (per process, per validator).
     hasher: foldhash::quality::RandomState,
@@ -97,6 +147,7 @@ impl ValidatedTokens {
         let hasher = foldhash::quality::RandomState::default();
         let salt = hasher.hash_one(salt);
         Self {
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             map: quick_cache::sync::Cache::with(
                 items,
                 capacity,
@@ -125,6 +176,62 @@ impl ValidatedTokens {
     /// the token).
     pub(super) fn get(&self, key: TokenKey) -> Option<CachedToken> {
         self.map.get(&key)
+    }
+
+    /// The entry that serves `token` now (same token, `generation` current, not expired at
+    /// `now`): this thread's own copy if the token is hot here, else the shared entry (which
+    /// becomes hot on its second hit among this thread's last [`HOT_ENTRIES`]). `None` when no
+    /// entry serves it; the caller then validates (and drops a stale entry).
+    pub(super) fn serve(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Option<CachedToken> {
+        let served = HOT.try_with(|hot| {
+            let Ok(mut hot) = hot.try_borrow_mut() else { return self.serve_shared(key, token, generation, now) };
+            if let Some(slot) =
+                hot.entries.iter_mut().find(|e| e.as_ref().is_some_and(|(id, k, _)| *id == self.id && *k == key))
+            {
+                let (_, _, copy) = slot.as_ref()?;
+                if copy.serves(token, generation, now) {
+                    return Some(copy.clone());
+                }
+                // Stale, or another token in the slot: the shared map decides.
+                *slot = None;
+            }
+            let shared = self.serve_shared(key, token, generation, now)?;
+            if hot.recent.contains(&(self.id, key)) {
+                let copy = shared.own_copy();
+                let at = hot.next;
+                hot.entries[at] = Some((self.id, key, copy.clone()));
+                hot.next = (at + 1) % HOT_ENTRIES;
+                return Some(copy);
+            }
+            let at = hot.recent_next;
+            hot.recent[at] = (self.id, key);
+            hot.recent_next = (at + 1) % HOT_ENTRIES;
+            Some(shared)
+        });
+        served.unwrap_or_else(|_| self.serve_shared(key, token, generation, now))
+    }
+
+    /// Whether `claims` is the shared entry's of `key`, or this thread's copy of it (tests:
+    /// "served from the cache" is identity with one of those, never a new validation).
+    #[cfg(test)]
+    pub(super) fn holds(&self, key: TokenKey, claims: &Arc<Claims>) -> bool {
+        self.map.get(&key).is_some_and(|e| Arc::ptr_eq(&e.claims, claims))
+            || HOT.with_borrow(|hot| {
+                hot.entries
+                    .iter()
+                    .flatten()
+                    .any(|(id, k, e)| *id == self.id && *k == key && Arc::ptr_eq(&e.claims, claims))
+            })
+    }
+
+    /// Whether this thread holds a copy of `key`'s entry.
+    #[cfg(test)]
+    pub(super) fn is_hot_here(&self, key: TokenKey) -> bool {
+        HOT.with_borrow(|hot| hot.entries.iter().flatten().any(|(id, k, _)| *id == self.id && *k == key))
+    }
+
+    fn serve_shared(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Option<CachedToken> {
+        self.map.get(&key).filter(|entry| entry.serves(token, generation, now))
     }
 
     /// Stores a validated token, replacing whatever held its slot.
