@@ -5,6 +5,7 @@
 #
 #   bash bench/load.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=32 POOL=1000 NEVER=20000
 #   BASELINE=/path/to/peer-server bash bench/load.sh   # also azad built from another commit
+#   PEERS=0 BASELINE=... ROUNDS=8 bash bench/load.sh     # azad before/after only
 #
 # - Every server is the same binary (bench/peers, a workspace of its own: the main build never
 #   depends on the peers) serving `GET /health` (public) and `GET /api/me` (a token with scope
@@ -74,11 +75,13 @@ start azad azad
 start azad_small_cache azad 1000
 start jwt_authorizer jwt-authorizer
 start aliri aliri
-SERVERS="azad jwt_authorizer aliri"
+PEER_SERVERS="jwt_authorizer aliri"
+[ "${PEERS:-1}" = 0 ] && PEER_SERVERS="" # PEERS=0: azad (and BASELINE) only, more rounds in the time
+SERVERS="azad $PEER_SERVERS"
 if [ -n "${BASELINE:-}" ]; then # another build of peer-server (an earlier commit): before/after in one run
     start azad_baseline azad 10000 "$BASELINE"
     start azad_baseline_small_cache azad 1000 "$BASELINE"
-    SERVERS="azad azad_baseline jwt_authorizer aliri"
+    SERVERS="azad azad_baseline $PEER_SERVERS"
 fi
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
