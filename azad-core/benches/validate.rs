@@ -86,6 +86,16 @@ fn bench(c: &mut Criterion) {
             total
         });
     });
+    // A validator whose cache holds `half` tokens and is full (the pool's second half
+    // validated), so that each further insert evicts one entry.
+    let full_validator = |half: usize| {
+        let v = TokenValidator::new(dev.config_builder().validated_token_cache_capacity(half as u64).build().unwrap());
+        rt.block_on(v.warm_up()).unwrap();
+        for t in &tokens[half..] {
+            ready(&rt, v.validate(t)).unwrap();
+        }
+        v
+    };
     // The steady state of a server under a flood of never-seen tokens: the cache is full, so
     // each insert evicts an entry (whose memory the next one reuses). A validator holding
     // POOL / 2 tokens, filled with one half of the pool outside the timed section, then timed
@@ -96,13 +106,7 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             let mut done = 0u64;
             while done < iters {
-                let v = TokenValidator::new(
-                    dev.config_builder().validated_token_cache_capacity(half as u64).build().unwrap(),
-                );
-                rt.block_on(v.warm_up()).unwrap();
-                for t in &tokens[half..] {
-                    ready(&rt, v.validate(t)).unwrap();
-                }
+                let v = full_validator(half);
                 let n = (iters - done).min(half as u64) as usize;
                 let start = Instant::now();
                 for t in &tokens[..n] {
@@ -127,13 +131,7 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             let mut done = 0u64;
             while done < iters {
-                let v = TokenValidator::new(
-                    dev.config_builder().validated_token_cache_capacity(half as u64).build().unwrap(),
-                );
-                rt.block_on(v.warm_up()).unwrap();
-                for t in &tokens[half..] {
-                    ready(&rt, v.validate(t)).unwrap();
-                }
+                let v = full_validator(half);
                 let n = (iters - done).min(half as u64) as usize;
                 for (i, t) in tokens[..n].iter().enumerate() {
                     let (m, s) = t.rsplit_once('.').unwrap();

@@ -88,50 +88,50 @@ pub fn bearer_token<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, Be
 /// The token of the `Authorization` header, with every check but its alphabet: a token found
 /// in the validated-token cache was a well-formed JWT, so the per-byte check can wait for a miss.
 pub(crate) fn bearer_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<&'a str, BearerError> {
+    let Some(value) = authorization(headers, uri)? else {
+        return Err(BearerError::Missing);
+    };
+    // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Only
+    // visible ASCII and SP may appear: no TAB, no other whitespace, nothing non-ASCII.
+    if !visible_ascii_or_sp(value) {
+        return Err(BearerError::Malformed);
+    }
+    let token = bearer_credentials(value).ok_or(BearerError::Missing)?;
+    std::str::from_utf8(token).map_err(|_| BearerError::Malformed)
+}
+
+/// The token bytes of the `Authorization` header as [`bearer_candidate`] cuts them (the same
+/// two steps), without checking their alphabet or UTF-8: for a lookup in the validated-token
+/// cache only. A hit there is byte for byte a token that passed every check, so the header
+/// (`Bearer`, SP and that token) passes [`bearer_candidate`]'s checks too; on a miss the
+/// caller runs them.
+pub(crate) fn cached_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Option<&'a [u8]> {
+    authorization(headers, uri).ok().flatten().and_then(bearer_credentials)
+}
+
+/// The one `Authorization` header's value, if any. A second header, or a token in the query
+/// string (checked with or without a header: always refused), is an error.
+fn authorization<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Option<&'a [u8]>, BearerError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
         return Err(BearerError::MultipleHeaders);
     }
-    // Checked once, with or without a header: a token in the query string is always refused.
     if query_has_token(uri) {
         return Err(BearerError::TokenInQuery);
     }
-    let Some(value) = first else {
-        return Err(BearerError::Missing);
-    };
-    // RFC 7235 §2.1: `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`. Only
-    // visible ASCII and SP may appear: no TAB, no other whitespace, nothing non-ASCII.
-    let value = value.as_bytes();
-    if !visible_ascii_or_sp(value) {
-        return Err(BearerError::Malformed);
-    }
-    let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?.trim_matches(' ');
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::Missing);
-    }
-    Ok(rest.trim_start_matches(' '))
+    Ok(first.map(http::HeaderValue::as_bytes))
 }
 
-/// The token bytes of the `Authorization` header as [`bearer_candidate`] would cut them
-/// (exactly one header, no token in the query, the `Bearer` scheme), without checking their
-/// alphabet or UTF-8: for a lookup in the validated-token cache only. A hit there is byte for
-/// byte a token that passed every check, so the header (`Bearer`, SP and that token) passes
-/// [`bearer_candidate`]'s checks too; on a miss the caller runs them.
-pub(crate) fn cached_candidate<'a>(headers: &'a HeaderMap, uri: &Uri) -> Option<&'a [u8]> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() || query_has_token(uri) {
-        return None;
-    }
-    let value = trim_sp(value.as_bytes());
-    let space = value.iter().position(|b| *b == b' ')?;
-    let (scheme, rest) = value.split_at(space);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return None;
-    }
-    Some(trim_sp(rest))
+/// What follows the `Bearer` scheme (any case) and its SP in a header value, without the SP
+/// around the value; `None` for another scheme.
+fn bearer_credentials(value: &[u8]) -> Option<&[u8]> {
+    let value = trim_sp(value);
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(space) => (&value[..space], &value[space..]),
+        None => (value, &value[value.len()..]),
+    };
+    scheme.eq_ignore_ascii_case(b"bearer").then(|| trim_sp(rest))
 }
 
 /// `bytes` without the SP at either end.
