@@ -166,13 +166,24 @@ struct Blob {
     source: String,
 }
 
-/// The second-level key of a secret: SHA-256 over a purpose label, the name and the version.
+/// The second-level key of a secret: SHA-256 over a purpose label, the name and the version
+/// (latest, or one version), each part length-prefixed, so that no two reads share a key
+/// whatever bytes a name holds.
 fn store_key(name: &str, version: Option<&str>) -> [u8; 32] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(b"azad-secret-cache\0");
-    ctx.update(name.as_bytes());
-    ctx.update(b"\0");
-    ctx.update(version.unwrap_or("").as_bytes());
+    let mut part = |bytes: &[u8]| {
+        ctx.update(&(bytes.len() as u64).to_be_bytes());
+        ctx.update(bytes);
+    };
+    part(name.as_bytes());
+    match version {
+        None => part(b"latest"),
+        Some(v) => {
+            part(b"version");
+            part(v.as_bytes());
+        }
+    }
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     out
@@ -354,5 +365,29 @@ impl SecretCache {
                 inner.bypass.lock().unwrap_or_else(|e| e.into_inner()).everything();
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store_key;
+
+    /// Different reads never share a second-level key (a name holding a 0 byte shared the key
+    /// of another name and version when parts ended with 0).
+    #[test]
+    fn store_keys_of_different_reads_differ() {
+        let base = store_key("a", Some("b"));
+        assert_eq!(base, store_key("a", Some("b")));
+        for other in [
+            store_key("a\0b", None),
+            store_key("a\0b", Some("")),
+            store_key("a", None),
+            store_key("a", Some("")),
+            store_key("ab", None),
+        ] {
+            assert_ne!(base, other);
+        }
+        assert_ne!(store_key("a", None), store_key("a", Some("")));
+        assert_ne!(store_key("a\0", Some("b")), store_key("a", Some("\0b")));
     }
 }
