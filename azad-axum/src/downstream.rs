@@ -122,19 +122,41 @@ impl OnBehalfOf {
         request: reqwest::RequestBuilder,
         scopes: &[&str],
     ) -> Result<reqwest::Response, DownstreamError> {
-        let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
-        let token = self.token_for(scopes).await?;
-        let response = request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
-        let Some(claims) = wire::claims_challenge(&response) else {
-            return Ok(response);
-        };
-        tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
-        let token = self.token_for_with_claims(scopes, &claims).await?;
-        let response = retry.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
-        match wire::claims_challenge(&response) {
-            Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
-            None => Ok(response),
-        }
+        send_answering_claims_challenge(request, move |claims: Option<String>| async move {
+            match claims {
+                None => self.token_for(scopes).await,
+                Some(claims) => self.token_for_with_claims(scopes, &claims).await,
+            }
+        })
+        .await
+    }
+}
+
+/// Sends `request` with the token `acquire(None)` gives. A downstream 401 with a claims
+/// challenge (continuous access evaluation: a revoked session, a moved IP, an authentication
+/// context; [Microsoft: claims challenges](https://learn.microsoft.com/entra/identity-platform/claims-challenge))
+/// is retried once, with the token `acquire(Some(claims))` gives (a new token request carrying
+/// the challenge, past every cache); a second challenge is [`DownstreamError::ClaimsChallenge`].
+#[cfg(feature = "reqwest")]
+async fn send_answering_claims_challenge<Acquiring>(
+    request: reqwest::RequestBuilder,
+    acquire: impl Fn(Option<String>) -> Acquiring,
+) -> Result<reqwest::Response, DownstreamError>
+where
+    Acquiring: Future<Output = Result<AcquiredToken, AcquireTokenError>>,
+{
+    let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
+    let token = acquire(None).await?;
+    let response = request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
+    let Some(claims) = wire::claims_challenge(&response) else {
+        return Ok(response);
+    };
+    tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
+    let token = acquire(Some(claims)).await?;
+    let response = retry.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
+    match wire::claims_challenge(&response) {
+        Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
+        None => Ok(response),
     }
 }
 
@@ -166,7 +188,27 @@ impl AppToken {
         self.client.acquire_app_token(scopes).await.map_err(AcquireTokenError)
     }
 
-    /// Sends `request` with an app token for `scopes`.
+    /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON): a new token
+    /// request carrying it, past the cache. Continuous access evaluation for workload
+    /// identities challenges an app token this way (for example
+    /// `{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}` once the app's
+    /// tokens are revoked).
+    ///
+    /// # Errors
+    ///
+    /// An [`AcquireTokenError`].
+    pub async fn token_for_with_claims(
+        &self,
+        scopes: &[&str],
+        claims: &str,
+    ) -> Result<AcquiredToken, AcquireTokenError> {
+        let request = TokenRequest::app(scopes.iter().copied()).with_claims(claims);
+        self.client.acquire(request).await.map_err(AcquireTokenError)
+    }
+
+    /// Sends `request` with an app token for `scopes`. A downstream 401 with a claims
+    /// challenge is retried once with a token satisfying it, as [`OnBehalfOf::call`] does; a
+    /// second challenge is [`DownstreamError::ClaimsChallenge`].
     ///
     /// # Errors
     ///
@@ -178,8 +220,13 @@ impl AppToken {
         request: reqwest::RequestBuilder,
         scopes: &[&str],
     ) -> Result<reqwest::Response, DownstreamError> {
-        let token = self.token_for(scopes).await?;
-        request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)
+        send_answering_claims_challenge(request, move |claims: Option<String>| async move {
+            match claims {
+                None => self.token_for(scopes).await,
+                Some(claims) => self.token_for_with_claims(scopes, &claims).await,
+            }
+        })
+        .await
     }
 }
 
