@@ -67,7 +67,6 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let protocol = Protocol::of(request.headers());
         let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
 
         // Paths that call the inner service right away call `self.inner`, which `poll_ready`
@@ -85,6 +84,8 @@ where
             return ResponseFuture::inner(fut, span);
         }
 
+        // Read only to answer a refusal in the caller's protocol (HTTP or gRPC).
+        let protocol = Protocol::of(request.headers());
         let token = match bearer_candidate(request.headers(), request.uri()) {
             Ok(token) => token,
             Err(BearerError::Missing) if self.auth.optional => {

@@ -119,7 +119,10 @@ fn main() {
     println!("flood: {total} distinct tokens, validated-token cache capacity {capacity}, {minters} minting threads");
     println!("start: live heap {} KiB, RSS {rss0} KiB", live0 / 1024);
     println!("CPU times are the main thread's own (CLOCK_THREAD_CPUTIME_ID), per token, over the interval");
-    println!("{:>10} {:>14} {:>12} {:>16} {:>18}", "tokens", "layer µs/token", "RSS KiB", "live heap KiB", "bare verify µs");
+    println!(
+        "{:>10} {:>14} {:>12} {:>16} {:>18}",
+        "tokens", "layer µs/token", "RSS KiB", "live heap KiB", "bare verify µs"
+    );
     let (mut done, mut in_layer, mut in_bare) = (0usize, Duration::ZERO, Duration::ZERO);
     let mut next_report = capacity as usize;
     let (mut layer_at, mut bare_at, mut done_at) = (Duration::ZERO, Duration::ZERO, 0usize);
@@ -129,8 +132,10 @@ fn main() {
     rt.block_on(async {
         while let Ok(batch) = rx.recv() {
             for token in batch {
-                let request =
-                    Request::get("/api/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
+                let request = Request::get("/api/me")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap();
                 let start = thread_cpu();
                 let response = app.clone().oneshot(request).await.unwrap();
                 in_layer += thread_cpu() - start;
@@ -139,7 +144,12 @@ fn main() {
                 if done % 16 == 0 {
                     let (message, signature) = token.rsplit_once('.').unwrap();
                     let start = thread_cpu();
-                    let ok = jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, jsonwebtoken::Algorithm::RS256);
+                    let ok = jsonwebtoken::crypto::verify(
+                        signature,
+                        message.as_bytes(),
+                        &key,
+                        jsonwebtoken::Algorithm::RS256,
+                    );
                     in_bare += (thread_cpu() - start) * 16;
                     assert!(ok.unwrap());
                 }
@@ -170,10 +180,12 @@ fn main() {
     let (live_end, rss_end) = (LIVE.load(Ordering::Relaxed), rss_kib());
     let (live_full, rss_full) = full.unwrap_or((live_end, rss_end));
     println!();
-    println!("layer: {:.1} µs per token over the run; bare RS256 verification: {:.1} µs (ratio {:.2})",
+    println!(
+        "layer: {:.1} µs per token over the run; bare RS256 verification: {:.1} µs (ratio {:.2})",
         in_layer.as_secs_f64() * 1e6 / done as f64,
         in_bare.as_secs_f64() * 1e6 / done as f64,
-        in_layer.as_secs_f64() / in_bare.as_secs_f64());
+        in_layer.as_secs_f64() / in_bare.as_secs_f64()
+    );
     println!(
         "wall: {:.0} s for {done} tokens ({:.0}/s, bound by minting: an RSA signature per token); the layer alone: {:.0} tokens/s of one core",
         wall.as_secs_f64(),
@@ -182,7 +194,9 @@ fn main() {
     );
     println!(
         "live heap: start {} KiB, cache full ({capacity} tokens) {} KiB, end {} KiB",
-        live0 / 1024, live_full / 1024, live_end / 1024
+        live0 / 1024,
+        live_full / 1024,
+        live_end / 1024
     );
     println!("RSS: start {rss0} KiB, cache full {rss_full} KiB, end {rss_end} KiB, highest reported {max_rss} KiB");
     println!(
