@@ -68,6 +68,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
+        // No subscriber wants it: a span without metadata, so that entering it on every poll
+        // costs nothing (with tracing's `log` feature, which axum's default `tower-log` turns on,
+        // a disabled span still checks the `log` crate's level at each enter and exit).
+        let span = if span.is_disabled() { tracing::Span::none() } else { span };
 
         // Paths that call the inner service right away call `self.inner`, which `poll_ready`
         // just readied: no clone of the inner service (axum's routes are boxed: a clone is an
