@@ -9,7 +9,10 @@
 //!
 //! Prints, for each route, allocations per request (a counting global allocator, counted only
 //! around the `oneshot` calls: the requests are built beforehand) and nanoseconds per request;
-//! then azad's share (the protected route minus the public one). BENCHMARKS.md records a run.
+//! then the three routes timed in paired rounds (requests built in the loop around one shared
+//! header), with the median and spread of the per-round differences; then allocations per
+//! never-seen token. `HIT_PATH_ONLY=/api/me HIT_PATH_N=20000` runs one route's loop alone, for
+//! perf or callgrind (BENCHMARKS.md has the commands). BENCHMARKS.md records the runs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
