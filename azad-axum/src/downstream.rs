@@ -109,8 +109,10 @@ impl OnBehalfOf {
 
     /// Sends `request` with a bearer token for `scopes`. A downstream 401 with a claims
     /// challenge (continuous access evaluation) is retried once with a token satisfying it;
-    /// if that is not possible, the challenge is surfaced to this API's caller (401
-    /// `insufficient_claims`), who must sign the user in again.
+    /// if that is not possible (the retry is challenged too, or the request has a streaming
+    /// body and is sent only once), the challenge is surfaced to this API's caller (401
+    /// `insufficient_claims`, [`DownstreamError::ClaimsChallenge`]), who must sign the user
+    /// in again.
     ///
     /// # Errors
     ///
@@ -122,7 +124,7 @@ impl OnBehalfOf {
         request: reqwest::RequestBuilder,
         scopes: &[&str],
     ) -> Result<reqwest::Response, DownstreamError> {
-        send_answering_claims_challenge(request, move |claims: Option<String>| async move {
+        send_answering_claims_challenge(request, Caller::User, move |claims: Option<String>| async move {
             match claims {
                 None => self.token_for(scopes).await,
                 Some(claims) => self.token_for_with_claims(scopes, &claims).await,
@@ -132,30 +134,56 @@ impl OnBehalfOf {
     }
 }
 
+/// Whose token a downstream call carries: what a claims challenge the retry cannot satisfy
+/// becomes.
+#[cfg(feature = "reqwest")]
+#[derive(Clone, Copy)]
+enum Caller {
+    /// The signed-in user's (on-behalf-of): the challenge goes to this API's caller, who can
+    /// sign the user in again ([`DownstreamError::ClaimsChallenge`], 401).
+    User,
+    /// The application's own (client credentials): nobody upstream can satisfy it
+    /// ([`DownstreamError::AppTokenRefused`], 502).
+    Application,
+}
+
 /// Sends `request` with the token `acquire(None)` gives. A downstream 401 with a claims
 /// challenge (continuous access evaluation: a revoked session, a moved IP, an authentication
 /// context; [Microsoft: claims challenges](https://learn.microsoft.com/entra/identity-platform/claims-challenge))
 /// is retried once, with the token `acquire(Some(claims))` gives (a new token request carrying
-/// the challenge, past every cache); a second challenge is [`DownstreamError::ClaimsChallenge`].
+/// the challenge, past the cache, whose answer then replaces the cached token). A challenge
+/// the retry does not end, or one on a request that cannot be sent twice (a streaming body:
+/// sent once, never retried), is answered as `caller` says.
 #[cfg(feature = "reqwest")]
 async fn send_answering_claims_challenge<Acquiring>(
     request: reqwest::RequestBuilder,
+    caller: Caller,
     acquire: impl Fn(Option<String>) -> Acquiring,
 ) -> Result<reqwest::Response, DownstreamError>
 where
     Acquiring: Future<Output = Result<AcquiredToken, AcquireTokenError>>,
 {
-    let retry = request.try_clone().ok_or(DownstreamError::NotCloneable)?;
+    let unanswered = |claims: String| match caller {
+        Caller::User => DownstreamError::ClaimsChallenge { claims },
+        Caller::Application => DownstreamError::AppTokenRefused { claims },
+    };
+    // `None` for a streaming body, and for a builder that holds an error (sending it reports
+    // that error).
+    let retry = request.try_clone();
     let token = acquire(None).await?;
     let response = request.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
     let Some(claims) = wire::claims_challenge(&response) else {
         return Ok(response);
     };
+    let Some(retry) = retry else {
+        tracing::info!(target: "azad::downstream", "downstream API sent a claims challenge on a request that cannot be sent twice (streaming body)");
+        return Err(unanswered(claims));
+    };
     tracing::info!(target: "azad::downstream", status = response.status().as_u16(), "downstream API sent a claims challenge; retrying with it");
     let token = acquire(Some(claims)).await?;
     let response = retry.bearer_auth(token.secret()).send().await.map_err(DownstreamError::request)?;
     match wire::claims_challenge(&response) {
-        Some(claims) => Err(DownstreamError::ClaimsChallenge { claims }),
+        Some(claims) => Err(unanswered(claims)),
         None => Ok(response),
     }
 }
@@ -189,10 +217,11 @@ impl AppToken {
     }
 
     /// Like [`token_for`](Self::token_for), satisfying a claims challenge (JSON): a new token
-    /// request carrying it, past the cache. Continuous access evaluation for workload
-    /// identities challenges an app token this way (for example
-    /// `{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}` once the app's
-    /// tokens are revoked).
+    /// request carrying it (merged with the client capabilities the token client declares,
+    /// such as `cp1`), past the cache; the new token then replaces the cached one for
+    /// `scopes`. Continuous access evaluation for workload identities challenges an app token
+    /// this way (for example `{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}`
+    /// once the app's tokens are revoked).
     ///
     /// # Errors
     ///
@@ -207,8 +236,10 @@ impl AppToken {
     }
 
     /// Sends `request` with an app token for `scopes`. A downstream 401 with a claims
-    /// challenge is retried once with a token satisfying it, as [`OnBehalfOf::call`] does; a
-    /// second challenge is [`DownstreamError::ClaimsChallenge`].
+    /// challenge is retried once with a token satisfying it, as [`OnBehalfOf::call`] does. A
+    /// challenge the retry does not end (or one on a request with a streaming body, sent only
+    /// once) is [`DownstreamError::AppTokenRefused`] (502): it is about this application's
+    /// own credential, which this API's caller cannot satisfy.
     ///
     /// # Errors
     ///
@@ -220,7 +251,7 @@ impl AppToken {
         request: reqwest::RequestBuilder,
         scopes: &[&str],
     ) -> Result<reqwest::Response, DownstreamError> {
-        send_answering_claims_challenge(request, move |claims: Option<String>| async move {
+        send_answering_claims_challenge(request, Caller::Application, move |claims: Option<String>| async move {
             match claims {
                 None => self.token_for(scopes).await,
                 Some(claims) => self.token_for_with_claims(scopes, &claims).await,
@@ -289,10 +320,19 @@ pub enum DownstreamError {
         /// The claims challenge JSON, decoded from the downstream's base64.
         claims: String,
     },
+    /// The downstream API refused this application's own token ([`AppToken`]) with a claims
+    /// challenge that a new token did not end: 502, logged with the claims; nothing is passed
+    /// to this API's caller, who cannot satisfy it.
+    AppTokenRefused {
+        /// The claims challenge JSON, decoded from the downstream's base64.
+        claims: String,
+    },
     /// The request failed (502).
     #[cfg(feature = "reqwest")]
     Request(reqwest::Error),
-    /// The request has a streaming body and cannot be retried (500).
+    /// The request has a streaming body and cannot be retried (500). No longer returned: such
+    /// a request is sent once, without a retry.
+    #[deprecated(note = "`call` sends a request with a streaming body once, without a retry, instead of refusing it")]
     NotCloneable,
 }
 
@@ -316,8 +356,12 @@ impl std::fmt::Display for DownstreamError {
             Self::ClaimsChallenge { .. } => {
                 f.write_str("the downstream API requires the user to satisfy a claims challenge")
             }
+            Self::AppTokenRefused { .. } => {
+                f.write_str("the downstream API refused the application's token with a claims challenge")
+            }
             #[cfg(feature = "reqwest")]
             Self::Request(_) => f.write_str("the downstream request failed"),
+            #[allow(deprecated)]
             Self::NotCloneable => f.write_str("the downstream request cannot be retried (streaming body)"),
         }
     }
@@ -337,15 +381,18 @@ impl std::error::Error for DownstreamError {
 impl DownstreamError {
     /// What this API answers its caller, as a [`Challenge`]: the token failure's (see
     /// [`TokenError::challenge`]), 401 `insufficient_claims` with the claims (base64) for a
-    /// claims challenge, 502 for a failed request, 500 for a request that cannot be retried.
+    /// claims challenge on the user's token, 502 for a refused application token and for a
+    /// failed request.
     pub fn challenge(&self) -> Challenge {
         match self {
             Self::Token(e) => e.0.challenge(),
             Self::ClaimsChallenge { claims } => {
                 Challenge::new(StatusCode::UNAUTHORIZED).with_error("insufficient_claims").with_claims(claims.clone())
             }
+            Self::AppTokenRefused { .. } => Challenge::new(StatusCode::BAD_GATEWAY),
             #[cfg(feature = "reqwest")]
             Self::Request(_) => Challenge::new(StatusCode::BAD_GATEWAY),
+            #[allow(deprecated)]
             Self::NotCloneable => Challenge::new(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -359,8 +406,13 @@ impl IntoResponse for DownstreamError {
             Self::ClaimsChallenge { .. } => {
                 tracing::info!(target: "azad::downstream", "surfacing a downstream claims challenge to the caller");
             }
+            // The claims name conditions, never a secret.
+            Self::AppTokenRefused { claims } => {
+                tracing::error!(target: "azad::downstream", claims = %claims, "the downstream API refused the application's token again after a new token with its claims challenge");
+            }
             #[cfg(feature = "reqwest")]
             Self::Request(e) => tracing::warn!(target: "azad::downstream", error = %e, "downstream request failed"),
+            #[allow(deprecated)]
             Self::NotCloneable => tracing::error!(target: "azad::downstream", "{self}"),
         }
         if let Self::Token(e) = self {

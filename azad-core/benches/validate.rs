@@ -259,11 +259,19 @@ fn bench(c: &mut Criterion) {
         };
         let distinct = lookup(true);
         let shared = lookup(false);
-        let print = |name: &str, [(wall, w10, w90), (cpu, c10, c90)]: [(f64, f64, f64); 2]| {
+        let print = |name: &str, scaling: Scaling| {
+            let (wall, w10, w90) = scaling.wall;
+            let cpu = match (scaling.cpu, scaling.wall_overlapped) {
+                (Some((cpu, c10, c90)), Some((w, lo, hi))) => format!(
+                    "over the {} pairs whose threads overlapped: {cpu:.2}x by CPU time ({c10:.2}-{c90:.2}), {w:.2}x by wall time ({lo:.2}-{hi:.2})",
+                    scaling.overlapped
+                ),
+                _ => "no CPU-time figure (no pair overlapped, or no /proc/thread-self/schedstat)".to_owned(),
+            };
             #[allow(clippy::print_stdout)]
             {
                 println!(
-                    "cache_hit_threads_paired, {name}: two threads / one thread = {wall:.2}x by wall time ({w10:.2}-{w90:.2}), {cpu:.2}x by CPU time ({c10:.2}-{c90:.2}) (medians of 41 pairs, 10th-90th percentiles)"
+                    "cache_hit_threads_paired, {name}: two threads / one thread = {wall:.2}x by wall time ({w10:.2}-{w90:.2}, {PAIRS} pairs), {cpu} (medians, 10th-90th percentiles)"
                 );
             }
         };
@@ -275,29 +283,48 @@ fn bench(c: &mut Criterion) {
 
 /// This thread's CPU time so far, from Linux's `/proc/thread-self/schedstat` (its first field:
 /// nanoseconds on a CPU). The kernel leaves out time the hypervisor stole from the virtual CPU
-/// and time the thread waited preempted, so that on a shared host this measures the work and
-/// its stalls (a cache line bounced between cores stalls the core, and counts) without the
-/// host's other tenants. `None` elsewhere.
+/// and time the thread waited preempted, and keeps stalls (a cache line bounced between cores
+/// stalls the core, and counts). For the running thread the figure is as of its last
+/// scheduler tick (a few milliseconds old), so runs are made long enough (150 ms and more)
+/// that this is within a few percent. `None` elsewhere.
 fn thread_cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     stat.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
-/// Two-thread scaling, paired: one thread's run of `LOOKUPS` calls of its `work`, then two
-/// threads' runs of as many each at once (or the other way round, in turn), `PAIRS` times.
-/// Each pair gives two figures:
-/// - by wall time: 2 × (one thread's time) / (the slower thread's time of the two);
-/// - by CPU time: 2 × (one thread's CPU time) / (the mean of the two threads' CPU times): the
-///   scaling when each thread has a core to itself, with the host's interruptions left out
-///   ([`thread_cpu_time`]) and contention left in.
+/// The figures of one two-thread scaling measurement (see [`paired_scaling`]).
+struct Scaling {
+    /// By wall time: median, 10th and 90th percentile of the pairs.
+    wall: (f64, f64, f64),
+    /// By CPU time, over the pairs whose two threads ran at the same time for at least 90 % of
+    /// the two-thread run: median, 10th and 90th percentile; `None` without such pairs or
+    /// without CPU times.
+    cpu: Option<(f64, f64, f64)>,
+    /// By wall time over the same overlapping pairs.
+    wall_overlapped: Option<(f64, f64, f64)>,
+    /// How many pairs' threads overlapped that much, of [`PAIRS`].
+    overlapped: usize,
+}
+
+/// Pairs per scaling measurement.
+const PAIRS: usize = 41;
+
+/// Two-thread scaling, paired: one thread's run of `n` calls of its `work`, then two threads'
+/// runs of as many each at once (or the other way round, in turn), [`PAIRS`] times; the lone
+/// thread takes each thread's working set in turn. `n` is set so that the lone run takes about
+/// 150 ms. Each pair gives
+/// - by wall time: 2 × (the lone run's time) / (the two-thread run's time, from the first
+///   thread's start to the last one's end);
+/// - by CPU time: 2 × (the lone thread's CPU time) / (the mean of the two threads' CPU times):
+///   the scaling when each thread has a core to itself, with the host's interruptions left out
+///   and contention left in. Counted only when the two threads overlapped for at least 90 %
+///   of the two-thread run: threads the host ran one after the other share no cache line at
+///   the same time, and would look contention-free whatever the code.
 ///
-/// Returns, for each figure, the median of the pairs and the 10th and 90th percentiles. `work(t)`
-/// makes thread `t`'s loop body (called with the iteration number).
-fn paired_scaling<W: FnMut(usize)>(work: &(dyn Fn(usize) -> W + Sync)) -> [(f64, f64, f64); 2] {
-    const LOOKUPS: usize = 200_000;
-    const PAIRS: usize = 41;
-    // `first`: the alone thread's index (its working set), taken in turn from both.
-    let run = |threads: usize, first: usize| {
+/// `work(t)` makes thread `t`'s loop body (called with the iteration number).
+fn paired_scaling<W: FnMut(usize)>(work: &(dyn Fn(usize) -> W + Sync)) -> Scaling {
+    // (start, end, CPU time) of each thread of a run of `threads` threads, `n` calls each.
+    let run = |threads: usize, first: usize, n: usize| {
         let barrier = std::sync::Barrier::new(threads);
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -307,41 +334,61 @@ fn paired_scaling<W: FnMut(usize)>(work: &(dyn Fn(usize) -> W + Sync)) -> [(f64,
                         let mut body = work((t + first) % 2);
                         barrier.wait();
                         let (start, cpu) = (Instant::now(), thread_cpu_time());
-                        for i in 0..LOOKUPS {
+                        for i in 0..n {
                             body(i);
                         }
                         let cpu = thread_cpu_time().zip(cpu).map(|(end, start)| end - start);
-                        (start.elapsed(), cpu.unwrap_or_default())
+                        (start, Instant::now(), cpu)
                     })
                 })
                 .collect();
-            let times: Vec<(Duration, Duration)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-            let wall = times.iter().map(|t| t.0).max().unwrap();
-            let cpu = times.iter().map(|t| t.1).sum::<Duration>() / threads as u32;
-            (wall, cpu)
+            handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
         })
     };
-    // Warm both: the per-thread copies and the CPU caches.
-    run(1, 0);
-    run(1, 1);
-    run(2, 0);
-    let (mut by_wall, mut by_cpu): (Vec<f64>, Vec<f64>) = (0..PAIRS)
-        .map(|pair| {
-            let alone = (pair / 2) % 2;
-            let (one, two) = if pair % 2 == 0 {
-                let one = run(1, alone);
-                (one, run(2, 0))
-            } else {
-                let two = run(2, 0);
-                (run(1, alone), two)
-            };
-            (2.0 * one.0.as_secs_f64() / two.0.as_secs_f64(), 2.0 * one.1.as_secs_f64() / two.1.as_secs_f64())
-        })
-        .unzip();
-    [&mut by_wall, &mut by_cpu].map(|ratios| {
+    // Calibrate, and warm the per-thread copies and the CPU caches.
+    let probe = 100_000;
+    let once = run(1, 0, probe);
+    let per_call = (once[0].1 - once[0].0).as_secs_f64() / probe as f64;
+    let n = ((0.15 / per_call) as usize).max(probe);
+    run(1, 1, n);
+    run(2, 0, n);
+    let mut by_wall = Vec::new();
+    let mut by_cpu = Vec::new();
+    let mut by_wall_overlapped = Vec::new();
+    for pair in 0..PAIRS {
+        let alone = (pair / 2) % 2;
+        let (one, two) = if pair % 2 == 0 {
+            let one = run(1, alone, n);
+            (one, run(2, 0, n))
+        } else {
+            let two = run(2, 0, n);
+            (run(1, alone, n), two)
+        };
+        let one_wall = (one[0].1 - one[0].0).as_secs_f64();
+        let first_start = two[0].0.min(two[1].0);
+        let last_end = two[0].1.max(two[1].1);
+        let both = (two[0].1.min(two[1].1)).saturating_duration_since(two[0].0.max(two[1].0));
+        let two_wall = (last_end - first_start).as_secs_f64();
+        by_wall.push(2.0 * one_wall / two_wall);
+        if let (Some(c1), Some(a), Some(b)) = (one[0].2, two[0].2, two[1].2)
+            && both.as_secs_f64() >= 0.9 * two_wall
+        {
+            by_cpu.push(2.0 * c1.as_secs_f64() / ((a + b).as_secs_f64() / 2.0));
+            by_wall_overlapped.push(2.0 * one_wall / two_wall);
+        }
+    }
+    let spread = |ratios: &mut Vec<f64>| {
         ratios.sort_by(f64::total_cmp);
-        (ratios[PAIRS / 2], ratios[PAIRS / 10], ratios[PAIRS * 9 / 10])
-    })
+        let at = |q: usize| ratios[(ratios.len() * q / 10).min(ratios.len() - 1)];
+        (at(5), at(1), at(9))
+    };
+    let overlapped = by_cpu.len();
+    Scaling {
+        wall: spread(&mut by_wall),
+        cpu: (!by_cpu.is_empty()).then(|| spread(&mut by_cpu)),
+        wall_overlapped: (!by_wall_overlapped.is_empty()).then(|| spread(&mut by_wall_overlapped)),
+        overlapped,
+    }
 }
 
 /// An RSAPublicKey (RFC 8017 §A.1.1) in DER, from the modulus and exponent octets.

@@ -2,9 +2,8 @@
 //! caches, every error answer, continuous access evaluation, app tokens, and logs.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -44,44 +43,43 @@ async fn hostile() -> axum::response::Response {
     r
 }
 
-/// The continuous-access-evaluation challenge for workload identities: tokens issued before
-/// this time are revoked.
-const NBF_CHALLENGE: &str = r#"{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}"#;
-
-/// The first token this downstream route sees, which it treats as revoked.
-#[derive(Clone, Default)]
-struct Revoked(Arc<Mutex<Option<String>>>);
-
-/// A downstream report for applications that revokes the first app token it sees (the app's
-/// sessions were revoked) and answers it with an `nbf` claims challenge; any later token passes.
-async fn revoking_report(
-    claims: Claims,
-    headers: HeaderMap,
-    Extension(revoked): Extension<Revoked>,
-) -> axum::response::Response {
-    let token = headers[header::AUTHORIZATION].to_str().unwrap().to_owned();
-    let first = revoked.0.lock().unwrap().get_or_insert_with(|| token.clone()).clone();
-    if first == token {
-        let claims = base64::engine::general_purpose::STANDARD.encode(NBF_CHALLENGE);
-        let challenge = format!(r#"Bearer error="insufficient_claims", claims="{claims}""#);
-        let mut r = StatusCode::UNAUTHORIZED.into_response();
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
-        return r;
+/// A downstream report for applications that wants authentication context `c1` in the token
+/// and answers a claims challenge for it otherwise: the dev tenant puts `c1` in `acrs` only
+/// when the token request carries the challenge, so a retry that merely refreshed the token
+/// would be refused again.
+async fn challenging_report(claims: Claims) -> axum::response::Response {
+    if claims.acrs().iter().any(|a| a == "c1") {
+        return axum::Json(serde_json::json!({ "app": claims.azp(), "app_only": claims.is_app_only() }))
+            .into_response();
     }
-    axum::Json(serde_json::json!({ "app": claims.azp(), "app_only": claims.is_app_only() })).into_response()
+    let claims = base64::engine::general_purpose::STANDARD.encode(ACRS_CHALLENGE);
+    let challenge = format!(r#"Bearer error="insufficient_claims", claims="{claims}""#);
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).unwrap());
+    r
 }
 
-/// Calls the revoking report as the application.
+/// Calls a downstream path as the application; answers the downstream's body, or the error.
+async fn call_as_app(app: &AppToken, url: String) -> Result<axum::response::Response, DownstreamError> {
+    let r = app.call(reqwest::Client::new().get(url), &[on_behalf_of::DOWNSTREAM_DEFAULT]).await?;
+    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+    Ok((status, r.bytes().await.unwrap_or_default()).into_response())
+}
+
 #[require_role("Admin")]
-async fn call_revoking_report_as_app(
+async fn call_challenging_report_as_app(
     app: AppToken,
     Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
-) -> Result<axum::Json<serde_json::Value>, DownstreamError> {
-    let r = app
-        .call(reqwest::Client::new().get(format!("{base}/api/revoking-report")), &[on_behalf_of::DOWNSTREAM_DEFAULT])
-        .await?;
-    assert_eq!(r.status(), StatusCode::OK, "the retry's answer");
-    Ok(axum::Json(r.json().await.unwrap()))
+) -> Result<axum::response::Response, DownstreamError> {
+    call_as_app(&app, format!("{base}/api/challenging-report")).await
+}
+
+#[require_role("Admin")]
+async fn call_hostile_as_app(
+    app: AppToken,
+    Extension(DownstreamUrl(base)): Extension<DownstreamUrl>,
+) -> Result<axum::response::Response, DownstreamError> {
+    call_as_app(&app, format!("{base}/api/hostile")).await
 }
 
 #[require_scope("access_as_user")]
@@ -125,9 +123,8 @@ async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
     let downstream = Router::new()
         .route("/api/sensitive", get(sensitive))
         .route("/api/hostile", get(hostile))
-        .route("/api/revoking-report", get(revoking_report))
+        .route("/api/challenging-report", get(challenging_report))
         .route_layer(downstream_auth.clone())
-        .layer(Extension(Revoked::default()))
         .merge(on_behalf_of::downstream_router(downstream_auth));
     let downstream = serve(downstream).await;
     let base = format!("http://{downstream}");
@@ -136,7 +133,8 @@ async fn stack_with(dev: DevTenant, client: TokenClient) -> Stack {
         .route("/api/sensitive", get(call_sensitive))
         .route("/api/as-role-holder", get(call_as_role_holder))
         .route("/api/hostile", get(call_hostile))
-        .route("/api/revoking-report-as-app", get(call_revoking_report_as_app))
+        .route("/api/challenging-report-as-app", get(call_challenging_report_as_app))
+        .route("/api/hostile-as-app", get(call_hostile_as_app))
         .route_layer(auth.clone())
         .layer(Extension(DownstreamUrl(base.as_str().into())));
     let api = serve(on_behalf_of::middle_router(auth, &base).merge(extra)).await;
@@ -201,22 +199,34 @@ async fn app_tokens_for_handlers_calling_as_the_application() {
     assert_eq!(body["app"], s.dev.api_client_id());
 }
 
-/// Continuous access evaluation for an app token: the downstream refuses the cached app token
-/// with a claims challenge, and `AppToken::call` asks for a new one carrying the challenge
-/// (past the cache) and retries once. The old `AppToken::call` handed back the 401.
+/// A claims challenge on an app token: `AppToken::call` asks for a new token carrying the
+/// challenge (past the cache) and retries once; the new token then serves later calls. The old
+/// `AppToken::call` handed the 401 back as the downstream's answer.
 #[tokio::test]
 async fn an_app_tokens_claims_challenge_is_answered_with_a_new_token() {
     let s = stack().await;
     let app = s.dev.token().app_only().roles(["Admin"]).build();
-    let res = get_as(&s, "/api/revoking-report-as-app", &app).await;
+    let res = get_as(&s, "/api/challenging-report-as-app", &app).await;
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["app_only"], true);
     assert_eq!(body["app"], s.dev.api_client_id());
     assert_eq!(s.dev.requests(Endpoint::Token), 2, "a second client-credentials request, with the claims");
-    // The new token is the cached one from now on: no third request.
-    assert_eq!(get_as(&s, "/api/revoking-report-as-app", &app).await.status(), 200);
+    // The new token (with `c1`) is the cached one from now on: no third request.
+    assert_eq!(get_as(&s, "/api/challenging-report-as-app", &app).await.status(), 200);
     assert_eq!(s.dev.requests(Endpoint::Token), 2);
+}
+
+/// A challenge a new app token does not end is this application's problem, not the caller's:
+/// 502, and none of the downstream's claims reach the caller (who cannot satisfy them).
+#[tokio::test]
+async fn a_repeated_claims_challenge_on_an_app_token_is_a_bad_gateway() {
+    let s = stack().await;
+    let app = s.dev.token().app_only().roles(["Admin"]).build();
+    let res = get_as(&s, "/api/hostile-as-app", &app).await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(res.headers().get(header::WWW_AUTHENTICATE).is_none_or(|h| !h.to_str().unwrap().contains("claims")));
+    assert_eq!(s.dev.requests(Endpoint::Token), 2, "one retry, then no more");
 }
 
 #[tokio::test]

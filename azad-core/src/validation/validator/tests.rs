@@ -1528,11 +1528,13 @@ fn from_cache(v: &TokenValidator, token: &str, claims: &Arc<Claims>) -> bool {
 #[tokio::test]
 async fn a_thread_copy_of_a_hot_token_keeps_every_check() {
     let dev = tenant().await;
+    // The token first, then the clock: with no leeway, a clock read before minting could fall
+    // in the second before the token's `nbf` (it did, once, in CI).
+    let token = dev.token().expires_in(Duration::from_secs(600)).build();
     let clock = crate::clock::FixedClock::now();
     let v = TokenValidator::new(
         dev.config_builder().leeway(Duration::ZERO).build().unwrap().with_clock(Arc::new(clock.clone())),
     );
-    let token = dev.token().expires_in(Duration::from_secs(600)).build();
     let shared = v.validate(&token).await.unwrap();
     let key = v.inner.cache.as_ref().unwrap().key(token.as_bytes());
     assert!(Arc::ptr_eq(&shared, &v.try_cached(&token).unwrap().0), "first hit: the shared entry");

@@ -73,7 +73,7 @@ const REQUESTS: usize = 20_000;
 
 /// `n` requests to `path`, each built by `one`: the loop a profiler looks at, polled through a
 /// box (so that it is not inlined into its caller) so that callgrind can count it alone
-/// (`--toggle-collect='*drive*'`): the dev tenant's RSA key generation before it varies from
+/// (`--toggle-collect='hit_path::drive*'`): the dev tenant's RSA key generation before it varies from
 /// run to run.
 fn drive<'a>(
     app: &'a Router,
