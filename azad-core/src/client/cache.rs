@@ -129,6 +129,10 @@ pub(crate) struct TokenCache<K> {
     tokens: moka::sync::Cache<K, Arc<AcquiredToken>>,
     /// Fetches in flight, so that concurrent callers of one key share one request.
     inflight: moka::future::Cache<K, Arc<AcquiredToken>>,
+    /// Fetches carrying a claims challenge in flight, per key and challenge: when a downstream
+    /// revokes a token that many calls in flight carry, each is challenged at once, and they
+    /// share one new token instead of asking the identity endpoint once each.
+    claims_inflight: moka::future::Cache<(K, Arc<str>), Arc<AcquiredToken>>,
     /// The shared level behind memory (over a [`SharedStore`](crate::store::SharedStore)), if any.
     pub(crate) shared: Option<Arc<dyn SharedLevel>>,
 }
@@ -159,8 +163,41 @@ impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
                 .max_capacity(capacity)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            claims_inflight: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             shared: None,
         }
+    }
+
+    /// A new token for `key` that satisfies the claims challenge `claims`, past the cache, and
+    /// stored as `key`'s token. Concurrent callers with the same key and challenge share one
+    /// fetch.
+    pub(crate) async fn fetch_with_claims<F, Fut>(
+        &self,
+        key: K,
+        claims: &str,
+        fetch: F,
+    ) -> Result<Arc<AcquiredToken>, TokenError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        let inflight = (key.clone(), Arc::<str>::from(claims));
+        let result = self
+            .claims_inflight
+            .try_get_with(inflight.clone(), async move {
+                let token = Arc::new(fetch().await?);
+                if let Some(shared) = &self.shared {
+                    shared.save(key.as_ref(), &token).await;
+                }
+                self.tokens.insert(key, token.clone());
+                Ok::<_, TokenError>(token)
+            })
+            .await;
+        self.claims_inflight.invalidate(&inflight).await;
+        result.map_err(|e| (*e).clone())
     }
 
     /// Serves `key` from the cache, refreshing ahead or fetching as needed. `bypass` (a claims
@@ -279,6 +316,46 @@ mod tests {
     async fn absurd_lifetimes_are_bounded() {
         let t = token("a", u64::MAX);
         assert_eq!(t.valid_until - Instant::now(), MAX_LIFETIME);
+    }
+
+    /// Calls challenged at once with one claims challenge share one new token, which then
+    /// serves the key; another challenge gets its own fetch.
+    #[tokio::test]
+    async fn concurrent_fetches_with_one_claims_challenge_share_one_request() {
+        let cache = TokenCache::<String>::new(10);
+        let fetches = AtomicUsize::new(0);
+        let fetch = |value: &'static str| {
+            let fetches = &fetches;
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(token(value, 3600))
+            }
+        };
+        let (a, b, c) = tokio::join!(
+            cache.fetch_with_claims(
+                "k".into(),
+                r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#,
+                fetch("new")
+            ),
+            cache.fetch_with_claims(
+                "k".into(),
+                r#"{"access_token":{"nbf":{"essential":true,"value":"1"}}}"#,
+                fetch("new")
+            ),
+            cache.fetch_with_claims(
+                "k".into(),
+                r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#,
+                fetch("other")
+            ),
+        );
+        assert_eq!((a.unwrap().secret(), b.unwrap().secret()), ("new", "new"));
+        assert_eq!(c.unwrap().secret(), "other");
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "one fetch per challenge");
+        // The key now serves the last new token, without another fetch.
+        let served = cache.get_or_fetch("k".into(), false, fetch("unused")).await.unwrap();
+        assert!(["new", "other"].contains(&served.secret()));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

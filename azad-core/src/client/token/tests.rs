@@ -417,6 +417,39 @@ async fn a_hundred_concurrent_requests_make_one_token_request() {
     assert_eq!(mock.count(), 1);
 }
 
+/// A downstream revoking the token that many calls in flight carry challenges them all at
+/// once: they share one new token per challenge (it made one token request each), for app
+/// tokens and on-behalf-of alike; the new token then serves the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_challenged_at_once_share_one_token_request() {
+    let mut mock = Mock::new(|_| Ok(ok_token("t", 3599)));
+    mock.delay = Duration::from_millis(100);
+    let c = client(&mock);
+    let alice = user_token("alice");
+    let challenge = r#"{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}"#;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (c, alice) = (c.clone(), alice.clone());
+            tokio::spawn(async move {
+                let request = if i % 2 == 0 {
+                    TokenRequest::app(["api://d/.default"])
+                } else {
+                    TokenRequest::on_behalf_of(alice, ["api://d/Data.Read"])
+                };
+                c.acquire(request.with_claims(challenge)).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().secret(), "t");
+    }
+    assert_eq!(mock.count(), 2, "one request for the app token, one for alice's");
+    assert_eq!(mock.form(0)["claims"], challenge);
+    c.acquire_app_token(&["api://d/.default"]).await.unwrap();
+    c.acquire_on_behalf_of(&alice, &["api://d/Data.Read"]).await.unwrap();
+    assert_eq!(mock.count(), 2, "the new tokens serve their keys");
+}
+
 #[tokio::test(start_paused = true)]
 async fn refreshed_ahead_and_a_failed_refresh_keeps_serving() {
     let mock = Mock::new(|_| Ok(ok_token("second", 3599)));
