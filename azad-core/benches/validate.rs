@@ -68,23 +68,31 @@ fn bench(c: &mut Criterion) {
     });
     // Never-seen tokens through the validated-token cache (miss + insert) while it fills: a
     // fresh validator, warmed outside the timed section, every POOL tokens.
-    g.bench_function("validate_never_seen", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0u64;
-            while done < iters {
-                let v = TokenValidator::new(dev.config());
-                rt.block_on(v.warm_up()).unwrap();
-                let n = (iters - done).min(POOL as u64) as usize;
-                let start = Instant::now();
-                for t in &tokens[..n] {
-                    black_box(ready(&rt, v.validate(black_box(t))).unwrap());
-                }
-                total += start.elapsed();
-                done += n as u64;
+    // `iters` never-seen tokens, taken from the pool's start in batches of at most `batch`,
+    // each batch validated by a fresh validator from `make` (made and warmed outside the timed
+    // section).
+    let time_never_seen = |iters: u64, batch: usize, make: &dyn Fn() -> TokenValidator| {
+        let mut total = Duration::ZERO;
+        let mut done = 0u64;
+        while done < iters {
+            let v = make();
+            let n = (iters - done).min(batch as u64) as usize;
+            let start = Instant::now();
+            for t in &tokens[..n] {
+                black_box(ready(&rt, v.validate(black_box(t))).unwrap());
             }
-            total
-        });
+            total += start.elapsed();
+            done += n as u64;
+        }
+        total
+    };
+    g.bench_function("validate_never_seen", |b| {
+        let make = || {
+            let v = TokenValidator::new(dev.config());
+            rt.block_on(v.warm_up()).unwrap();
+            v
+        };
+        b.iter_custom(|iters| time_never_seen(iters, POOL, &make));
     });
     // A validator whose cache holds `half` tokens and is full (the pool's second half
     // validated), so that each further insert evicts one entry.
@@ -102,21 +110,7 @@ fn bench(c: &mut Criterion) {
     // on the other half.
     g.bench_function("validate_never_seen_cache_full", |b| {
         let half = POOL / 2;
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0u64;
-            while done < iters {
-                let v = full_validator(half);
-                let n = (iters - done).min(half as u64) as usize;
-                let start = Instant::now();
-                for t in &tokens[..n] {
-                    black_box(ready(&rt, v.validate(black_box(t))).unwrap());
-                }
-                total += start.elapsed();
-                done += n as u64;
-            }
-            total
-        });
+        b.iter_custom(|iters| time_never_seen(iters, half, &|| full_validator(half)));
     });
     // Paired: each never-seen token is verified bare, then validated (a miss, every check, an
     // insert into a full cache that evicts one entry), one after the other, so that the

@@ -185,23 +185,28 @@ impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
         let inflight = (key.clone(), Arc::<str>::from(claims));
-        let result = self
-            .claims_inflight
-            .try_get_with(inflight.clone(), async move {
-                let token = Arc::new(fetch().await?);
-                if let Some(shared) = &self.shared {
-                    shared.save(key.as_ref(), &token).await;
-                }
-                self.tokens.insert(key, token.clone());
-                Ok::<_, TokenError>(token)
-            })
-            .await;
+        let result = self.claims_inflight.try_get_with(inflight.clone(), self.fetch_and_store(key, fetch)).await;
         self.claims_inflight.invalidate(&inflight).await;
         result.map_err(|e| (*e).clone())
     }
 
-    /// Serves `key` from the cache, refreshing ahead or fetching as needed. `bypass` (a claims
-    /// challenge, a forced refresh) fetches anew and stores the result.
+    /// Fetches a new token for `key` and stores it, in memory and in the shared level.
+    async fn fetch_and_store<F, Fut>(&self, key: K, fetch: F) -> Result<Arc<AcquiredToken>, TokenError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        let token = Arc::new(fetch().await?);
+        if let Some(shared) = &self.shared {
+            shared.save(key.as_ref(), &token).await;
+        }
+        self.tokens.insert(key, token.clone());
+        Ok(token)
+    }
+
+    /// Serves `key` from the cache, refreshing ahead or fetching as needed. `bypass` (a forced
+    /// refresh; a claims challenge goes through [`fetch_with_claims`](Self::fetch_with_claims))
+    /// fetches anew and stores the result.
     pub(crate) async fn get_or_fetch<F, Fut>(
         &self,
         key: K,
@@ -213,12 +218,7 @@ impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
         Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
     {
         if bypass {
-            let token = Arc::new(fetch().await?);
-            if let Some(shared) = &self.shared {
-                shared.save(key.as_ref(), &token).await;
-            }
-            self.tokens.insert(key, token.clone());
-            return Ok(token);
+            return self.fetch_and_store(key, fetch).await;
         }
         let now = Instant::now();
         let stale = match self.tokens.get(&key) {

@@ -102,7 +102,7 @@ impl fmt::Display for Diagnostic {
 
 mod token_cache;
 
-use token_cache::{CachedToken, ValidatedTokens};
+use token_cache::{CachedToken, Served, ValidatedTokens};
 
 struct Inner {
     /// The configuration the validator was built from (for [`TokenValidator::config`]).
@@ -295,14 +295,15 @@ impl TokenValidator {
         };
         let generation = self.flush_on_key_change(cache);
         let key = cache.key(token.as_bytes());
-        if let Some(hit) = cache.serve(key, token.as_bytes(), generation, now) {
-            self.inner.metrics.cache_hit();
-            return Ok(hit.claims);
-        }
-        if cache.get(key).is_some() {
-            // Stale (expired, or keys changed): drop it. A different token in the same slot
-            // (a tampered payload with a genuine signature) leaves the genuine entry in place.
-            cache.invalidate(key, token);
+        match cache.serve(key, token.as_bytes(), generation, now) {
+            Served::Hit(hit) => {
+                self.inner.metrics.cache_hit();
+                return Ok(hit.claims);
+            }
+            // This token's entry, expired or from an older key set: dropped. A different
+            // token in the same slot (a tampered payload with a genuine signature) stays.
+            Served::Stale => cache.invalidate(key, token),
+            Served::Absent => {}
         }
         self.inner.metrics.cache_miss();
         match self.check(token, now).await {
@@ -368,7 +369,7 @@ impl TokenValidator {
             return None;
         }
         let generation = self.inner.jwks.generation();
-        let hit = cache.serve(cache.key(token), token, generation, self.now())?;
+        let hit = cache.serve(cache.key(token), token, generation, self.now()).hit()?;
         self.inner.metrics.cache_hit();
         Some((hit.claims, hit.token))
     }

@@ -66,6 +66,26 @@ impl CachedToken {
 /// How many of a token's last characters its slot key hashes.
 const KEYED_SUFFIX: usize = 64;
 
+/// What the cache holds for a token.
+pub(super) enum Served {
+    /// An entry that serves it now.
+    Hit(CachedToken),
+    /// Its entry, expired or verified by a key set no longer current: to drop.
+    Stale,
+    /// Nothing for it (an empty slot, or another token's entry).
+    Absent,
+}
+
+impl Served {
+    /// The entry, on a hit.
+    pub(super) fn hit(self) -> Option<CachedToken> {
+        match self {
+            Self::Hit(entry) => Some(entry),
+            Self::Stale | Self::Absent => None,
+        }
+    }
+}
+
 /// The 64-bit slot key of a token: already a keyed hash, used as is by the map.
 pub(super) type TokenKey = u64;
 
@@ -172,41 +192,45 @@ impl ValidatedTokens {
         h.finish()
     }
 
-    /// The entry in `key`'s slot, if any (the caller checks it [`serves`](CachedToken::serves)
-    /// the token).
+    /// The entry in `key`'s slot, if any, whatever token it holds (tests).
+    #[cfg(test)]
     pub(super) fn get(&self, key: TokenKey) -> Option<CachedToken> {
         self.map.get(&key)
     }
 
     /// The entry that serves `token` now (same token, `generation` current, not expired at
     /// `now`): this thread's own copy if the token is hot here, else the shared entry (which
-    /// becomes hot on its second hit among this thread's last [`HOT_ENTRIES`]). `None` when no
-    /// entry serves it; the caller then validates (and drops a stale entry).
-    pub(super) fn serve(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Option<CachedToken> {
+    /// becomes hot on its second hit among this thread's last [`HOT_ENTRIES`]). Anything but a
+    /// hit tells whether the slot holds this token's stale entry, for the caller to drop.
+    pub(super) fn serve(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Served {
         let served = HOT.try_with(|hot| {
             let Ok(mut hot) = hot.try_borrow_mut() else { return self.serve_shared(key, token, generation, now) };
             if let Some(slot) =
                 hot.entries.iter_mut().find(|e| e.as_ref().is_some_and(|(id, k, _)| *id == self.id && *k == key))
             {
-                let (_, _, copy) = slot.as_ref()?;
-                if copy.serves(token, generation, now) {
-                    return Some(copy.clone());
+                if let Some((_, _, copy)) = slot.as_ref()
+                    && copy.serves(token, generation, now)
+                {
+                    return Served::Hit(copy.clone());
                 }
                 // Stale, or another token in the slot: the shared map decides.
                 *slot = None;
             }
-            let shared = self.serve_shared(key, token, generation, now)?;
+            let shared = match self.serve_shared(key, token, generation, now) {
+                Served::Hit(shared) => shared,
+                other => return other,
+            };
             if hot.recent.contains(&(self.id, key)) {
                 let copy = shared.own_copy();
                 let at = hot.next;
                 hot.entries[at] = Some((self.id, key, copy.clone()));
                 hot.next = (at + 1) % HOT_ENTRIES;
-                return Some(copy);
+                return Served::Hit(copy);
             }
             let at = hot.recent_next;
             hot.recent[at] = (self.id, key);
             hot.recent_next = (at + 1) % HOT_ENTRIES;
-            Some(shared)
+            Served::Hit(shared)
         });
         served.unwrap_or_else(|_| self.serve_shared(key, token, generation, now))
     }
@@ -230,8 +254,12 @@ impl ValidatedTokens {
         HOT.with_borrow(|hot| hot.entries.iter().flatten().any(|(id, k, _)| *id == self.id && *k == key))
     }
 
-    fn serve_shared(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Option<CachedToken> {
-        self.map.get(&key).filter(|entry| entry.serves(token, generation, now))
+    fn serve_shared(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Served {
+        match self.map.get(&key) {
+            Some(entry) if entry.serves(token, generation, now) => Served::Hit(entry),
+            Some(entry) if entry.token.secret().as_bytes() == token => Served::Stale,
+            _ => Served::Absent,
+        }
     }
 
     /// Stores a validated token, replacing whatever held its slot.
