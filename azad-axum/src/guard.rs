@@ -11,8 +11,9 @@ use crate::rejection::Rejection;
 
 /// A requirement known at compile time, implemented by the type the attributes generate.
 pub trait Policy {
-    /// The requirement.
-    const REQUIREMENT: Requirement;
+    /// The requirement: a reference to a constant, so that a request checks it in place
+    /// (no copy of it in every handler future, no drop after).
+    const REQUIREMENT: &'static Requirement;
 }
 
 /// The companion item of an attributed handler (`__azad_route_{fn}`): its declaration.

@@ -161,7 +161,7 @@ fn expand_axum(mut item_fn: ItemFn, all: &[(Kind, Parsed)]) -> syn::Result<Token
 
             #[allow(non_camel_case_types)]
             impl #krate::__private::Policy for #policy {
-                const REQUIREMENT: #krate::__private::Requirement = #requirement;
+                const REQUIREMENT: &'static #krate::__private::Requirement = &#requirement;
             }
         });
         let guard: FnArg = parse_quote! {
@@ -216,8 +216,8 @@ fn expand_tonic(mut item_fn: ItemFn, all: &[(Kind, Parsed)]) -> syn::Result<Toke
             // May await Microsoft Graph (a groups overage).
             let check = format_ident!("__azad_check_{}", i);
             sync_checks.extend(quote! {
-                #[allow(clippy::declare_interior_mutable_const)]
-                const #name: #krate::__private::Requirement = #requirement;
+                // A static: checked by reference, never copied or dropped per call.
+                static #name: #krate::__private::Requirement = #requirement;
                 let #check = #krate::__private::check_grpc_async(&#request, &#name);
             });
             async_checks.push(check);
@@ -228,8 +228,7 @@ fn expand_tonic(mut item_fn: ItemFn, all: &[(Kind, Parsed)]) -> syn::Result<Toke
                 quote! { return #krate::__private::reject_boxed(status); }
             };
             sync_checks.extend(quote! {
-                #[allow(clippy::declare_interior_mutable_const)]
-                const #name: #krate::__private::Requirement = #requirement;
+                static #name: #krate::__private::Requirement = #requirement;
                 if let ::core::result::Result::Err(status) = #krate::__private::check_grpc(&#request, &#name) {
                     #reject
                 }

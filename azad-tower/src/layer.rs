@@ -26,12 +26,15 @@ use crate::service::{AzureAdAuthService, Shared};
 /// See the [crate docs](crate) for an example.
 #[must_use]
 pub struct AzureAdAuth<E = DefaultOnAuthError> {
-    shared: Shared<E>,
+    // Behind an `Arc`: `layer` (which `Handler::layer` calls for every request) hands the
+    // service a reference count.
+    shared: Arc<Shared>,
+    on_error: E,
 }
 
 impl<E: Clone> Clone for AzureAdAuth<E> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self { shared: self.shared.clone(), on_error: self.on_error.clone() }
     }
 }
 
@@ -39,7 +42,7 @@ impl<E: fmt::Debug> fmt::Debug for AzureAdAuth<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureAdAuth")
             .field("validator", &self.shared.validator)
-            .field("on_error", &self.shared.on_error)
+            .field("on_error", &self.on_error)
             .field("optional", &self.shared.optional)
             .field("context", &self.shared.context)
             .finish()
@@ -75,12 +78,8 @@ impl AzureAdAuth {
     /// A layer sharing an existing validator (and its key and token caches).
     pub fn from_validator(validator: TokenValidator) -> Self {
         Self {
-            shared: Shared {
-                validator,
-                on_error: DefaultOnAuthError,
-                optional: false,
-                context: Arc::new(LayerContext::default()),
-            },
+            shared: Arc::new(Shared { validator, optional: false, context: Arc::new(LayerContext::default()) }),
+            on_error: DefaultOnAuthError,
         }
     }
 }
@@ -90,8 +89,7 @@ impl<E> AzureAdAuth<E> {
     /// [`OnAuthError`](crate::OnAuthError)). Keeps the terse or verbose choice of
     /// [`verbose`](Self::verbose) for the answers given after the layer.
     pub fn on_error<E2>(self, on_error: E2) -> AzureAdAuth<E2> {
-        let Shared { validator, optional, context, .. } = self.shared;
-        AzureAdAuth { shared: Shared { validator, on_error, optional, context } }
+        AzureAdAuth { shared: self.shared, on_error }
     }
 
     /// Verbose answers, decided once for every answer about this layer's requests: the layer's
@@ -107,13 +105,13 @@ impl<E> AzureAdAuth<E> {
     }
 
     fn context_mut(&mut self) -> &mut LayerContext {
-        Arc::make_mut(&mut self.shared.context)
+        Arc::make_mut(&mut Arc::make_mut(&mut self.shared).context)
     }
 
     /// Optional authentication: requests without any token pass through as anonymous (no
     /// claims in the extensions); requests with a token that fails validation are still refused.
     pub fn optional(mut self, optional: bool) -> Self {
-        self.shared.optional = optional;
+        Arc::make_mut(&mut self.shared).optional = optional;
         self
     }
 
@@ -163,6 +161,6 @@ impl<S, E: Clone> Layer<S> for AzureAdAuth<E> {
     type Service = AzureAdAuthService<S, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AzureAdAuthService::new(inner, self.shared.clone())
+        AzureAdAuthService::new(inner, self.shared.clone(), self.on_error.clone())
     }
 }

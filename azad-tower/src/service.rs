@@ -18,9 +18,8 @@ use crate::rejection::{AuthRejection, Protocol};
 /// What the layer hands its services: built by [`AzureAdAuth`](crate::AzureAdAuth), shared by
 /// every clone of the service.
 #[derive(Clone, Debug)]
-pub(crate) struct Shared<E> {
+pub(crate) struct Shared {
     pub(crate) validator: TokenValidator,
-    pub(crate) on_error: E,
     pub(crate) optional: bool,
     pub(crate) context: Arc<LayerContext>,
 }
@@ -29,25 +28,31 @@ pub(crate) struct Shared<E> {
 /// [`AzureAdAuth`](crate::AzureAdAuth).
 pub struct AzureAdAuthService<S, E> {
     inner: S,
-    // Behind an `Arc`: axum clones the service for every request.
-    auth: Arc<Shared<E>>,
+    // Behind an `Arc`: axum clones the service for every request (and `Handler::layer` builds
+    // it for every request), so a clone is a reference count, not a copy of the settings.
+    auth: Arc<Shared>,
+    on_error: E,
 }
 
-impl<S: Clone, E> Clone for AzureAdAuthService<S, E> {
+impl<S: Clone, E: Clone> Clone for AzureAdAuthService<S, E> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), auth: self.auth.clone() }
+        Self { inner: self.inner.clone(), auth: self.auth.clone(), on_error: self.on_error.clone() }
     }
 }
 
 impl<S: fmt::Debug, E: fmt::Debug> fmt::Debug for AzureAdAuthService<S, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AzureAdAuthService").field("inner", &self.inner).field("auth", &self.auth).finish()
+        f.debug_struct("AzureAdAuthService")
+            .field("inner", &self.inner)
+            .field("auth", &self.auth)
+            .field("on_error", &self.on_error)
+            .finish()
     }
 }
 
 impl<S, E> AzureAdAuthService<S, E> {
-    pub(crate) fn new(inner: S, auth: Shared<E>) -> Self {
-        Self { inner, auth: Arc::new(auth) }
+    pub(crate) fn new(inner: S, auth: Arc<Shared>, on_error: E) -> Self {
+        Self { inner, auth, on_error }
     }
 
     define_inner_service_accessors!();
@@ -67,11 +72,17 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
         // No subscriber wants it: a span without metadata, so that entering it on every poll
-        // costs nothing (with tracing's `log` feature, which axum's default `tower-log` turns on,
-        // a disabled span still checks the `log` crate's level at each enter and exit).
-        let span = if span.is_disabled() { tracing::Span::none() } else { span };
+        // costs nothing. Asked first with `enabled!`: with tracing's `log` feature (which axum's
+        // default `tower-log` turns on) and no subscriber set, building a disabled span would
+        // still format its fields for the `log` crate on every request, and entering it would
+        // check the `log` level at each poll.
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
+            if span.is_disabled() { tracing::Span::none() } else { span }
+        } else {
+            tracing::Span::none()
+        };
 
         // Paths that call the inner service right away call `self.inner`, which `poll_ready`
         // just readied: no clone of the inner service (axum's routes are boxed: a clone is an
@@ -99,7 +110,7 @@ where
             }
             Err(e) => {
                 tracing::debug!(target: "azad::auth", error = %e, "request refused");
-                let response = self.auth.on_error.on_error(&AuthRejection::from_bearer(e), protocol);
+                let response = self.on_error.on_error(&AuthRejection::from_bearer(e), protocol);
                 return ResponseFuture::rejected(response, span);
             }
         };
@@ -107,7 +118,7 @@ where
         if !is_b64token(token) {
             let error = BearerError::Malformed;
             tracing::debug!(target: "azad::auth", error = %error, "request refused");
-            let response = self.auth.on_error.on_error(&AuthRejection::from_bearer(error), protocol);
+            let response = self.on_error.on_error(&AuthRejection::from_bearer(error), protocol);
             return ResponseFuture::rejected(response, span);
         }
         let clone = self.inner.clone();
@@ -127,7 +138,7 @@ where
             Pending {
                 inner,
                 request,
-                on_error: self.auth.on_error.clone(),
+                on_error: self.on_error.clone(),
                 protocol,
                 retry_after,
                 context: self.auth.context.clone(),

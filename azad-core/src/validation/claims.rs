@@ -62,6 +62,9 @@ pub struct Claims {
     /// The name of the configured authority that accepted the token (not a claim: set by the
     /// validator, never serialised).
     authority: Option<std::sync::Arc<str>>,
+    /// [`is_app_only_token`] of the claims above, decided once when they are read (every
+    /// scope guard asks it on every request).
+    app_only: bool,
 }
 
 /// The typed string claims, as indexes into [`Claims`]'s spans.
@@ -128,6 +131,12 @@ impl TextBuilder {
     fn finish(self, claims: &mut Claims) {
         claims.text = self.text.into_boxed_str();
         claims.spans = self.spans;
+        claims.app_only = is_app_only_token(
+            claims.text(Text::Idtyp),
+            claims.text(Text::Scp),
+            claims.text(Text::Oid),
+            claims.text(Text::Sub),
+        );
     }
 }
 
@@ -456,8 +465,7 @@ impl Claims {
         // Bytes split on the space byte: the same scopes as `scopes()`, in a plain loop (this
         // runs on every request a scope guards).
         let scope = scope.as_bytes();
-        !scope.is_empty()
-            && self.text(Text::Scp).is_some_and(|scp| scp.as_bytes().split(|b| *b == b' ').any(|s| s == scope))
+        !scope.is_empty() && self.text_bytes(Text::Scp).is_some_and(|scp| scp.split(|b| *b == b' ').any(|s| s == scope))
     }
 
     /// `true` if `scp` contains any of `scopes`.
@@ -601,13 +609,19 @@ impl Claims {
     /// user's, never application permissions.
     #[must_use]
     pub fn is_app_only(&self) -> bool {
-        is_app_only_token(self.text(Text::Idtyp), self.text(Text::Scp), self.text(Text::Oid), self.text(Text::Sub))
+        self.app_only
     }
 
     /// The stable principal key `(tid, oid)`, when both claims are present.
     #[must_use]
     pub fn principal_key(&self) -> Option<PrincipalKey> {
         Some(PrincipalKey { tenant_id: self.tenant_id()?.to_owned(), object_id: self.object_id()?.to_owned() })
+    }
+
+    /// A typed string claim's bytes (no character-boundary checks: for byte comparisons).
+    fn text_bytes(&self, field: Text) -> Option<&[u8]> {
+        let span = self.spans[field as usize]?;
+        self.text.as_bytes().get(span.start as usize..(span.start + span.len) as usize)
     }
 
     /// A typed string claim.
@@ -1024,6 +1038,28 @@ mod tests {
             proptest::prop_assert_eq!(c.has_scope(&scope), c.scopes().any(|s| s == scope));
             let no_scope = c.scopes().next().is_none();
             proptest::prop_assert_eq!(is_app_only_token(None, Some(&scp), Some("o"), Some("o")), no_scope);
+        }
+
+        /// `is_app_only`, decided once when the claims are read, answers as the definition
+        /// does over the four claims it reads, present or absent.
+        #[test]
+        fn app_only_is_decided_as_the_definition_says(
+            idtyp in proptest::option::of("app|user|App|"),
+            scp in proptest::option::of("[a ]{0,3}"),
+            oid in proptest::option::of("[ab]"),
+            sub in proptest::option::of("[ab]"),
+        ) {
+            let mut json = serde_json::Map::new();
+            for (name, value) in [("idtyp", &idtyp), ("scp", &scp), ("oid", &oid), ("sub", &sub)] {
+                if let Some(v) = value {
+                    json.insert(name.to_owned(), serde_json::Value::from(v.as_str()));
+                }
+            }
+            let c = Claims::from_json(serde_json::Value::Object(json).to_string().as_bytes()).unwrap();
+            let expected = is_app_only_token(idtyp.as_deref(), scp.as_deref(), oid.as_deref(), sub.as_deref());
+            proptest::prop_assert_eq!(c.is_app_only(), expected);
+            let back: Claims = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+            proptest::prop_assert_eq!(back.is_app_only(), expected);
         }
     }
 
