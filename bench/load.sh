@@ -6,6 +6,8 @@
 #   bash bench/load.sh                 # ROUNDS=3 DURATION=5s CONNECTIONS=32 POOL=1000 NEVER=20000
 #   BASELINE=/path/to/peer-server bash bench/load.sh   # also azad built from another commit
 #   PEERS=0 BASELINE=... ROUNDS=8 bash bench/load.sh     # azad before/after only
+#   PEERS=0 PAIRS=30 DURATION=2s bash bench/load.sh       # the repeated token against /health
+#                                      # with the header only, in 30 alternating pairs
 #
 # - Every server is the same binary (bench/peers, a workspace of its own: the main build never
 #   depends on the peers) serving `GET /health` (public) and `GET /api/me` (a token with scope
@@ -18,9 +20,10 @@
 #   cache holds 1 000 (a token comes back only after NEVER-1 others: every request is a miss,
 #   a full validation and a cache insert). The peers verify every request anyway.
 # - Reported per variant: requests/s, p50 and p99 latency (wrk), and the server's CPU time per
-#   request from its own accounting (/proc/PID/stat utime+stime before and after the run,
-#   divided by the requests wrk completed); medians over the rounds with their min–max
-#   spread. Ratios and added CPU are taken against `/health` with the header in the same
+#   request from its own accounting (the scheduler's nanoseconds summed over the server's
+#   threads, /proc/PID/task/*/schedstat, before and after the run, divided by the requests
+#   wrk completed); medians over the rounds with their spread (min–max; the 10th–90th
+#   percentiles over ten runs or more). Ratios and added CPU are taken against `/health` with the header in the same
 #   round (paired, seconds apart), then their median over the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,25 +87,27 @@ if [ -n "${BASELINE:-}" ]; then # another build of peer-server (an earlier commi
     SERVERS="azad azad_baseline $PEER_SERVERS"
 fi
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-CLK_TCK=$(getconf CLK_TCK)
+# The server's CPU time in nanoseconds: the sum over its threads of the scheduler's own
+# account (/proc/PID/task/*/schedstat, first field), which counts in nanoseconds where
+# /proc/PID/stat counts in ticks of 10 ms. (The runtime's threads live as long as the server.)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 run() { # variant, server, path, [tokens file]
     local out before after
-    before=$(cpu_ticks "${PID[$2]}")
+    before=$(cpu_ns "${PID[$2]}")
     if [ $# -eq 4 ]; then
         out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/rotate.lua "${URL[$2]}$3" -- "$4")
     else
         out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "${URL[$2]}$3")
     fi
-    after=$(cpu_ticks "${PID[$2]}")
+    after=$(cpu_ns "${PID[$2]}")
     # Non-2xx answers are counted and reported (a harness error is not a measurement).
     if echo "$out" | grep -q "Non-2xx"; then echo "$2 $1: $(echo "$out" | grep "Non-2xx")" >&2; fi
-    echo "$out" | awk -v v="$1" -v s="$2" -v t="$((after - before))" -v hz="$CLK_TCK" '
+    echo "$out" | awk -v v="$1" -v s="$2" -v t="$((after - before))" '
         function us(x) { if (x ~ /us$/) return x + 0; if (x ~ /ms$/) return x * 1000; if (x ~ /s$/) return x * 1e6; return x }
         / 50%/ { p50 = us($2) } / 99%/ { p99 = us($2) }
         /requests in/ { n = $1 }
         /Requests\/sec/ { rps = $2 }
-        END { printf "%s %s %s %s %s %s\n", s, v, rps, p50, p99, t / hz * 1e6 / n }' >> "$work/results"
+        END { printf "%s %s %s %s %s %s\n", s, v, rps, p50, p99, t / 1e3 / n }' >> "$work/results"
 }
 
 for server in $SERVERS; do # warm-up: every pool token seen once
@@ -111,6 +116,25 @@ done
 run warmup azad_small_cache /api/me "$work/pool"
 [ -z "${BASELINE:-}" ] || run warmup azad_baseline_small_cache /api/me "$work/pool" 
 : > "$work/results"
+if [ -n "${PAIRS:-}" ]; then
+    # PAIRS=N: only the repeated token against `/health` with the same header, on each azad
+    # server, in N back-to-back pairs of short runs whose order alternates (A B, B A, ...): the
+    # host's drift between the two halves of a pair is seconds at most, and the median of the
+    # N per-pair differences is the figure. Same columns as the rounds below.
+    for pair in $(seq "$PAIRS"); do
+        echo "pair $pair/$PAIRS" >&2
+        for server in $SERVERS; do
+            if [ $((pair % 2)) = 1 ]; then
+                run health_with_header "$server" /health "$work/one"
+                run repeated_token "$server" /api/me "$work/one"
+            else
+                run repeated_token "$server" /api/me "$work/one"
+                run health_with_header "$server" /health "$work/one"
+            fi
+        done
+    done
+    ROUNDS=0
+fi
 for round in $(seq "$ROUNDS"); do
     echo "round $round/$ROUNDS" >&2
     for server in $SERVERS; do
@@ -134,10 +158,19 @@ for line in open(sys.argv[1]):
     server = server.removesuffix("_small_cache")
     rows.setdefault((server, variant), []).append((float(rps), float(p50), float(p99), float(cpu)))
 med = statistics.median
+def spread(xs, fmt, sep):
+    # min–max over a few rounds; the 10th–90th percentiles over many pairs (PAIRS=N).
+    xs = sorted(xs)
+    lo, hi = (xs[len(xs) // 10], xs[len(xs) * 9 // 10]) if len(xs) >= 10 else (xs[0], xs[-1])
+    return f"{lo:{fmt}}{sep}{hi:{fmt}}"
 # Ratios and added CPU are paired by round: each variant against `/health` with the header of
 # the same server in the same round (measured seconds apart), then the median over the
 # rounds, so that the host's drift between rounds cancels.
-print("| server | variant | req/s (min–max) | p50 µs | p99 µs | server CPU µs/req (min–max) | req/s ÷ /health with header (min–max) | added CPU µs over /health with header (min–max) |")
+n = max(len(rs) for rs in rows.values())
+label = "10th–90th percentile" if n >= 10 else "min–max"
+print(f"{n} runs of each variant; spreads are the {label}.")
+print()
+print("| server | variant | req/s (spread) | p50 µs | p99 µs | server CPU µs/req (spread) | req/s ÷ /health with header (spread) | added CPU µs over /health with header (spread) |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 servers = []
 for (s, _) in rows:
@@ -152,9 +185,9 @@ for s in servers:
         ratio = added = ""
         if base and len(base) == len(rs):
             ratios = [r[0] / b[0] for r, b in zip(rs, base)]
-            ratio = f"{med(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+            ratio = f"{med(ratios):.2f} ({spread(ratios, '.2f', '–')})"
             if v not in ("health", "health_with_header"):
                 adds = [r[3] - b[3] for r, b in zip(rs, base)]
-                added = f"{med(adds):+.2f} ({min(adds):+.2f} to {max(adds):+.2f})"
-        print(f"| {s} | {v} | {med(rps):,.0f} ({min(rps):,.0f}–{max(rps):,.0f}) | {med([r[1] for r in rs]):.0f} | {med([r[2] for r in rs]):.0f} | {med(cpu):.2f} ({min(cpu):.2f}–{max(cpu):.2f}) | {ratio} | {added} |")
+                added = f"{med(adds):+.2f} ({spread(adds, '+.2f', ' to ')})"
+        print(f"| {s} | {v} | {med(rps):,.0f} ({spread(rps, ',.0f', '–')}) | {med([r[1] for r in rs]):.0f} | {med([r[2] for r in rs]):.0f} | {med(cpu):.2f} ({spread(cpu, '.2f', '–')}) | {ratio} | {added} |")
 PY

@@ -1049,13 +1049,13 @@ mod tests {
             oid in proptest::option::of("[ab]"),
             sub in proptest::option::of("[ab]"),
         ) {
-            let mut json = serde_json::Map::new();
+            let mut json = Map::new();
             for (name, value) in [("idtyp", &idtyp), ("scp", &scp), ("oid", &oid), ("sub", &sub)] {
                 if let Some(v) = value {
-                    json.insert(name.to_owned(), serde_json::Value::from(v.as_str()));
+                    json.insert(name.to_owned(), Value::from(v.as_str()));
                 }
             }
-            let c = Claims::from_json(serde_json::Value::Object(json).to_string().as_bytes()).unwrap();
+            let c = Claims::from_json(Value::Object(json).to_string().as_bytes()).unwrap();
             let expected = is_app_only_token(idtyp.as_deref(), scp.as_deref(), oid.as_deref(), sub.as_deref());
             proptest::prop_assert_eq!(c.is_app_only(), expected);
             let back: Claims = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();

@@ -22,8 +22,9 @@
 //! - **Key-set changes invalidate**: each entry carries the generation of the key set that
 //!   verified it, and serves only while that generation is current (the validator also clears
 //!   the cache when the generation moves).
-//! - **Hot tokens, per thread**: a token this thread served from the shared map twice within
-//!   its last [`HOT_ENTRIES`] hits gets a copy of its own in a small thread-local table. Every
+//! - **Hot tokens, per thread**: a token this thread served from the shared map twice among
+//!   its recent hits gets a copy of its own in a small thread-local table of [`HOT_ENTRIES`]
+//!   places, if a place is free or holds a copy with fewer hits (see [`Hot`]). Every
 //!   hit hands out reference-counted handles that the request clones and drops several times;
 //!   with one token on every core (a daemon calling with its app token), those counts were one
 //!   cache line that all cores wrote, and two threads looked up more slowly than one. A copy
@@ -110,28 +111,91 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// How many hot tokens each thread keeps a copy of, and how many of its recent shared hits
-/// it remembers to decide which are hot.
+/// How many hot tokens each thread keeps a copy of, and how many candidates (tokens it served
+/// from the shared map lately) it counts hits of.
 pub(super) const HOT_ENTRIES: usize = 8;
 
+/// Every this many of a thread's hits, its copies' hit counts are halved, so that a token that
+/// was hot and is no more can be displaced.
+const HOT_AGING: u32 = 256;
+
+/// A thread's copy of a hot entry.
+struct HotEntry {
+    /// The cache it belongs to (see [`NEXT_CACHE_ID`]) and its slot key.
+    id: u64,
+    key: TokenKey,
+    copy: CachedToken,
+    /// Hits since it was copied (halved every [`HOT_AGING`] hits of the thread).
+    hits: u32,
+}
+
 /// One thread's copies of hot entries, across every validator (told apart by cache id).
+///
+/// Admission is by frequency: a candidate is copied on its second hit from the shared map,
+/// into a free place or over the copy with the fewest hits, and only if that copy has fewer
+/// hits than the candidate. A thread that serves more users than it has places thus keeps the
+/// copies it has instead of copying (allocating) on a large share of its hits, which a
+/// "second hit among the last few" rule did with 9 to 32 users in turn.
 struct Hot {
-    /// `(cache id, slot key, this thread's copy)`.
-    entries: [Option<(u64, TokenKey, CachedToken)>; HOT_ENTRIES],
-    next: usize,
-    /// `(cache id, slot key)` of this thread's last hits served from the shared map.
-    recent: [(u64, TokenKey); HOT_ENTRIES],
+    entries: [Option<HotEntry>; HOT_ENTRIES],
+    /// `(cache id, slot key, hits)` of candidates: this thread's recent hits served from the
+    /// shared map (cache id 0: an empty place), replaced oldest first.
+    recent: [(u64, TokenKey, u32); HOT_ENTRIES],
     recent_next: usize,
+    /// This thread's hits, for aging.
+    ticks: u32,
 }
 
 impl Hot {
     const fn new() -> Self {
-        Self { entries: [const { None }; HOT_ENTRIES], next: 0, recent: [(0, 0); HOT_ENTRIES], recent_next: 0 }
+        Self { entries: [const { None }; HOT_ENTRIES], recent: [(0, 0, 0); HOT_ENTRIES], recent_next: 0, ticks: 0 }
+    }
+
+    /// Counts a hit of this thread and ages the copies' counts every [`HOT_AGING`] hits.
+    fn tick(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks.is_multiple_of(HOT_AGING) {
+            for entry in self.entries.iter_mut().flatten() {
+                entry.hits /= 2;
+            }
+        }
+    }
+
+    /// Counts a hit of `(id, key)` served from the shared map; returns its count among the
+    /// candidates.
+    fn count_candidate(&mut self, id: u64, key: TokenKey) -> u32 {
+        if let Some(candidate) = self.recent.iter_mut().find(|(i, k, _)| *i == id && *k == key) {
+            candidate.2 = candidate.2.saturating_add(1);
+            return candidate.2;
+        }
+        let at = self.recent_next;
+        self.recent[at] = (id, key, 1);
+        self.recent_next = (at + 1) % HOT_ENTRIES;
+        1
+    }
+
+    /// The place a candidate with `hits` would take: a free one, else the copy with the fewest
+    /// hits if it has fewer than `hits`.
+    fn place_for(&self, hits: u32) -> Option<usize> {
+        let mut best: Option<(usize, u32)> = None;
+        for (at, entry) in self.entries.iter().enumerate() {
+            let Some(entry) = entry else { return Some(at) };
+            if best.is_none_or(|(_, fewest)| entry.hits < fewest) {
+                best = Some((at, entry.hits));
+            }
+        }
+        best.filter(|(_, fewest)| *fewest < hits).map(|(at, _)| at)
     }
 }
 
 thread_local! {
     static HOT: RefCell<Hot> = const { RefCell::new(Hot::new()) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many copies of hot entries this thread made (tests).
+    pub(super) static COPIES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Ids of caches, so that one thread's hot copies never serve another validator (0: none).
@@ -140,6 +204,8 @@ static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
 impl CachedToken {
     /// A copy that shares no reference count with `self` (the claims and the token copied).
     fn own_copy(&self) -> Self {
+        #[cfg(test)]
+        COPIES.with(|c| c.set(c.get() + 1));
         Self {
             claims: Arc::new((*self.claims).clone()),
             token: BearerToken::new(self.token.secret()),
@@ -205,13 +271,15 @@ impl ValidatedTokens {
     pub(super) fn serve(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Served {
         let served = HOT.try_with(|hot| {
             let Ok(mut hot) = hot.try_borrow_mut() else { return self.serve_shared(key, token, generation, now) };
+            hot.tick();
             if let Some(slot) =
-                hot.entries.iter_mut().find(|e| e.as_ref().is_some_and(|(id, k, _)| *id == self.id && *k == key))
+                hot.entries.iter_mut().find(|e| e.as_ref().is_some_and(|e| e.id == self.id && e.key == key))
             {
-                if let Some((_, _, copy)) = slot.as_ref()
-                    && copy.serves(token, generation, now)
+                if let Some(entry) = slot.as_mut()
+                    && entry.copy.serves(token, generation, now)
                 {
-                    return Served::Hit(copy.clone());
+                    entry.hits = entry.hits.saturating_add(1);
+                    return Served::Hit(entry.copy.clone());
                 }
                 // Stale, or another token in the slot: the shared map decides.
                 *slot = None;
@@ -220,16 +288,17 @@ impl ValidatedTokens {
                 Served::Hit(shared) => shared,
                 other => return other,
             };
-            if hot.recent.contains(&(self.id, key)) {
+            let hits = hot.count_candidate(self.id, key);
+            if hits >= 2
+                && let Some(at) = hot.place_for(hits)
+            {
                 let copy = shared.own_copy();
-                let at = hot.next;
-                hot.entries[at] = Some((self.id, key, copy.clone()));
-                hot.next = (at + 1) % HOT_ENTRIES;
+                hot.entries[at] = Some(HotEntry { id: self.id, key, copy: copy.clone(), hits });
+                if let Some(candidate) = hot.recent.iter_mut().find(|(i, k, _)| *i == self.id && *k == key) {
+                    *candidate = (0, 0, 0);
+                }
                 return Served::Hit(copy);
             }
-            let at = hot.recent_next;
-            hot.recent[at] = (self.id, key);
-            hot.recent_next = (at + 1) % HOT_ENTRIES;
             Served::Hit(shared)
         });
         served.unwrap_or_else(|_| self.serve_shared(key, token, generation, now))
@@ -244,14 +313,14 @@ impl ValidatedTokens {
                 hot.entries
                     .iter()
                     .flatten()
-                    .any(|(id, k, e)| *id == self.id && *k == key && Arc::ptr_eq(&e.claims, claims))
+                    .any(|e| e.id == self.id && e.key == key && Arc::ptr_eq(&e.copy.claims, claims))
             })
     }
 
     /// Whether this thread holds a copy of `key`'s entry.
     #[cfg(test)]
     pub(super) fn is_hot_here(&self, key: TokenKey) -> bool {
-        HOT.with_borrow(|hot| hot.entries.iter().flatten().any(|(id, k, _)| *id == self.id && *k == key))
+        HOT.with_borrow(|hot| hot.entries.iter().flatten().any(|e| e.id == self.id && e.key == key))
     }
 
     fn serve_shared(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Served {
