@@ -90,7 +90,9 @@ fi
 # The server's CPU time in nanoseconds: the sum over its threads of the scheduler's own
 # account (/proc/PID/task/*/schedstat, first field), which counts in nanoseconds where
 # /proc/PID/stat counts in ticks of 10 ms. (The runtime's threads live as long as the server.)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# A thread that exits between the two readings takes its time with it (tokio's blocking
+# threads exit after 10 s idle; the peer servers start none on these paths).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }' || true; }
 run() { # variant, server, path, [tokens file]
     local out before after
     before=$(cpu_ns "${PID[$2]}")
@@ -116,9 +118,9 @@ done
 run warmup azad_small_cache /api/me "$work/pool"
 [ -z "${BASELINE:-}" ] || run warmup azad_baseline_small_cache /api/me "$work/pool" 
 : > "$work/results"
-if [ -n "${PAIRS:-}" ]; then
-    # PAIRS=N: only the repeated token against `/health` with the same header, on each azad
-    # server, in N back-to-back pairs of short runs whose order alternates (A B, B A, ...): the
+if [ "${PAIRS:-0}" -gt 0 ]; then
+    # PAIRS=N: only the repeated token against `/health` with the same header, on each server
+    # (PEERS=0: azad, and BASELINE if given), in N back-to-back pairs of short runs whose order alternates (A B, B A, ...): the
     # host's drift between the two halves of a pair is seconds at most, and the median of the
     # N per-pair differences is the figure. Same columns as the rounds below.
     for pair in $(seq "$PAIRS"); do
@@ -160,8 +162,11 @@ for line in open(sys.argv[1]):
 med = statistics.median
 def spread(xs, fmt, sep):
     # min–max over a few rounds; the 10th–90th percentiles over many pairs (PAIRS=N).
-    xs = sorted(xs)
-    lo, hi = (xs[len(xs) // 10], xs[len(xs) * 9 // 10]) if len(xs) >= 10 else (xs[0], xs[-1])
+    if len(xs) >= 10:
+        deciles = statistics.quantiles(xs, n=10, method="inclusive")
+        lo, hi = deciles[0], deciles[-1]
+    else:
+        lo, hi = min(xs), max(xs)
     return f"{lo:{fmt}}{sep}{hi:{fmt}}"
 # Ratios and added CPU are paired by round: each variant against `/health` with the header of
 # the same server in the same round (measured seconds apart), then the median over the

@@ -31,10 +31,9 @@ impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
     type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let requirement = P::REQUIREMENT;
         // Synchronous for every requirement but a group one on a token with a groups
         // overage, which awaits Microsoft Graph.
-        authorize_async(&parts.extensions, &requirement)
+        authorize_async(&parts.extensions, P::REQUIREMENT)
             .await
             .map_err(|rejection| Rejection::of(&parts.extensions, rejection))?;
         Ok(Self(PhantomData))

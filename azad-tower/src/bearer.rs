@@ -183,9 +183,6 @@ mod tests {
         bearer_token(&headers, &uri.parse().unwrap()).map(str::to_owned)
     }
 
-    /// Wherever the full extraction yields a token, the cache lookup's cut yields the same
-    /// bytes; where the lookup's cut differs or is absent, nothing is served from the cache
-    /// without the full checks (the layer runs them on a miss).
     proptest::proptest! {
         /// The one-compare cut of `Bearer <token>` answers as the general cut for every value.
         #[test]
@@ -194,6 +191,9 @@ mod tests {
         }
     }
 
+    /// Wherever the full extraction yields a token, the cache lookup's cut yields the same
+    /// bytes; where the lookup's cut differs or is absent, nothing is served from the cache
+    /// without the full checks (the layer runs them on a miss).
     #[test]
     fn the_cache_lookup_cuts_the_token_as_the_full_extraction_does() {
         let cases = [

@@ -28,6 +28,10 @@ use crate::rejection::{AuthRejection, Protocol};
 ///
 /// Implemented by [`DefaultOnAuthError`] (terse), [`VerboseOnAuthError`] (adds
 /// `error_description`) and by closures `Fn(&AuthRejection, Protocol) -> Response<B>`.
+///
+/// The layer's service holds its hook by value and is cloned with it, as tower-http's services
+/// hold theirs (axum clones a route's service for every request): keep a hook cheap to clone,
+/// with any state it shares behind an `Arc`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot shape azad rejections into `Response<{B}>`",
     note = "use `DefaultOnAuthError`, `VerboseOnAuthError`, or a closure `Fn(&AuthRejection, Protocol) -> http::Response<B>`"

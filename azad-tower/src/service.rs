@@ -73,11 +73,15 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // No subscriber wants it: a span without metadata, so that entering it on every poll
-        // costs nothing. Asked first with `enabled!`: with tracing's `log` feature (which axum's
-        // default `tower-log` turns on) and no subscriber set, building a disabled span would
-        // still format its fields for the `log` crate on every request, and entering it would
-        // check the `log` level at each poll.
-        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+        // costs nothing. The global level is asked first (the span macro's own first test):
+        // with tracing's `log` feature (which axum's default `tower-log` turns on) and no
+        // subscriber, or one whose filters keep nothing at DEBUG anywhere, building the disabled
+        // span would still format its fields for the `log` crate on every request. Past that
+        // test the span's own callsite decides, so filters by span name (`[azad_auth]=debug`)
+        // or kind keep working.
+        let span = if tracing::Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
+            && tracing::Level::DEBUG <= tracing::level_filters::LevelFilter::current()
+        {
             let span = tracing::debug_span!("azad_auth", tid = Empty, oid = Empty, azp = Empty);
             if span.is_disabled() { tracing::Span::none() } else { span }
         } else {

@@ -52,6 +52,25 @@ impl CapturedLogs {
     }
 }
 
+impl CapturedLogs {
+    /// A subscriber writing here what `filter` (`EnvFilter` directives, as in `RUST_LOG`)
+    /// keeps, spans included (a line when each closes).
+    ///
+    /// # Panics
+    ///
+    /// If `filter` does not parse.
+    #[must_use]
+    pub fn filtered_subscriber(&self, filter: &str) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).expect("a filter"))
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+}
+
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);

@@ -255,6 +255,30 @@ fn logs_name_the_principal_and_never_the_token() {
     }
 }
 
+/// The layer's `azad_auth` span reaches a subscriber that keeps it by name (the layer skips
+/// building it only when the global level keeps nothing at DEBUG), and only such a one.
+#[test]
+fn a_filter_by_span_name_keeps_the_layers_span() {
+    for (filter, kept) in [("info,[azad_auth]=debug", true), ("info", false)] {
+        let logs = CapturedLogs::default();
+        let _guard = tracing::subscriber::set_default(logs.filtered_subscriber(filter));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let oid = rt.block_on(async {
+            let dev = DevTenant::start().await.unwrap();
+            let app = Router::new().route("/me", get(whoami)).layer(AzureAdAuth::new(dev.config()));
+            let base = format!("http://{}", serve(app).await);
+            let token = dev.token().build();
+            for _ in 0..2 {
+                assert_eq!(http().get(format!("{base}/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
+            }
+            dev.users()[0].oid.clone()
+        });
+        let text = logs.text();
+        let span = text.lines().any(|l| l.contains("azad_auth") && l.contains(&format!("oid=\"{oid}\"")));
+        assert_eq!(span, kept, "{filter}: {text}");
+    }
+}
+
 #[require_authenticated]
 async fn authenticated_only() -> &'static str {
     "ok"

@@ -1604,5 +1604,8 @@ async fn a_thread_serving_more_users_than_its_places_keeps_its_copies() {
         }
         let copies = COPIES.with(std::cell::Cell::get) - before;
         assert!(copies * 50 <= hits, "{users} users: {copies} copies in {hits} hits (at most 2 %)");
+        // And the places are used: a policy that never copied would pass the line above.
+        let hot = tokens.iter().filter(|t| cache.is_hot_here(cache.key(t.as_bytes()))).count();
+        assert!(hot >= HOT_ENTRIES / 2, "{users} users: {hot} hot copies on this thread");
     }
 }

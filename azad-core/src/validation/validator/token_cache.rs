@@ -115,8 +115,9 @@ impl Hasher for KeyHasher {
 /// from the shared map lately) it counts hits of.
 pub(super) const HOT_ENTRIES: usize = 8;
 
-/// Every this many of a thread's hits, its copies' hit counts are halved, so that a token that
-/// was hot and is no more can be displaced.
+/// Every this many of a thread's lookups, its copies' and candidates' hit counts are halved, so
+/// that a token that was hot and is no more can be displaced, and a candidate's count reflects
+/// its recent hits.
 const HOT_AGING: u32 = 256;
 
 /// A thread's copy of a hot entry.
@@ -142,7 +143,7 @@ struct Hot {
     /// shared map (cache id 0: an empty place), replaced oldest first.
     recent: [(u64, TokenKey, u32); HOT_ENTRIES],
     recent_next: usize,
-    /// This thread's hits, for aging.
+    /// This thread's lookups, for aging.
     ticks: u32,
 }
 
@@ -151,12 +152,15 @@ impl Hot {
         Self { entries: [const { None }; HOT_ENTRIES], recent: [(0, 0, 0); HOT_ENTRIES], recent_next: 0, ticks: 0 }
     }
 
-    /// Counts a hit of this thread and ages the copies' counts every [`HOT_AGING`] hits.
+    /// Counts a lookup of this thread and ages the counts every [`HOT_AGING`] lookups.
     fn tick(&mut self) {
         self.ticks = self.ticks.wrapping_add(1);
         if self.ticks.is_multiple_of(HOT_AGING) {
             for entry in self.entries.iter_mut().flatten() {
                 entry.hits /= 2;
+            }
+            for candidate in &mut self.recent {
+                candidate.2 /= 2;
             }
         }
     }
@@ -168,9 +172,13 @@ impl Hot {
             candidate.2 = candidate.2.saturating_add(1);
             return candidate.2;
         }
-        let at = self.recent_next;
+        // A place freed by an admitted candidate first, else the oldest.
+        let at = self.recent.iter().position(|(i, _, _)| *i == 0).unwrap_or_else(|| {
+            let at = self.recent_next;
+            self.recent_next = (at + 1) % HOT_ENTRIES;
+            at
+        });
         self.recent[at] = (id, key, 1);
-        self.recent_next = (at + 1) % HOT_ENTRIES;
         1
     }
 
@@ -265,9 +273,9 @@ impl ValidatedTokens {
     }
 
     /// The entry that serves `token` now (same token, `generation` current, not expired at
-    /// `now`): this thread's own copy if the token is hot here, else the shared entry (which
-    /// becomes hot on its second hit among this thread's last [`HOT_ENTRIES`]). Anything but a
-    /// hit tells whether the slot holds this token's stale entry, for the caller to drop.
+    /// `now`): this thread's own copy if the token is hot here, else the shared entry (copied
+    /// for this thread on a later hit if [`Hot`]'s admission lets it in). Anything but a hit
+    /// tells whether the slot holds this token's stale entry, for the caller to drop.
     pub(super) fn serve(&self, key: TokenKey, token: &[u8], generation: u64, now: i64) -> Served {
         let served = HOT.try_with(|hot| {
             let Ok(mut hot) = hot.try_borrow_mut() else { return self.serve_shared(key, token, generation, now) };

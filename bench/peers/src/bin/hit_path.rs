@@ -97,7 +97,6 @@ fn drive<'a>(
 }
 
 fn main() {
-    if std::env::var("SIZES").is_ok() { sizes(); return; }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let dev = DevTenant::start().await.unwrap();
@@ -110,6 +109,8 @@ fn main() {
             .merge(Router::new().route("/noop", get(health)).route_layer(tower::layer::layer_fn(|s| s)))
             .merge(Router::new().route("/layer_only", get(health)).route_layer(auth.clone()))
             .merge(Router::new().route("/api/me", get(me)).route_layer(auth.clone()))
+            // `/api/me_handler`: the same handler with the layer applied by `Handler::layer`
+            // instead of `route_layer` (no boxed route of its own; for HIT_PATH_ONLY).
             .route("/api/me_handler", get(axum::handler::Handler::layer(me, auth)))
             // What `axum::serve` does first: handlers become routes (and layers are applied)
             // once, not on every call of a router used as a service directly.
@@ -274,12 +275,4 @@ fn main() {
             );
         }
     });
-}
-#[allow(dead_code)]
-fn sizes() {
-    type S = axum::routing::Route;
-    println!("RouteFuture {}", size_of::<<S as tower::Service<Request<Body>>>::Future>());
-    println!("azad ResponseFuture {}", size_of::<<<AzureAdAuth as tower::Layer<S>>::Service as tower::Service<Request<Body>>>::Future>());
-    println!("Request<Body> {}", size_of::<Request<Body>>());
-    println!("Response<Body> {}", size_of::<http::Response<Body>>());
 }
