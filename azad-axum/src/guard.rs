@@ -4,7 +4,8 @@
 use std::marker::PhantomData;
 
 use axum_core::extract::FromRequestParts;
-use azad_tower::{Requirement, authorize_async};
+use azad_tower::__private::check_async;
+use azad_tower::Requirement;
 use http::request::Parts;
 
 use crate::rejection::Rejection;
@@ -33,7 +34,7 @@ impl<S: Send + Sync, P: Policy> FromRequestParts<S> for Guard<P> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Synchronous for every requirement but a group one on a token with a groups
         // overage, which awaits Microsoft Graph.
-        authorize_async(&parts.extensions, P::REQUIREMENT)
+        check_async(&parts.extensions, P::REQUIREMENT)
             .await
             .map_err(|rejection| Rejection::of(&parts.extensions, rejection))?;
         Ok(Self(PhantomData))

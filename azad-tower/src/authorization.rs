@@ -512,7 +512,9 @@ pub(crate) struct Resolution {
 
 /// The synchronous start of an authorisation: decided, or a group resolution to await.
 pub(crate) enum Start {
-    Done(Result<Arc<Claims>, AuthRejection>),
+    /// Decided (met: nothing to hand back, so a check that only needs the decision takes no
+    /// reference to the claims).
+    Done(Result<(), AuthRejection>),
     Resolve(Resolution),
 }
 
@@ -534,7 +536,7 @@ pub(crate) fn start(authentication: &Authentication, requirement: &Requirement) 
         Err(rejection) => return Start::Done(Err(rejection)),
     };
     match requirement.decide(claims) {
-        Decision::Allow => Start::Done(Ok(claims.clone())),
+        Decision::Allow => Start::Done(Ok(())),
         Decision::ResolveGroups => Start::Resolve(Resolution {
             claims: claims.clone(),
             token: authentication.token().cloned(),
@@ -601,12 +603,27 @@ pub async fn authorize_async(
     extensions: &http::Extensions,
     requirement: &Requirement,
 ) -> Result<Arc<Claims>, AuthRejection> {
-    match start(Authentication::of(extensions)?, requirement) {
-        Start::Done(result) => result,
+    let authentication = Authentication::of(extensions)?;
+    match start(authentication, requirement) {
+        Start::Done(result) => result.and_then(|()| authentication.require().cloned()),
         // Boxed: the resolution (a Microsoft Graph call) is a future of several kilobytes;
         // held inline, it would make every caller's future that large (the axum guard's
         // handler future is allocated and moved on every request) for a path few requests take.
         Start::Resolve(resolution) => Box::pin(resolution.run(requirement)).await,
+    }
+}
+
+/// [`authorize_async`] for a check that only needs the decision (the axum attribute guards):
+/// the same answers, without a reference to the claims taken and dropped on every request.
+///
+/// # Errors
+///
+/// As [`authorize_async`].
+#[doc(hidden)]
+pub async fn check_async(extensions: &http::Extensions, requirement: &Requirement) -> Result<(), AuthRejection> {
+    match start(Authentication::of(extensions)?, requirement) {
+        Start::Done(result) => result,
+        Start::Resolve(resolution) => Box::pin(resolution.run(requirement)).await.map(drop),
     }
 }
 

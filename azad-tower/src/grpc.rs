@@ -69,9 +69,9 @@ pub fn check_grpc_async<T>(
         let result = match started {
             Start::Done(result) => result,
             // Boxed, as in `authorize_async`: a rare path, several kilobytes of future.
-            Start::Resolve(resolution) => Box::pin(resolution.run(&requirement)).await,
+            Start::Resolve(resolution) => Box::pin(resolution.run(&requirement)).await.map(drop),
         };
-        result.map(|_| ()).map_err(|r: AuthRejection| r.to_status(verbose))
+        result.map_err(|r: AuthRejection| r.to_status(verbose))
     }
 }
 

@@ -51,7 +51,7 @@ pub use azad_macros::{
 pub mod __private {
     pub use std::borrow::Cow;
 
-    pub use crate::authorization::Requirement;
+    pub use crate::authorization::{Requirement, check_async};
     #[cfg(feature = "tonic")]
     pub use crate::grpc::{check_grpc, check_grpc_async, reject_boxed};
 }

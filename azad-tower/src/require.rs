@@ -284,7 +284,7 @@ where
             Err(rejection) => Start::Done(Err(rejection)),
         };
         let state = match started {
-            Start::Done(Ok(_)) => RequireState::Inner { fut: self.inner.call(request) },
+            Start::Done(Ok(())) => RequireState::Inner { fut: self.inner.call(request) },
             Start::Done(Err(rejection)) => {
                 let response = self.on_error.on_error(&rejection, Protocol::of(request.headers()));
                 RequireState::Rejected { response: Some(response) }

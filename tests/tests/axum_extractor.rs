@@ -225,6 +225,18 @@ async fn the_raw_token_is_kept_redacted_for_on_behalf_of() {
     assert_eq!(body, format!("{}|BearerToken([redacted])", token.len()));
 }
 
+/// Serves `/me` behind the layer and calls it twice with one token (a validation, then a hit
+/// from the cache); returns the base URL and the token.
+async fn me_twice(dev: &DevTenant) -> (String, String) {
+    let app = Router::new().route("/me", get(whoami)).layer(AzureAdAuth::new(dev.config()));
+    let base = format!("http://{}", serve(app).await);
+    let token = dev.token().build();
+    for _ in 0..2 {
+        assert_eq!(http().get(format!("{base}/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    }
+    (base, token)
+}
+
 #[test]
 fn logs_name_the_principal_and_never_the_token() {
     let logs = CapturedLogs::default();
@@ -232,12 +244,7 @@ fn logs_name_the_principal_and_never_the_token() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (token, rejected, dev_tid, oid) = rt.block_on(async {
         let dev = DevTenant::start().await.unwrap();
-        let app = Router::new().route("/me", get(whoami)).layer(AzureAdAuth::new(dev.config()));
-        let base = format!("http://{}", serve(app).await);
-        let token = dev.token().build();
-        for _ in 0..2 {
-            assert_eq!(http().get(format!("{base}/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
-        }
+        let (base, token) = me_twice(&dev).await;
         let rejected = dev.token().audience("https://graph.microsoft.com").build();
         assert_eq!(http().get(format!("{base}/me")).bearer_auth(&rejected).send().await.unwrap().status(), 401);
         (token, rejected, dev.tenant_id().to_owned(), dev.users()[0].oid.clone())
@@ -265,12 +272,7 @@ fn a_filter_by_span_name_keeps_the_layers_span() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let oid = rt.block_on(async {
             let dev = DevTenant::start().await.unwrap();
-            let app = Router::new().route("/me", get(whoami)).layer(AzureAdAuth::new(dev.config()));
-            let base = format!("http://{}", serve(app).await);
-            let token = dev.token().build();
-            for _ in 0..2 {
-                assert_eq!(http().get(format!("{base}/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
-            }
+            me_twice(&dev).await;
             dev.users()[0].oid.clone()
         });
         let text = logs.text();
