@@ -652,15 +652,46 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    /// The future every guarded request allocates and moves stays small: the rare group
-    /// resolution (a Graph call, kilobytes of state) is boxed only when it runs. It was about
-    /// 10 KB inline, copied on every request.
+    /// The futures every guarded request allocates and moves (`check_async` in the axum
+    /// guards, `authorize_async` in handlers) stay small: the rare group resolution (a Graph
+    /// call, kilobytes of state) is boxed only when it runs. It was about 10 KB inline, copied
+    /// on every request.
     #[test]
     fn the_authorization_future_stays_small() {
         let extensions = http::Extensions::new();
         let requirement = Requirement::any_scope(["access_as_user"]);
         let future = authorize_async(&extensions, &requirement);
         assert!(size_of_val(&future) <= 256, "{} bytes", size_of_val(&future));
+        let future = check_async(&extensions, &requirement);
+        assert!(size_of_val(&future) <= 256, "{} bytes", size_of_val(&future));
+    }
+
+    /// `check_async` decides as `authorize_async` does, failing closed the same way, and
+    /// `authorize_async` hands back the layer's own claims (the same `Arc`, not a copy).
+    #[tokio::test]
+    async fn both_async_checks_decide_alike_and_fail_closed() {
+        let requirement = Requirement::any_scope(["access_as_user"]);
+        let missing = http::Extensions::new();
+        assert!(matches!(authorize_async(&missing, &requirement).await, Err(AuthRejection::MissingLayer)));
+        assert!(matches!(check_async(&missing, &requirement).await, Err(AuthRejection::MissingLayer)));
+        let mut anonymous = http::Extensions::new();
+        anonymous.insert(Authentication::anonymous());
+        assert!(matches!(authorize_async(&anonymous, &requirement).await, Err(AuthRejection::MissingToken)));
+        assert!(matches!(check_async(&anonymous, &requirement).await, Err(AuthRejection::MissingToken)));
+        for (scp, allowed) in [("access_as_user", true), ("Files.Read", false)] {
+            let json = format!(r#"{{"scp":"{scp}","oid":"o","sub":"s"}}"#);
+            let claims = Arc::new(claims(&json));
+            let mut extensions = http::Extensions::new();
+            extensions.insert(Authentication::authenticated(claims.clone(), BearerToken::new("t")));
+            let authorized = authorize_async(&extensions, &requirement).await;
+            assert_eq!(authorized.is_ok(), allowed, "{scp}");
+            assert_eq!(check_async(&extensions, &requirement).await.is_ok(), allowed, "{scp}");
+            if let Ok(handed) = authorized {
+                assert!(Arc::ptr_eq(&handed, &claims));
+            } else {
+                assert!(matches!(check_async(&extensions, &requirement).await, Err(AuthRejection::Forbidden(_))));
+            }
+        }
     }
 
     #[test]

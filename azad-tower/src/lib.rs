@@ -46,7 +46,8 @@ pub use azad_macros::{
     require_role, require_scope, require_scope_or_app_permission, require_tenant,
 };
 
-/// Support for the attribute macros on tonic service methods. Not public API.
+/// Support for the attribute macros on tonic service methods, and for azad-axum's attribute
+/// guards. Not public API: azad-axum and azad-macros are pinned to this exact release.
 #[doc(hidden)]
 pub mod __private {
     pub use std::borrow::Cow;

@@ -126,7 +126,7 @@ struct HotEntry {
     id: u64,
     key: TokenKey,
     copy: CachedToken,
-    /// Hits since it was copied (halved every [`HOT_AGING`] hits of the thread).
+    /// Hits since it was copied (halved every [`HOT_AGING`] lookups of the thread).
     hits: u32,
 }
 
