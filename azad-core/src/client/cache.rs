@@ -171,6 +171,25 @@ impl<K: Hash + Eq + Clone + AsRef<[u8]> + Send + Sync + 'static> TokenCache<K> {
         }
     }
 
+    /// [`get_or_fetch`](Self::get_or_fetch), or with a claims challenge
+    /// [`fetch_with_claims`](Self::fetch_with_claims): what a token request asks of its cache.
+    pub(crate) async fn serve<F, Fut>(
+        &self,
+        key: K,
+        claims: Option<&str>,
+        bypass: bool,
+        fetch: F,
+    ) -> Result<Arc<AcquiredToken>, TokenError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<AcquiredToken, TokenError>> + Send,
+    {
+        match claims {
+            Some(claims) => self.fetch_with_claims(key, claims, fetch).await,
+            None => self.get_or_fetch(key, bypass, fetch).await,
+        }
+    }
+
     /// A new token for `key` that satisfies the claims challenge `claims`, past the cache, and
     /// stored as `key`'s token. Concurrent callers with the same key and challenge share one
     /// fetch.

@@ -432,11 +432,7 @@ impl TokenClient {
                     fetching();
                     self.fetch(&endpoint, key, scopes, None, claims)
                 };
-                let token = match claims {
-                    Some(claims) => inner.app_cache.fetch_with_claims(key, claims, fetch).await,
-                    None => inner.app_cache.get_or_fetch(key, bypass, fetch).await,
-                };
-                (token, crate::metrics::AcquiredCache::App)
+                (inner.app_cache.serve(key, claims, bypass, fetch).await, crate::metrics::AcquiredCache::App)
             }
             Some(assertion) => {
                 let tid = self.check_obo(assertion, request.validated_claims.as_deref())?;
@@ -446,11 +442,7 @@ impl TokenClient {
                     fetching();
                     self.fetch(&endpoint, key, scopes, Some(assertion), claims)
                 };
-                let token = match claims {
-                    Some(claims) => inner.obo_cache.fetch_with_claims(key, claims, fetch).await,
-                    None => inner.obo_cache.get_or_fetch(key, bypass, fetch).await,
-                };
-                (token, crate::metrics::AcquiredCache::OnBehalfOf)
+                (inner.obo_cache.serve(key, claims, bypass, fetch).await, crate::metrics::AcquiredCache::OnBehalfOf)
             }
         };
         if !bypass {

@@ -165,21 +165,27 @@ impl Hot {
         }
     }
 
-    /// Counts a hit of `(id, key)` served from the shared map; returns its count among the
-    /// candidates.
-    fn count_candidate(&mut self, id: u64, key: TokenKey) -> u32 {
-        if let Some(candidate) = self.recent.iter_mut().find(|(i, k, _)| *i == id && *k == key) {
-            candidate.2 = candidate.2.saturating_add(1);
-            return candidate.2;
+    /// Counts a hit of `(id, key)` served from the shared map; returns its place among the
+    /// candidates and its count. One pass: its own place, else a place freed by an admitted
+    /// candidate, else the oldest.
+    fn count_candidate(&mut self, id: u64, key: TokenKey) -> (usize, u32) {
+        let mut free = None;
+        for (at, candidate) in self.recent.iter_mut().enumerate() {
+            if candidate.0 == id && candidate.1 == key {
+                candidate.2 = candidate.2.saturating_add(1);
+                return (at, candidate.2);
+            }
+            if candidate.0 == 0 && free.is_none() {
+                free = Some(at);
+            }
         }
-        // A place freed by an admitted candidate first, else the oldest.
-        let at = self.recent.iter().position(|(i, _, _)| *i == 0).unwrap_or_else(|| {
+        let at = free.unwrap_or_else(|| {
             let at = self.recent_next;
             self.recent_next = (at + 1) % HOT_ENTRIES;
             at
         });
         self.recent[at] = (id, key, 1);
-        1
+        (at, 1)
     }
 
     /// The place a candidate with `hits` would take: a free one, else the copy with the fewest
@@ -296,15 +302,13 @@ impl ValidatedTokens {
                 Served::Hit(shared) => shared,
                 other => return other,
             };
-            let hits = hot.count_candidate(self.id, key);
+            let (candidate, hits) = hot.count_candidate(self.id, key);
             if hits >= 2
                 && let Some(at) = hot.place_for(hits)
             {
                 let copy = shared.own_copy();
                 hot.entries[at] = Some(HotEntry { id: self.id, key, copy: copy.clone(), hits });
-                if let Some(candidate) = hot.recent.iter_mut().find(|(i, k, _)| *i == self.id && *k == key) {
-                    *candidate = (0, 0, 0);
-                }
+                hot.recent[candidate] = (0, 0, 0);
                 return Served::Hit(copy);
             }
             Served::Hit(shared)
